@@ -1,0 +1,75 @@
+"""Platform settings: one pydantic-settings object read from `ML_PLATFORM_*` variables.
+
+No I/O happens at import or construction; paths are derived, folders are created by the code
+that writes into them. Unknown `ML_PLATFORM_*` variables are an error (a typo must not silently
+fall back to a default).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Repository root when the package is installed from a checkout (editable install).
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform; the README's settings table mirrors this class."""
+
+    model_config = SettingsConfigDict(env_prefix="ML_PLATFORM_", extra="forbid")
+
+    home: Path = Field(default=Path(".platform"), description="Platform home: lake, landing, Airflow, MLflow, logs.")
+    lake_uri: str = Field(default="", description="Root of the Delta lake; default <home>/lake.")
+    spark_jars_dir: Path = Field(default=REPO_ROOT / ".jars", description="Folder of the Delta jars fetched at set-up.")
+    spark_master: str = Field(default="local[*]", description="Spark master for sessions built in-process.")
+    spark_shuffle_partitions: int = Field(default=8, ge=1)
+    spark_driver_memory: str = Field(default="2g")
+    snapshot_cadence: Literal["daily", "weekly"] = Field(default="daily", description="How often a feature snapshot is taken.")
+    quarantine_max_share: float = Field(default=0.05, ge=0.0, le=1.0, description="Gate fails above this quarantined share.")
+    row_count_min_ratio: float = Field(default=0.2, gt=0.0, description="Gate fails if today's rows < ratio x previous day.")
+    row_count_max_ratio: float = Field(default=5.0, gt=0.0, description="Gate fails if today's rows > ratio x previous day.")
+    amount_max: float = Field(default=100_000.0, gt=0.0, description="Largest plausible transaction amount.")
+    airflow_port: int = Field(default=28080, description="Airflow api-server port (127.0.0.1).")
+    mlflow_port: int = Field(default=25000, description="MLflow server port (127.0.0.1).")
+    api_token: str = Field(default="", description="Bearer token for the serving API (later issues).")
+    drift_python: Path = Field(default=REPO_ROOT / ".venv-drift" / "bin" / "python", description="Python of the drift environment.")
+
+    @model_validator(mode="after")
+    def _derive(self) -> Settings:
+        self.home = self.home.expanduser().absolute()
+        if not self.lake_uri:
+            self.lake_uri = str(self.home / "lake")
+        elif "://" not in self.lake_uri:
+            self.lake_uri = str(Path(self.lake_uri).expanduser().absolute())
+        return self
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; call `get_settings.cache_clear()` after changing env)."""
+    return Settings()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The `ML_PLATFORM_*` variables that reproduce `settings` in a child process."""
+    return {
+        "ML_PLATFORM_HOME": str(settings.home),
+        "ML_PLATFORM_LAKE_URI": settings.lake_uri,
+        "ML_PLATFORM_SPARK_JARS_DIR": str(settings.spark_jars_dir),
+        "ML_PLATFORM_SNAPSHOT_CADENCE": settings.snapshot_cadence,
+        **{k: v for k, v in os.environ.items() if k.startswith("ML_PLATFORM_")},
+    }

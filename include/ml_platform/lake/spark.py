@@ -1,0 +1,63 @@
+"""The one SparkSession factory: Delta extensions and catalog, jars from the set-up cache.
+
+Spark never downloads anything at run time: `spark.jars` points at the files that
+`scripts/bootstrap.sh` fetched through Maven (no `spark.jars.packages`). Every session runs
+in UTC so that "end of day d" means the same instant in Spark, pandas and DuckDB.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ml_platform.config import Settings, get_settings
+from ml_platform.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def delta_jars(settings: Settings | None = None) -> list[Path]:
+    """The Delta jar files fetched at set-up; a clear error if set-up has not run."""
+    jar_dir = (settings or get_settings()).spark_jars_dir
+    jars = sorted(jar_dir.glob("*.jar")) if jar_dir.is_dir() else []
+    if not any(j.name.startswith("delta-spark_") for j in jars):
+        raise ConfigError(
+            f"no Delta jars in {jar_dir} (ML_PLATFORM_SPARK_JARS_DIR); run `make setup` to fetch them"
+        )
+    return jars
+
+
+def spark_conf(settings: Settings | None = None) -> dict[str, str]:
+    """Spark configuration shared by in-process sessions and spark-submit (`--conf`)."""
+    s = settings or get_settings()
+    return {
+        "spark.jars": ",".join(str(j) for j in delta_jars(s)),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.sql.shuffle.partitions": str(s.spark_shuffle_partitions),
+        "spark.driver.memory": s.spark_driver_memory,
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.warehouse.dir": str(s.home / "spark-warehouse"),
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    }
+
+
+def get_spark(app_name: str = "ml-platform", settings: Settings | None = None,
+              extra_conf: dict[str, str] | None = None) -> SparkSession:
+    """Build (or return the running) SparkSession with Delta configured."""
+    from pyspark.sql import SparkSession
+
+    s = settings or get_settings()
+    builder = SparkSession.builder.appName(app_name).master(s.spark_master)
+    for key, value in {**spark_conf(s), **(extra_conf or {})}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

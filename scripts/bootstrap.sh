@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Build (or reuse) the project's Python environments and fetch the Spark jars.
+#
+# Environments are cached outside the clone, keyed by the hash of their lock file and the
+# Python version; each is built in a temporary folder and renamed into place only when the
+# install succeeded, so a broken install is never reused. `.venv` and `.venv-drift` in the
+# repo root are symlinks into that cache. Idempotent: a second run takes about a second.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-python3.11}"
+CACHE="${ML_PLATFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ml-platform}"
+UV_VERSION="0.13.9"
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+command -v "$PYTHON" >/dev/null || { log "need $PYTHON on PATH (set PYTHON=...)"; exit 1; }
+mkdir -p "$CACHE"
+
+# 1. uv, pinned, in its own small venv.
+UV_HOME="$CACHE/uv-$UV_VERSION"
+if [ ! -x "$UV_HOME/bin/uv" ]; then
+  log "installing uv $UV_VERSION"
+  rm -rf "$UV_HOME.tmp"
+  "$PYTHON" -m venv "$UV_HOME.tmp"
+  "$UV_HOME.tmp/bin/pip" install -q "uv==$UV_VERSION"
+  mv "$UV_HOME.tmp" "$UV_HOME"
+fi
+UV="$UV_HOME/bin/uv"
+export UV_CACHE_DIR="$CACHE/uv-cache"
+export UV_LINK_MODE="${UV_LINK_MODE:-hardlink}"
+
+# 2. One venv per lock file, linked into the repo.
+build_env() {  # name lockfile link
+  local name="$1" lock="$2" link="$3"
+  local pyver key dir
+  pyver="$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+  key="$( (cat "$lock"; echo "$pyver") | sha256sum | cut -c1-16)"
+  dir="$CACHE/venvs/$name-$key"
+  if [ ! -f "$dir/.complete" ]; then
+    log "building the $name environment from $(basename "$lock") (first time only; several minutes)"
+    rm -rf "$dir.tmp"
+    mkdir -p "$CACHE/venvs"
+    "$UV" venv -q --relocatable --python "$PYTHON" "$dir.tmp"
+    "$UV" pip sync -q --python "$dir.tmp/bin/python" "$lock"
+    rm -rf "$dir"
+    mv "$dir.tmp" "$dir"
+    touch "$dir/.complete"
+  fi
+  ln -sfn "$dir" "$link"
+}
+
+build_env main "$ROOT/requirements.txt" "$ROOT/.venv"
+
+# 3. Delta jars, once, through Maven, minus the artifacts pyspark already ships (Spark's own
+#    versions of jackson, hadoop, parquet... must win).
+POM="$ROOT/scripts/jars/pom.xml"
+JKEY="$(sha256sum "$POM" | cut -c1-16)"
+JDIR="$CACHE/jars/delta-$JKEY"
+if [ ! -f "$JDIR/.complete" ]; then
+  command -v mvn >/dev/null || { log "need Maven (mvn) on PATH to fetch the Delta jars"; exit 1; }
+  log "fetching the Delta Lake jars through Maven"
+  rm -rf "$JDIR.tmp"; mkdir -p "$JDIR.tmp"
+  mvn -q -B -f "$POM" dependency:copy-dependencies -DincludeScope=runtime \
+      -DoutputDirectory="$JDIR.tmp/all" >&2
+  SPARK_JARS="$("$ROOT/.venv/bin/python" -c 'import pyspark, os; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')"
+  for jar in "$JDIR.tmp"/all/*.jar; do
+    name="$(basename "$jar" .jar)"; artifact="${name%-*}"
+    if ! ls "$SPARK_JARS/$artifact"-[0-9]*.jar >/dev/null 2>&1; then mv "$jar" "$JDIR.tmp/"; fi
+  done
+  rm -rf "$JDIR.tmp/all" "$JDIR"
+  mv "$JDIR.tmp" "$JDIR"
+  touch "$JDIR/.complete"
+fi
+ln -sfn "$JDIR" "$ROOT/.jars"
+log "jars: $(ls "$ROOT/.jars" | tr '\n' ' ')"
