@@ -7,7 +7,7 @@ fall back to a default).
 
 from __future__ import annotations
 
-import os
+from datetime import date, datetime, time, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     spark_master: str = Field(default="local[*]", description="Spark master for sessions built in-process.")
     spark_shuffle_partitions: int = Field(default=8, ge=1)
     spark_driver_memory: str = Field(default="2g")
+    dag_start_date: date = Field(default=date(2025, 1, 1), description="First data interval of the catch-up DAGs.")
     snapshot_cadence: Literal["daily", "weekly"] = Field(default="daily", description="How often a feature snapshot is taken.")
     quarantine_max_share: float = Field(default=0.05, ge=0.0, le=1.0, description="Gate fails above this quarantined share.")
     row_count_min_ratio: float = Field(default=0.2, gt=0.0, description="Gate fails if today's rows < ratio x previous day.")
@@ -50,6 +51,10 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def dag_start_date_utc(self) -> datetime:
+        return datetime.combine(self.dag_start_date, time(0), tzinfo=timezone.utc)
+
+    @property
     def landing_dir(self) -> Path:
         return self.home / "landing"
 
@@ -62,14 +67,3 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (cached; call `get_settings.cache_clear()` after changing env)."""
     return Settings()
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The `ML_PLATFORM_*` variables that reproduce `settings` in a child process."""
-    return {
-        "ML_PLATFORM_HOME": str(settings.home),
-        "ML_PLATFORM_LAKE_URI": settings.lake_uri,
-        "ML_PLATFORM_SPARK_JARS_DIR": str(settings.spark_jars_dir),
-        "ML_PLATFORM_SNAPSHOT_CADENCE": settings.snapshot_cadence,
-        **{k: v for k, v in os.environ.items() if k.startswith("ML_PLATFORM_")},
-    }

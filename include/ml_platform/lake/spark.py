@@ -39,6 +39,8 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
         "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.sql.shuffle.partitions": str(s.spark_shuffle_partitions),
+        # Delta's default of 50 partitions for reading its log is sized for big tables
+        "spark.databricks.delta.snapshotPartitions": str(s.spark_shuffle_partitions),
         "spark.driver.memory": s.spark_driver_memory,
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",

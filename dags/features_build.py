@@ -1,0 +1,87 @@
+"""Data plane: landed transaction files -> bronze -> Great Expectations gate -> silver -> feature snapshot.
+
+Runs `@daily` (`@weekly` when `ML_PLATFORM_SNAPSHOT_CADENCE=weekly`, as in the demo) with catch-up,
+one run at a time. Each run owns its data interval: it ingests the files landed under
+`<home>/landing/transactions/<day>/` for the days of the interval (a day without a file is a
+clear skip of `find_landed_files`, not a failure), gates them (failing rows go to
+`quarantine.transactions`; a failed gate fails the run and leaves silver untouched), merges
+silver and replaces the feature snapshot of the interval's last day. All Spark work is one
+spark-submit against the `spark_default` connection. `publish_features` emits the `features`
+asset only when this run's snapshot is the newest in the table, so a backfill of old dates
+triggers nothing downstream. Rerunning or backfilling any interval is safe.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import dag, task
+from platform_operators import LakeSparkSubmitOperator
+
+from ml_platform.assets import FEATURES
+from ml_platform.config import get_settings
+from ml_platform.data.plane import run_interval
+
+_settings = get_settings()  # environment variables only, no I/O
+SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "data_plane.py")
+
+
+@dag(
+    dag_id="features_build",
+    schedule="@weekly" if _settings.snapshot_cadence == "weekly" else "@daily",
+    start_date=pendulum.instance(_settings.dag_start_date_utc),
+    catchup=True,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    tags=["features", "data-plane", "spark"],
+    doc_md=__doc__,
+    user_defined_macros={"run_interval": lambda start, end: run_interval(start, end, _settings.snapshot_cadence)},
+)
+def features_build() -> None:
+    @task
+    def find_landed_files(data_interval_start=None, data_interval_end=None) -> list[str]:
+        """List the landing folders of the interval; skip (not fail) when nothing landed."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from ml_platform.data.plane import landed_days
+
+        start, end = run_interval(data_interval_start, data_interval_end, _settings.snapshot_cadence)
+        days = landed_days("transactions", start, end)
+        if not days:
+            raise AirflowSkipException(
+                f"no transaction files landed for [{start}, {end}) "
+                f"under {get_settings().landing_dir / 'transactions'}")
+        return [str(folder) for _, folder in days]
+
+    data_plane = LakeSparkSubmitOperator(
+        task_id="ingest_validate_features",
+        application=SPARK_JOB,
+        application_args=["--start", "{{ run_interval(data_interval_start, data_interval_end)[0] }}",
+                          "--end", "{{ run_interval(data_interval_start, data_interval_end)[1] }}"],
+        conn_id="spark_default",
+        name="features_build_{{ ds_nodash }}",
+        trigger_rule="none_failed",
+        doc_md="One JVM: ingest landed files -> GE gate (quarantine) -> silver MERGE -> feature snapshot.",
+    )
+
+    @task(outlets=[FEATURES])
+    def publish_features(data_interval_start=None, data_interval_end=None, outlet_events=None) -> str:
+        """Emit `features` only if this run's snapshot is the newest one in the table."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from ml_platform.features.publish import newest_snapshot_check
+
+        _, end = run_interval(data_interval_start, data_interval_end, _settings.snapshot_cadence)
+        snapshot = end - timedelta(days=1)
+        ok, newest = newest_snapshot_check(snapshot)
+        if not ok:
+            raise AirflowSkipException(f"snapshot {snapshot} is not the newest ({newest}): nothing to publish")
+        outlet_events[FEATURES].extra = {"snapshot_date": snapshot.isoformat()}
+        return snapshot.isoformat()
+
+    find_landed_files() >> data_plane >> publish_features()
+
+
+features_build()

@@ -1,0 +1,178 @@
+"""Bring-your-own-file ingestion into bronze (Spark): contract check, typed cast, append.
+
+A file is identified by the hash of its bytes (`load_id`): re-ingesting the same file is a
+no-op. The contract is checked before anything is written, so a rejected file leaves bronze
+exactly as it was. Individual bad rows are kept (typed, bad values as NULL) for the gate to
+quarantine; only a column that cannot be read as its type at all rejects the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ml_platform.config import Settings, get_settings
+from ml_platform.data.contracts import Contract
+from ml_platform.errors import DataContractError
+from ml_platform.lake.paths import table_path
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column as SparkColumn
+    from pyspark.sql import DataFrame, SparkSession
+
+#: A column is unreadable when more than this share of its non-null values fail the cast.
+UNREADABLE_SHARE = 0.5
+_EXTENSIONS = {"csv": (".csv", ".txt", ".tsv"), "parquet": (".parquet",)}
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    table: str
+    ingest_date: date
+    files: int
+    new_files: int
+    rows: int
+    load_ids: tuple[str, ...]
+
+
+def list_files(source: Path, fmt: str | None) -> tuple[list[Path], str]:
+    """Files to read under `source` (a file or a folder) and their format."""
+    source = Path(source)
+    if not source.exists():
+        raise DataContractError(f"input {source} does not exist")
+    if source.is_file():
+        files = [source]
+    else:
+        files = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+    if fmt is None:
+        suffixes = {p.suffix.lower() for p in files}
+        fmt = "parquet" if suffixes and suffixes <= {".parquet"} else "csv"
+    if fmt not in _EXTENSIONS:
+        raise DataContractError(f"unknown format {fmt!r}: use csv or parquet")
+    if source.is_dir():
+        files = [p for p in files if p.suffix.lower() in _EXTENSIONS[fmt]]
+    if not files:
+        raise DataContractError(f"no {fmt} files under {source}")
+    return files, fmt
+
+
+def file_load_id(path: Path) -> str:
+    """Content hash of a file: the same bytes always give the same load id."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:24]
+
+
+def _read(spark: SparkSession, files: list[Path], fmt: str, delimiter: str) -> DataFrame:
+    paths = [str(p) for p in files]
+    if fmt == "parquet":
+        return spark.read.parquet(*paths)
+    reader = spark.read.option("header", "true").option("inferSchema", "false").option("mode", "PERMISSIVE")
+    if delimiter.strip() == "" and delimiter != "":
+        # whitespace-separated text: split on runs of whitespace
+        reader = reader.option("sep", " ").option("ignoreLeadingWhiteSpace", "true").option("ignoreTrailingWhiteSpace", "true")
+    else:
+        reader = reader.option("sep", delimiter)
+    return reader.csv(paths)
+
+
+def _typed(col: SparkColumn, spark_type: str, timestamp_format: str | None) -> SparkColumn:
+    from pyspark.sql import functions as F
+
+    if spark_type == "timestamp":
+        as_str = col.cast("string")
+        if timestamp_format:
+            return F.try_to_timestamp(as_str, F.lit(timestamp_format))
+        return F.coalesce(col.try_cast("timestamp"), F.try_to_timestamp(as_str))
+    if spark_type == "date":
+        as_str = col.cast("string")
+        if timestamp_format:
+            return F.try_to_timestamp(as_str, F.lit(timestamp_format)).cast("date")
+        return col.try_cast("date")
+    return col.try_cast(spark_type)
+
+
+def conform(df: DataFrame, contract: Contract, timestamp_format: str | None = None,
+            source: str = "input") -> DataFrame:
+    """Check `df` against `contract` and cast it to the contract's types.
+
+    Raises DataContractError naming the column (and a few offending values) when a required
+    column is missing or a column cannot be read as its type.
+    """
+    from pyspark.sql import functions as F
+
+    present = {c.lower(): c for c in df.columns}
+    missing = [c for c in contract.required if c.lower() not in present]
+    if missing:
+        raise DataContractError(
+            f"{source}: missing required column(s) {', '.join(missing)} for {contract.name}; "
+            f"found columns: {', '.join(df.columns) or '(none)'}"
+        )
+    typed = []
+    for c in contract.columns:
+        if c.name.lower() in present:
+            raw = F.col(f"`{present[c.name.lower()]}`")
+            typed.append((c, raw, _typed(raw, c.spark_type, timestamp_format).alias(c.name)))
+        else:
+            typed.append((c, None, F.lit(None).cast(c.spark_type).alias(c.name)))
+    checks = [c for c, raw, _ in typed if raw is not None and c.spark_type != "string"]
+    if checks:
+        stats = df.select(*[F.col(f"`{present[c.name.lower()]}`").alias(f"raw_{c.name}") for c, raw, _ in typed if raw is not None],
+                          *[cast for _, raw, cast in typed if raw is not None])
+        row = stats.select(*[
+            F.struct(F.count(F.col(f"raw_{c.name}")).alias("n"),
+                     F.sum(F.when(F.col(f"raw_{c.name}").isNotNull() & F.col(c.name).isNull(), 1).otherwise(0)).alias("bad")
+                     ).alias(c.name)
+            for c in checks
+        ]).first()
+        for c in checks:
+            n, bad = row[c.name]["n"], row[c.name]["bad"] or 0
+            if n and bad / n > UNREADABLE_SHARE:
+                examples = [r[0] for r in stats.where(F.col(f"raw_{c.name}").isNotNull() & F.col(c.name).isNull())
+                            .select(F.col(f"raw_{c.name}").cast("string")).limit(3).collect()]
+                hint = " (use --timestamp-format)" if c.spark_type in ("timestamp", "date") else ""
+                raise DataContractError(
+                    f"{source}: column {c.name} cannot be read as {c.spark_type}: {bad} of {n} values "
+                    f"fail, e.g. {examples}{hint}"
+                )
+    return df.select(*[cast for _, _, cast in typed])
+
+
+def ingest(spark: SparkSession, source: Path, contract: Contract, ingest_date: date, *,
+           fmt: str | None = None, delimiter: str = ",", timestamp_format: str | None = None,
+           settings: Settings | None = None) -> IngestResult:
+    """Append the new files under `source` to bronze.<contract>; already-loaded files are skipped."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    s = settings or get_settings()
+    table = f"bronze.{contract.name}"
+    path = table_path(table, s)
+    files, fmt = list_files(Path(source), fmt)
+    ids = {f: file_load_id(f) for f in files}
+    loaded: set[str] = set()
+    if DeltaTable.isDeltaTable(spark, path):
+        wanted = list(set(ids.values()))
+        loaded = {r.load_id for r in spark.read.format("delta").load(path)
+                  .where(F.col("load_id").isin(wanted)).select("load_id").distinct().collect()}
+    new = [f for f in files if ids[f] not in loaded]
+    if not new:
+        return IngestResult(table, ingest_date, len(files), 0, 0, tuple(sorted(set(ids.values()))))
+    frames = []
+    for f in new:  # one read per file keeps source_file/load_id exact and the contract check per file
+        raw = _read(spark, [f], fmt, delimiter)
+        typed = conform(raw, contract, timestamp_format, source=str(f))
+        frames.append(typed.withColumns({"source_file": F.lit(str(f)), "load_id": F.lit(ids[f])}))
+    out = frames[0]
+    for fr in frames[1:]:
+        out = out.unionByName(fr)
+    out = out.withColumn("ingest_date", F.lit(ingest_date).cast("date")).persist()
+    rows = out.count()
+    out.write.format("delta").mode("append").partitionBy("ingest_date").save(path)
+    out.unpersist()
+    return IngestResult(table, ingest_date, len(files), len(new), rows, tuple(sorted(ids[f] for f in new)))

@@ -1,0 +1,177 @@
+"""The data plane as transactions over a date interval: landing -> bronze -> gate -> silver -> features.
+
+Every function here is keyed by an explicit interval [start, end) of UTC dates (the Airflow data
+interval, or CLI flags), never by the wall clock, and is safe to rerun:
+- bronze appends only files whose content hash is new;
+- quarantine replaces the partitions of the interval (replaceWhere);
+- silver MERGEs on transaction_id (insert-only), and is never touched by a failed gate;
+- features replace exactly the snapshot_date partitions they compute.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ml_platform.config import Settings, get_settings
+from ml_platform.data.contracts import CUSTOMERS, TRANSACTIONS
+from ml_platform.data.ingest import ingest
+from ml_platform.errors import ValidationFailed
+from ml_platform.features.customer_features import compute_customer_features, snapshot_dates
+from ml_platform.lake.paths import table_path
+from ml_platform.validation.gate import run_gate, save_result
+from ml_platform.validation.rules import RuleContext
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+
+def end_of(d: date) -> datetime:
+    """The instant a date stands for: d + 1 day, 00:00 UTC."""
+    return datetime.combine(d + timedelta(days=1), time(0), tzinfo=timezone.utc)
+
+
+def run_interval(start: datetime, end: datetime, cadence: str) -> tuple[date, date]:
+    """The [start, end) dates a DAG run owns.
+
+    Scheduled and backfill runs carry a real data interval. Manual runs in Airflow 3 may carry
+    an empty one (start == end == the chosen logical date): they then own one cadence period
+    starting at that date, as a scheduled run for that date would.
+    """
+    s, e = start.date(), end.date()
+    if e <= s:
+        e = s + timedelta(days=7 if cadence == "weekly" else 1)
+    return s, e
+
+
+def days_in(start: date, end: date) -> list[date]:
+    """Dates in the half-open interval [start, end)."""
+    return [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+def landed_days(table: str, start: date, end: date, settings: Settings | None = None) -> list[tuple[date, Path]]:
+    """Landing folders `<home>/landing/<table>/<YYYY-MM-DD>/` with files, for days in [start, end)."""
+    s = settings or get_settings()
+    out = []
+    for d in days_in(start, end):
+        folder = s.landing_dir / table / d.isoformat()
+        if folder.is_dir() and any(p.is_file() and not p.name.startswith((".", "_")) and not p.name.endswith(".tmp")
+                                   for p in folder.iterdir()):
+            out.append((d, folder))
+    return out
+
+
+def ingest_landed(spark: SparkSession, start: date, end: date, settings: Settings | None = None) -> dict[str, Any]:
+    """Ingest every landed transactions/customers file of [start, end) into bronze."""
+    s = settings or get_settings()
+    report: dict[str, Any] = {"transactions": [], "customers": []}
+    for contract in (TRANSACTIONS, CUSTOMERS):
+        for d, folder in landed_days(contract.name, start, end, s):
+            r = ingest(spark, folder, contract, d, settings=s)
+            report[contract.name].append({"ingest_date": d.isoformat(), "files": r.files,
+                                          "new_files": r.new_files, "rows": r.rows})
+    return report
+
+
+def _replace_partitions(df: DataFrame, path: str, column: str, values: list[date]) -> None:
+    from delta.tables import DeltaTable
+
+    predicate = f"{column} IN ({', '.join(repr(v.isoformat()) for v in values)})"
+    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+    if not DeltaTable.isDeltaTable(df.sparkSession, path):
+        writer = df.write.format("delta").mode("overwrite").partitionBy(column)
+    writer.save(path)
+
+
+def _expected_rows(spark: SparkSession, bronze: str, start: date, ndays: int, s: Settings) -> tuple[int, int] | None:
+    """Row-count band for the batch from the last landed day before it, or None on the first batch."""
+    from pyspark.sql import functions as F
+
+    prev = (spark.read.format("delta").load(bronze).where(F.col("ingest_date") < F.lit(start))
+            .groupBy("ingest_date").count().orderBy(F.col("ingest_date").desc()).limit(1).collect())
+    if not prev:
+        return None
+    per_day = prev[0]["count"]
+    return int(per_day * s.row_count_min_ratio * ndays), int(per_day * s.row_count_max_ratio * ndays) + 1
+
+
+def validate_to_silver(spark: SparkSession, start: date, end: date, settings: Settings | None = None) -> dict[str, Any]:
+    """Gate the bronze rows ingested in [start, end); write quarantine, and silver if the gate passes.
+
+    Raises ValidationFailed (result attached, also saved as JSON) when the gate fails.
+    """
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    s = settings or get_settings()
+    bronze = table_path("bronze.transactions", s)
+    if not landed_days("transactions", start, end, s):
+        return {"skipped": f"no transaction files landed for [{start}, {end})", "success": True}
+    if not DeltaTable.isDeltaTable(spark, bronze):
+        return {"skipped": "bronze.transactions does not exist yet", "success": True}
+    batch = (spark.read.format("delta").load(bronze)
+             .where(F.col("ingest_date").isin([d.isoformat() for d in days_in(start, end)])))
+    ndays = len(days_in(start, end))
+    outcome = run_gate(batch, RuleContext(interval_end=end_of(end - timedelta(days=1)), amount_max=s.amount_max),
+                       quarantine_max_share=s.quarantine_max_share,
+                       rows_expected=_expected_rows(spark, bronze, start, ndays, s),
+                       docs_root=s.reports_dir / "gx", run_name=f"transactions_{start}_{end}")
+    result = outcome.result
+    result["interval"] = [start.isoformat(), end.isoformat()]
+    result_path = save_result(result, s.reports_dir / "validation" / f"transactions_{start}_{end}.json")
+    result["result_path"] = str(result_path)
+    _replace_partitions(outcome.quarantine.withColumn("failed_rules", F.array_join("failed_rules", ",")),
+                        table_path("quarantine.transactions", s), "ingest_date", days_in(start, end))
+    if not outcome.success:
+        raise ValidationFailed(f"gate failed for [{start}, {end}): {'; '.join(result['failures'])} "
+                               f"(result: {result_path})", result)
+    silver = table_path("silver.transactions", s)
+    rows = (outcome.valid.select(*TRANSACTIONS.names, "load_id")
+            .withColumn("txn_date", F.to_date("transaction_ts")))
+    if not DeltaTable.isDeltaTable(spark, silver):
+        rows.limit(0).write.format("delta").partitionBy("txn_date").save(silver)
+    (DeltaTable.forPath(spark, silver).alias("t")
+     .merge(rows.alias("s"), "t.transaction_id = s.transaction_id")
+     .whenNotMatchedInsertAll().execute())
+    _customers_to_silver(spark, start, end, s)
+    return result
+
+
+def _customers_to_silver(spark: SparkSession, start: date, end: date, s: Settings) -> None:
+    """Latest record per customer from bronze.customers into silver.customers (MERGE)."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    bronze = table_path("bronze.customers", s)
+    if not DeltaTable.isDeltaTable(spark, bronze):
+        return
+    w = Window.partitionBy("customer_id").orderBy(F.col("ingest_date").desc(), F.col("load_id").desc())
+    latest = (spark.read.format("delta").load(bronze)
+              .where(F.col("customer_id").isNotNull() & (F.col("ingest_date") < F.lit(end)))
+              .withColumn("_rn", F.row_number().over(w)).where("_rn = 1")
+              .select(*CUSTOMERS.names))
+    silver = table_path("silver.customers", s)
+    if not DeltaTable.isDeltaTable(spark, silver):
+        latest.limit(0).write.format("delta").save(silver)
+    (DeltaTable.forPath(spark, silver).alias("t").merge(latest.alias("s"), "t.customer_id = s.customer_id")
+     .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+
+
+def build_features(spark: SparkSession, start: date, end: date, cadence: str | None = None,
+                   settings: Settings | None = None) -> dict[str, Any]:
+    """Compute and write feature snapshots for the snapshot dates in [start, end] (inclusive)."""
+    s = settings or get_settings()
+    dates = snapshot_dates(start, end, cadence or s.snapshot_cadence)
+    if not dates:
+        return {"snapshot_dates": [], "rows": 0}
+    silver = spark.read.format("delta").load(table_path("silver.transactions", s))
+    feats = compute_customer_features(silver, dates).persist()
+    rows = feats.count()
+    _replace_partitions(feats, table_path("features.customer_features", s), "snapshot_date", dates)
+    feats.unpersist()
+    return {"snapshot_dates": [d.isoformat() for d in dates], "rows": rows}

@@ -1,0 +1,112 @@
+"""`features.customer_features`: one row per customer per snapshot date.
+
+Time semantics (ARCHITECTURE.md, "Time"): snapshot date d stands for the instant
+end(d) = d + 1 day 00:00 UTC; only silver rows with transaction_ts < end(d) are used.
+Windows of N days cover [end(d) - N days, end(d)). No wall clock is read anywhere: the
+dates come from the caller (the Airflow data interval or the CLI).
+
+Computed from per-customer daily aggregates so a range of snapshot dates costs one pass.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+WINDOWS = (30, 90, 180)
+
+#: name -> description; the order is the table's column order after the keys.
+FEATURE_COLUMNS: dict[str, str] = {
+    "recency_days": "days from the last purchase to end(d)",
+    "tenure_days": "days from the first purchase to end(d)",
+    **{f"frequency_{w}d": f"purchases in the last {w} days" for w in WINDOWS},
+    "frequency_lifetime": "purchases before end(d)",
+    **{f"monetary_{w}d": f"amount spent in the last {w} days" for w in WINDOWS},
+    "monetary_lifetime": "amount spent before end(d)",
+    "avg_amount": "mean purchase amount, lifetime",
+    "max_amount": "largest purchase amount, lifetime",
+    "active_months": "distinct calendar months with a purchase, lifetime",
+    "amount_trend": "daily spend over 30 days / daily spend over 90 days (NULL if nothing in 90 days)",
+    "distinct_categories": "distinct product categories bought, lifetime",
+    "online_count": "purchases through the online channel, lifetime",
+    "mobile_count": "purchases through the mobile channel, lifetime",
+    "store_count": "purchases in store, lifetime",
+    "online_share": "share of purchases made through the online channel, lifetime",
+    "avg_days_between_purchases": "(last - first purchase) / (purchases - 1), NULL below 2 purchases",
+}
+
+
+def snapshot_dates(start: date, end: date, cadence: str) -> list[date]:
+    """Snapshot dates in [start, end]: every day, or every Saturday (end of an @weekly interval)."""
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    if cadence == "daily":
+        return days
+    if cadence == "weekly":
+        return [d for d in days if d.weekday() == 5]
+    raise ValueError(f"unknown cadence {cadence!r}: use daily or weekly")
+
+
+def compute_customer_features(silver: DataFrame, dates: list[date]) -> DataFrame:
+    """Features for every customer with a purchase before end(d), for each d in `dates`."""
+    from pyspark.sql import functions as F
+
+    if not dates:
+        raise ValueError("no snapshot dates to compute")
+    spark = silver.sparkSession
+    last = max(dates) + timedelta(days=1)  # end(max d): nothing at or after it is read
+    daily = (silver
+             .where(F.col("transaction_ts") < F.to_timestamp(F.lit(last.isoformat())))
+             .withColumn("day", F.to_date("transaction_ts"))
+             .groupBy("customer_id", "day")
+             .agg(F.count(F.lit(1)).alias("n"), F.sum("amount").alias("amt"), F.max("amount").alias("mx"),
+                  F.min("transaction_ts").alias("first_ts"), F.max("transaction_ts").alias("last_ts"),
+                  F.collect_set("product_category").alias("cats"),
+                  *[F.sum(F.when(F.col("channel") == c, 1).otherwise(0)).alias(f"n_{c}")
+                    for c in ("online", "mobile", "store")]))
+    snaps = spark.createDataFrame([(d,) for d in sorted(set(dates))], "snapshot_date date")
+    # day <= d  <=>  every event of that day is before end(d) (UTC days)
+    joined = daily.join(F.broadcast(snaps), daily["day"] <= snaps["snapshot_date"])
+    end_ts = F.to_timestamp(F.date_add("snapshot_date", 1))
+    age = F.datediff(F.col("snapshot_date"), F.col("day"))  # 0 for a purchase on d itself
+
+    def within(w: int, value: str) -> F.Column:
+        return F.sum(F.when(age < w, F.col(value)).otherwise(0))
+
+    agg = joined.groupBy("customer_id", "snapshot_date").agg(
+        F.max("last_ts").alias("_last"), F.min("first_ts").alias("_first"),
+        *[within(w, "n").alias(f"frequency_{w}d") for w in WINDOWS],
+        F.sum("n").alias("frequency_lifetime"),
+        *[within(w, "amt").alias(f"monetary_{w}d") for w in WINDOWS],
+        F.sum("amt").alias("monetary_lifetime"),
+        F.max("mx").alias("max_amount"),
+        F.countDistinct(F.date_format("day", "yyyy-MM")).alias("active_months"),
+        F.size(F.array_distinct(F.flatten(F.collect_list("cats")))).alias("distinct_categories"),
+        *[F.sum(f"n_{c}").alias(f"{c}_count") for c in ("online", "mobile", "store")],
+    )
+    seconds_per_day = 86_400.0
+    out = agg.select(
+        "customer_id", "snapshot_date",
+        ((F.unix_timestamp(end_ts) - F.unix_timestamp("_last")) / seconds_per_day).alias("recency_days"),
+        ((F.unix_timestamp(end_ts) - F.unix_timestamp("_first")) / seconds_per_day).alias("tenure_days"),
+        *[F.col(f"frequency_{w}d").cast("long") for w in WINDOWS],
+        F.col("frequency_lifetime").cast("long"),
+        *[F.round(F.col(f"monetary_{w}d"), 6).alias(f"monetary_{w}d") for w in WINDOWS],
+        F.round("monetary_lifetime", 6).alias("monetary_lifetime"),
+        F.round(F.col("monetary_lifetime") / F.col("frequency_lifetime"), 6).alias("avg_amount"),
+        "max_amount",
+        F.col("active_months").cast("long"),
+        F.when(F.col("monetary_90d") > 0,
+               F.round((F.col("monetary_30d") / 30.0) / (F.col("monetary_90d") / 90.0), 6)).alias("amount_trend"),
+        F.col("distinct_categories").cast("long"),
+        *[F.col(f"{c}_count").cast("long") for c in ("online", "mobile", "store")],
+        F.round(F.col("online_count") / F.col("frequency_lifetime"), 6).alias("online_share"),
+        F.when(F.col("frequency_lifetime") > 1,
+               F.round((F.unix_timestamp("_last") - F.unix_timestamp("_first")) / seconds_per_day
+                       / (F.col("frequency_lifetime") - 1), 6)).alias("avg_days_between_purchases"),
+    )
+    return out

@@ -1,0 +1,145 @@
+"""The bronze -> silver gate: run the GE suite, route failing rows to quarantine, decide.
+
+`run_gate` never writes silver. It returns the valid rows, the quarantined rows (with the names
+of the rules each broke) and a JSON-able result; the caller writes quarantine always and
+silver only when `result["success"]` is true. The run fails when a table-level expectation
+fails, when the quarantined share exceeds the configured maximum, or when GE and the Spark
+predicates disagree on a rule's count (a bug, never silently ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ml_platform.data.contracts import TRANSACTIONS
+from ml_platform.validation.rules import ROW_RULES, RuleContext
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+log = logging.getLogger(__name__)
+SUITE_NAME = "transactions_bronze_to_silver"
+
+
+@dataclass
+class GateOutcome:
+    valid: DataFrame
+    quarantine: DataFrame
+    result: dict[str, Any]
+
+    @property
+    def success(self) -> bool:
+        return bool(self.result["success"])
+
+
+def _table_expectations(rows_expected: tuple[int, int] | None) -> list[Any]:
+    import great_expectations.expectations as gxe
+
+    out: list[Any] = [gxe.ExpectTableColumnsToMatchSet(column_set=TRANSACTIONS.names, exact_match=False,
+                                                       meta={"rule": "contract_columns_present"})]
+    if rows_expected is not None:
+        lo, hi = rows_expected
+        out.append(gxe.ExpectTableRowCountToBeBetween(min_value=lo, max_value=hi,
+                                                      meta={"rule": "row_count_vs_previous_day"}))
+    return out
+
+
+def _validate_with_ge(df: DataFrame, expectations: list[Any], docs_root: Path | None,
+                      run_name: str) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """Run the suite on `df`; returns {rule name: GE result} and the data docs index path."""
+    import great_expectations as gx
+
+    if docs_root is not None:
+        docs_root.mkdir(parents=True, exist_ok=True)
+        context = gx.get_context(mode="file", project_root_dir=str(docs_root))
+    else:
+        context = gx.get_context(mode="ephemeral")
+    ds = context.data_sources.add_or_update_spark(name="lake")
+    asset = next((a for a in ds.assets if a.name == "bronze_transactions"), None) or ds.add_dataframe_asset("bronze_transactions")
+    batch_def = next((b for b in asset.batch_definitions if b.name == "batch"), None) or asset.add_batch_definition_whole_dataframe("batch")
+    suite = gx.ExpectationSuite(name=SUITE_NAME)
+    for e in expectations:
+        suite.add_expectation(e)
+    suite = context.suites.add_or_update(suite)
+    vd = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=SUITE_NAME, data=batch_def, suite=suite))
+    actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs_root is not None else []
+    cp = context.checkpoints.add_or_update(gx.Checkpoint(
+        name=SUITE_NAME, validation_definitions=[vd], actions=actions, result_format={"result_format": "SUMMARY"}))
+    run = cp.run(batch_parameters={"dataframe": df}, run_id=gx.RunIdentifier(run_name=run_name))
+    by_rule: dict[str, dict[str, Any]] = {}
+    for vr in run.run_results.values():
+        for r in vr.results:
+            rule = (r.expectation_config.meta or {}).get("rule", r.expectation_config.type)
+            by_rule[rule] = {"success": bool(r.success),
+                             "unexpected_count": (r.result or {}).get("unexpected_count"),
+                             "observed_value": (r.result or {}).get("observed_value"),
+                             "exception": (r.exception_info or {}).get("exception_message") if not r.success else None}
+    index = None
+    if docs_root is not None:
+        sites = context.get_docs_sites_urls()
+        index = next((s["site_url"] for s in sites if s.get("site_url")), None)
+    return by_rule, index
+
+
+def run_gate(batch: DataFrame, ctx: RuleContext, *, quarantine_max_share: float,
+             rows_expected: tuple[int, int] | None = None, docs_root: Path | None = None,
+             run_name: str = "gate") -> GateOutcome:
+    """Validate one bronze batch (contract columns plus ingest metadata)."""
+    from pyspark.sql import functions as F
+
+    rows_in = batch.count()
+    # exact duplicate rows (same values in every contract column) are a delivery artefact,
+    # not a conflict: keep one copy, count the rest
+    deduped = batch.dropDuplicates(TRANSACTIONS.names).persist()
+    rows = deduped.count()
+    ge_results, docs = _validate_with_ge(
+        deduped.select(*TRANSACTIONS.names),
+        [r.expectation(ctx) for r in ROW_RULES] + _table_expectations(rows_expected),
+        docs_root, run_name)
+
+    flagged = deduped.withColumn("failed_rules", F.filter(F.array(*[
+        F.when(r.violates(ctx), F.lit(r.name)) for r in ROW_RULES]), lambda x: x.isNotNull())).persist()
+    counts_row = flagged.select(*[F.sum(F.when(F.array_contains("failed_rules", r.name), 1).otherwise(0)).alias(r.name)
+                                  for r in ROW_RULES]).first()
+    quarantine = flagged.where(F.size("failed_rules") > 0)
+    valid = flagged.where(F.size("failed_rules") == 0).drop("failed_rules")
+    quarantined = quarantine.count()
+    share = quarantined / rows if rows else 0.0
+
+    rules: dict[str, Any] = {}
+    mismatches = []
+    for r in ROW_RULES:
+        ge = ge_results.get(r.name, {})
+        spark_count = int(counts_row[r.name] or 0)
+        rules[r.name] = {"description": r.description, "quarantined": spark_count,
+                         "ge_unexpected_count": ge.get("unexpected_count"), "ge_success": ge.get("success")}
+        if ge.get("unexpected_count") != spark_count:
+            mismatches.append(r.name)
+    table_checks = {k: v for k, v in ge_results.items() if k not in rules}
+    failures = [f"table expectation {k} failed (observed {v['observed_value']})"
+                for k, v in table_checks.items() if not v["success"]]
+    if share > quarantine_max_share:
+        failures.append(f"quarantined share {share:.2%} is above the maximum {quarantine_max_share:.2%}")
+    if mismatches:
+        failures.append(f"GE and quarantine counts disagree for {', '.join(mismatches)}")
+    result = {
+        "suite": SUITE_NAME, "run_name": run_name, "interval_end": ctx.interval_end.isoformat(),
+        "rows_in": rows_in, "exact_duplicates_dropped": rows_in - rows, "rows_validated": rows,
+        "quarantined": quarantined, "quarantined_share": round(share, 6),
+        "quarantine_max_share": quarantine_max_share, "rules": rules, "table_checks": table_checks,
+        "failures": failures, "success": not failures, "data_docs": docs,
+    }
+    return GateOutcome(valid=valid, quarantine=quarantine, result=result)
+
+
+def save_result(result: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2, default=str))
+    tmp.replace(path)
+    return path

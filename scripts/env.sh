@@ -1,0 +1,17 @@
+# Environment shared by the Makefile targets, the demo and CI (source it; no side effects).
+# Every value can be overridden by exporting it first.
+ROOT="${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+export ML_PLATFORM_HOME="${ML_PLATFORM_HOME:-$ROOT/.platform}"
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$ML_PLATFORM_HOME/airflow}"
+export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
+export AIRFLOW__CORE__PLUGINS_FOLDER="$ROOT/plugins"
+export AIRFLOW__CORE__LOAD_EXAMPLES="False"
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-True}"
+export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-WARNING}"
+export AIRFLOW_CONN_SPARK_DEFAULT="${AIRFLOW_CONN_SPARK_DEFAULT:-{\"conn_type\": \"spark\", \"host\": \"local[2]\"}}"
+export MLFLOW_DISABLE_TELEMETRY=true
+export SCARF_NO_ANALYTICS=true DO_NOT_TRACK=true GX_ANALYTICS_ENABLED=false
+export PYTHONPATH="$ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"
+export PATH="$ROOT/.venv/bin:$PATH"
+export JAVA_HOME="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")}"

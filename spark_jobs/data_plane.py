@@ -1,0 +1,56 @@
+"""spark-submit entry point of the data plane (one JVM per DAG run).
+
+    spark-submit spark_jobs/data_plane.py --start 2025-01-01 --end 2025-01-02 [--steps ingest,validate,features]
+
+Runs, for the half-open interval [start, end) of UTC dates: ingest of landed files -> GE gate
+-> silver -> feature snapshots for the snapshot dates in [start, end - 1 day]. Prints one JSON
+line (prefixed `DATA_PLANE_RESULT `) with what it did. Exit 2 on a failed gate or bad input,
+with the reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date, timedelta
+
+STEPS = ("ingest", "validate", "features")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--start", type=date.fromisoformat, required=True, help="first day of the interval (UTC)")
+    p.add_argument("--end", type=date.fromisoformat, required=True, help="day after the last day (exclusive)")
+    p.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of {','.join(STEPS)}")
+    args = p.parse_args(argv)
+    steps = [x.strip() for x in args.steps.split(",") if x.strip()]
+    unknown = sorted(set(steps) - set(STEPS))
+    if unknown or args.end <= args.start:
+        p.error(f"unknown steps {unknown}" if unknown else "--end must be after --start")
+
+    from ml_platform.data import plane
+    from ml_platform.errors import MlPlatformError
+    from ml_platform.lake import get_spark
+
+    spark = get_spark("data_plane")
+    out: dict[str, object] = {"interval": [args.start.isoformat(), args.end.isoformat()]}
+    try:
+        if "ingest" in steps:
+            out["ingest"] = plane.ingest_landed(spark, args.start, args.end)
+        if "validate" in steps:
+            gate = plane.validate_to_silver(spark, args.start, args.end)
+            out["gate"] = {k: gate.get(k) for k in ("success", "rows_validated", "quarantined", "result_path", "data_docs", "skipped")}
+        if "features" in steps:
+            out["features"] = plane.build_features(spark, args.start, args.end - timedelta(days=1))
+    except MlPlatformError as e:
+        print(f"data_plane failed: {e}", file=sys.stderr)
+        return 2
+    finally:
+        print("DATA_PLANE_RESULT " + json.dumps(out), flush=True)
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
