@@ -51,6 +51,12 @@ build_env() {  # name lockfile link
 }
 
 build_env main "$ROOT/requirements.txt" "$ROOT/.venv"
+build_env drift "$ROOT/requirements-drift.txt" "$ROOT/.venv-drift"
+
+# The project itself: editable into main (the venv is shared by clones with the same lock, so
+# point it at this checkout every time; it takes a second), without dependencies into drift.
+"$UV" pip install -q --python "$ROOT/.venv/bin/python" --no-deps -e "$ROOT"
+"$UV" pip install -q --python "$ROOT/.venv-drift/bin/python" --no-deps -e "$ROOT"
 
 # 3. Delta jars, once, through Maven, minus the artifacts pyspark already ships (Spark's own
 #    versions of jackson, hadoop, parquet... must win).

@@ -8,6 +8,7 @@ fall back to a default).
 from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Repository root when the package is installed from a checkout (editable install).
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+#: Variables with the prefix that belong to the set-up and test scripts, not to this object.
+SCRIPT_VARIABLES = frozenset({
+    "ML_PLATFORM_CACHE", "ML_PLATFORM_PG_PORT", "ML_PLATFORM_REDIS_PORT", "ML_PLATFORM_SERVICES_DIR",
+    "ML_PLATFORM_TEST_PG_URL", "ML_PLATFORM_TEST_REDIS_URL",
+})
 
 
 class Settings(BaseSettings):
@@ -40,6 +48,15 @@ class Settings(BaseSettings):
     mlflow_port: int = Field(default=25000, description="MLflow server port (127.0.0.1).")
     api_token: str = Field(default="", description="Bearer token for the serving API (later issues).")
     drift_python: Path = Field(default=REPO_ROOT / ".venv-drift" / "bin" / "python", description="Python of the drift environment.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_variables(cls, data: object) -> object:
+        known = {f"ML_PLATFORM_{name.upper()}" for name in cls.model_fields} | SCRIPT_VARIABLES
+        unknown = sorted(k for k in os.environ if k.startswith("ML_PLATFORM_") and k not in known)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return data
 
     @model_validator(mode="after")
     def _derive(self) -> Settings:

@@ -1,0 +1,206 @@
+"""`ml-platform`: one command line over every stage of the platform.
+
+    ml-platform data generate   synthetic transaction files in the landing layout
+    ml-platform ingest          bring your own transactions/customers file(s) into bronze
+    ml-platform validate        run the GE gate for an interval: quarantine + silver
+    ml-platform features build  feature snapshots for a date range, in one Spark session
+    ml-platform run             ingest -> gate -> silver -> features over a range of days
+    ml-platform tables          the lake's Delta tables with version, files and rows
+
+Errors in the input (missing columns, unreadable values, bad flags, a failed gate) print one
+line naming the problem and exit with status 2; nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from ml_platform.errors import MlPlatformError
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {value}")
+    return n
+
+
+def _say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _progress(label: str) -> Callable[[int, int], None]:
+    state = {"last": 0.0}
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - state["last"] > 2:
+            state["last"] = now
+            width = 30
+            filled = int(width * done / total)
+            print(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="" if done < total else "\n",
+                  file=sys.stderr, flush=True)
+
+    return report
+
+
+def _spark(app: str) -> Any:
+    from ml_platform.lake import get_spark
+
+    _say("starting Spark (Delta jars from the set-up cache)")
+    return get_spark(app)
+
+
+def cmd_generate(a: argparse.Namespace) -> dict[str, Any]:
+    from ml_platform.config import get_settings
+    from ml_platform.data.generator import GeneratorSpec, write_landing
+
+    out = a.out or get_settings().landing_dir
+    spec = GeneratorSpec(customers=a.customers, start=a.start, end=a.end, seed=a.seed, drift_at=a.drift_at)
+    counts = write_landing(spec, Path(out), a.format, progress=_progress("generating days"))
+    return {"out": str(out), **counts}
+
+
+def cmd_ingest(a: argparse.Namespace) -> dict[str, Any]:
+    from ml_platform.data.contracts import CUSTOMERS, TRANSACTIONS
+    from ml_platform.data.ingest import ingest, list_files
+
+    # check the paths before paying for a JVM
+    list_files(a.transactions, a.format)
+    if a.customers:
+        list_files(a.customers, a.format)
+    spark = _spark("ingest")
+    day = a.ingest_date or datetime.now(timezone.utc).date()
+    out = {}
+    for contract, src in ((TRANSACTIONS, a.transactions), (CUSTOMERS, a.customers)):
+        if src is None:
+            continue
+        _say(f"ingesting {src} into bronze.{contract.name} (ingest_date {day})")
+        r = ingest(spark, src, contract, day, fmt=a.format, delimiter=a.delimiter, timestamp_format=a.timestamp_format)
+        out[contract.name] = {"files": r.files, "new_files": r.new_files, "rows": r.rows, "ingest_date": day.isoformat()}
+    out["next"] = f"ml-platform validate --start {day} --end {day}"
+    return out
+
+
+def cmd_validate(a: argparse.Namespace) -> dict[str, Any]:
+    from ml_platform.data import plane
+
+    spark = _spark("validate")
+    _say(f"running the gate on bronze rows ingested {a.start}..{a.end}")
+    return plane.validate_to_silver(spark, a.start, a.end + timedelta(days=1))
+
+
+def cmd_features(a: argparse.Namespace) -> dict[str, Any]:
+    from ml_platform.data import plane
+
+    spark = _spark("features")
+    _say(f"building feature snapshots {a.start}..{a.end} ({a.cadence or 'configured'} cadence)")
+    return plane.build_features(spark, a.start, a.end, a.cadence)
+
+
+def cmd_run(a: argparse.Namespace) -> dict[str, Any]:
+    from ml_platform.config import get_settings
+    from ml_platform.data import plane
+    from ml_platform.features.customer_features import snapshot_dates
+
+    spark = _spark("run")
+    cadence = a.cadence or get_settings().snapshot_cadence
+    days = plane.days_in(a.start, a.end + timedelta(days=1))
+    report = _progress("ingest + gate")
+    for i, d in enumerate(days):
+        plane.ingest_landed(spark, d, d + timedelta(days=1))
+        plane.validate_to_silver(spark, d, d + timedelta(days=1))
+        report(i + 1, len(days))
+    _say(f"features for {len(snapshot_dates(a.start, a.end, cadence))} snapshot dates in one pass")
+    return plane.build_features(spark, a.start, a.end, cadence)
+
+
+def cmd_tables(a: argparse.Namespace) -> dict[str, Any]:
+    from ml_platform.lake.paths import TABLES, table_path
+    from ml_platform.lake.reader import table_summary
+
+    return {name: table_summary(table_path(name)) for name in TABLES}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ml-platform", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="synthetic data").add_subparsers(dest="data_command", required=True)
+    g = data.add_parser("generate", help="write synthetic transaction files in the landing layout")
+    g.add_argument("--customers", type=_positive, default=2000, help="number of customers (default 2000)")
+    g.add_argument("--start", type=_date, required=True, help="first day (YYYY-MM-DD)")
+    g.add_argument("--end", type=_date, required=True, help="last day, inclusive")
+    g.add_argument("--seed", type=int, default=42, help="random seed; same seed, same files")
+    g.add_argument("--drift-at", type=_date, default=None, help="shift amounts, channels and rates from this day")
+    g.add_argument("--out", type=Path, default=None, help="output root (default <home>/landing)")
+    g.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    g.set_defaults(func=cmd_generate)
+
+    i = sub.add_parser("ingest", help="load your own transactions (and customers) file(s) into bronze")
+    i.add_argument("--transactions", type=Path, required=True, help="a file or a folder of files")
+    i.add_argument("--customers", type=Path, default=None, help="optional customers file or folder")
+    i.add_argument("--format", choices=("csv", "parquet"), default=None, help="default: from the file extension")
+    i.add_argument("--delimiter", default=",", help="CSV field separator; ' ' for whitespace-separated text")
+    i.add_argument("--timestamp-format", default=None,
+                   help="Spark datetime pattern for transaction_ts/signup_date, e.g. 'dd/MM/yyyy HH:mm'")
+    i.add_argument("--ingest-date", type=_date, default=None, help="bronze partition (default: today, UTC)")
+    i.set_defaults(func=cmd_ingest)
+
+    v = sub.add_parser("validate", help="GE gate for bronze rows ingested in [start, end]: quarantine + silver")
+    v.add_argument("--start", type=_date, required=True)
+    v.add_argument("--end", type=_date, required=True, help="inclusive")
+    v.set_defaults(func=cmd_validate)
+
+    f = sub.add_parser("features", help="feature snapshots").add_subparsers(dest="features_command", required=True)
+    fb = f.add_parser("build", help="compute feature snapshots for [start, end] in one Spark session")
+    fb.add_argument("--start", type=_date, required=True)
+    fb.add_argument("--end", type=_date, required=True, help="inclusive")
+    fb.add_argument("--cadence", choices=("daily", "weekly"), default=None, help="default: ML_PLATFORM_SNAPSHOT_CADENCE")
+    fb.set_defaults(func=cmd_features)
+
+    r = sub.add_parser("run", help="ingest landed files, gate and build features for [start, end], one JVM")
+    r.add_argument("--start", type=_date, required=True)
+    r.add_argument("--end", type=_date, required=True, help="inclusive")
+    r.add_argument("--cadence", choices=("daily", "weekly"), default=None)
+    r.set_defaults(func=cmd_run)
+
+    t = sub.add_parser("tables", help="list the lake's Delta tables (version, files, rows)")
+    t.set_defaults(func=cmd_tables)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "start", None) and getattr(args, "end", None) and args.end < args.start:
+        parser.error(f"--end {args.end} is before --start {args.start}")
+    try:
+        result = args.func(args)
+    except MlPlatformError as e:
+        print(f"ml-platform: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Bad flags and inputs: one clear line, exit 2, no traceback, no JVM started."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml_platform import cli
+
+pytestmark = pytest.mark.unit
+
+
+def test_end_before_start_is_a_clear_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["data", "generate", "--start", "2025-01-05", "--end", "2025-01-01"])
+    assert e.value.code == 2
+    assert "--end 2025-01-01 is before --start 2025-01-05" in capsys.readouterr().err
+
+
+def test_bad_date_names_the_value(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["features", "build", "--start", "2025-13-01", "--end", "2025-01-01"])
+    assert "not a date (YYYY-MM-DD): '2025-13-01'" in capsys.readouterr().err
+
+
+def test_missing_input_file_is_reported_before_spark(capsys, tmp_path):
+    rc = cli.main(["ingest", "--transactions", str(tmp_path / "nope.csv")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "nope.csv does not exist" in err
+    assert "Traceback" not in err
+
+
+def test_every_command_has_help(capsys):
+    for argv in (["--help"], ["data", "generate", "--help"], ["ingest", "--help"], ["validate", "--help"],
+                 ["features", "build", "--help"], ["run", "--help"], ["tables", "--help"]):
+        with pytest.raises(SystemExit) as e:
+            cli.main(argv)
+        assert e.value.code == 0
+        assert "usage: ml-platform" in capsys.readouterr().out

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from ml_platform.config import Settings
+from ml_platform.data.plane import days_in, end_of, run_interval
+from ml_platform.features.customer_features import snapshot_dates
+
+pytestmark = pytest.mark.unit
+
+
+def test_end_of_day_is_next_midnight_utc():
+    assert end_of(date(2025, 3, 1)) == datetime(2025, 3, 2, tzinfo=timezone.utc)
+
+
+def test_days_in_is_half_open():
+    assert days_in(date(2025, 1, 1), date(2025, 1, 3)) == [date(2025, 1, 1), date(2025, 1, 2)]
+    assert days_in(date(2025, 1, 1), date(2025, 1, 1)) == []
+
+
+def test_run_interval_keeps_real_intervals_and_widens_empty_manual_ones():
+    s = datetime(2025, 1, 5, tzinfo=timezone.utc)
+    assert run_interval(s, datetime(2025, 1, 6, tzinfo=timezone.utc), "daily") == (date(2025, 1, 5), date(2025, 1, 6))
+    assert run_interval(s, s, "daily") == (date(2025, 1, 5), date(2025, 1, 6))
+    assert run_interval(s, s, "weekly") == (date(2025, 1, 5), date(2025, 1, 12))
+
+
+def test_snapshot_dates_daily_and_weekly():
+    assert len(snapshot_dates(date(2025, 1, 1), date(2025, 1, 31), "daily")) == 31
+    weekly = snapshot_dates(date(2025, 1, 1), date(2025, 1, 31), "weekly")
+    assert weekly == [date(2025, 1, 4), date(2025, 1, 11), date(2025, 1, 18), date(2025, 1, 25)]
+    assert all(d.weekday() == 5 for d in weekly)
+    with pytest.raises(ValueError, match="cadence"):
+        snapshot_dates(date(2025, 1, 1), date(2025, 1, 2), "hourly")
+
+
+def test_settings_reject_unknown_variables(monkeypatch, tmp_path):
+    monkeypatch.setenv("ML_PLATFORM_HOEM", str(tmp_path))
+    with pytest.raises(ValidationError, match="HOEM|hoem"):
+        Settings()
+
+
+def test_settings_derive_lake_from_home(tmp_path):
+    s = Settings(home=tmp_path)
+    assert s.lake_uri == str(tmp_path / "lake")
+    assert Settings(home=tmp_path, lake_uri="abfss://c@acct.dfs.core.windows.net/lake").lake_uri.startswith("abfss://")
