@@ -32,6 +32,7 @@ SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "data_plane
     dag_id="features_build",
     schedule="@weekly" if _settings.snapshot_cadence == "weekly" else "@daily",
     start_date=pendulum.instance(_settings.dag_start_date_utc),
+    end_date=pendulum.instance(_settings.dag_end_date_utc) if _settings.dag_end_date else None,
     catchup=True,
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
@@ -63,6 +64,7 @@ def features_build() -> None:
         conn_id="spark_default",
         name="features_build_{{ ds_nodash }}",
         trigger_rule="none_failed",
+        max_active_tis_per_dag=1,  # one writer of the lake tables, even when a backfill runs dates in parallel
         doc_md="One JVM: ingest landed files -> GE gate (quarantine) -> silver MERGE -> feature snapshot.",
     )
 

@@ -39,12 +39,13 @@ class Settings(BaseSettings):
     spark_shuffle_partitions: int = Field(default=8, ge=1)
     spark_driver_memory: str = Field(default="2g")
     dag_start_date: date = Field(default=date(2025, 1, 1), description="First data interval of the catch-up DAGs.")
+    dag_end_date: date | None = Field(default=None, description="Last data interval of the catch-up DAGs (none: open-ended).")
     snapshot_cadence: Literal["daily", "weekly"] = Field(default="daily", description="How often a feature snapshot is taken.")
     quarantine_max_share: float = Field(default=0.05, ge=0.0, le=1.0, description="Gate fails above this quarantined share.")
     row_count_min_ratio: float = Field(default=0.2, gt=0.0, description="Gate fails if today's rows < ratio x previous day.")
     row_count_max_ratio: float = Field(default=5.0, gt=0.0, description="Gate fails if today's rows > ratio x previous day.")
     amount_max: float = Field(default=100_000.0, gt=0.0, description="Largest plausible transaction amount.")
-    airflow_port: int = Field(default=28080, description="Airflow api-server port (127.0.0.1).")
+    airflow_port: int = Field(default=28080, description="Airflow api-server port (127.0.0.1); +1, +2 for log servers.")
     mlflow_port: int = Field(default=25000, description="MLflow server port (127.0.0.1).")
     api_token: str = Field(default="", description="Bearer token for the serving API (later issues).")
     drift_python: Path = Field(default=REPO_ROOT / ".venv-drift" / "bin" / "python", description="Python of the drift environment.")
@@ -70,6 +71,10 @@ class Settings(BaseSettings):
     @property
     def dag_start_date_utc(self) -> datetime:
         return datetime.combine(self.dag_start_date, time(0), tzinfo=timezone.utc)
+
+    @property
+    def dag_end_date_utc(self) -> datetime | None:
+        return datetime.combine(self.dag_end_date, time(0), tzinfo=timezone.utc) if self.dag_end_date else None
 
     @property
     def landing_dir(self) -> Path:

@@ -9,6 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 
+def _add_actions(dt: Any) -> dict[str, list[Any]]:
+    """The live files of a DeltaTable with their stats and partition values, as python lists."""
+    import pyarrow as pa
+
+    return pa.table(dt.get_add_actions(flatten=True)).to_pydict()
+
+
 def table_exists(path: str) -> bool:
     from deltalake import DeltaTable
 
@@ -21,8 +28,7 @@ def partition_values(path: str, column: str) -> list[str]:
 
     if not DeltaTable.is_deltatable(path):
         return []
-    actions = DeltaTable(path).get_add_actions(flatten=True)
-    values = actions.column(f"partition.{column}").to_pylist()
+    values = _add_actions(DeltaTable(path))[f"partition.{column}"]
     return sorted({str(v) for v in values if v is not None})
 
 
@@ -33,7 +39,33 @@ def table_summary(path: str) -> dict[str, Any]:
     if not DeltaTable.is_deltatable(path):
         return {"path": path, "exists": False}
     dt = DeltaTable(path)
-    actions = dt.get_add_actions(flatten=True)
-    rows = actions.column("num_records").to_pylist()
+    rows = _add_actions(dt)["num_records"]
     return {"path": path, "exists": True, "version": dt.version(), "files": len(rows),
             "rows": int(sum(r or 0 for r in rows))}
+
+
+def read_pandas(path: str, version: int | None = None, columns: list[str] | None = None) -> Any:
+    """A (small) Delta table as pandas, via the live file list and pyarrow (no delta-rs scan).
+
+    Partition values missing from the data files are added back from the Delta log.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    dt = DeltaTable(path, version=version)
+    actions = _add_actions(dt)
+    part_cols = [k.removeprefix("partition.") for k in actions if k.startswith("partition.")]
+    schema = pa.schema(dt.schema().to_arrow())
+    tables = []
+    for i, rel in enumerate(actions["path"]):
+        uri = rel if "://" in rel else f"{path.rstrip('/')}/{rel}"
+        t = pq.read_table(uri.removeprefix("file://"))
+        for col in part_cols:
+            if col not in t.column_names:
+                value = actions[f"partition.{col}"][i]
+                t = t.append_column(col, pa.array([value] * t.num_rows, type=schema.field(col).type))
+        tables.append(t.select(schema.names).cast(schema))
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    df = table.to_pandas()
+    return df[columns] if columns else df

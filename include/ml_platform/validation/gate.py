@@ -58,6 +58,9 @@ def _validate_with_ge(df: DataFrame, expectations: list[Any], docs_root: Path | 
         context = gx.get_context(mode="file", project_root_dir=str(docs_root))
     else:
         context = gx.get_context(mode="ephemeral")
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # task logs, not a terminal
     ds = context.data_sources.add_or_update_spark(name="lake")
     asset = next((a for a in ds.assets if a.name == "bronze_transactions"), None) or ds.add_dataframe_asset("bronze_transactions")
     batch_def = next((b for b in asset.batch_definitions if b.name == "batch"), None) or asset.add_batch_definition_whole_dataframe("batch")

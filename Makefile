@@ -1,0 +1,24 @@
+# The two commands: `make demo` and `make test` (README.md). Everything else is a helper.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+TIERS ?= unit spark dags integration e2e
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+
+setup:  ## build both Python environments and fetch the Delta jars (cached; seconds when warm)
+	@bash scripts/bootstrap.sh
+
+demo: setup  ## set up, generate data, run features_build in Airflow (+ a backfill), print what it made
+	@bash scripts/demo.sh
+
+test: setup  ## set up, start PostgreSQL/Redis, run every test tier with wall times
+	@TIERS="$(TIERS)" bash scripts/test.sh
+
+stop:  ## stop every process the demo started
+	@bash scripts/stop.sh
+
+benchmark: setup  ## feature snapshot: Spark job vs DuckDB (ROWS=1000000 by default)
+	@source scripts/env.sh && python benchmarks/feature_snapshot.py --rows $${ROWS:-1000000}
+
+.PHONY: help setup demo test stop benchmark

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Start Airflow's components one by one, every listener on 127.0.0.1 (not `airflow standalone`,
+# whose log servers bind 0.0.0.0): api-server, scheduler, dag-processor, triggerer. Records pids
+# under $ML_PLATFORM_HOME/run/ for scripts/stop.sh and waits until the api-server answers.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/env.sh"
+RUN="$ML_PLATFORM_HOME/run"; LOGS="$ML_PLATFORM_HOME/logs"
+mkdir -p "$RUN" "$LOGS" "$AIRFLOW_HOME"
+# one JWT secret shared by the components (each would otherwise make its own)
+SECRET_FILE="$AIRFLOW_HOME/.jwt_secret"
+[ -s "$SECRET_FILE" ] || (umask 077; python -c 'import secrets; print(secrets.token_hex(32))' > "$SECRET_FILE")
+export AIRFLOW__API_AUTH__JWT_SECRET="$(cat "$SECRET_FILE")"
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}"
+
+airflow db migrate >"$LOGS/db-migrate.log" 2>&1 || { echo "airflow db migrate failed: $LOGS/db-migrate.log" >&2; exit 1; }
+# the spark_default connection, in the metadata database (local Spark unless told otherwise)
+airflow connections delete spark_default >/dev/null 2>&1 || true
+airflow connections add spark_default --conn-json "$AIRFLOW_CONN_SPARK_DEFAULT" >>"$LOGS/db-migrate.log" 2>&1 \
+  || { echo "could not create the spark_default connection: $LOGS/db-migrate.log" >&2; exit 1; }
+
+start() {  # name, command...
+  local name="$1"; shift
+  if [ -f "$RUN/$name.pid" ] && kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then return; fi
+  setsid nohup "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
+  echo $! >"$RUN/$name.pid"
+}
+start api-server airflow api-server -H 127.0.0.1 -p "$ML_PLATFORM_AIRFLOW_PORT"
+start scheduler airflow scheduler --skip-serve-logs
+start dag-processor airflow dag-processor
+start triggerer airflow triggerer --skip-serve-logs
+
+for _ in $(seq 1 120); do
+  if curl -sf "http://127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT/api/v2/monitor/health" >/dev/null; then
+    echo "Airflow is up on http://127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT"; exit 0
+  fi
+  for name in api-server scheduler dag-processor triggerer; do
+    kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null || { echo "airflow $name died: $LOGS/$name.log" >&2; tail -20 "$LOGS/$name.log" >&2; exit 1; }
+  done
+  sleep 1
+done
+echo "Airflow api-server did not answer in 120 s: $LOGS/api-server.log" >&2; exit 1

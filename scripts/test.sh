@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Run the test suite tier by tier (unit, spark, dags, integration, e2e), printing each tier's
+# wall time. Starts the PostgreSQL and Redis servers the integration tier needs unless
+# ML_PLATFORM_TEST_PG_URL / ML_PLATFORM_TEST_REDIS_URL already point at running ones.
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/env.sh"
+cd "$ROOT"
+TIERS="${TIERS:-unit spark dags integration e2e}"
+
+if [[ " $TIERS " == *" integration "* && -z "${ML_PLATFORM_TEST_PG_URL:-}" ]]; then
+  eval "$(bash scripts/services.sh start)" || { echo "could not start PostgreSQL/Redis (see scripts/services.sh)" >&2; exit 1; }
+fi
+
+declare -A WALL RC
+failed=0
+for tier in $TIERS; do
+  echo "=== tier: $tier"
+  start=$(date +%s)
+  python -m pytest -m "$tier" "tests/$tier" --durations=20 --timeout="${PYTEST_TIMEOUT:-900}" -q
+  rc=$?
+  [ $rc -eq 5 ] && { echo "tier $tier collected no tests" >&2; rc=1; }
+  WALL[$tier]=$(( $(date +%s) - start )); RC[$tier]=$rc
+  [ $rc -ne 0 ] && failed=1
+done
+echo "=== wall time per tier"
+for tier in $TIERS; do printf '%-12s %5ss  %s\n' "$tier" "${WALL[$tier]}" "$([ "${RC[$tier]}" = 0 ] && echo ok || echo FAILED)"; done
+exit $failed

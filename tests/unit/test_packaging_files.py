@@ -1,0 +1,62 @@
+"""Static checks of docker-compose.yaml and Dockerfile (no Docker engine on this machine)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+
+
+def test_services_present(compose):
+    expected = {"postgres", "redis", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
+                "airflow-triggerer", "mlflow", "spark-master", "spark-worker"}
+    assert expected <= set(compose["services"])
+
+
+def test_no_port_published_on_all_interfaces(compose):
+    for name, svc in compose["services"].items():
+        for port in svc.get("ports", []):
+            spec = port if isinstance(port, str) else f"{port.get('host_ip', '')}:{port.get('published')}"
+            assert spec.startswith("127.0.0.1:"), f"{name} publishes {spec} beyond loopback"
+
+
+def test_healthchecks_and_dependencies(compose):
+    services = compose["services"]
+    for name in ("postgres", "redis", "airflow-api-server", "airflow-scheduler", "mlflow", "spark-master"):
+        assert "healthcheck" in services[name], name
+    for name, svc in services.items():
+        for dep in (svc.get("depends_on") or {}):
+            assert dep in services, f"{name} depends on unknown {dep}"
+    assert services["airflow-scheduler"]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+    assert services["postgres"]["healthcheck"]["test"][1] == "pg_isready"
+
+
+def test_spark_worker_runs_the_project_image_and_lake_is_a_named_volume(compose):
+    services = compose["services"]
+    assert services["spark-worker"]["image"] == services["airflow-scheduler"]["image"] == "ml-platform:latest"
+    assert "lake" in compose["volumes"]
+    assert "lake:/lake" in services["spark-worker"]["volumes"]
+
+
+def test_dockerfile_base_java_requirements_and_jars():
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM apache/airflow:3\.3\.2-python3\.11$", text, re.M)
+    assert "openjdk-17" in text
+    assert "requirements.txt" in text and "pip install --no-cache-dir -r" in text
+    assert "dependency:copy-dependencies" in text and "ML_PLATFORM_SPARK_JARS_DIR" in text
+
+
+def test_requirements_are_exact_pins():
+    for name in ("requirements.txt", "requirements-drift.txt"):
+        lines = [ln.strip() for ln in (ROOT / name).read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        assert lines and all(re.fullmatch(r"[A-Za-z0-9_.\-\[\],]+==[^=\s]+", ln) for ln in lines), name
