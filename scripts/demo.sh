@@ -30,7 +30,7 @@ ml-platform run --start "$DATA_START" --end "$HISTORY_END" > "$ML_PLATFORM_HOME/
 say "3/4 Airflow on 127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT (metadata: ${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-SQLite under $AIRFLOW_HOME})"
 bash scripts/airflow_up.sh
 for _ in $(seq 1 90); do airflow dags list -o plain 2>/dev/null | grep -q '^features_build' && break; sleep 2; done
-airflow dags unpause features_build >/dev/null
+airflow dags unpause -y features_build >/dev/null
 wait_runs() {  # wait until no features_build run is queued or running
   python - <<'PY'
 import json, subprocess, sys, time

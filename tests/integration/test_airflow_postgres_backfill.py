@@ -84,7 +84,7 @@ def test_backfill_of_three_dates_succeeds_on_postgres(stack):
     _airflow(env, "backfill", "create", "--dag-id", "features_build",
              "--from-date", START.isoformat(), "--to-date", (START + timedelta(days=2)).isoformat(),
              "--max-active-runs", "1")
-    _airflow(env, "dags", "unpause", "features_build")  # backfill runs only start for an unpaused DAG
+    _airflow(env, "dags", "unpause", "-y", "features_build")  # backfill runs only start for an unpaused DAG
     deadline = time.monotonic() + 900
     while True:
         runs = _runs(env)
