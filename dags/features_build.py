@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 from platform_operators import LakeSparkSubmitOperator
 
 from ml_platform.assets import FEATURES
@@ -38,6 +38,13 @@ SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "data_plane
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["features", "data-plane", "spark"],
     doc_md=__doc__,
+    params={
+        "steps": Param("ingest,validate,features", type="string",
+                       enum=["ingest,validate,features", "validate,features", "features"],
+                       description="Which data-plane steps to run (e.g. only recompute the feature snapshot)."),
+        "quarantine_max_share": Param(_settings.quarantine_max_share, type="number", minimum=0, maximum=1,
+                                      description="Fail the gate above this share of quarantined rows."),
+    },
     user_defined_macros={"run_interval": lambda start, end: run_interval(start, end, _settings.snapshot_cadence)},
 )
 def features_build() -> None:
@@ -60,7 +67,9 @@ def features_build() -> None:
         task_id="ingest_validate_features",
         application=SPARK_JOB,
         application_args=["--start", "{{ run_interval(data_interval_start, data_interval_end)[0] }}",
-                          "--end", "{{ run_interval(data_interval_start, data_interval_end)[1] }}"],
+                          "--end", "{{ run_interval(data_interval_start, data_interval_end)[1] }}",
+                          "--steps", "{{ params.steps }}"],
+        env_vars={"ML_PLATFORM_QUARANTINE_MAX_SHARE": "{{ params.quarantine_max_share }}"},
         conn_id="spark_default",
         name="features_build_{{ ds_nodash }}",
         trigger_rule="none_failed",

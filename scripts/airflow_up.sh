@@ -12,6 +12,9 @@ SECRET_FILE="$AIRFLOW_HOME/.jwt_secret"
 [ -s "$SECRET_FILE" ] || (umask 077; python -c 'import secrets; print(secrets.token_hex(32))' > "$SECRET_FILE")
 export AIRFLOW__API_AUTH__JWT_SECRET="$(cat "$SECRET_FILE")"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}"
+# write the admin password ourselves (mode 600) so Airflow never prints a generated one to a log
+PASSWORDS="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
+[ -s "$PASSWORDS" ] || (umask 077; python -c 'import json, secrets; print(json.dumps({"admin": secrets.token_urlsafe(12)}))' > "$PASSWORDS")
 
 airflow db migrate >"$LOGS/db-migrate.log" 2>&1 || { echo "airflow db migrate failed: $LOGS/db-migrate.log" >&2; exit 1; }
 # the spark_default connection, in the metadata database (local Spark unless told otherwise)

@@ -27,6 +27,15 @@ mkdir -p "$ML_PLATFORM_HOME/reports"; mv "$ML_PLATFORM_HOME.generate.json" "$ML_
 say "2/4 history $DATA_START .. $HISTORY_END: ingest -> GE gate -> silver -> weekly snapshots, one Spark job"
 ml-platform run --start "$DATA_START" --end "$HISTORY_END" > "$ML_PLATFORM_HOME/reports/history.json"
 
+echo "  MLflow tracking store (SQLite): $ML_PLATFORM_HOME/mlflow/mlflow.db"
+mkdir -p "$ML_PLATFORM_HOME/mlflow"
+python - <<PY >/dev/null 2>&1 || { echo "could not initialise the MLflow store" >&2; exit 1; }
+import mlflow
+mlflow.set_tracking_uri("sqlite:///$ML_PLATFORM_HOME/mlflow/mlflow.db")
+if mlflow.get_experiment_by_name("churn") is None:
+    mlflow.create_experiment("churn", artifact_location="$ML_PLATFORM_HOME/mlflow/artifacts")
+PY
+
 say "3/4 Airflow on 127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT (metadata: ${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-SQLite under $AIRFLOW_HOME})"
 bash scripts/airflow_up.sh
 for _ in $(seq 1 90); do airflow dags list -o plain 2>/dev/null | grep -q '^features_build' && break; sleep 2; done
@@ -37,7 +46,7 @@ import json, subprocess, sys, time
 deadline = time.monotonic() + 1800
 while True:
     out = subprocess.run(["airflow", "dags", "list-runs", "features_build", "-o", "json"], capture_output=True, text=True).stdout
-    runs = json.loads(out[out.index("["):out.rindex("]") + 1]) if "[" in out else []
+    runs = next((json.loads(ln) for ln in out.splitlines() if ln.startswith("[") and ln.rstrip().endswith("]")), [])
     states = {r["run_id"]: r["state"] for r in runs}
     busy = [k for k, v in states.items() if v in ("queued", "running")]
     print(f"\r  runs: " + ", ".join(f"{k.split('__')[0]} {k.split('__')[1][:10]}={v}" for k, v in sorted(states.items())), end="", flush=True)

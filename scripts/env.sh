@@ -13,7 +13,8 @@ _spark_conn='{"conn_type": "spark", "host": "local[2]"}'
 export AIRFLOW_CONN_SPARK_DEFAULT="${AIRFLOW_CONN_SPARK_DEFAULT:-$_spark_conn}"
 export MLFLOW_DISABLE_TELEMETRY=true
 export SCARF_NO_ANALYTICS=true DO_NOT_TRACK=true GX_ANALYTICS_ENABLED=false
-export PYTHONPATH="$ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"
+# this checkout's code first: the cached venv is shared by clones with the same lock file
+export PYTHONPATH="$ROOT/include:$ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"
 export PATH="$ROOT/.venv/bin:$PATH"
 export JAVA_HOME="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")}"
 export ML_PLATFORM_AIRFLOW_PORT="${ML_PLATFORM_AIRFLOW_PORT:-28080}"

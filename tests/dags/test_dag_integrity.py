@@ -57,5 +57,6 @@ def test_writer_dag_runs_one_at_a_time_and_catches_up(bag):
     dag = bag.get_dag("features_build")
     assert dag.max_active_runs == 1 and dag.catchup
     assert [t.task_id for t in dag.topological_sort()] == ["find_landed_files", "ingest_validate_features", "publish_features"]
+    assert set(dag.params) == {"steps", "quarantine_max_share"}  # shown in the UI trigger form
     outlets = dag.get_task("publish_features").outlets
     assert [a.name for a in outlets] == ["features.customer_features"]

@@ -71,8 +71,8 @@ def _airflow(env, *args: str) -> str:
 
 def _runs(env) -> dict[str, str]:
     text = _airflow(env, "dags", "list-runs", "features_build", "-o", "json")
-    start = text.index("[")
-    return {r["run_id"]: r["state"] for r in json.loads(text[start:text.rindex("]") + 1])}
+    rows = next((json.loads(ln) for ln in text.splitlines() if ln.startswith("[") and ln.rstrip().endswith("]")), [])
+    return {r["run_id"]: r["state"] for r in rows}
 
 
 def test_backfill_of_three_dates_succeeds_on_postgres(stack):
