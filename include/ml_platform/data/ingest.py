@@ -98,7 +98,7 @@ def _typed(col: SparkColumn, spark_type: str, timestamp_format: str | None) -> S
 
 
 def conform(df: DataFrame, contract: Contract, timestamp_format: str | None = None,
-            source: str = "input") -> DataFrame:
+            source: str = "input", keep: tuple[str, ...] = ()) -> DataFrame:
     """Check `df` against `contract` and cast it to the contract's types.
 
     Raises DataContractError naming the column (and a few offending values) when a required
@@ -106,7 +106,7 @@ def conform(df: DataFrame, contract: Contract, timestamp_format: str | None = No
     """
     from pyspark.sql import functions as F
 
-    present = {c.lower(): c for c in df.columns}
+    present = {c.lower(): c for c in df.columns if c not in keep}
     missing = [c for c in contract.required if c.lower() not in present]
     if missing:
         raise DataContractError(
@@ -140,20 +140,32 @@ def conform(df: DataFrame, contract: Contract, timestamp_format: str | None = No
                     f"{source}: column {c.name} cannot be read as {c.spark_type}: {bad} of {n} values "
                     f"fail, e.g. {examples}{hint}"
                 )
-    return df.select(*[cast for _, _, cast in typed])
+    return df.select(*[cast for _, _, cast in typed], *keep)
 
 
 def ingest(spark: SparkSession, source: Path, contract: Contract, ingest_date: date, *,
            fmt: str | None = None, delimiter: str = ",", timestamp_format: str | None = None,
            settings: Settings | None = None) -> IngestResult:
     """Append the new files under `source` to bronze.<contract>; already-loaded files are skipped."""
+    files, fmt = list_files(Path(source), fmt)
+    return ingest_files(spark, {f: ingest_date for f in files}, contract, fmt=fmt, delimiter=delimiter,
+                        timestamp_format=timestamp_format, settings=settings)
+
+
+def ingest_files(spark: SparkSession, files: dict[Path, date], contract: Contract, *, fmt: str,
+                 delimiter: str = ",", timestamp_format: str | None = None,
+                 settings: Settings | None = None) -> IngestResult:
+    """Append `files` (each with its ingest_date) to bronze.<contract> in one Delta commit.
+
+    Parquet files are read in one pass (schemas merged); CSV files one by one, since each may
+    carry its own header. Files whose content hash is already in bronze are skipped.
+    """
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
     s = settings or get_settings()
     table = f"bronze.{contract.name}"
     path = table_path(table, s)
-    files, fmt = list_files(Path(source), fmt)
     ids = {f: file_load_id(f) for f in files}
     loaded: set[str] = set()
     if DeltaTable.isDeltaTable(spark, path):
@@ -161,18 +173,36 @@ def ingest(spark: SparkSession, source: Path, contract: Contract, ingest_date: d
         loaded = {r.load_id for r in spark.read.format("delta").load(path)
                   .where(F.col("load_id").isin(wanted)).select("load_id").distinct().collect()}
     new = [f for f in files if ids[f] not in loaded]
+    days = sorted(set(files.values()))
     if not new:
-        return IngestResult(table, ingest_date, len(files), 0, 0, tuple(sorted(set(ids.values()))))
-    frames = []
-    for f in new:  # one read per file keeps source_file/load_id exact and the contract check per file
-        raw = _read(spark, [f], fmt, delimiter)
-        typed = conform(raw, contract, timestamp_format, source=str(f))
-        frames.append(typed.withColumns({"source_file": F.lit(str(f)), "load_id": F.lit(ids[f])}))
+        return IngestResult(table, days[0] if days else date.min, len(files), 0, 0, tuple(sorted(set(ids.values()))))
+    keep = ("source_file", "load_id", "ingest_date")
+
+    def tag(df: DataFrame, group: list[Path]) -> DataFrame:
+        # Spark reports local files as file:/abs/path (or file:///abs/path): compare on the path
+        uri = F.url_decode(F.regexp_replace(F.col("_metadata.file_path"), "^file:(//)?", ""))
+        by_uri = {str(f.resolve()): f for f in group}
+        return df.withColumns({
+            "source_file": F.element_at(F.create_map(*[x for u, f in by_uri.items() for x in (F.lit(u), F.lit(str(f)))]), uri),
+            "load_id": F.element_at(F.create_map(*[x for u, f in by_uri.items() for x in (F.lit(u), F.lit(ids[f]))]), uri),
+            "ingest_date": F.element_at(F.create_map(*[x for u, f in by_uri.items()
+                                                       for x in (F.lit(u), F.lit(files[f].isoformat()))]), uri).cast("date"),
+        })
+
+    if fmt == "parquet":
+        raw = spark.read.option("mergeSchema", "true").parquet(*[str(f) for f in new])
+        frames = [conform(tag(raw, new), contract, timestamp_format, source=", ".join(str(f) for f in new[:3]), keep=keep)]
+    else:
+        frames = [conform(tag(_read(spark, [f], fmt, delimiter), [f]), contract, timestamp_format, source=str(f), keep=keep)
+                  for f in new]
     out = frames[0]
     for fr in frames[1:]:
         out = out.unionByName(fr)
-    out = out.withColumn("ingest_date", F.lit(ingest_date).cast("date")).persist()
-    rows = out.count()
+    out = out.persist()
+    stats = out.select(F.count(F.lit(1)).alias("rows"), F.sum(F.col("load_id").isNull().cast("int")).alias("untagged")).first()
+    if stats["untagged"]:
+        out.unpersist()
+        raise DataContractError(f"could not attribute {stats['untagged']} rows to their source file")
     out.write.format("delta").mode("append").partitionBy("ingest_date").save(path)
     out.unpersist()
-    return IngestResult(table, ingest_date, len(files), len(new), rows, tuple(sorted(ids[f] for f in new)))
+    return IngestResult(table, days[0], len(files), len(new), stats["rows"], tuple(sorted(ids[f] for f in new)))

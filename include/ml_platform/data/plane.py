@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ml_platform.config import Settings, get_settings
 from ml_platform.data.contracts import CUSTOMERS, TRANSACTIONS
-from ml_platform.data.ingest import ingest
+from ml_platform.data.ingest import ingest_files, list_files
 from ml_platform.errors import ValidationFailed
 from ml_platform.features.customer_features import compute_customer_features, snapshot_dates
 from ml_platform.lake.paths import table_path
@@ -70,9 +70,13 @@ def ingest_landed(spark: SparkSession, start: date, end: date, settings: Setting
     s = settings or get_settings()
     report: dict[str, Any] = {"transactions": [], "customers": []}
     for contract in (TRANSACTIONS, CUSTOMERS):
+        by_format: dict[str, dict[Path, date]] = {}
         for d, folder in landed_days(contract.name, start, end, s):
-            r = ingest(spark, folder, contract, d, settings=s)
-            report[contract.name].append({"ingest_date": d.isoformat(), "files": r.files,
+            files, fmt = list_files(folder, None)
+            by_format.setdefault(fmt, {}).update({f: d for f in files})
+        for fmt, files in by_format.items():  # one read and one Delta commit per format
+            r = ingest_files(spark, files, contract, fmt=fmt, settings=s)
+            report[contract.name].append({"days": len(set(files.values())), "files": r.files,
                                           "new_files": r.new_files, "rows": r.rows})
     return report
 
