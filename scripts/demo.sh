@@ -66,16 +66,15 @@ airflow backfill create --dag-id features_build --from-date "$ML_PLATFORM_DAG_ST
 sleep 5; wait_runs
 
 say "4/4 what it produced"
-ml-platform tables | python -c '
-import json, sys
-for name, t in json.load(sys.stdin).items():
-    if t.get("exists"):
-        print(f"  {name:28s} version {t[\"version\"]:3d}  files {t[\"files\"]:4d}  rows {t[\"rows\"]:9,d}  {t[\"path\"]}")'
 python - <<'PY'
 from ml_platform.config import get_settings
-from ml_platform.lake.paths import table_path
-from ml_platform.lake.reader import partition_values
+from ml_platform.lake.paths import TABLES, table_path
+from ml_platform.lake.reader import partition_values, table_summary
 s = get_settings()
+for name in TABLES:
+    t = table_summary(table_path(name))
+    if t["exists"]:
+        print(f"  {name:26s} version {t['version']:3d}  files {t['files']:4d}  rows {t['rows']:9,d}  {t['path']}")
 snaps = partition_values(table_path("features.customer_features"), "snapshot_date")
 print(f"  feature snapshots: {len(snaps)} ({snaps[0]} .. {snaps[-1]})")
 print(f"  gate results (JSON):  {s.reports_dir / 'validation'}")
