@@ -139,7 +139,7 @@ def compare(spark_out: Path, duck_out: Path) -> tuple[int, float]:
             raise SystemExit(f"outputs disagree on NULLs in {col}")
         diff = np.nanmax(np.abs(a - b)) if len(a) else 0.0
         worst = max(worst, float(diff if not np.isnan(diff) else 0.0))
-    if worst > 1e-6:
+    if worst > 1.5e-6:  # both round to 6 decimals; half-up vs half-even may differ in the last one
         raise SystemExit(f"outputs disagree: max abs difference {worst}")
     return len(s), worst
 
