@@ -205,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     except MlPlatformError as e:
         print(f"ml-platform: error: {e}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=2, default=str))
+    try:
+        print(json.dumps(result, indent=2, default=str))
+    except BrokenPipeError:  # e.g. piped into `head`
+        sys.stderr.close()
     return 0
 
 
