@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -19,8 +20,6 @@ class LakeSparkSubmitOperator(SparkSubmitOperator):
 
         self.conf = {**spark_conf(), **(self.conf or {})}
         # a driver started by spark-submit must run the same Python as the worker
-        import sys
-
         self.conf.setdefault("spark.pyspark.python", sys.executable)
         self.conf.setdefault("spark.pyspark.driver.python", sys.executable)
         return super().execute(context)

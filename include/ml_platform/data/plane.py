@@ -10,7 +10,6 @@ interval, or CLI flags), never by the wall clock, and is safe to rerun:
 
 from __future__ import annotations
 
-import logging
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,8 +25,6 @@ from ml_platform.validation.rules import RuleContext
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-log = logging.getLogger(__name__)
 
 
 def end_of(d: date) -> datetime:
@@ -117,19 +114,19 @@ def validate_to_silver(spark: SparkSession, start: date, end: date, settings: Se
         return {"skipped": f"no transaction files landed for [{start}, {end})", "success": True}
     if not DeltaTable.isDeltaTable(spark, bronze):
         return {"skipped": "bronze.transactions does not exist yet", "success": True}
+    interval_days = days_in(start, end)
     batch = (spark.read.format("delta").load(bronze)
-             .where(F.col("ingest_date").isin([d.isoformat() for d in days_in(start, end)])))
-    ndays = len(days_in(start, end))
+             .where(F.col("ingest_date").isin([d.isoformat() for d in interval_days])))
     outcome = run_gate(batch, RuleContext(interval_end=end_of(end - timedelta(days=1)), amount_max=s.amount_max),
                        quarantine_max_share=s.quarantine_max_share,
-                       rows_expected=_expected_rows(spark, bronze, start, ndays, s),
+                       rows_expected=_expected_rows(spark, bronze, start, len(interval_days), s),
                        docs_root=s.reports_dir / "gx", run_name=f"transactions_{start}_{end}")
     result = outcome.result
     result["interval"] = [start.isoformat(), end.isoformat()]
     result_path = save_result(result, s.reports_dir / "validation" / f"transactions_{start}_{end}.json")
     result["result_path"] = str(result_path)
     _replace_partitions(outcome.quarantine.withColumn("failed_rules", F.array_join("failed_rules", ",")),
-                        table_path("quarantine.transactions", s), "ingest_date", days_in(start, end))
+                        table_path("quarantine.transactions", s), "ingest_date", interval_days)
     if not outcome.success:
         raise ValidationFailed(f"gate failed for [{start}, {end}): {'; '.join(result['failures'])} "
                                f"(result: {result_path})", result)

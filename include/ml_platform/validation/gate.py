@@ -10,7 +10,6 @@ predicates disagree on a rule's count (a bug, never silently ignored).
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,8 +19,6 @@ from ml_platform.validation.rules import ROW_RULES, RuleContext
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
-
-log = logging.getLogger(__name__)
 SUITE_NAME = "transactions_bronze_to_silver"
 
 
