@@ -129,7 +129,7 @@ def compare(spark_out: Path, duck_out: Path) -> tuple[int, float]:
 
     from ml_platform.lake.reader import read_pandas
 
-    s = read_pandas(str(spark_out)).drop(columns=["snapshot_date"]).set_index("customer_id").sort_index()
+    s = read_pandas(str(spark_out)).drop(columns=["snapshot_date", "feature_timestamp"]).set_index("customer_id").sort_index()
     d = pd.read_parquet(duck_out).set_index("customer_id").sort_index()
     if list(s.index) != list(d.index):
         raise SystemExit(f"outputs disagree on customers: spark {len(s)} vs duckdb {len(d)}")

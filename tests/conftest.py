@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ TIERS = ("unit", "spark", "dags", "integration", "e2e")
 # Before anything imports airflow or reads settings: a private home for this test session.
 _HOME = Path(tempfile.mkdtemp(prefix="ml-platform-test-"))
 os.environ["ML_PLATFORM_HOME"] = str(_HOME)
+os.environ["TZ"] = "UTC"  # Python-side datetimes from Spark are in the process's local zone
+time.tzset()
 os.environ["AIRFLOW_HOME"] = str(_HOME / "airflow")
 os.environ.setdefault("ML_PLATFORM_SPARK_SHUFFLE_PARTITIONS", "2")
 os.environ.pop("ML_PLATFORM_LAKE_URI", None)

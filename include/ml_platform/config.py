@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     airflow_port: int = Field(default=28080, description="Airflow api-server port (127.0.0.1); +1, +2 for log servers.")
     mlflow_port: int = Field(default=25000, description="MLflow server port (127.0.0.1).")
     api_token: str = Field(default="", description="Bearer token for the serving API (later issues).")
+    online_store: Literal["sqlite", "redis"] = Field(default="sqlite", description="Online feature store backend.")
+    online_sqlite_path: Path | None = Field(default=None, description="SQLite online store file; default <home>/online/features.db.")
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL of the online store when online_store=redis.")
+    vacuum_min_retention_hours: float = Field(default=168.0, ge=0.0, description="VACUUM never deletes files younger than this.")
+    as_of_horizon_days: int = Field(default=30, ge=0, description="as_of_known_time queries reach back this far; VACUUM keeps their files.")
     drift_python: Path = Field(default=REPO_ROOT / ".venv-drift" / "bin" / "python", description="Python of the drift environment.")
 
     @model_validator(mode="before")
@@ -66,7 +71,16 @@ class Settings(BaseSettings):
             self.lake_uri = str(self.home / "lake")
         elif "://" not in self.lake_uri:
             self.lake_uri = str(Path(self.lake_uri).expanduser().absolute())
+        if self.online_sqlite_path is None:
+            self.online_sqlite_path = self.home / "online" / "features.db"
         return self
+
+    @property
+    def catalog_dir(self) -> Path:
+        """Small JSON catalog kept with the lake: feature-table specs, training-set metadata."""
+        if "://" in self.lake_uri and not self.lake_uri.startswith("file:"):
+            raise ValueError(f"the catalog needs a local lake root, got {self.lake_uri}")
+        return Path(self.lake_uri.removeprefix("file://").removeprefix("file:")) / "_catalog"
 
     @property
     def dag_start_date_utc(self) -> datetime:

@@ -65,7 +65,8 @@ def test_channels_categories_and_gaps(spark):
     assert a["distinct_categories"] == 2
     assert a["avg_days_between_purchases"] == pytest.approx(10.0)
     assert a["tenure_days"] == pytest.approx(31.0)
-    assert list(a)[2:] == list(FEATURE_COLUMNS)
+    assert list(a)[3:] == list(FEATURE_COLUMNS)
+    assert a["feature_timestamp"] == utc(2025, 4, 1).replace(tzinfo=None)  # end(D), the PIT timestamp
 
 
 def test_one_row_per_customer_per_snapshot_in_one_pass(spark):

@@ -5,7 +5,7 @@ interval, or CLI flags), never by the wall clock, and is safe to rerun:
 - bronze appends only files whose content hash is new;
 - quarantine replaces the partitions of the interval (replaceWhere);
 - silver MERGEs on transaction_id (insert-only), and is never touched by a failed gate;
-- features replace exactly the snapshot_date partitions they compute.
+- features replace exactly the snapshot_date partitions they compute, and (re)register the table's spec.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ from ml_platform.config import Settings, get_settings
 from ml_platform.data.contracts import CUSTOMERS, TRANSACTIONS
 from ml_platform.data.ingest import ingest_files, list_files
 from ml_platform.errors import ValidationFailed
-from ml_platform.features.customer_features import compute_customer_features, snapshot_dates
+from ml_platform.features.customer_features import (
+    TABLE_NAME,
+    compute_customer_features,
+    customer_features_table,
+    snapshot_dates,
+)
+from ml_platform.features.registry import Registry
+from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES
 from ml_platform.lake.paths import table_path
 from ml_platform.validation.gate import run_gate, save_result
 from ml_platform.validation.rules import RuleContext
@@ -78,13 +85,14 @@ def ingest_landed(spark: SparkSession, start: date, end: date, settings: Setting
     return report
 
 
-def _replace_partitions(df: DataFrame, path: str, column: str, values: list[date]) -> None:
+def _replace_partitions(df: DataFrame, path: str, column: str, values: list[date],
+                        properties: dict[str, str] | None = None) -> None:
     from delta.tables import DeltaTable
 
     predicate = f"{column} IN ({', '.join(repr(v.isoformat()) for v in values)})"
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
     if not DeltaTable.isDeltaTable(df.sparkSession, path):
-        writer = df.write.format("delta").mode("overwrite").partitionBy(column)
+        writer = df.write.format("delta").mode("overwrite").partitionBy(column).options(**(properties or {}))
     writer.save(path)
 
 
@@ -173,6 +181,7 @@ def build_features(spark: SparkSession, start: date, end: date, cadence: str | N
     silver = spark.read.format("delta").load(table_path("silver.transactions", s))
     feats = compute_customer_features(silver, dates).persist()
     rows = feats.count()
-    _replace_partitions(feats, table_path("features.customer_features", s), "snapshot_date", dates)
+    _replace_partitions(feats, table_path(TABLE_NAME, s), "snapshot_date", dates, FEATURE_TABLE_PROPERTIES)
     feats.unpersist()
+    Registry(s.catalog_dir).put(customer_features_table(cadence or s.snapshot_cadence))
     return {"snapshot_dates": [d.isoformat() for d in dates], "rows": rows}

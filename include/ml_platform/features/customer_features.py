@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from ml_platform.features.registry import FeatureSpec, FeatureTable
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
@@ -39,6 +41,30 @@ FEATURE_COLUMNS: dict[str, str] = {
 }
 
 
+TABLE_NAME = "features.customer_features"
+_LONG = ("frequency_", "active_months", "distinct_categories", "_count")
+
+
+def feature_type(name: str) -> str:
+    """Spark type of a customer feature column."""
+    return "bigint" if any(k in name for k in _LONG) else "double"
+
+
+def customer_features_table(cadence: str) -> FeatureTable:
+    """The registry entry of `features.customer_features`.
+
+    feature_timestamp = end(snapshot_date). TTL: one cadence period plus a day of grace, so a
+    value is never served (or joined) more than one missed snapshot late.
+    """
+    period = 7 if cadence == "weekly" else 1
+    return FeatureTable(
+        name=TABLE_NAME, primary_keys=("customer_id",), timestamp_key="feature_timestamp",
+        features=tuple(FeatureSpec(n, feature_type(n), d) for n, d in FEATURE_COLUMNS.items()),
+        description="RFM, window, channel and category features per customer per snapshot date, "
+                    "computed only from transactions before end(snapshot_date).",
+        owner="data-platform", ttl_seconds=float((period + 1) * 86_400), partition_by=("snapshot_date",))
+
+
 def snapshot_dates(start: date, end: date, cadence: str) -> list[date]:
     """Snapshot dates in [start, end]: every day, or every Saturday (end of an @weekly interval)."""
     if end < start:
@@ -53,6 +79,9 @@ def snapshot_dates(start: date, end: date, cadence: str) -> list[date]:
 
 def compute_customer_features(silver: DataFrame, dates: list[date]) -> DataFrame:
     """Features for every customer with a purchase before end(d), for each d in `dates`.
+
+    Columns: customer_id, snapshot_date, feature_timestamp (= end(snapshot_date)), then
+    FEATURE_COLUMNS in order.
 
     One pass: each transaction is paired with the snapshot dates it counts for (a broadcast
     join on `day <= d`; for one date the time filter alone does it), then one aggregation per
@@ -91,7 +120,7 @@ def compute_customer_features(silver: DataFrame, dates: list[date]) -> DataFrame
     )
     seconds_per_day = 86_400.0
     out = agg.select(
-        "customer_id", "snapshot_date",
+        "customer_id", "snapshot_date", end_ts.alias("feature_timestamp"),
         ((F.unix_timestamp(end_ts) - F.unix_timestamp("_last")) / seconds_per_day).alias("recency_days"),
         ((F.unix_timestamp(end_ts) - F.unix_timestamp("_first")) / seconds_per_day).alias("tenure_days"),
         *[F.col(f"frequency_{w}d").cast("long") for w in WINDOWS],

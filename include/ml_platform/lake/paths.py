@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ml_platform.config import Settings, get_settings
 
 #: table name -> partition columns (ARCHITECTURE.md, "Storage").
@@ -12,13 +14,26 @@ TABLES: dict[str, list[str]] = {
     "silver.transactions": ["txn_date"],
     "silver.customers": [],
     "features.customer_features": ["snapshot_date"],
+    "ml.training_sets": ["training_set_id"],
 }
+
+#: Table properties of feature tables and training sets, set when they are created:
+#: in-commit timestamps (time travel by commit time survives copying the lake), row tracking
+#: (each row's commit version breaks timestamp ties: latest commit wins), and a long log
+#: retention so versions pinned by training-set lineage stay readable.
+FEATURE_TABLE_PROPERTIES: dict[str, str] = {
+    "delta.enableInCommitTimestamps": "true",
+    "delta.enableRowTracking": "true",
+    "delta.logRetentionDuration": "interval 3650 days",
+}
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
 
 def table_path(name: str, settings: Settings | None = None) -> str:
-    """Path (or URI) of Delta table `schema.table` under the lake root."""
-    if name not in TABLES:
-        raise KeyError(f"unknown table {name!r}; known: {', '.join(sorted(TABLES))}")
+    """Path (or URI) of Delta table `schema.table` under the lake root (any lowercase `schema.table` name)."""
+    if not _NAME.match(name):
+        raise KeyError(f"bad table name {name!r}: use lowercase `schema.table`, e.g. features.customer_features")
     schema, table = name.split(".", 1)
     root = (settings or get_settings()).lake_uri.rstrip("/")
     return f"{root}/{schema}/{table}"

@@ -1,0 +1,447 @@
+"""`FeatureStore`: the one facade over feature tables, training sets and the online store.
+
+    from ml_platform.features import FeatureStore, FeatureLookup
+    store = FeatureStore()
+    store.register_table("features.demo", df, primary_keys=["customer_id"], timestamp_key="ts")
+    ts = store.create_training_set(entity_df, [FeatureLookup("features.customer_features")],
+                                   timestamp_key="event_timestamp", label="churned")
+    ts.load_df(); ts.to_pandas(); ts.lineage          # {table: Delta version read}
+    store.rebuild_training_set(ts.training_set_id)    # the same rows, from the pinned versions
+    store.publish_online("features.customer_features")
+    store.get_online_features("features.customer_features", ["C000001"])
+
+Feature tables are Delta tables under the lake root, created with in-commit timestamps and row
+tracking (see `lake.paths.FEATURE_TABLE_PROPERTIES`); their specs live in the registry
+(`registry.py`). Training sets are materialised to `ml.training_sets` (one partition per
+training_set_id) with their metadata and lineage in the catalog, so they never change after a
+backfill and can be rebuilt exactly. Registry reads and online lookups need no Spark; everything
+else builds (or reuses) the platform's SparkSession.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ml_platform.config import Settings, get_settings
+from ml_platform.errors import MlPlatformError
+from ml_platform.features.online import OnlineRow, OnlineStore, open_online_store, status
+from ml_platform.features.pit import pit_join
+from ml_platform.features.registry import FEATURE_TYPES, FeatureSpec, FeatureTable, Registry, write_json_atomic
+from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES, table_path
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+TRAINING_SETS = "ml.training_sets"
+
+
+class FeatureStoreError(MlPlatformError):
+    """A feature-store request that cannot be served as asked (bad frame, unknown id, ...)."""
+
+
+@dataclass(frozen=True)
+class FeatureLookup:
+    """Which features of which table to join, and the entity columns that match its primary keys."""
+
+    table_name: str
+    lookup_key: Sequence[str] | str | None = None  # default: the table's primary key names
+    feature_names: Sequence[str] | None = None  # default: every registered feature
+
+
+@dataclass
+class TrainingSet:
+    """A materialised training set: rows in `ml.training_sets`, metadata and lineage in the catalog."""
+
+    store: FeatureStore
+    training_set_id: str
+    metadata: dict[str, Any] = field(repr=False)
+
+    @property
+    def lineage(self) -> dict[str, int]:
+        """Feature table -> the Delta version this training set read."""
+        return dict(self.metadata["lineage"])
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.metadata["feature_names"])
+
+    @property
+    def label(self) -> str | None:
+        return self.metadata["label"]
+
+    def load_df(self) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        df = (self.store.spark.read.format("delta").option("versionAsOf", self.metadata["table_version"])
+              .load(self.store.path(TRAINING_SETS))
+              .where(F.col("training_set_id") == self.training_set_id))
+        return df.select(*self.metadata["columns"])
+
+    def to_pandas(self) -> Any:
+        return self.load_df().toPandas()
+
+
+class FeatureStore:
+    def __init__(self, lake_uri: str | None = None, *, settings: Settings | None = None,
+                 spark: SparkSession | None = None) -> None:
+        s = settings or get_settings()
+        if lake_uri is not None:
+            s = s.model_copy(update={"lake_uri": lake_uri if "://" in lake_uri else str(Path(lake_uri).absolute())})
+        self.settings = s
+        self.registry = Registry(s.catalog_dir)
+        self._spark = spark
+        self._online: OnlineStore | None = None
+
+    # ---------------------------------------------------------------- plumbing
+    @property
+    def spark(self) -> SparkSession:
+        if self._spark is None:
+            from ml_platform.lake.spark import get_spark
+
+            self._spark = get_spark("feature-store", self.settings)
+        return self._spark
+
+    @property
+    def online(self) -> OnlineStore:
+        if self._online is None:
+            self._online = open_online_store(self.settings)
+        return self._online
+
+    def path(self, name: str) -> str:
+        return table_path(name, self.settings)
+
+    def _to_spark(self, df: Any) -> DataFrame:
+        from pyspark.sql import DataFrame as SparkDataFrame
+
+        return df if isinstance(df, SparkDataFrame) else self.spark.createDataFrame(df)
+
+    def table_version(self, name: str) -> int:
+        from delta.tables import DeltaTable
+
+        return int(DeltaTable.forPath(self.spark, self.path(name)).history(1).collect()[0]["version"])
+
+    # ---------------------------------------------------------------- registry
+    def get_table(self, name: str) -> FeatureTable:
+        return self.registry.get(name)
+
+    def list_tables(self) -> list[FeatureTable]:
+        return self.registry.list()
+
+    def register_spec(self, table: FeatureTable) -> bool:
+        """Record (or update) a table's spec without writing data; the data-plane job uses this."""
+        return self.registry.put(table)
+
+    def register_table(self, name: str, df: Any, primary_keys: Sequence[str], timestamp_key: str,
+                       ttl: timedelta | None = None, description: str = "", owner: str = "",
+                       feature_descriptions: dict[str, str] | None = None,
+                       partition_by: Sequence[str] = ()) -> FeatureTable:
+        """Create feature table `name` from `df`, or MERGE `df` into it on primary keys + timestamp key."""
+        from delta.tables import DeltaTable
+        from pyspark.sql import functions as F
+
+        sdf = self._to_spark(df)
+        needed = [*primary_keys, timestamp_key, *partition_by]
+        missing = [c for c in needed if c not in sdf.columns]
+        if missing:
+            raise FeatureStoreError(f"{name}: column(s) {missing} not in the frame (columns: {sdf.columns})")
+        ts_type = sdf.schema[timestamp_key].dataType.simpleString()
+        if ts_type not in ("timestamp", "date", "timestamp_ntz"):
+            raise FeatureStoreError(f"{name}: timestamp_key {timestamp_key!r} is {ts_type}, not a timestamp")
+        sdf = sdf.withColumn(timestamp_key, F.col(timestamp_key).cast("timestamp"))
+        specs = []
+        for f in sdf.schema.fields:
+            if f.name in needed:
+                continue
+            dtype = f.dataType.simpleString().split("(")[0]
+            if dtype not in FEATURE_TYPES:
+                raise FeatureStoreError(f"{name}: feature {f.name!r} has type {dtype}; supported: {sorted(FEATURE_TYPES)}")
+            specs.append(FeatureSpec(f.name, dtype, (feature_descriptions or {}).get(f.name, "")))
+        spec = FeatureTable(name=name, primary_keys=tuple(primary_keys), timestamp_key=timestamp_key,
+                            features=tuple(specs), description=description, owner=owner,
+                            ttl_seconds=ttl.total_seconds() if ttl else None, partition_by=tuple(partition_by))
+        key = [*primary_keys, timestamp_key]
+        dup = sdf.groupBy(*key).count().where("count > 1").limit(1).collect()
+        if dup:
+            raise FeatureStoreError(f"{name}: the frame has several rows for {dict(zip(key, dup[0][:-1]))}; "
+                                    f"rows must be unique on {key}")
+        path = self.path(name)
+        if DeltaTable.isDeltaTable(self.spark, path):
+            try:
+                old = self.registry.get(name)
+            except MlPlatformError:
+                old = None
+            if old is not None and (old.primary_keys, old.timestamp_key) != (spec.primary_keys, spec.timestamp_key):
+                raise FeatureStoreError(f"{name} is registered with keys {list(old.primary_keys)} + "
+                                        f"{old.timestamp_key!r}; cannot change them to {key}")
+            cond = " AND ".join(f"t.`{c}` = s.`{c}`" for c in key)
+            (DeltaTable.forPath(self.spark, path).alias("t").merge(sdf.alias("s"), cond)
+             .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+        else:
+            writer = sdf.write.format("delta").options(**FEATURE_TABLE_PROPERTIES)
+            if partition_by:
+                writer = writer.partitionBy(*partition_by)
+            writer.save(path)
+        self.registry.put(spec)
+        return spec
+
+    def read_table(self, name: str, as_of_version: int | None = None) -> DataFrame:
+        self.registry.get(name)
+        reader = self.spark.read.format("delta")
+        if as_of_version is not None:
+            reader = reader.option("versionAsOf", as_of_version)
+        return reader.load(self.path(name))
+
+    def describe(self, name: str, now: datetime | None = None) -> dict[str, Any]:
+        """Spec, Delta version, rows, latest snapshot and freshness, from the Delta log (no Spark)."""
+        from deltalake import DeltaTable
+
+        from ml_platform.lake.reader import table_summary
+
+        spec = self.registry.get(name)
+        path = self.path(name)
+        summary = table_summary(path)
+        out: dict[str, Any] = {"spec": spec.to_json(), **summary}
+        if summary.get("exists"):
+            import pyarrow as pa
+
+            actions = pa.table(DeltaTable(path).get_add_actions(flatten=True)).to_pydict()
+            maxes = [v for v in actions.get(f"max.{spec.timestamp_key}", []) if v is not None]
+            if maxes:
+                latest = max(maxes)
+                latest = latest if latest.tzinfo else latest.replace(tzinfo=timezone.utc)
+                now = now or datetime.now(timezone.utc)
+                out["latest_feature_timestamp"] = latest.isoformat()
+                out["freshness_hours"] = round((now - latest).total_seconds() / 3600, 2)
+                if spec.ttl is not None:
+                    out["stale"] = now - latest > spec.ttl
+            for p in spec.partition_by:
+                vals = sorted({str(v) for v in actions.get(f"partition.{p}", []) if v is not None})
+                if vals:
+                    out[f"latest_{p}"] = vals[-1]
+        return out
+
+    # ---------------------------------------------------------------- training sets
+    def _feature_frame(self, spec: FeatureTable, version: int) -> tuple[DataFrame, list[str]]:
+        """The table at `version` plus the tie-break columns it offers (row tracking)."""
+        df = self.spark.read.format("delta").option("versionAsOf", version).load(self.path(spec.name))
+        try:
+            df = df.select("*", df["_metadata.row_commit_version"].alias("_row_commit_version"),
+                           df["_metadata.row_id"].alias("_row_id"))
+            return df, ["_row_commit_version", "_row_id"]
+        except Exception:  # a table created without row tracking: ties broken by value
+            return df, []
+
+    def _commit_times(self, name: str, max_version: int) -> list[tuple[int, datetime]]:
+        from delta.tables import DeltaTable
+
+        rows = DeltaTable.forPath(self.spark, self.path(name)).history().select("version", "timestamp").collect()
+        return sorted((int(r["version"]), r["timestamp"]) for r in rows if int(r["version"]) <= max_version)
+
+    def _join_lookup(self, entity: DataFrame, lookup: FeatureLookup, spec: FeatureTable, version: int,
+                     timestamp_key: str, as_of_known_time: bool) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        keys = [lookup.lookup_key] if isinstance(lookup.lookup_key, str) else list(lookup.lookup_key or spec.primary_keys)
+        names = list(lookup.feature_names or spec.feature_names)
+        unknown = sorted(set(names) - set(spec.feature_names))
+        if unknown:
+            raise FeatureStoreError(f"{spec.name} has no feature(s) {unknown}; it has {spec.feature_names}")
+
+        def join(ent: DataFrame, v: int) -> DataFrame:
+            feats, tb = self._feature_frame(spec, v)
+            return pit_join(ent, feats, entity_keys=keys, feature_keys=list(spec.primary_keys), event_ts=timestamp_key,
+                            feature_ts=spec.timestamp_key, feature_names=names, ttl=spec.ttl, tiebreak=tb)
+
+        if not as_of_known_time:
+            return join(entity, version)
+        # Each distinct event time reads the latest version committed at or before it (in-commit
+        # timestamps), capped at `version` so that a rebuild from lineage sees the same history.
+        commits = self._commit_times(spec.name, version)
+        bounds = [(v, t, commits[i + 1][1] if i + 1 < len(commits) else None) for i, (v, t) in enumerate(commits)]
+        hist = self.spark.createDataFrame(bounds, "_v long, _from timestamp, _to timestamp")
+        ev = F.col(timestamp_key).cast("timestamp")
+        tagged = entity.join(F.broadcast(hist), (ev >= hist["_from"]) & (hist["_to"].isNull() | (ev < hist["_to"])), "left")
+        parts = [tagged.where(F.col("_v").isNull()).drop("_v", "_from", "_to")
+                 .select("*", *[F.lit(None).cast(spec.features[spec.feature_names.index(n)].dtype).alias(n) for n in names])]
+        used = [r["_v"] for r in tagged.where(F.col("_v").isNotNull()).select("_v").distinct().collect()]
+        for v in sorted(used):
+            parts.append(join(tagged.where(F.col("_v") == v).drop("_v", "_from", "_to"), int(v)))
+        out = parts[0]
+        for p in parts[1:]:
+            out = out.unionByName(p)
+        return out
+
+    def _build(self, entity: DataFrame, lookups: list[FeatureLookup], timestamp_key: str,
+               as_of_known_time: bool, lineage: dict[str, int] | None) -> tuple[DataFrame, dict[str, int], list[str]]:
+        pinned = dict(lineage or {})
+        names: list[str] = []
+        out = entity
+        for lookup in lookups:
+            spec = self.registry.get(lookup.table_name)
+            version = pinned.get(spec.name)
+            if version is None:
+                version = self.table_version(spec.name)
+                pinned[spec.name] = version
+            out = self._join_lookup(out, lookup, spec, version, timestamp_key, as_of_known_time)
+            names += list(lookup.feature_names or spec.feature_names)
+        return out, pinned, names
+
+    def create_training_set(self, entity_df: Any, feature_lookups: Sequence[FeatureLookup],
+                            timestamp_key: str = "event_timestamp", label: str | None = None,
+                            as_of_known_time: bool = False, training_set_id: str | None = None) -> TrainingSet:
+        """Point-in-time join of `entity_df` with the lookups, materialised under a training_set_id.
+
+        One output row per entity row (duplicates included), every entity column kept, then the
+        features. Re-using a training_set_id replaces that training set (idempotent task retries).
+        """
+        from pyspark.sql import functions as F
+
+        entity = self._to_spark(entity_df)
+        for col, what in ((timestamp_key, "timestamp_key"), (label, "label")):
+            if col is not None and col not in entity.columns:
+                raise FeatureStoreError(f"entity frame has no {what} column {col!r} (columns: {entity.columns})")
+        if not feature_lookups:
+            raise FeatureStoreError("no feature lookups given")
+        if "training_set_id" in entity.columns:
+            raise FeatureStoreError("entity frame must not have a column named training_set_id")
+        tsid = training_set_id or uuid.uuid4().hex[:16]
+        out, lineage, names = self._build(entity, list(feature_lookups), timestamp_key, as_of_known_time, None)
+        columns = out.columns
+        path = self.path(TRAINING_SETS)
+        writer = (out.withColumn("training_set_id", F.lit(tsid)).write.format("delta").mode("overwrite")
+                  .option("replaceWhere", f"training_set_id = '{tsid}'").option("mergeSchema", "true"))
+        from delta.tables import DeltaTable
+
+        if not DeltaTable.isDeltaTable(self.spark, path):
+            writer = writer.partitionBy("training_set_id").options(**FEATURE_TABLE_PROPERTIES)
+        writer.save(path)
+        meta = {"training_set_id": tsid, "created_at": datetime.now(timezone.utc).isoformat(),
+                "entity_columns": entity.columns, "columns": columns, "timestamp_key": timestamp_key,
+                "label": label, "feature_names": names, "as_of_known_time": as_of_known_time,
+                "lookups": [{"table_name": lk.table_name,
+                             "lookup_key": [lk.lookup_key] if isinstance(lk.lookup_key, str) else (list(lk.lookup_key) if lk.lookup_key else None),
+                             "feature_names": list(lk.feature_names) if lk.feature_names else None} for lk in feature_lookups],
+                "lineage": lineage, "table_version": self.table_version(TRAINING_SETS)}
+        meta["rows"] = self.spark.read.format("delta").option("versionAsOf", meta["table_version"]).load(path) \
+            .where(F.col("training_set_id") == tsid).count()
+        write_json_atomic(self._ts_meta_path(tsid), meta)
+        return TrainingSet(self, tsid, meta)
+
+    def _ts_meta_path(self, training_set_id: str) -> Path:
+        return self.settings.catalog_dir / "training_sets" / f"{training_set_id}.json"
+
+    def get_training_set(self, training_set_id: str) -> TrainingSet:
+        import json
+
+        p = self._ts_meta_path(training_set_id)
+        if not p.exists():
+            raise FeatureStoreError(f"no training set {training_set_id!r} in {p.parent}")
+        return TrainingSet(self, training_set_id, json.loads(p.read_text()))
+
+    def list_training_sets(self) -> list[dict[str, Any]]:
+        import json
+
+        root = self.settings.catalog_dir / "training_sets"
+        return [json.loads(p.read_text()) for p in sorted(root.glob("*.json"))] if root.is_dir() else []
+
+    def rebuild_training_set(self, training_set_id: str) -> DataFrame:
+        """Recompute a training set from its stored entity rows and the Delta versions in its lineage."""
+        ts = self.get_training_set(training_set_id)
+        m = ts.metadata
+        lookups = [FeatureLookup(lk["table_name"], lk["lookup_key"], lk["feature_names"]) for lk in m["lookups"]]
+        entity = ts.load_df().select(*m["entity_columns"])
+        out, _, _ = self._build(entity, lookups, m["timestamp_key"], m["as_of_known_time"], m["lineage"])
+        return out.select(*m["columns"])
+
+    # ---------------------------------------------------------------- online store
+    def publish_online(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """Latest row per key of `name` (at `version`, default current) into the online store.
+
+        Idempotent: the publish is tagged with the Delta version; the same version is not
+        written twice. Readers switch from the old to the new version at once.
+        """
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        spec = self.registry.get(name)
+        v = self.table_version(name) if version is None else version
+        tag = f"v{v}"
+        cur = self.online.current(name)
+        if cur is not None and cur.get("tag") == tag:
+            return {"table": name, "tag": tag, "rows": cur["rows"], "skipped": True}
+        feats, tb = self._feature_frame(spec, v)
+        order = [F.col(spec.timestamp_key).desc(), *[F.col(c).desc() for c in tb]]
+        w = Window.partitionBy(*spec.primary_keys).orderBy(*order)
+        latest = (feats.withColumn("_rn", F.row_number().over(w)).where("_rn = 1")
+                  .select(*spec.primary_keys, spec.timestamp_key, *spec.feature_names))
+        nk = len(spec.primary_keys)
+
+        def rows() -> Any:
+            from ml_platform.features.online import key_string
+
+            for r in latest.toLocalIterator(prefetchPartitions=True):
+                key = r[0] if nk == 1 else tuple(r[:nk])
+                yield key_string(key), r[nk], list(r[nk + 1:])
+
+        res = self.online.publish(spec, rows(), tag)
+        return {"table": name, "tag": res.tag, "rows": res.rows, "skipped": res.skipped}
+
+    def get_online_features(self, name: str, keys: Sequence[Any]) -> list[OnlineRow]:
+        """Values (registered order) and feature_timestamp per key; unknown keys have found=False."""
+        return self.online.get(self.registry.get(name), list(keys))
+
+    def online_status(self, name: str, now: datetime | None = None) -> dict[str, Any]:
+        return status(self.online, self.registry.get(name), now or datetime.now(timezone.utc))
+
+    def check_skew(self, name: str, sample: int = 100, seed: int = 0) -> dict[str, Any]:
+        """Compare online values with the offline rows they came from, for a sample of keys.
+
+        The offline side is the table at the Delta version the live publish was made from, row
+        (key, feature_timestamp) as stored online. Returns counts and the first mismatches.
+        """
+        from pyspark.sql import functions as F
+
+        spec = self.registry.get(name)
+        cur = self.online.current(name)
+        if cur is None:
+            raise FeatureStoreError(f"{name} has never been published online; run `ml-platform features publish {name}`")
+        version = int(str(cur["tag"]).removeprefix("v"))
+        offline = self.spark.read.format("delta").option("versionAsOf", version).load(self.path(name))
+        keys = [tuple(r) for r in offline.select(*spec.primary_keys).distinct()
+                .orderBy(F.xxhash64(*spec.primary_keys, F.lit(seed))).limit(sample).collect()]
+        lookup = [k[0] if len(k) == 1 else k for k in keys]
+        online = self.get_online_features(name, lookup)
+        mismatches: list[dict[str, Any]] = []
+        for key, got in zip(lookup, online):
+            if not got.found:
+                mismatches.append({"key": key, "problem": "missing online"})
+                continue
+            kcols = [key] if len(spec.primary_keys) == 1 else list(key)
+            cond = F.col(spec.timestamp_key) == F.lit(got.feature_timestamp.replace(tzinfo=None))
+            for c, val in zip(spec.primary_keys, kcols):
+                cond = cond & (F.col(c) == F.lit(val))
+            rows = offline.where(cond).select(*spec.feature_names).collect()
+            if not rows:
+                mismatches.append({"key": key, "problem": f"no offline row at {got.feature_timestamp}"})
+                continue
+            off = rows[0].asDict()
+            diff = {n: (off[n], got.values[n]) for n in spec.feature_names if not _same(off[n], got.values[n])}
+            if diff:
+                mismatches.append({"key": key, "problem": "values differ", "columns": diff})
+        return {"table": name, "version": version, "checked": len(lookup), "mismatches": len(mismatches),
+                "examples": mismatches[:5]}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, float) or isinstance(b, float):
+        return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
+    if isinstance(a, datetime) and isinstance(b, datetime):
+        return a.replace(tzinfo=None) == b.astimezone(timezone.utc).replace(tzinfo=None) if b.tzinfo else a == b
+    return a == b

@@ -1,0 +1,76 @@
+"""Churn labels with the time semantics of ARCHITECTURE.md ("Time").
+
+For a cutoff c (a date standing for the instant end(c) = c + 1 day 00:00 UTC):
+- the population is every customer with at least one purchase before end(c);
+- churned = 1 when the customer makes no purchase in [end(c), end(c) + horizon), else 0.
+
+A cutoff is accepted only when its label window is fully observed: end(c) + horizon must not
+be later than the end of the last day present in silver.transactions. The entity frame is
+(customer_id, event_timestamp = end(c), cutoff_date, churned); joined point-in-time with
+`features.customer_features` (feature_timestamp = end(snapshot_date)) it picks snapshot c.
+
+Split training data by cutoff (train on earlier cutoffs, validate and test on later ones),
+never by random rows across cutoffs: the same customer appears at every cutoff, and rows of
+one cutoff share the future that defines their labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+from ml_platform.config import Settings, get_settings
+from ml_platform.errors import MlPlatformError
+from ml_platform.lake.paths import table_path
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+class LabelWindowNotObserved(MlPlatformError):
+    """A cutoff's label window reaches past the data."""
+
+
+def check_cutoffs(cutoffs: Sequence[date], horizon_days: int, last_day: date | None) -> list[date]:
+    """Sorted distinct cutoffs, or a clear error naming those whose window is not fully observed."""
+    if horizon_days <= 0:
+        raise MlPlatformError(f"horizon_days must be positive, got {horizon_days}")
+    if not cutoffs:
+        raise MlPlatformError("no cutoffs given")
+    if last_day is None:
+        raise LabelWindowNotObserved("silver.transactions is empty: no label can be observed")
+    observed_end = last_day + timedelta(days=1)  # end(last_day), as a date boundary
+    bad = [c for c in sorted(set(cutoffs)) if c + timedelta(days=1 + horizon_days) > observed_end]
+    if bad:
+        latest_ok = last_day - timedelta(days=horizon_days)
+        raise LabelWindowNotObserved(
+            f"cutoff(s) {', '.join(map(str, bad))}: the {horizon_days}-day label window is not fully observed "
+            f"(data ends {observed_end} 00:00 UTC); the latest usable cutoff is {latest_ok}")
+    return sorted(set(cutoffs))
+
+
+def build_churn_labels(cutoffs: Sequence[date], horizon_days: int, *, spark: SparkSession | None = None,
+                       silver: DataFrame | None = None, settings: Settings | None = None) -> DataFrame:
+    """Entity frame (customer_id, event_timestamp, cutoff_date, churned) for `cutoffs`."""
+    from pyspark.sql import functions as F
+
+    if silver is None:
+        if spark is None:
+            from ml_platform.lake.spark import get_spark
+
+            spark = get_spark("labels", settings)
+        silver = spark.read.format("delta").load(table_path("silver.transactions", settings or get_settings()))
+    spark = silver.sparkSession
+    last = silver.select(F.max(F.to_date("transaction_ts")).alias("d")).collect()[0]["d"]
+    cuts = check_cutoffs(cutoffs, horizon_days, last)
+    c = spark.createDataFrame([(d,) for d in cuts], "cutoff_date date").withColumn(
+        "event_timestamp", F.to_timestamp(F.date_add("cutoff_date", 1)))
+    tx = silver.where(F.col("customer_id").isNotNull()).select("customer_id", "transaction_ts")
+    horizon = F.expr(f"INTERVAL {int(horizon_days)} DAYS")
+    joined = tx.join(F.broadcast(c), tx["transaction_ts"] < c["event_timestamp"] + horizon)
+    per = joined.groupBy("customer_id", "cutoff_date", "event_timestamp").agg(
+        F.max(F.when(F.col("transaction_ts") < F.col("event_timestamp"), 1).otherwise(0)).alias("_before"),
+        F.max(F.when(F.col("transaction_ts") >= F.col("event_timestamp"), 1).otherwise(0)).alias("_after"))
+    return (per.where(F.col("_before") == 1)
+            .select("customer_id", "event_timestamp", "cutoff_date", (1 - F.col("_after")).cast("int").alias("churned")))
