@@ -5,10 +5,13 @@ one run at a time. Each run owns its data interval: it ingests the files landed 
 `<home>/landing/transactions/<day>/` for the days of the interval (a day without a file is a
 clear skip of `find_landed_files`, not a failure), gates them (failing rows go to
 `quarantine.transactions`; a failed gate fails the run and leaves silver untouched), merges
-silver and replaces the feature snapshot of the interval's last day. All Spark work is one
+silver, replaces the feature snapshot of the interval's last day, registers the table's spec in
+the feature registry and, when this snapshot is the newest, publishes it to the online store
+(SQLite by default, Redis with `ML_PLATFORM_ONLINE_STORE=redis`). All Spark work is one
 spark-submit against the `spark_default` connection. `publish_features` emits the `features`
 asset only when this run's snapshot is the newest in the table, so a backfill of old dates
-triggers nothing downstream. Rerunning or backfilling any interval is safe.
+neither republishes stale values nor triggers anything downstream. Rerunning or backfilling any
+interval is safe.
 """
 
 from __future__ import annotations
@@ -74,7 +77,8 @@ def features_build() -> None:
         name="features_build_{{ ds_nodash }}",
         trigger_rule="none_failed",
         max_active_tis_per_dag=1,  # one writer of the lake tables, even when a backfill runs dates in parallel
-        doc_md="One JVM: ingest landed files -> GE gate (quarantine) -> silver MERGE -> feature snapshot.",
+        doc_md="One JVM: ingest landed files -> GE gate (quarantine) -> silver MERGE -> feature snapshot "
+               "-> online store if newest.",
     )
 
     @task(outlets=[FEATURES])

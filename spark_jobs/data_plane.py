@@ -3,7 +3,8 @@
     spark-submit spark_jobs/data_plane.py --start 2025-01-01 --end 2025-01-02 [--steps ingest,validate,features]
 
 Runs, for the half-open interval [start, end) of UTC dates: ingest of landed files -> GE gate
--> silver -> feature snapshots for the snapshot dates in [start, end - 1 day]. Prints one JSON
+-> silver -> feature snapshots for the snapshot dates in [start, end - 1 day] -> the online store
+(only when the interval's last day is the newest snapshot). Prints one JSON
 line (prefixed `DATA_PLANE_RESULT `) with what it did. Exit 2 on a failed gate or bad input,
 with the reason on stderr.
 """
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             out["gate"] = {k: gate.get(k) for k in ("success", "rows_validated", "quarantined", "result_path", "data_docs", "skipped")}
         if "features" in steps:
             out["features"] = plane.build_features(spark, args.start, args.end - timedelta(days=1))
+            out["online"] = plane.publish_if_newest(spark, args.end - timedelta(days=1))
     except MlPlatformError as e:
         print(f"data_plane failed: {e}", file=sys.stderr)
         return 2

@@ -4,6 +4,8 @@
     ml-platform ingest          bring your own transactions/customers file(s) into bronze
     ml-platform validate        run the GE gate for an interval: quarantine + silver
     ml-platform features build  feature snapshots for a date range, in one Spark session
+    ml-platform features list | describe NAME | training-set | publish NAME | get NAME KEY... | skew NAME
+                                the feature store: registry, point-in-time training sets, online store
     ml-platform run             ingest -> gate -> silver -> features over a range of days
     ml-platform tables          the lake's Delta tables with version, files and rows
 
@@ -115,6 +117,73 @@ def cmd_features(a: argparse.Namespace) -> dict[str, Any]:
     return plane.build_features(spark, a.start, a.end, a.cadence)
 
 
+def _cutoffs(value: str) -> list[date]:
+    return [_date(v.strip()) for v in value.split(",") if v.strip()]
+
+
+def _store(spark: bool = False) -> Any:
+    from ml_platform.features import FeatureStore
+
+    return FeatureStore(spark=_spark("feature-store") if spark else None)
+
+
+def cmd_features_list(a: argparse.Namespace) -> list[dict[str, Any]]:
+    return [{"name": t.name, "primary_keys": list(t.primary_keys), "timestamp_key": t.timestamp_key,
+             "features": len(t.features), "ttl_hours": None if t.ttl is None else t.ttl.total_seconds() / 3600,
+             "owner": t.owner, "description": t.description} for t in _store().list_tables()]
+
+
+def cmd_features_describe(a: argparse.Namespace) -> dict[str, Any]:
+    store = _store()
+    out = store.describe(a.name)
+    out["online"] = store.online_status(a.name)
+    return out
+
+
+def cmd_training_set(a: argparse.Namespace) -> dict[str, Any]:
+    from pyspark.sql import functions as F
+
+    from ml_platform.features import FeatureLookup
+    from ml_platform.training.labels import build_churn_labels
+
+    store = _store(spark=True)
+    store.get_table(a.table)  # fail fast on an unregistered table
+    _say(f"labels for cutoffs {', '.join(map(str, a.cutoffs))} (horizon {a.horizon_days} days)")
+    entity = build_churn_labels(a.cutoffs, a.horizon_days, spark=store.spark)
+    _say(f"point-in-time join with {a.table}{' as of known time' if a.as_of_known_time else ''}")
+    ts = store.create_training_set(entity, [FeatureLookup(a.table)], timestamp_key="event_timestamp",
+                                   label="churned", as_of_known_time=a.as_of_known_time, training_set_id=a.id)
+    df = ts.load_df()
+    per_cutoff = {str(r["cutoff_date"]): {"rows": r["rows"], "churn_rate": round(r["rate"], 4),
+                                          "without_features": r["missing"]}
+                  for r in df.groupBy("cutoff_date").agg(
+                      F.count(F.lit(1)).alias("rows"), F.avg("churned").alias("rate"),
+                      F.sum(F.when(F.col(ts.feature_names[0]).isNull(), 1).otherwise(0)).alias("missing"))
+                  .orderBy("cutoff_date").collect()}
+    return {"training_set_id": ts.training_set_id, "rows": ts.metadata["rows"], "lineage": ts.lineage,
+            "per_cutoff": per_cutoff, "table": store.path("ml.training_sets")}
+
+
+def cmd_publish(a: argparse.Namespace) -> dict[str, Any]:
+    store = _store(spark=True)
+    _say(f"publishing the latest row per key of {a.name} to the {store.settings.online_store} online store")
+    return store.publish_online(a.name)
+
+
+def cmd_get(a: argparse.Namespace) -> list[dict[str, Any]]:
+    rows = _store().get_online_features(a.name, a.keys)
+    return [{"key": r.key, "found": r.found, "feature_timestamp": r.feature_timestamp, "values": r.values} for r in rows]
+
+
+def cmd_skew(a: argparse.Namespace) -> dict[str, Any]:
+    store = _store(spark=True)
+    out = store.check_skew(a.name, sample=a.sample)
+    if out["mismatches"]:
+        raise MlPlatformError(f"training/serving skew in {a.name}: {out['mismatches']} of {out['checked']} keys differ; "
+                              f"e.g. {json.dumps(out['examples'][:2], default=str)}")
+    return out
+
+
 def cmd_run(a: argparse.Namespace) -> dict[str, Any]:
     from ml_platform.config import get_settings
     from ml_platform.data import plane
@@ -181,6 +250,29 @@ def build_parser() -> argparse.ArgumentParser:
     fb.add_argument("--end", type=_date, required=True, help="inclusive")
     fb.add_argument("--cadence", choices=("daily", "weekly"), default=None, help="default: ML_PLATFORM_SNAPSHOT_CADENCE")
     fb.set_defaults(func=cmd_features)
+    f.add_parser("list", help="registered feature tables").set_defaults(func=cmd_features_list)
+    fd = f.add_parser("describe", help="a feature table: spec, Delta version, rows, latest snapshot, freshness")
+    fd.add_argument("name")
+    fd.set_defaults(func=cmd_features_describe)
+    ft = f.add_parser("training-set", help="churn labels for cutoffs + point-in-time features -> ml.training_sets")
+    ft.add_argument("--cutoffs", type=_cutoffs, required=True, help="comma-separated dates, e.g. 2025-01-04,2025-01-11")
+    ft.add_argument("--horizon-days", type=_positive, default=90, help="label window after each cutoff (default 90)")
+    ft.add_argument("--table", default="features.customer_features", help="feature table to join")
+    ft.add_argument("--as-of-known-time", action="store_true",
+                    help="use only feature values committed before each event time (what serving knew)")
+    ft.add_argument("--id", default=None, help="training_set_id (default: random); reusing one replaces it")
+    ft.set_defaults(func=cmd_training_set)
+    fp = f.add_parser("publish", help="latest row per key into the online store (idempotent)")
+    fp.add_argument("name")
+    fp.set_defaults(func=cmd_publish)
+    fg = f.add_parser("get", help="online feature values for keys (no Spark)")
+    fg.add_argument("name")
+    fg.add_argument("keys", nargs="+")
+    fg.set_defaults(func=cmd_get)
+    fs = f.add_parser("skew", help="training/serving skew check: online values vs the offline rows (exit 2 on skew)")
+    fs.add_argument("name")
+    fs.add_argument("--sample", type=_positive, default=100, help="keys to compare (default 100)")
+    fs.set_defaults(func=cmd_skew)
 
     r = sub.add_parser("run", help="ingest landed files, gate and build features for [start, end], one JVM")
     r.add_argument("--start", type=_date, required=True)

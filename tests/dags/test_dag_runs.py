@@ -53,6 +53,17 @@ def test_features_build_several_days_then_rerun_changes_nothing(bag):
     silver2, _ = _table("silver.transactions")
     assert feats2.equals(feats) and silver2.equals(silver)
 
+    # registered by the DAG, and the online store holds the newest snapshot (not the rerun's)
+    from ml_platform.features import FeatureStore
+
+    store = FeatureStore()
+    assert [t.name for t in store.list_tables()] == ["features.customer_features"]
+    newest = feats[feats["snapshot_date"].astype(str) == "2025-01-03"].iloc[0]
+    row = store.get_online_features("features.customer_features", [newest["customer_id"]])[0]
+    assert row.found and row.feature_timestamp == datetime(2025, 1, 4, tzinfo=timezone.utc)
+    assert row.values["monetary_lifetime"] == pytest.approx(newest["monetary_lifetime"])
+    assert list(row.values) == store.get_table("features.customer_features").feature_names
+
 
 def test_a_day_without_files_is_a_clear_skip(bag):
     dag = bag.get_dag("features_build")

@@ -185,3 +185,19 @@ def build_features(spark: SparkSession, start: date, end: date, cadence: str | N
     feats.unpersist()
     Registry(s.catalog_dir).put(customer_features_table(cadence or s.snapshot_cadence))
     return {"snapshot_dates": [d.isoformat() for d in dates], "rows": rows}
+
+
+def publish_if_newest(spark: SparkSession, snapshot: date, settings: Settings | None = None) -> dict[str, Any]:
+    """Publish `features.customer_features` online when `snapshot` is its newest snapshot_date.
+
+    A backfill of an older date therefore never replaces fresher online values. Idempotent:
+    the online store skips a Delta version it already holds.
+    """
+    from ml_platform.features.publish import newest_snapshot_check
+    from ml_platform.features.store import FeatureStore
+
+    s = settings or get_settings()
+    ok, newest = newest_snapshot_check(snapshot, s)
+    if not ok:
+        return {"skipped": f"snapshot {snapshot} is not the newest ({newest})"}
+    return FeatureStore(settings=s, spark=spark).publish_online(TABLE_NAME)
