@@ -33,3 +33,55 @@ def land(home: Path, day: str, rows: list[dict[str, Any]], fmt: str = "parquet")
     else:
         df.to_csv(path, index=False)
     return path
+
+
+def online_store_contract(store: Any) -> None:
+    """What every online-store backend must do: typed values in order, missing keys, idempotent
+    publishes, and readers that never see half of a publish."""
+    import threading
+    from datetime import date, timedelta
+
+    from ml_platform.features.registry import FeatureSpec, FeatureTable
+
+    table = FeatureTable(name="features.contract", primary_keys=("k",), timestamp_key="ts", ttl_seconds=86_400.0,
+                         features=(FeatureSpec("x", "double"), FeatureSpec("n", "bigint"), FeatureSpec("s", "string"),
+                                   FeatureSpec("d", "date"), FeatureSpec("t", "timestamp")))
+    t0 = datetime(2025, 1, 2, tzinfo=timezone.utc)
+
+    def rows(version: int, n: int = 2000):
+        for i in range(n):
+            yield f"c{i}", t0 + timedelta(days=version), [float(version), i, f"s{i}", date(2025, 1, version), None]
+
+    assert store.current(table.name) is None
+    assert store.get(table, ["c1"])[0].found is False  # never published: missing, not an error
+    first = store.publish(table, rows(1), "v1")
+    assert (first.rows, first.skipped) == (2000, False)
+    assert store.publish(table, rows(1), "v1").skipped is True
+    one, unknown, two = store.get(table, ["c1", "nope", "c2"])
+    assert one.found and one.values == {"x": 1.0, "n": 1, "s": "s1", "d": date(2025, 1, 1), "t": None}
+    assert list(one.values) == ["x", "n", "s", "d", "t"] and one.feature_timestamp == t0 + timedelta(days=1)
+    assert not unknown.found and two.values["n"] == 2
+    assert store.current(table.name)["max_feature_ts"].startswith("2025-01-03")
+
+    seen: set[float] = set()
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        keys = [f"c{i}" for i in range(0, 2000, 20)]
+        while not stop.is_set():
+            got = {r.values.get("x") for r in store.get(table, keys)}
+            if len(got) != 1 or None in got:
+                errors.append(f"mixed or missing values during a publish: {got}")
+            seen.update(got)
+
+    th = threading.Thread(target=reader)
+    th.start()
+    try:
+        for v in (2, 3, 4):
+            store.publish(table, rows(v), f"v{v}")
+    finally:
+        stop.set()
+        th.join()
+    assert not errors, errors[:3]
+    assert store.get(table, ["c5"])[0].values["x"] == 4.0 and 4.0 in seen

@@ -1,0 +1,46 @@
+"""The Redis online store against a real Redis server (started by `make test` / `.ci/run`)."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+
+from ml_platform.features.online import RedisOnlineStore
+from tests.helpers import online_store_contract
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture()
+def redis_url() -> str:
+    import redis
+
+    url = os.environ.get("ML_PLATFORM_TEST_REDIS_URL")
+    assert url, "ML_PLATFORM_TEST_REDIS_URL is not set: run through `make test` (it starts Redis)"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+def test_redis_online_store_contract(redis_url):
+    online_store_contract(RedisOnlineStore(redis_url, grace_seconds=5))
+
+
+def test_feature_store_publishes_to_redis_without_skew(spark, tmp_path, redis_url):
+    from ml_platform.config import Settings
+    from ml_platform.features import FeatureStore
+
+    store = FeatureStore(settings=Settings(home=tmp_path, online_store="redis", redis_url=redis_url), spark=spark)
+    ts = pd.Timestamp("2025-01-02")
+    df = pd.DataFrame({"customer_id": [f"C{i:04d}" for i in range(300)], "feature_timestamp": [ts] * 300,
+                       "spend": [i / 3 for i in range(300)], "channel": ["web", None, "store"] * 100})
+    store.register_table("features.redis_demo", df, primary_keys=["customer_id"], timestamp_key="feature_timestamp",
+                         ttl=timedelta(days=1))
+    assert store.publish_online("features.redis_demo") == {"table": "features.redis_demo", "tag": "v0", "rows": 300,
+                                                           "skipped": False}
+    row = store.get_online_features("features.redis_demo", ["C0003"])[0]
+    assert row.values == {"spend": 1.0, "channel": "web"} and row.feature_timestamp.date() == date(2025, 1, 2)
+    skew = store.check_skew("features.redis_demo", sample=50)
+    assert (skew["checked"], skew["mismatches"]) == (50, 0)
