@@ -1,0 +1,128 @@
+"""Point-in-time join benchmark: the feature store's Spark join vs DuckDB's ASOF LEFT JOIN.
+
+    python benchmarks/pit_join.py [--entities 100000 --features 1000000] [--big] [--smoke]
+
+Generates a feature table of M rows (keys x weekly timestamps, 10 feature columns) and N entity
+rows (random keys, 5 % unknown, random event times, duplicates allowed) as Parquet, then joins:
+- Spark: `ml_platform.features.pit.pit_join` (union-and-window), written to Parquet; session
+  start timed separately;
+- DuckDB: `ASOF LEFT JOIN ... ON k = k AND event_ts >= feature_ts`, written to Parquet.
+Checks that both give the same rows (every entity row once, same feature values) and prints wall
+time, peak memory (RSS of the process tree) and the ratio. `--big` is 1 M x 10 M.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from feature_snapshot import PeakRss  # noqa: E402
+
+FEATURES = [f"f{i}" for i in range(10)]
+
+
+def make_data(n_entities: int, n_features: int, out: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    weeks = 52
+    keys = max(1, n_features // weeks)
+    base = np.datetime64("2025-01-01T00:00:00", "us")
+    week = np.timedelta64(7 * 86_400_000_000, "us")
+    k = np.repeat(np.arange(keys), weeks)
+    fts = base + np.tile(np.arange(weeks), keys) * week
+    feats = pd.DataFrame({"customer_id": pd.array([f"C{x:08d}" for x in k]), "feature_timestamp": fts,
+                          **{f: rng.random(len(k)) for f in FEATURES}})
+    feats.to_parquet(out / "features.parquet", index=False, row_group_size=1_000_000)
+    ek = rng.integers(0, int(keys * 1.05), n_entities)  # ~5 % of keys have no features
+    ets = base + (rng.random(n_entities) * weeks * 7 * 86_400_000_000).astype("int64").astype("timedelta64[us]")
+    ets = ets - np.timedelta64(3 * 86_400_000_000, "us")  # some events before the first feature row
+    ent = pd.DataFrame({"customer_id": pd.array([f"C{x:08d}" for x in ek]), "event_timestamp": ets,
+                        "row": np.arange(n_entities)})
+    ent.to_parquet(out / "entities.parquet", index=False, row_group_size=1_000_000)
+
+
+def duckdb_join(out: Path) -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    cols = ", ".join(f"f.{f}" for f in FEATURES)
+    con.execute(f"""COPY (SELECT e.customer_id, e.event_timestamp, e.row, {cols}
+        FROM read_parquet('{out / "entities.parquet"}') e
+        ASOF LEFT JOIN read_parquet('{out / "features.parquet"}') f
+        ON e.customer_id = f.customer_id AND e.event_timestamp >= f.feature_timestamp)
+        TO '{out / "duck.parquet"}' (FORMAT parquet)""")
+
+
+def spark_join(spark, out: Path) -> None:
+    from ml_platform.features.pit import pit_join
+
+    ent = spark.read.parquet(str(out / "entities.parquet"))
+    feats = spark.read.parquet(str(out / "features.parquet"))
+    res = pit_join(ent, feats, entity_keys=["customer_id"], feature_keys=["customer_id"], event_ts="event_timestamp",
+                   feature_ts="feature_timestamp", feature_names=FEATURES)
+    res.write.mode("overwrite").parquet(str(out / "spark.parquet"))
+
+
+def compare(out: Path, n: int) -> None:
+    import numpy as np
+    import pandas as pd
+
+    s = pd.read_parquet(out / "spark.parquet").sort_values("row").reset_index(drop=True)
+    d = pd.read_parquet(out / "duck.parquet").sort_values("row").reset_index(drop=True)
+    if len(s) != n or len(d) != n or not (s["row"].to_numpy() == d["row"].to_numpy()).all():
+        raise SystemExit(f"row sets differ: spark {len(s)}, duckdb {len(d)}, entities {n}")
+    for f in FEATURES:
+        a, b = s[f].to_numpy(dtype="float64"), d[f].to_numpy(dtype="float64")
+        if not np.array_equal(np.isnan(a), np.isnan(b)) or not np.allclose(np.nan_to_num(a), np.nan_to_num(b)):
+            raise SystemExit(f"values differ in {f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--entities", type=int, default=100_000)
+    p.add_argument("--features", type=int, default=1_000_000)
+    p.add_argument("--big", action="store_true", help="1,000,000 entity rows x 10,000,000 feature rows")
+    p.add_argument("--smoke", action="store_true", help="tiny run for CI (2,000 x 20,000)")
+    a = p.parse_args(argv)
+    n, m = (2_000, 20_000) if a.smoke else (1_000_000, 10_000_000) if a.big else (a.entities, a.features)
+    work = Path(tempfile.mkdtemp(prefix="bench-pit-"))
+    try:
+        t = time.perf_counter()
+        make_data(n, m, work)
+        print(f"data: {n:,} entity rows x {m:,} feature rows, generated in {time.perf_counter() - t:.1f}s", flush=True)
+        with PeakRss() as duck_mem:
+            t = time.perf_counter()
+            duckdb_join(work)
+            duck_s = time.perf_counter() - t
+        from ml_platform.lake import get_spark
+
+        with PeakRss() as spark_mem:
+            t = time.perf_counter()
+            spark = get_spark("bench-pit", extra_conf={"spark.master": "local[2]"})
+            start_s = time.perf_counter() - t
+            t = time.perf_counter()
+            spark_join(spark, work)
+            job_s = time.perf_counter() - t
+        spark.stop()
+        compare(work, n)
+        total = start_s + job_s
+        print(f"outputs agree: {n:,} rows, one per entity row, same feature values")
+        print(f"{'engine':<8}{'wall s':>10}{'peak RSS MiB':>15}")
+        print(f"{'spark':<8}{total:>10.2f}{spark_mem.peak / 2**20:>15.0f}   (session start {start_s:.2f}s + join {job_s:.2f}s)")
+        print(f"{'duckdb':<8}{duck_s:>10.2f}{duck_mem.peak / 2**20:>15.0f}")
+        print(f"spark/duckdb: {total / duck_s:.1f}x with session start, {job_s / duck_s:.1f}x without")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
