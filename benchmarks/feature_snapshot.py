@@ -172,9 +172,11 @@ def main(argv: list[str] | None = None) -> int:
             spark_features(spark, path, snapshot, work / "spark_delta")
             job_s = time.perf_counter() - t
         spark.stop()
+        from ml_platform.features.customer_features import FEATURE_COLUMNS
+
         customers, worst = compare(work / "spark_delta", work / "duck.parquet")
         total = start_s + job_s
-        print(f"outputs agree: {customers:,} customers x 22 features, max abs diff {worst:.1e}")
+        print(f"outputs agree: {customers:,} customers x {len(FEATURE_COLUMNS)} features (+ customer_id), max abs diff {worst:.1e}")
         print(f"{'engine':<8}{'wall s':>10}{'peak RSS MiB':>15}")
         print(f"{'spark':<8}{total:>10.2f}{spark_mem.peak / 2**20:>15.0f}   (session start {start_s:.2f}s + job {job_s:.2f}s)")
         print(f"{'duckdb':<8}{duck_s:>10.2f}{duck_mem.peak / 2**20:>15.0f}")

@@ -2,7 +2,7 @@
 
     python benchmarks/online_lookup.py [--redis-url redis://127.0.0.1:26379/0] [--keys 100000] [--smoke]
 
-Publishes N keys with the 22 customer features into each backend, then times (p50 / p99 over
+Publishes N keys with the 20 customer features into each backend, then times (p50 / p99 over
 many calls, after a warm-up) a single-key lookup and a 100-key lookup through the same
 `get` the serving path uses, and a raw `GET` of one pre-encoded value with redis-py.
 Goal: single-key p99 <= 2 ms on Redis and <= 1 ms on SQLite. Without --redis-url the Redis

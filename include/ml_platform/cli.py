@@ -146,8 +146,15 @@ def cmd_training_set(a: argparse.Namespace) -> dict[str, Any]:
     from ml_platform.features import FeatureLookup
     from ml_platform.training.labels import build_churn_labels
 
+    from ml_platform.lake.paths import table_path
+    from ml_platform.lake.reader import partition_values
+    from ml_platform.training.labels import check_cutoffs
+
+    store = _store()
+    store.get_table(a.table)  # fail fast, before a JVM, on an unregistered table or unobservable cutoffs
+    days = partition_values(table_path("silver.transactions", store.settings), "txn_date")
+    check_cutoffs(a.cutoffs, a.horizon_days, date.fromisoformat(days[-1]) if days else None)
     store = _store(spark=True)
-    store.get_table(a.table)  # fail fast on an unregistered table
     _say(f"labels for cutoffs {', '.join(map(str, a.cutoffs))} (horizon {a.horizon_days} days)")
     entity = build_churn_labels(a.cutoffs, a.horizon_days, spark=store.spark)
     _say(f"point-in-time join with {a.table}{' as of known time' if a.as_of_known_time else ''}")

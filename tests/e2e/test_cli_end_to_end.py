@@ -35,9 +35,57 @@ def test_generate_run_and_list_tables(tmp_path):
     assert tables["features.customer_features"]["rows"] == out["features"]["rows"] > 0
     assert tables["silver.transactions"]["rows"] > 0
     assert sum(g["quarantined"] for g in out["gates"]) == tables["quarantine.transactions"]["rows"]
+    _feature_store_commands(env)
 
 
-def test_benchmark_smoke_outputs_agree():
-    r = _run([sys.executable, str(ROOT / "benchmarks" / "feature_snapshot.py"), "--smoke"], dict(os.environ))
+def _feature_store_commands(env: dict[str, str]) -> None:
+    """The feature-store CLI on the data just built: registry, training set, online store in both backends."""
+    from ml_platform.lake.reader import read_pandas
+
+    mlp = str(BIN / "ml-platform")
+    listed = json.loads(_run([mlp, "features", "list"], env).stdout)
+    assert [t["name"] for t in listed] == ["features.customer_features"] and listed[0]["features"] == 20
+    ts = _run([mlp, "features", "training-set", "--cutoffs", "2025-01-04,2025-01-11", "--horizon-days", "7",
+               "--id", "e2e"], env)
+    assert ts.returncode == 0, ts.stderr[-3000:]
+    tset = json.loads(ts.stdout)
+    assert tset["training_set_id"] == "e2e" and set(tset["per_cutoff"]) == {"2025-01-04", "2025-01-11"}
+    assert all(c["without_features"] == 0 and 0 < c["churn_rate"] < 1 for c in tset["per_cutoff"].values())
+    assert tset["lineage"]["features.customer_features"] >= 0
+    late = _run([mlp, "features", "training-set", "--cutoffs", "2025-01-18", "--horizon-days", "7"], env)
+    assert late.returncode == 2 and "not fully observed" in late.stderr and "Traceback" not in late.stderr
+
+    feats = read_pandas(str(Path(env["ML_PLATFORM_HOME"]) / "lake" / "features" / "customer_features"))
+    newest = feats[feats["snapshot_date"].astype(str) == "2025-01-18"].sort_values("customer_id").iloc[0]
+    backends = {"sqlite": env}
+    if os.environ.get("ML_PLATFORM_TEST_REDIS_URL"):  # set by `make test`
+        backends["redis"] = {**env, "ML_PLATFORM_ONLINE_STORE": "redis",
+                             "ML_PLATFORM_REDIS_URL": os.environ["ML_PLATFORM_TEST_REDIS_URL"].replace("/0", "/3")}
+    for name, benv in backends.items():
+        pub = _run([mlp, "features", "publish", "features.customer_features"], benv)
+        assert pub.returncode == 0, pub.stderr[-2000:]
+        got = json.loads(_run([mlp, "features", "get", "features.customer_features", newest["customer_id"], "nobody"],
+                              benv).stdout)
+        assert got[0]["found"] and got[0]["feature_timestamp"].startswith("2025-01-19"), name
+        assert got[0]["values"]["monetary_lifetime"] == newest["monetary_lifetime"], name
+        assert got[1] == {"key": "nobody", "found": False, "feature_timestamp": None, "values": {}}
+    skew = _run([mlp, "features", "skew", "features.customer_features", "--sample", "20"], env)
+    assert skew.returncode == 0 and json.loads(skew.stdout)["mismatches"] == 0, skew.stderr[-2000:]
+    desc = json.loads(_run([mlp, "features", "describe", "features.customer_features"], env).stdout)
+    assert desc["latest_snapshot_date"] == "2025-01-18" and desc["online"]["published"] is True
+
+
+@pytest.mark.parametrize("script", ["feature_snapshot.py", "pit_join.py"])
+def test_benchmark_smoke_outputs_agree(script):
+    r = _run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke"], dict(os.environ))
     assert r.returncode == 0, r.stderr[-3000:]
     assert "outputs agree" in r.stdout and "spark/duckdb:" in r.stdout
+
+
+def test_online_lookup_benchmark_smoke():
+    args = [sys.executable, str(ROOT / "benchmarks" / "online_lookup.py"), "--smoke"]
+    if os.environ.get("ML_PLATFORM_TEST_REDIS_URL"):
+        args += ["--redis-url", os.environ["ML_PLATFORM_TEST_REDIS_URL"].replace("/0", "/4")]
+    r = _run(args, dict(os.environ))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "sqlite" in r.stdout and "p99 ms" in r.stdout

@@ -117,3 +117,25 @@ def test_online_sqlite_publish_get_skew(store):
     assert (skew["checked"], skew["mismatches"]) == (2, 0)
     st = store.online_status("features.demo", now=datetime.fromisoformat("2025-01-06T00:00:00+00:00"))
     assert st["rows"] == 2 and st["stale"] is True
+
+
+def test_vacuum_keeps_versions_pinned_by_training_sets(store, spark, settings):
+    from ml_platform.lake.maintenance import maintain
+
+    s = settings.model_copy(update={"vacuum_min_retention_hours": 0.0, "as_of_horizon_days": 0})
+    for name in ("features.pinned", "features.unpinned"):
+        store.register_table(name, _feats({"a": 1.0, "b": 2.0}, date(2025, 1, 1)), primary_keys=["customer_id"],
+                             timestamp_key="feature_timestamp")
+    entity = pd.DataFrame({"customer_id": ["a", "b"], "event_timestamp": [datetime(2025, 1, 5)] * 2})
+    ts = store.create_training_set(entity, [FeatureLookup("features.pinned")])
+    for name in ("features.pinned", "features.unpinned"):  # later versions replace every file
+        spark.createDataFrame(_feats({"a": 7.0, "b": 8.0}, date(2025, 1, 1))).write.format("delta") \
+            .mode("overwrite").save(store.path(name))
+    report = {r["table"]: r for r in maintain(spark, ["features.pinned", "features.unpinned", "ml.training_sets"], s)}
+    assert report["features.pinned"]["pinned_version"] == 0 and report["features.pinned"]["retention_hours"] >= 1.0
+    assert report["features.unpinned"]["retention_hours"] == 0.0
+    rebuilt = store.rebuild_training_set(ts.training_set_id)
+    assert sorted(r["spend"] for r in rebuilt.collect()) == [1.0, 2.0]
+    assert rebuilt.exceptAll(ts.load_df()).count() == 0
+    with pytest.raises(Exception, match="(?i)file|path|exist"):  # unpinned: version 0's files are gone
+        spark.read.format("delta").option("versionAsOf", 0).load(store.path("features.unpinned")).collect()

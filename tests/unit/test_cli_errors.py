@@ -32,8 +32,24 @@ def test_missing_input_file_is_reported_before_spark(capsys, tmp_path):
 
 def test_every_command_has_help(capsys):
     for argv in (["--help"], ["data", "generate", "--help"], ["ingest", "--help"], ["validate", "--help"],
-                 ["features", "build", "--help"], ["run", "--help"], ["tables", "--help"]):
+                 ["features", "build", "--help"], ["run", "--help"], ["tables", "--help"],
+                 ["features", "list", "--help"], ["features", "describe", "--help"],
+                 ["features", "training-set", "--help"], ["features", "publish", "--help"],
+                 ["features", "get", "--help"], ["features", "skew", "--help"]):
         with pytest.raises(SystemExit) as e:
             cli.main(argv)
         assert e.value.code == 0
         assert "usage: ml-platform" in capsys.readouterr().out
+
+
+def test_unknown_feature_table_is_a_clear_error(capsys):
+    rc = cli.main(["features", "describe", "features.nope"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "feature table 'features.nope' is not registered" in err and "Traceback" not in err
+    assert cli.main(["features", "get", "features.nope", "C1"]) == 2
+
+
+def test_bad_cutoff_names_the_value(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["features", "training-set", "--cutoffs", "2025-01-04,2025-02-30"])
+    assert e.value.code == 2 and "'2025-02-30'" in capsys.readouterr().err
