@@ -416,20 +416,20 @@ class FeatureStore:
                 .orderBy(F.xxhash64(*spec.primary_keys, F.lit(seed))).limit(sample).collect()]
         lookup = [k[0] if len(k) == 1 else k for k in keys]
         online = self.get_online_features(name, lookup)
+        # the sampled keys' offline rows in one query, matched in Python on (key, feature_timestamp)
+        first = spec.primary_keys[0]
+        candidates = offline.where(F.col(first).isin(sorted({k[0] for k in keys}))).select(
+            *spec.primary_keys, spec.timestamp_key, *spec.feature_names).collect()
+        by_key = {(tuple(r[c] for c in spec.primary_keys), r[spec.timestamp_key]): r.asDict() for r in candidates}
         mismatches: list[dict[str, Any]] = []
-        for key, got in zip(lookup, online):
+        for key, got in zip(keys, online):
             if not got.found:
                 mismatches.append({"key": key, "problem": "missing online"})
                 continue
-            kcols = [key] if len(spec.primary_keys) == 1 else list(key)
-            cond = F.col(spec.timestamp_key) == F.lit(got.feature_timestamp.replace(tzinfo=None))
-            for c, val in zip(spec.primary_keys, kcols):
-                cond = cond & (F.col(c) == F.lit(val))
-            rows = offline.where(cond).select(*spec.feature_names).collect()
-            if not rows:
+            off = by_key.get((key, got.feature_timestamp.astimezone(timezone.utc).replace(tzinfo=None)))
+            if off is None:
                 mismatches.append({"key": key, "problem": f"no offline row at {got.feature_timestamp}"})
                 continue
-            off = rows[0].asDict()
             diff = {n: (off[n], got.values[n]) for n in spec.feature_names if not _same(off[n], got.values[n])}
             if diff:
                 mismatches.append({"key": key, "problem": "values differ", "columns": diff})
