@@ -79,3 +79,16 @@ def test_drift_environment_task_runs_and_exits_cleanly(bag):
     ti = run.get_task_instances()[0]
     versions = ti.xcom_pull(task_ids="drift_env_versions")
     assert versions["alibi_detect"] == "0.13.0" and versions["numpy"].startswith("1.")
+
+
+def test_lake_maintenance_compacts_and_keeps_tables_readable(bag):
+    from ml_platform.lake.paths import table_path
+    from ml_platform.lake.reader import table_summary
+
+    if not table_summary(table_path("silver.transactions"))["exists"]:  # when run on its own
+        bag.get_dag("features_build").test(logical_date=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    before = table_summary(table_path("silver.transactions"))
+    run = bag.get_dag("lake_maintenance").test()
+    assert str(run.state) == "success", _states(run)
+    after = table_summary(table_path("silver.transactions"))
+    assert after["rows"] == before["rows"] and after["files"] <= before["files"]

@@ -5,11 +5,11 @@ and feature_ts <= event_ts (a row exactly at event_ts counts), or NULLs when the
 when that row is older than the TTL. Ties on feature_ts go to the row of the latest Delta commit
 (row tracking's `row_commit_version`, then `row_id`).
 
-Plan: the distinct (key, event_ts) pairs of the entity frame and the feature rows are unioned,
-partitioned by key and sorted by time (feature rows before entity rows at the same instant);
-`last(features, ignorenulls)` over the running window picks the answer for each pair. The
-answers are joined back to the entity frame on (key, event_ts) with null-safe equality, so every
-entity row, duplicates and NULL keys included, comes out exactly once with all its columns.
+Plan: entity rows (all their columns packed in a struct) and feature rows (their values packed
+in a struct) are unioned, partitioned by key and sorted by time, feature rows before entity rows
+at the same instant; `last(features, ignorenulls)` over the running window gives each entity
+row its answer. One shuffle and one sort, no join: every entity row, duplicates and NULL keys
+included, comes out exactly once with all its columns.
 """
 
 from __future__ import annotations
@@ -43,31 +43,31 @@ def pit_join(entity: DataFrame, features: DataFrame, *, entity_keys: list[str], 
         raise ValueError(f"entity frame already has column(s) {clash} that the lookup would add")
 
     keys = [f"_k{i}" for i in range(len(entity_keys))]
-    pairs = (entity.select(*[F.col(c).alias(k) for c, k in zip(entity_keys, keys)],
-                           F.col(event_ts).cast("timestamp").alias("_ts"))
-             .distinct()
-             .select(*keys, "_ts", F.lit(1).alias("_kind"), F.lit(None).alias("_f"),
-                     *[F.lit(None).cast("long").alias(f"_tb{i}") for i in range(len(tiebreak or []))]))
     tb_cols = tiebreak or []
+    no_tb = [F.lit(None).cast("long").alias(f"_tb{i}") for i in range(len(tb_cols))]
+    # entity rows carry all their columns in `_e`; feature rows carry their values in `_f`
+    events = entity.select(*[F.col(c).alias(k) for c, k in zip(entity_keys, keys)],
+                           F.col(event_ts).cast("timestamp").alias("_ts"), F.lit(1).alias("_kind"),
+                           F.struct(*[F.col(c) for c in entity.columns]).alias("_e"),
+                           F.lit(None).alias("_f"), *no_tb)
     rows = (features
             .where(F.col(feature_ts).isNotNull())
             .where(F.expr(" AND ".join(f"`{c}` IS NOT NULL" for c in feature_keys)))
             .select(*[F.col(c).alias(k) for c, k in zip(feature_keys, keys)],
                     F.col(feature_ts).cast("timestamp").alias("_ts"), F.lit(0).alias("_kind"),
+                    F.lit(None).alias("_e"),
                     F.struct(F.col(feature_ts).cast("timestamp").alias("_fts"), *feature_names).alias("_f"),
                     *[F.col(c).cast("long").alias(f"_tb{i}") for i, c in enumerate(tb_cols)]))
+    # at equal time, feature rows sort before events (a row exactly at event_ts counts), and
+    # among feature rows the tie-break (or the values) orders them: the last one wins
     order = [F.col("_ts").asc_nulls_first(), F.col("_kind")]
     order += [F.col(f"_tb{i}") for i in range(len(tb_cols))] if tb_cols else [F.col("_f")]
     w = Window.partitionBy(*keys).orderBy(*order).rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    picked = (pairs.unionByName(rows.select(pairs.columns), allowMissingColumns=False)
+    picked = (events.unionByName(rows)
               .withColumn("_pick", F.last("_f", ignorenulls=True).over(w))
               .where(F.col("_kind") == 1))
     stale = F.col("_pick._fts").isNull()
     if ttl is not None:
         stale = stale | (F.col("_ts") - F.col("_pick._fts") > F.expr(f"INTERVAL {int(ttl.total_seconds())} SECONDS"))
-    answers = picked.select(*keys, "_ts", *[F.when(~stale, F.col(f"_pick.{n}")).alias(n) for n in feature_names])
-
-    cond = [entity[c].eqNullSafe(answers[k]) for c, k in zip(entity_keys, keys)]
-    cond.append(entity[event_ts].cast("timestamp").eqNullSafe(answers["_ts"]))
-    return entity.join(answers, cond, "left").select(*[entity[c] for c in entity.columns],
-                                                     *[answers[n] for n in feature_names])
+    return picked.select(*[F.col(f"_e.`{c}`").alias(c) for c in entity.columns],
+                         *[F.when(~stale, F.col(f"_pick.`{n}`")).alias(n) for n in feature_names])
