@@ -179,7 +179,8 @@ def build_features(spark: SparkSession, start: date, end: date, cadence: str | N
     if not dates:
         return {"snapshot_dates": [], "rows": 0}
     silver = spark.read.format("delta").load(table_path("silver.transactions", s))
-    feats = compute_customer_features(silver, dates).persist()
+    # one file per snapshot_date partition (instead of one per shuffle partition)
+    feats = compute_customer_features(silver, dates).repartition("snapshot_date").persist()
     rows = feats.count()
     _replace_partitions(feats, table_path(TABLE_NAME, s), "snapshot_date", dates, FEATURE_TABLE_PROPERTIES)
     feats.unpersist()
