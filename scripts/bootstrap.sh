@@ -47,6 +47,13 @@ build_env() {  # name lockfile link
     mv "$dir.tmp" "$dir"
     touch "$dir/.complete"
   fi
+  # Bytecode once, at set-up: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every process
+  # would otherwise compile Airflow, torch, MLflow... from source on each import.
+  if [ ! -f "$dir/.bytecode" ]; then
+    log "compiling the $name environment's bytecode (first time only)"
+    "$dir/bin/python" -m compileall -q -j 0 "$dir/lib" >/dev/null 2>&1 || true
+    touch "$dir/.bytecode"
+  fi
   ln -sfn "$dir" "$link"
 }
 

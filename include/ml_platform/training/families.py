@@ -1,0 +1,212 @@
+"""Model families of the AutoML search: search spaces, fitting with pruning hooks, probabilities.
+
+Families: XGBoost (hist), scikit-learn logistic regression (with scaling), random forest,
+extra trees, and a PyTorch MLP like the seed's (hidden 256-128-64, BatchNorm, ReLU, dropout 0.3,
+BCE loss, early stopping). Every family takes the same float64 feature matrix (NaN for missing)
+and returns a `Fitted` object whose `predict_proba` gives P(churn) as float64.
+
+`report(step, value)` is called with the validation ROC AUC per xgboost round block / MLP epoch;
+the Optuna objective passes a function that reports to the trial and raises `optuna.TrialPruned`
+when the pruner says so. Fitting is seeded; with one thread it is reproducible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+FAMILIES = ("xgboost", "logreg", "random_forest", "extra_trees", "mlp")
+Report = Callable[[int, float], None]
+
+
+class Fitted(Protocol):
+    family: str
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """P(churn) per row, float64."""
+
+
+def suggest_params(trial: Any, family: str) -> dict[str, Any]:
+    """The search space of `family` (Optuna trial API)."""
+    if family == "xgboost":
+        return {"max_depth": trial.suggest_int("xgb_max_depth", 2, 8),
+                "learning_rate": trial.suggest_float("xgb_learning_rate", 0.02, 0.3, log=True),
+                "min_child_weight": trial.suggest_float("xgb_min_child_weight", 1.0, 20.0, log=True),
+                "subsample": trial.suggest_float("xgb_subsample", 0.6, 1.0),
+                "colsample_bytree": trial.suggest_float("xgb_colsample_bytree", 0.5, 1.0),
+                "reg_lambda": trial.suggest_float("xgb_reg_lambda", 1e-3, 10.0, log=True),
+                "n_rounds": trial.suggest_int("xgb_n_rounds", 50, 400, step=50)}
+    if family == "logreg":
+        return {"C": trial.suggest_float("lr_C", 1e-3, 10.0, log=True)}
+    if family in ("random_forest", "extra_trees"):
+        p = "rf" if family == "random_forest" else "et"
+        return {"n_estimators": trial.suggest_int(f"{p}_n_estimators", 50, 300, step=50),
+                "max_depth": trial.suggest_int(f"{p}_max_depth", 3, 16),
+                "min_samples_leaf": trial.suggest_int(f"{p}_min_samples_leaf", 1, 50, log=True),
+                "max_features": trial.suggest_float(f"{p}_max_features", 0.3, 1.0)}
+    if family == "mlp":
+        return {"lr": trial.suggest_float("mlp_lr", 1e-4, 1e-2, log=True),
+                "weight_decay": trial.suggest_float("mlp_weight_decay", 1e-6, 1e-3, log=True),
+                "batch_size": trial.suggest_categorical("mlp_batch_size", [128, 256, 512]),
+                "max_epochs": 40, "patience": 5}
+    raise ValueError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else 0.5
+
+
+@dataclass
+class SklearnFitted:
+    family: str
+    pipeline: Any
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.pipeline.predict_proba(np.asarray(x, dtype="float64"))[:, 1].astype("float64")
+
+
+@dataclass
+class XGBFitted:
+    family: str
+    booster: Any
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        import xgboost as xgb
+
+        return self.booster.predict(xgb.DMatrix(np.asarray(x, dtype="float64"))).astype("float64")
+
+
+@dataclass
+class MLPFitted:
+    family: str
+    pre: Any  # imputer + scaler (sklearn pipeline)
+    state: dict[str, Any]
+    n_features: int
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        net = _mlp(self.n_features)
+        net.load_state_dict(self.state)
+        net.eval()
+        with torch.no_grad():
+            z = torch.from_numpy(self.pre.transform(np.asarray(x, dtype="float64")).astype("float32"))
+            return torch.sigmoid(net(z)).squeeze(1).double().numpy()
+
+
+def _mlp(n_features: int) -> Any:
+    from torch import nn
+
+    layers: list[Any] = []
+    width = n_features
+    for h in (256, 128, 64):
+        layers += [nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(0.3)]
+        width = h
+    layers.append(nn.Linear(width, 1))
+    return nn.Sequential(*layers)
+
+
+def _sklearn(family: str, params: dict[str, Any], seed: int, threads: int) -> Any:
+    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    impute = SimpleImputer(strategy="median", keep_empty_features=True)
+    if family == "logreg":
+        return make_pipeline(impute, StandardScaler(), LogisticRegression(C=params["C"], max_iter=2000))
+    cls = RandomForestClassifier if family == "random_forest" else ExtraTreesClassifier
+    return make_pipeline(impute, cls(n_estimators=params["n_estimators"], max_depth=params["max_depth"],
+                                     min_samples_leaf=params["min_samples_leaf"], max_features=params["max_features"],
+                                     n_jobs=threads, random_state=seed))
+
+
+def fit_family(family: str, params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray,
+               x_val: np.ndarray, y_val: np.ndarray, *, seed: int = 0, threads: int = 1,
+               report: Report | None = None) -> Fitted:
+    """Fit `family` with `params`; validation AUC goes to `report` as training progresses."""
+    x_train, x_val = np.asarray(x_train, dtype="float64"), np.asarray(x_val, dtype="float64")
+    y_train, y_val = np.asarray(y_train, dtype="float64"), np.asarray(y_val, dtype="float64")
+    if family in ("logreg", "random_forest", "extra_trees"):
+        pipe = _sklearn(family, params, seed, threads).fit(x_train, y_train)
+        fitted: Fitted = SklearnFitted(family, pipe)
+        if report:
+            report(0, _auc(y_val, fitted.predict_proba(x_val)))
+        return fitted
+    if family == "xgboost":
+        return _fit_xgb(params, x_train, y_train, x_val, y_val, seed, threads, report)
+    if family == "mlp":
+        return _fit_mlp(params, x_train, y_train, x_val, y_val, seed, threads, report)
+    raise ValueError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
+
+
+def _fit_xgb(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
+             y_val: np.ndarray, seed: int, threads: int, report: Report | None) -> XGBFitted:
+    import xgboost as xgb
+
+    booster_params = {"objective": "binary:logistic", "eval_metric": "auc", "tree_method": "hist",
+                      "max_depth": params["max_depth"], "eta": params["learning_rate"],
+                      "min_child_weight": params["min_child_weight"], "subsample": params["subsample"],
+                      "colsample_bytree": params["colsample_bytree"], "lambda": params["reg_lambda"],
+                      "nthread": threads, "seed": seed}
+    dtrain, dval = xgb.DMatrix(x_train, label=y_train), xgb.DMatrix(x_val, label=y_val)
+
+    class _Report(xgb.callback.TrainingCallback):
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            if report and (epoch + 1) % 25 == 0:
+                report(epoch + 1, float(evals_log["val"]["auc"][-1]))
+            return False
+
+    booster = xgb.train(booster_params, dtrain, num_boost_round=params["n_rounds"], evals=[(dval, "val")],
+                        early_stopping_rounds=30, callbacks=[_Report()], verbose_eval=False)
+    best = booster.best_iteration + 1 if booster.best_iteration is not None else params["n_rounds"]
+    return XGBFitted("xgboost", booster[:best])
+
+
+def _fit_mlp(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
+             y_val: np.ndarray, seed: int, threads: int, report: Report | None) -> MLPFitted:
+    import torch
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    pre = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()).fit(x_train)
+    xt = torch.from_numpy(pre.transform(x_train).astype("float32"))
+    yt = torch.from_numpy(y_train.astype("float32")).unsqueeze(1)
+    xv = torch.from_numpy(pre.transform(x_val).astype("float32"))
+    net = _mlp(x_train.shape[1])
+    opt = torch.optim.AdamW(net.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    gen = torch.Generator().manual_seed(seed)
+    best_auc, best_state, waited = -1.0, None, 0
+    for epoch in range(params["max_epochs"]):
+        net.train()
+        order = torch.randperm(len(xt), generator=gen)
+        for i in range(0, len(xt), params["batch_size"]):
+            idx = order[i:i + params["batch_size"]]
+            if len(idx) < 2:  # BatchNorm needs two rows
+                continue
+            opt.zero_grad()
+            loss_fn(net(xt[idx]), yt[idx]).backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            auc = _auc(y_val, torch.sigmoid(net(xv)).squeeze(1).numpy())
+        if report:
+            report(epoch, auc)
+        if auc > best_auc + 1e-4:
+            best_auc, waited = auc, 0
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            waited += 1
+            if waited >= params["patience"]:
+                break
+    return MLPFitted("mlp", pre, best_state or net.state_dict(), x_train.shape[1])
