@@ -1,0 +1,46 @@
+"""Time-based splits of a training set: by cutoff, never by random rows across cutoffs.
+
+With cutoffs c1 < c2 < ... < cn: the latest (fully labelled) cutoff is the test set, the one
+before it validation, the rest training. The same customer appears at every cutoff, and rows of
+one cutoff share the future that defines their labels, so a random row split would leak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ml_platform.errors import MlPlatformError
+
+SENSITIVE = ("gender", "age_band", "region")
+
+
+@dataclass(frozen=True)
+class Split:
+    name: str
+    cutoffs: list[Any]
+    x: np.ndarray
+    y: np.ndarray
+    frame: Any  # the rows (pandas), with ids and sensitive attributes, for reports
+
+
+def split_by_cutoff(df: Any, feature_names: Sequence[str], label: str = "churned",
+                    cutoff_col: str = "cutoff_date") -> dict[str, Split]:
+    """train / validation / test by cutoff (see module doc); at least three cutoffs are needed."""
+    cutoffs = sorted(df[cutoff_col].unique())
+    if len(cutoffs) < 3:
+        raise MlPlatformError(f"need at least 3 cutoffs (train, validation, test); got {len(cutoffs)}: "
+                              f"{', '.join(map(str, cutoffs))}")
+    leaked = sorted(set(feature_names) & set(SENSITIVE))
+    if leaked:
+        raise MlPlatformError(f"sensitive attribute(s) {leaked} are not model features")
+    parts = {"train": cutoffs[:-2], "validation": [cutoffs[-2]], "test": [cutoffs[-1]]}
+    out = {}
+    for name, cs in parts.items():
+        rows = df[df[cutoff_col].isin(cs)]
+        x = np.column_stack([rows[c].astype("float64").to_numpy(na_value=np.nan) for c in feature_names])
+        out[name] = Split(name, list(cs), x, rows[label].astype("float64").to_numpy(), rows)
+    return out

@@ -1,0 +1,38 @@
+"""Cutoff splits and evaluation metrics on hand-made data with known answers."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_platform.errors import MlPlatformError
+from ml_platform.training.metrics import best_threshold, classification_metrics, expected_calibration_error
+from ml_platform.training.splits import split_by_cutoff
+
+pytestmark = pytest.mark.unit
+
+
+def test_split_by_cutoff_latest_is_test_previous_is_validation():
+    cut = [date(2025, 1, d) for d in (4, 11, 18, 25)]
+    df = pd.DataFrame({"cutoff_date": np.repeat(cut, 3), "f": np.arange(12.0), "churned": [0, 1, 0] * 4,
+                       "gender": ["x"] * 12})
+    s = split_by_cutoff(df, ["f"])
+    assert (s["train"].cutoffs, s["validation"].cutoffs, s["test"].cutoffs) == (cut[:2], [cut[2]], [cut[3]])
+    assert s["test"].x[:, 0].tolist() == [9.0, 10.0, 11.0] and len(s["train"].y) == 6
+    with pytest.raises(MlPlatformError, match="sensitive"):
+        split_by_cutoff(df, ["f", "gender"])
+    with pytest.raises(MlPlatformError, match="at least 3 cutoffs"):
+        split_by_cutoff(df[df["cutoff_date"] >= cut[2]], ["f"])
+
+
+def test_metrics_known_values():
+    y = np.array([0, 0, 1, 1], dtype=float)
+    p = np.array([0.1, 0.4, 0.35, 0.8])
+    m = classification_metrics(y, p, threshold=0.5)
+    assert m["roc_auc"] == pytest.approx(0.75) and m["precision"] == 1.0 and m["recall"] == 0.5
+    assert m["brier"] == pytest.approx(np.mean((p - y) ** 2))
+    assert expected_calibration_error(np.array([1.0, 0.0]), np.array([0.95, 0.95])) == pytest.approx(0.45)
+    assert best_threshold(y, p) == pytest.approx(0.35)  # catches both positives with one false positive
