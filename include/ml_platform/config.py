@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL of the online store when online_store=redis.")
     vacuum_min_retention_hours: float = Field(default=168.0, ge=0.0, description="VACUUM never deletes files younger than this.")
     as_of_horizon_days: int = Field(default=30, ge=0, description="as_of_known_time queries reach back this far; VACUUM keeps their files.")
+    mlflow_tracking_uri: str = Field(default="", description="MLflow tracking + registry; default sqlite:///<home>/mlflow/mlflow.db.")
+    mlflow_experiment: str = Field(default="churn", description="MLflow experiment of training runs.")
+    model_name: str = Field(default="churn_model", description="Registered model name.")
+    optuna_storage: str = Field(default="", description="Optuna storage: a PostgreSQL URL, or a journal file (default <home>/optuna/journal.log).")
     drift_python: Path = Field(default=REPO_ROOT / ".venv-drift" / "bin" / "python", description="Python of the drift environment.")
 
     @model_validator(mode="before")
@@ -71,6 +75,10 @@ class Settings(BaseSettings):
             self.lake_uri = str(self.home / "lake")
         elif "://" not in self.lake_uri:
             self.lake_uri = str(Path(self.lake_uri).expanduser().absolute())
+        if not self.mlflow_tracking_uri:
+            self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
+        if not self.optuna_storage:
+            self.optuna_storage = str(self.home / "optuna" / "journal.log")
         if self.online_sqlite_path is None:
             self.online_sqlite_path = self.home / "online" / "features.db"
         return self

@@ -1,0 +1,149 @@
+"""HPO -> final fit -> test metrics -> MLflow registration as `@challenger`, on a training frame.
+
+The frame is a materialised training set (`ml.training_sets`, pandas): one row per customer per
+cutoff with the features, `churned` and `cutoff_date`. Splits are by cutoff (`splits.py`).
+Every Optuna trial is logged as an MLflow run nested under the study's parent run (params,
+intermediate values as steps, final validation AUC). The registered model is the family's
+`ChurnModel` pyfunc with signature and input example; its version carries the lineage as tags
+(training_set_id, Delta version of every table read, study, best trial, cutoffs, git commit,
+library versions) and gets the alias `challenger`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ml_platform.config import REPO_ROOT, Settings, get_settings
+from ml_platform.training.families import suggest_params
+from ml_platform.training.hpo import TrialData, objective, open_study, storage_for
+from ml_platform.training.metrics import best_threshold, classification_metrics
+from ml_platform.training.splits import split_by_cutoff
+
+
+@dataclass
+class TrainResult:
+    model_name: str
+    version: str
+    run_id: str
+    family: str
+    best_params: dict[str, Any]
+    test_metrics: dict[str, Any]
+    validation_auc: float
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def mlflow_setup(settings: Settings) -> str:
+    """Point MLflow at the configured store; the experiment id (created if missing)."""
+    import os
+
+    import mlflow
+
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    if settings.mlflow_tracking_uri.startswith("sqlite:///"):
+        Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    exp = mlflow.get_experiment_by_name(settings.mlflow_experiment)
+    if exp is not None:
+        return str(exp.experiment_id)
+    return str(mlflow.create_experiment(settings.mlflow_experiment,
+                                        artifact_location=str(settings.home / "mlflow" / "artifacts")))
+
+
+def trial_logger(experiment_id: str, parent_run_id: str) -> Any:
+    """An Optuna callback that records each finished trial as a nested MLflow run."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param
+
+    client = MlflowClient()
+
+    def log(study: Any, trial: Any) -> None:
+        run = client.create_run(experiment_id, run_name=f"trial-{trial.number}",
+                                tags={"mlflow.parentRunId": parent_run_id, "optuna.study": study.study_name,
+                                      "optuna.trial": str(trial.number), "optuna.state": trial.state.name})
+        ts = 0
+        metrics = [Metric("val_auc_intermediate", float(v), ts, int(step))
+                   for step, v in sorted(trial.intermediate_values.items())]
+        if trial.value is not None:
+            metrics.append(Metric("val_auc", float(trial.value), ts, 0))
+        client.log_batch(run.info.run_id, metrics=metrics,
+                         params=[Param(k, str(v)) for k, v in trial.params.items()])
+        client.set_terminated(run.info.run_id, "FINISHED" if trial.state.name == "COMPLETE" else "KILLED")
+
+    return log
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {p: version(p) for p in ("mlflow", "optuna", "xgboost", "scikit-learn", "torch", "numpy", "pandas")}
+
+
+def train_and_register(df: Any, feature_names: Sequence[str], *, training_set_id: str, lineage: dict[str, int],
+                       study_name: str, n_trials: int, families: Sequence[str], seed: int = 0, threads: int = 1,
+                       timeout: float | None = None, settings: Settings | None = None) -> TrainResult:
+    import mlflow
+    import optuna
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+
+    from ml_platform.training.families import fit_family
+    from ml_platform.training.pyfunc import ChurnModel
+
+    s = settings or get_settings()
+    names = list(feature_names)
+    parts = split_by_cutoff(df, names)
+    train, val, test = parts["train"], parts["validation"], parts["test"]
+    data = TrialData(train.x, train.y, val.x, val.y)
+    experiment_id = mlflow_setup(s)
+    storage = storage_for(s.optuna_storage)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=study_name) as parent:
+        run_id = parent.info.run_id
+        mlflow.set_tags({"optuna.study": study_name, "training_set_id": training_set_id})
+        mlflow.log_params({"n_trials": n_trials, "families": ",".join(families), "seed": seed,
+                           "train_cutoffs": ",".join(map(str, train.cutoffs)),
+                           "validation_cutoff": str(val.cutoffs[0]), "test_cutoff": str(test.cutoffs[0])})
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = open_study(study_name, storage, seed)
+        study.optimize(objective(data, families, seed, threads), n_trials=n_trials, timeout=timeout,
+                       callbacks=[trial_logger(experiment_id, run_id)])
+        best = study.best_trial
+        family = best.params["family"]
+        params = suggest_params(optuna.trial.FixedTrial(best.params), family)
+        fitted = fit_family(family, params, train.x, train.y, val.x, val.y, seed=seed + best.number, threads=threads)
+        threshold = best_threshold(val.y, fitted.predict_proba(val.x))
+        metrics = classification_metrics(test.y, fitted.predict_proba(test.x), threshold)
+        mlflow.log_params({f"best_{k}": v for k, v in best.params.items()})
+        mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
+        mlflow.log_metric("val_auc", float(best.value))
+        model = ChurnModel(fitted, names)
+        example = test.frame[names].astype("float64").head(5)
+        signature = infer_signature(example, model.predict(None, example))
+        info = mlflow.pyfunc.log_model(name="model", python_model=model, signature=signature, input_example=example,
+                                       registered_model_name=s.model_name)
+        mlflow.log_dict(metrics, "evaluation/test_metrics.json")
+    tags = {"training_set_id": training_set_id, "lineage": json.dumps(lineage, sort_keys=True),
+            "optuna.study": study_name, "optuna.best_trial": str(best.number), "family": family,
+            "train_cutoffs": ",".join(map(str, train.cutoffs)), "test_cutoff": str(test.cutoffs[0]),
+            "git_commit": _git_commit(), "library_versions": json.dumps(_versions(), sort_keys=True),
+            "features": ",".join(names), "run_id": run_id}
+    client = MlflowClient()
+    version = str(info.registered_model_version)
+    for k, v in tags.items():
+        client.set_model_version_tag(s.model_name, version, k, v)
+    client.set_registered_model_alias(s.model_name, "challenger", version)
+    return TrainResult(s.model_name, version, run_id, family, dict(best.params), metrics, float(best.value), tags)
+
+

@@ -1,0 +1,52 @@
+"""HPO -> fit -> metrics -> MLflow registration as @challenger, on a small synthetic training frame."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.unit
+
+
+def _frame(n_per_cutoff: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    parts = []
+    for i in range(4):
+        x = rng.normal(size=(n_per_cutoff, 3))
+        y = (rng.random(n_per_cutoff) < 1 / (1 + np.exp(-(1.2 * x[:, 0] - 0.8 * x[:, 1])))).astype(int)
+        parts.append(pd.DataFrame({"customer_id": [f"C{j}" for j in range(n_per_cutoff)],
+                                   "cutoff_date": date(2025, 1, 4) + timedelta(days=7 * i),
+                                   "recency_days": x[:, 0], "frequency_90d": np.round(x[:, 1] * 3 + 5),
+                                   "monetary_90d": x[:, 2], "churned": y}))
+    df = pd.concat(parts, ignore_index=True)
+    df.loc[df.index % 7 == 0, "monetary_90d"] = np.nan
+    return df
+
+
+def test_train_registers_challenger_with_lineage(tmp_path):
+    import mlflow
+    from mlflow import MlflowClient
+
+    from ml_platform.config import Settings
+    from ml_platform.training.train import train_and_register
+
+    s = Settings(home=tmp_path)
+    res = train_and_register(_frame(), ["recency_days", "frequency_90d", "monetary_90d"], training_set_id="ts1",
+                             lineage={"features.customer_features": 3}, study_name="study-1", n_trials=4,
+                             families=["logreg", "xgboost"], seed=0, settings=s)
+    assert res.version == "1" and res.family in ("logreg", "xgboost")
+    assert 0.7 < res.test_metrics["roc_auc"] < 0.95
+    client = MlflowClient()
+    mv = client.get_model_version_by_alias("churn_model", "challenger")
+    assert str(mv.version) == "1" and mv.tags["training_set_id"] == "ts1"
+    assert mv.tags["lineage"] == '{"features.customer_features": 3}' and mv.tags["optuna.study"] == "study-1"
+    trials = client.search_runs([client.get_experiment_by_name("churn").experiment_id],
+                                filter_string=f"tags.mlflow.parentRunId = '{res.run_id}'")
+    assert len(trials) == 4
+    model = mlflow.pyfunc.load_model("models:/churn_model@challenger")
+    probs = model.predict(pd.DataFrame({"recency_days": [2.0, -2.0], "frequency_90d": [5.0, 5.0],
+                                        "monetary_90d": [np.nan, 0.1]}))
+    assert probs.dtype == np.float64 and probs.iloc[0] > probs.iloc[1]
