@@ -7,6 +7,8 @@
 #   4. prints the tables, runs, reports and how to open the UI. `make stop` stops Airflow.
 #   5. feature store: a point-in-time training set with churn labels for several cutoffs through
 #      the CLI and the Python API (rebuilt from lineage), online lookups, a skew check
+#   6. training: Optuna search across model families on those cutoffs, tracked in MLflow, the
+#      best model registered as churn_model@challenger (issue 4 adds the DAG and the report)
 # Settings: the ML_PLATFORM_* variables in README.md. Rerunning the demo is safe (idempotent).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,12 +25,12 @@ cd "$ROOT"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 t0=$(date +%s)
 
-say "1/5 synthetic data: ${DEMO_CUSTOMERS:-2000} customers, $DATA_START .. $DATA_END -> $ML_PLATFORM_HOME/landing"
+say "1/6 synthetic data: ${DEMO_CUSTOMERS:-2000} customers, $DATA_START .. $DATA_END -> $ML_PLATFORM_HOME/landing"
 ml-platform data generate --customers "${DEMO_CUSTOMERS:-2000}" --start "$DATA_START" --end "$DATA_END" \
   --seed 42 > "$ML_PLATFORM_HOME.generate.json"
 mkdir -p "$ML_PLATFORM_HOME/reports"; mv "$ML_PLATFORM_HOME.generate.json" "$ML_PLATFORM_HOME/reports/generate.json"
 
-say "2/5 history $DATA_START .. $HISTORY_END: ingest -> GE gate -> silver -> weekly snapshots, one Spark job"
+say "2/6 history $DATA_START .. $HISTORY_END: ingest -> GE gate -> silver -> weekly snapshots, one Spark job"
 ml-platform run --start "$DATA_START" --end "$HISTORY_END" > "$ML_PLATFORM_HOME/reports/history.json"
 
 echo "  MLflow tracking store (SQLite): $ML_PLATFORM_HOME/mlflow/mlflow.db"
@@ -40,7 +42,7 @@ if mlflow.get_experiment_by_name("churn") is None:
     mlflow.create_experiment("churn", artifact_location="$ML_PLATFORM_HOME/mlflow/artifacts")
 PY
 
-say "3/5 Airflow on 127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT (metadata: ${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-SQLite under $AIRFLOW_HOME})"
+say "3/6 Airflow on 127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT (metadata: ${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-SQLite under $AIRFLOW_HOME})"
 bash scripts/airflow_up.sh
 for _ in $(seq 1 90); do airflow dags list -o plain 2>/dev/null | grep -q '^features_build' && break; sleep 2; done
 airflow dags unpause -y features_build >/dev/null
@@ -69,7 +71,7 @@ airflow backfill create --dag-id features_build --from-date "$ML_PLATFORM_DAG_ST
   --to-date "$ML_PLATFORM_DAG_START_DATE" --reprocess-behavior completed --max-active-runs 1 >/dev/null
 sleep 5; wait_runs
 
-say "4/5 what it produced"
+say "4/6 what it produced"
 python - <<'PY'
 from ml_platform.config import get_settings
 from ml_platform.lake.paths import TABLES, table_path
@@ -84,7 +86,7 @@ print(f"  feature snapshots: {len(snaps)} ({snaps[0]} .. {snaps[-1]})")
 print(f"  gate results (JSON):  {s.reports_dir / 'validation'}")
 print(f"  GE data docs:         {s.reports_dir / 'gx' / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}")
 PY
-say "5/5 feature store: training sets (cutoffs $DEMO_CUTOFFS, ${DEMO_HORIZON} day horizon), online store"
+say "5/6 feature store: training sets (cutoffs $DEMO_CUTOFFS, ${DEMO_HORIZON} day horizon), online store"
 ml-platform features training-set --cutoffs "$DEMO_CUTOFFS" --horizon-days "$DEMO_HORIZON" --id demo-cli \
   > "$ML_PLATFORM_HOME/reports/training_set_cli.json"
 python -c "import json,sys; t=json.load(open(sys.argv[1])); print(f\"  CLI training set {t['training_set_id']}: {t['rows']:,} rows, lineage {t['lineage']}\")" \
@@ -92,6 +94,17 @@ python -c "import json,sys; t=json.load(open(sys.argv[1])); print(f\"  CLI train
 python scripts/demo_feature_store.py "$DEMO_CUTOFFS" "$DEMO_HORIZON" "C42-0000001,C42-0000002,C42-9999999"
 ml-platform features skew features.customer_features --sample 50 > "$ML_PLATFORM_HOME/reports/skew.json"
 echo "  skew check: online values equal their offline rows for 50 sampled customers ($ML_PLATFORM_HOME/reports/skew.json)"
+
+say "6/6 training: ${DEMO_TRIALS:-8} Optuna trials across model families, best model -> MLflow churn_model@challenger"
+ml-platform train --horizon-days "$DEMO_HORIZON" --trials "${DEMO_TRIALS:-8}" > "$ML_PLATFORM_HOME/reports/train.json"
+python - "$ML_PLATFORM_HOME/reports/train.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+m = t["test"]
+print(f"  {t['model']} = version {t['version']} ({t['family']}), validation AUC {t['validation_auc']}")
+print(f"  test cutoff: ROC AUC {m['roc_auc']}, average precision {m['average_precision']}, F1 {m['f1']} at threshold {m['threshold']}, ECE {m['ece']}")
+PY
+echo "  MLflow UI: mlflow ui --backend-store-uri sqlite:///$ML_PLATFORM_HOME/mlflow/mlflow.db --host 127.0.0.1 --port ${ML_PLATFORM_MLFLOW_PORT:-25000}"
 
 cat <<MSG
 

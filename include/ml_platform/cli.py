@@ -7,6 +7,7 @@
     ml-platform features list | describe NAME | training-set | publish NAME | get NAME KEY... | skew NAME
                                 the feature store: registry, point-in-time training sets, online store
     ml-platform run             ingest -> gate -> silver -> features over a range of days
+    ml-platform train           labels + PIT training set -> Optuna HPO -> MLflow model @challenger
     ml-platform tables          the lake's Delta tables with version, files and rows
 
 Errors in the input (missing columns, unreadable values, bad flags, a failed gate) print one
@@ -191,6 +192,25 @@ def cmd_skew(a: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def cmd_train(a: argparse.Namespace) -> dict[str, Any]:
+    from ml_platform.training.families import FAMILIES
+    from ml_platform.training.train import train_from_lake, usable_cutoffs
+
+    families = [f.strip() for f in a.families.split(",") if f.strip()]
+    unknown = sorted(set(families) - set(FAMILIES))
+    if unknown or not families:
+        raise MlPlatformError(f"unknown model families {unknown}; choose from {', '.join(FAMILIES)}")
+    cutoffs = a.cutoffs or usable_cutoffs(a.horizon_days, a.last_k)
+    spark = _spark("train")
+    _say(f"training on cutoffs {', '.join(map(str, cutoffs))} ({a.trials} trials over {', '.join(families)})")
+    res = train_from_lake(cutoffs, a.horizon_days, n_trials=a.trials, families=families, seed=a.seed,
+                          timeout=a.timeout, spark=spark, progress=_progress("HPO trials"))
+    return {"model": f"{res.model_name}@challenger", "version": res.version, "family": res.family,
+            "validation_auc": round(res.validation_auc, 4),
+            "test": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.test_metrics.items()},
+            "best_params": res.best_params, "run_id": res.run_id, "training_set_id": res.tags["training_set_id"]}
+
+
 def cmd_run(a: argparse.Namespace) -> dict[str, Any]:
     from ml_platform.config import get_settings
     from ml_platform.data import plane
@@ -288,6 +308,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-days", type=_positive, default=7,
                    help="days gated together (default 7); the future-timestamp rule uses the batch's end")
     r.set_defaults(func=cmd_run)
+
+    tr = sub.add_parser("train", help="labels + PIT training set -> Optuna HPO -> register the model as @challenger")
+    tr.add_argument("--cutoffs", type=_cutoffs, default=None,
+                    help="comma-separated snapshot dates (default: the last --last-k with an observed label window)")
+    tr.add_argument("--last-k", type=_positive, default=4, help="cutoffs to use when --cutoffs is not given (default 4)")
+    tr.add_argument("--horizon-days", type=_positive, default=90, help="churn label window (default 90)")
+    tr.add_argument("--trials", type=_positive, default=20, help="Optuna trials (default 20)")
+    tr.add_argument("--families", default="xgboost,logreg,random_forest,extra_trees,mlp",
+                    help="model families to search (comma-separated)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--timeout", type=float, default=None, help="stop the search after this many seconds")
+    tr.set_defaults(func=cmd_train)
 
     t = sub.add_parser("tables", help="list the lake's Delta tables (version, files, rows)")
     t.set_defaults(func=cmd_tables)

@@ -74,6 +74,13 @@ def _feature_store_commands(env: dict[str, str]) -> None:
     desc = json.loads(_run([mlp, "features", "describe", "features.customer_features"], env).stdout)
     assert desc["latest_snapshot_date"] == "2025-01-18" and desc["online"]["published"] is True
 
+    # training on the same lake: 3 weekly cutoffs with a 3-day label window (data ends 2025-01-21)
+    tr = _run([mlp, "train", "--horizon-days", "3", "--trials", "3", "--families", "logreg,xgboost"], env)
+    assert tr.returncode == 0, tr.stderr[-3000:]
+    out = json.loads(tr.stdout[tr.stdout.index("{"):])
+    assert out["model"] == "churn_model@challenger" and out["version"] == "1" and "HPO trials" in tr.stderr
+    assert out["test"]["rows"] > 0 and 0.0 <= out["test"]["roc_auc"] <= 1.0
+
 
 @pytest.mark.parametrize("script", ["feature_snapshot.py", "pit_join.py"])
 def test_benchmark_smoke_outputs_agree(script):

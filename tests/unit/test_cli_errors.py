@@ -35,7 +35,7 @@ def test_every_command_has_help(capsys):
                  ["features", "build", "--help"], ["run", "--help"], ["tables", "--help"],
                  ["features", "list", "--help"], ["features", "describe", "--help"],
                  ["features", "training-set", "--help"], ["features", "publish", "--help"],
-                 ["features", "get", "--help"], ["features", "skew", "--help"]):
+                 ["features", "get", "--help"], ["features", "skew", "--help"], ["train", "--help"]):
         with pytest.raises(SystemExit) as e:
             cli.main(argv)
         assert e.value.code == 0
@@ -53,3 +53,8 @@ def test_bad_cutoff_names_the_value(capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["features", "training-set", "--cutoffs", "2025-01-04,2025-02-30"])
     assert e.value.code == 2 and "'2025-02-30'" in capsys.readouterr().err
+
+
+def test_unknown_model_family_is_a_clear_error(capsys):
+    assert cli.main(["train", "--families", "xgboost,lightgbm", "--cutoffs", "2025-01-04"]) == 2
+    assert "unknown model families ['lightgbm']" in capsys.readouterr().err

@@ -93,7 +93,9 @@ def _versions() -> dict[str, str]:
 
 def train_and_register(df: Any, feature_names: Sequence[str], *, training_set_id: str, lineage: dict[str, int],
                        study_name: str, n_trials: int, families: Sequence[str], seed: int = 0, threads: int = 1,
-                       timeout: float | None = None, settings: Settings | None = None) -> TrainResult:
+                       timeout: float | None = None, settings: Settings | None = None,
+                       progress: Any = None) -> TrainResult:
+    """`progress(done, total)` is called after every trial (the CLI draws a bar with it)."""
     import mlflow
     import optuna
     from mlflow import MlflowClient
@@ -117,8 +119,10 @@ def train_and_register(df: Any, feature_names: Sequence[str], *, training_set_id
                            "validation_cutoff": str(val.cutoffs[0]), "test_cutoff": str(test.cutoffs[0])})
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = open_study(study_name, storage, seed)
+        first = len(study.trials)
         study.optimize(objective(data, families, seed, threads), n_trials=n_trials, timeout=timeout,
-                       callbacks=[trial_logger(experiment_id, run_id)])
+                       callbacks=[trial_logger(experiment_id, run_id),
+                                  *([lambda st, tr: progress(tr.number + 1 - first, n_trials)] if progress else [])])
         best = study.best_trial
         family = best.params["family"]
         params = suggest_params(optuna.trial.FixedTrial(best.params), family)
@@ -147,3 +151,43 @@ def train_and_register(df: Any, feature_names: Sequence[str], *, training_set_id
     return TrainResult(s.model_name, version, run_id, family, dict(best.params), metrics, float(best.value), tags)
 
 
+
+
+def usable_cutoffs(horizon_days: int, last_k: int, settings: Settings | None = None) -> list[Any]:
+    """The last `last_k` feature snapshot dates whose label window is fully observed in silver."""
+    from datetime import date, timedelta
+
+    from ml_platform.errors import MlPlatformError
+    from ml_platform.lake.paths import table_path
+    from ml_platform.lake.reader import partition_values
+
+    s = settings or get_settings()
+    days = partition_values(table_path("silver.transactions", s), "txn_date")
+    snaps = [date.fromisoformat(d) for d in partition_values(table_path("features.customer_features", s), "snapshot_date")]
+    if not days or not snaps:
+        raise MlPlatformError("no silver transactions or feature snapshots yet: run the data plane first")
+    last = date.fromisoformat(days[-1])
+    ok = [d for d in snaps if d + timedelta(days=horizon_days) <= last]
+    if len(ok) < 3:
+        raise MlPlatformError(f"only {len(ok)} snapshot date(s) have a fully observed {horizon_days}-day label window "
+                              f"(data ends {last}); need 3 (train, validation, test): shorten --horizon-days "
+                              f"or add data")
+    return ok[-last_k:]
+
+
+def train_from_lake(cutoffs: Sequence[Any], horizon_days: int, *, n_trials: int, families: Sequence[str],
+                    seed: int = 0, threads: int = 1, timeout: float | None = None, training_set_id: str | None = None,
+                    spark: Any = None, settings: Settings | None = None, progress: Any = None) -> TrainResult:
+    """Labels for `cutoffs` -> point-in-time training set (lineage) -> `train_and_register`."""
+    from ml_platform.features import FeatureLookup, FeatureStore
+    from ml_platform.training.labels import build_churn_labels
+
+    s = settings or get_settings()
+    store = FeatureStore(settings=s, spark=spark)
+    entity = build_churn_labels(list(cutoffs), horizon_days, spark=store.spark, settings=s)
+    ts = store.create_training_set(entity, [FeatureLookup("features.customer_features")],
+                                   timestamp_key="event_timestamp", label="churned", training_set_id=training_set_id)
+    df = ts.to_pandas()
+    return train_and_register(df, ts.feature_names, training_set_id=ts.training_set_id, lineage=ts.lineage,
+                              study_name=f"churn-{ts.training_set_id}", n_trials=n_trials, families=families,
+                              seed=seed, threads=threads, timeout=timeout, settings=s, progress=progress)
