@@ -208,7 +208,8 @@ def cmd_train(a: argparse.Namespace) -> dict[str, Any]:
     return {"model": f"{res.model_name}@challenger", "version": res.version, "family": res.family,
             "validation_auc": round(res.validation_auc, 4),
             "test": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.test_metrics.items()},
-            "best_params": res.best_params, "run_id": res.run_id, "training_set_id": res.tags["training_set_id"]}
+            "best_params": res.best_params, "run_id": res.run_id, "training_set_id": res.tags["training_set_id"],
+            "report": res.report}
 
 
 def cmd_run(a: argparse.Namespace) -> dict[str, Any]:

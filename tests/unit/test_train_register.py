@@ -50,3 +50,12 @@ def test_train_registers_challenger_with_lineage(tmp_path):
     probs = model.predict(pd.DataFrame({"recency_days": [2.0, -2.0], "frequency_90d": [5.0, 5.0],
                                         "monetary_90d": [np.nan, 0.1]}))
     assert probs.dtype == np.float64 and probs.iloc[0] > probs.iloc[1]
+    # the evaluation report and plots are files a person can open, and MLflow artifacts
+    from pathlib import Path
+
+    report = Path(res.report)
+    assert report.exists() and "data:image/png;base64," in report.read_text()
+    for name in ("roc", "precision_recall", "confusion_matrix", "calibration"):
+        assert (report.parent / f"{name}.png").stat().st_size > 1000
+    arts = {a.path for a in client.list_artifacts(res.run_id, "evaluation")}
+    assert {"evaluation/evaluation.html", "evaluation/roc.png", "evaluation/test_metrics.json"} <= arts

@@ -22,6 +22,7 @@ from ml_platform.config import REPO_ROOT, Settings, get_settings
 from ml_platform.training.families import suggest_params
 from ml_platform.training.hpo import TrialData, objective, open_study, storage_for
 from ml_platform.training.metrics import best_threshold, classification_metrics
+from ml_platform.training.report import evaluation_plots, html_report
 from ml_platform.training.splits import split_by_cutoff
 
 
@@ -35,6 +36,7 @@ class TrainResult:
     test_metrics: dict[str, Any]
     validation_auc: float
     tags: dict[str, str] = field(default_factory=dict)
+    report: str = ""  # the HTML evaluation report (also an MLflow artifact)
 
 
 def mlflow_setup(settings: Settings) -> str:
@@ -138,6 +140,14 @@ def train_and_register(df: Any, feature_names: Sequence[str], *, training_set_id
         info = mlflow.pyfunc.log_model(name="model", python_model=model, signature=signature, input_example=example,
                                        registered_model_name=s.model_name)
         mlflow.log_dict(metrics, "evaluation/test_metrics.json")
+        report_dir = s.reports_dir / "training" / run_id
+        plots = evaluation_plots(test.y, fitted.predict_proba(test.x), threshold, report_dir)
+        report = html_report(f"{s.model_name}: {study_name}", metrics, plots,
+                             {"family": family, "best trial": best.number, "validation AUC": float(best.value),
+                              "training_set_id": training_set_id, "lineage": lineage,
+                              "train cutoffs": ",".join(map(str, train.cutoffs)), "test cutoff": str(test.cutoffs[0])},
+                             report_dir / "evaluation.html")
+        mlflow.log_artifacts(str(report_dir), "evaluation")
     tags = {"training_set_id": training_set_id, "lineage": json.dumps(lineage, sort_keys=True),
             "optuna.study": study_name, "optuna.best_trial": str(best.number), "family": family,
             "train_cutoffs": ",".join(map(str, train.cutoffs)), "test_cutoff": str(test.cutoffs[0]),
@@ -148,7 +158,8 @@ def train_and_register(df: Any, feature_names: Sequence[str], *, training_set_id
     for k, v in tags.items():
         client.set_model_version_tag(s.model_name, version, k, v)
     client.set_registered_model_alias(s.model_name, "challenger", version)
-    return TrainResult(s.model_name, version, run_id, family, dict(best.params), metrics, float(best.value), tags)
+    return TrainResult(s.model_name, version, run_id, family, dict(best.params), metrics, float(best.value), tags,
+                       report=str(report))
 
 
 
