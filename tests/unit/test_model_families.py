@@ -52,3 +52,15 @@ def test_unknown_family_is_a_clear_error():
     x, y = _data(50, 0)
     with pytest.raises(ValueError, match="unknown model family 'lightgbm'"):
         fit_family("lightgbm", {}, x, y, x, y)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_shap_explains_every_family(family, tmp_path):
+    from ml_platform.training.report import shap_plots
+
+    xt, yt = _data(600, 3)
+    fitted = fit_family(family, {**PARAMS[family], **({"max_epochs": 3} if family == "mlp" else {})}, xt, yt, xt, yt)
+    paths, means = shap_plots(fitted, xt, xt, [f"f{i}" for i in range(6)], tmp_path, max_rows=60)
+    assert all(p.stat().st_size > 1000 for p in paths.values())
+    assert list(means)[0] in ("f0", "f1")  # the strongest true effects rank first
+    assert means["f4"] == pytest.approx(0.0, abs=1e-9)  # an all-NULL column explains nothing

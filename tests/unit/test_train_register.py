@@ -20,7 +20,8 @@ def _frame(n_per_cutoff: int = 400) -> pd.DataFrame:
         parts.append(pd.DataFrame({"customer_id": [f"C{j}" for j in range(n_per_cutoff)],
                                    "cutoff_date": date(2025, 1, 4) + timedelta(days=7 * i),
                                    "recency_days": x[:, 0], "frequency_90d": np.round(x[:, 1] * 3 + 5),
-                                   "monetary_90d": x[:, 2], "churned": y}))
+                                   "monetary_90d": x[:, 2], "churned": y,
+                                   "gender": rng.choice(["f", "m", None], n_per_cutoff)}))
     df = pd.concat(parts, ignore_index=True)
     df.loc[df.index % 7 == 0, "monetary_90d"] = np.nan
     return df
@@ -55,7 +56,12 @@ def test_train_registers_challenger_with_lineage(tmp_path):
 
     report = Path(res.report)
     assert report.exists() and "data:image/png;base64," in report.read_text()
-    for name in ("roc", "precision_recall", "confusion_matrix", "calibration"):
+    for name in ("roc", "precision_recall", "confusion_matrix", "calibration", "shap_summary", "shap_bar", "fairness"):
         assert (report.parent / f"{name}.png").stat().st_size > 1000
     arts = {a.path for a in client.list_artifacts(res.run_id, "evaluation")}
-    assert {"evaluation/evaluation.html", "evaluation/roc.png", "evaluation/test_metrics.json"} <= arts
+    assert {"evaluation/evaluation.html", "evaluation/roc.png", "evaluation/test_metrics.json",
+            "evaluation/shap_importance.json", "evaluation/fairness.json"} <= arts
+    import json
+
+    fair = json.loads((report.parent / "fairness.json").read_text())["gender"]
+    assert set(fair["by_group"]) == {"f", "m", "unknown"} and 0 <= fair["equalized_odds_difference"] <= 1

@@ -98,3 +98,101 @@ def _fmt(v: Any) -> str:
     if isinstance(v, (dict, list)):
         return json.dumps(v, default=str)
     return str(v)
+
+
+def shap_plots(fitted: Any, x: np.ndarray, background: np.ndarray, feature_names: list[str], out_dir: Path,
+               max_rows: int = 300, seed: int = 0) -> tuple[dict[str, Path], dict[str, float]]:
+    """SHAP beeswarm and mean-|SHAP| bar chart on up to `max_rows` test rows.
+
+    TreeExplainer for xgboost and the forests (on the imputed matrix), a permutation explainer
+    with a sampled background for logistic regression and the MLP. Returns the plots and the
+    mean |SHAP| per feature.
+    """
+    import shap
+
+    plt = _fig()
+    rng = np.random.default_rng(seed)
+    rows = x[rng.choice(len(x), size=min(max_rows, len(x)), replace=False)]
+    family = fitted.family
+    if family == "xgboost":
+        values = shap.TreeExplainer(fitted.booster).shap_values(rows)
+        shown = rows
+    elif family in ("random_forest", "extra_trees"):
+        pre, est = fitted.pipeline[:-1], fitted.pipeline[-1]
+        shown = pre.transform(rows)
+        values = shap.TreeExplainer(est).shap_values(shown, check_additivity=False)
+        values = values[:, :, 1] if np.ndim(values) == 3 else values
+    else:
+        bg = background[rng.choice(len(background), size=min(100, len(background)), replace=False)]
+        explainer = shap.explainers.Permutation(fitted.predict_proba, shap.maskers.Independent(bg), seed=seed)
+        values = explainer(rows, max_evals=2 * len(feature_names) + 1, silent=True).values
+        shown = rows
+    values = np.asarray(values, dtype="float64")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"shap_summary": out_dir / "shap_summary.png", "shap_bar": out_dir / "shap_bar.png"}
+    plt.figure()
+    shap.summary_plot(values, shown, feature_names=feature_names, show=False, max_display=15)
+    plt.tight_layout()
+    plt.savefig(paths["shap_summary"], dpi=100)
+    plt.close("all")
+    mean_abs = dict(sorted(zip(feature_names, np.abs(values).mean(axis=0).tolist()), key=lambda kv: -kv[1]))
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    top = list(mean_abs.items())[:15][::-1]
+    ax.barh([k for k, _ in top], [v for _, v in top])
+    ax.set(xlabel="mean |SHAP value|", title=f"Feature importance ({family})")
+    fig.tight_layout()
+    fig.savefig(paths["shap_bar"], dpi=100)
+    plt.close(fig)
+    return paths, mean_abs
+
+
+def fairness_report(y: np.ndarray, p: np.ndarray, threshold: float, groups: Any, out_dir: Path) -> tuple[dict[str, Any], Path | None]:
+    """fairlearn MetricFrame per sensitive attribute: selection rate, TPR, FPR, AUC per group,
+    demographic parity and equalized odds differences; JSON-able dict and a plot."""
+    from fairlearn.metrics import (
+        MetricFrame,
+        demographic_parity_difference,
+        equalized_odds_difference,
+        false_positive_rate,
+        selection_rate,
+        true_positive_rate,
+    )
+    from sklearn.metrics import roc_auc_score
+
+    plt = _fig()
+    pred = (p >= threshold).astype(int)
+
+    def auc(yt: Any, yp: Any) -> float:
+        return float(roc_auc_score(yt, yp)) if len(np.unique(yt)) == 2 else float("nan")
+
+    out: dict[str, Any] = {}
+    cols = [c for c in groups.columns if groups[c].notna().any()]
+    if not cols:
+        return {"skipped": "no sensitive attribute present"}, None
+    fig, axes = plt.subplots(len(cols), 1, figsize=(6, 2.6 * len(cols)), squeeze=False)
+    for ax, col in zip(axes[:, 0], cols):
+        g = groups[col].fillna("unknown").astype(str).to_numpy()
+        mf = MetricFrame(metrics={"selection_rate": selection_rate, "tpr": true_positive_rate,
+                                  "fpr": false_positive_rate}, y_true=y, y_pred=pred, sensitive_features=g)
+        aucs = MetricFrame(metrics=auc, y_true=y, y_pred=p, sensitive_features=g).by_group
+        by = mf.by_group.assign(auc=aucs, rows=pd_counts(g))
+        out[col] = {"by_group": json.loads(by.to_json(orient="index")),
+                    "demographic_parity_difference": float(demographic_parity_difference(y, pred, sensitive_features=g)),
+                    "equalized_odds_difference": float(equalized_odds_difference(y, pred, sensitive_features=g))}
+        by[["selection_rate", "tpr", "fpr", "auc"]].plot.bar(ax=ax, rot=0)
+        ax.set(title=f"{col}: DP diff {out[col]['demographic_parity_difference']:.3f}, "
+                     f"EO diff {out[col]['equalized_odds_difference']:.3f}", ylim=(0, 1))
+        ax.legend(fontsize=7, ncol=4)
+    fig.tight_layout()
+    path = out_dir / "fairness.png"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    (out_dir / "fairness.json").write_text(json.dumps(out, indent=2))
+    return out, path
+
+
+def pd_counts(g: np.ndarray) -> Any:
+    import pandas as pd
+
+    return pd.Series(g).value_counts()

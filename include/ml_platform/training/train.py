@@ -22,8 +22,8 @@ from ml_platform.config import REPO_ROOT, Settings, get_settings
 from ml_platform.training.families import suggest_params
 from ml_platform.training.hpo import TrialData, objective, open_study, storage_for
 from ml_platform.training.metrics import best_threshold, classification_metrics
-from ml_platform.training.report import evaluation_plots, html_report
-from ml_platform.training.splits import split_by_cutoff
+from ml_platform.training.report import evaluation_plots, fairness_report, html_report, shap_plots
+from ml_platform.training.splits import SENSITIVE, split_by_cutoff
 
 
 @dataclass
@@ -141,8 +141,18 @@ def train_and_register(df: Any, feature_names: Sequence[str], *, training_set_id
                                        registered_model_name=s.model_name)
         mlflow.log_dict(metrics, "evaluation/test_metrics.json")
         report_dir = s.reports_dir / "training" / run_id
-        plots = evaluation_plots(test.y, fitted.predict_proba(test.x), threshold, report_dir)
-        report = html_report(f"{s.model_name}: {study_name}", metrics, plots,
+        test_p = fitted.predict_proba(test.x)
+        plots = evaluation_plots(test.y, test_p, threshold, report_dir)
+        shap_paths, shap_means = shap_plots(fitted, test.x, train.x, names, report_dir, seed=seed)
+        plots.update(shap_paths)
+        present = [c for c in SENSITIVE if c in test.frame.columns]
+        fairness, fair_plot = fairness_report(test.y, test_p, threshold, test.frame[present], report_dir)
+        if fair_plot is not None:
+            plots["fairness"] = fair_plot
+        else:
+            mlflow.set_tag("fairness", "skipped: no sensitive attribute (gender, age_band, region) in the training set")
+        mlflow.log_dict({"mean_abs_shap": shap_means}, "evaluation/shap_importance.json")
+        report = html_report(f"{s.model_name}: {study_name}", {**metrics, "fairness": fairness}, plots,
                              {"family": family, "best trial": best.number, "validation AUC": float(best.value),
                               "training_set_id": training_set_id, "lineage": lineage,
                               "train cutoffs": ",".join(map(str, train.cutoffs)), "test cutoff": str(test.cutoffs[0])},
@@ -199,6 +209,15 @@ def train_from_lake(cutoffs: Sequence[Any], horizon_days: int, *, n_trials: int,
     ts = store.create_training_set(entity, [FeatureLookup("features.customer_features")],
                                    timestamp_key="event_timestamp", label="churned", training_set_id=training_set_id)
     df = ts.to_pandas()
+    # sensitive attributes ride along for the fairness report; they are not model features
+    from ml_platform.lake.paths import table_path
+    from ml_platform.lake.reader import read_pandas, table_exists
+
+    customers = table_path("silver.customers", s)
+    if table_exists(customers):
+        attrs = read_pandas(customers)
+        keep = ["customer_id", *[c for c in SENSITIVE if c in attrs.columns]]
+        df = df.merge(attrs[keep], on="customer_id", how="left")
     return train_and_register(df, ts.feature_names, training_set_id=ts.training_set_id, lineage=ts.lineage,
                               study_name=f"churn-{ts.training_set_id}", n_trials=n_trials, families=families,
                               seed=seed, threads=threads, timeout=timeout, settings=s, progress=progress)
