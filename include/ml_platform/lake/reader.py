@@ -44,10 +44,12 @@ def table_summary(path: str) -> dict[str, Any]:
             "rows": int(sum(r or 0 for r in rows))}
 
 
-def read_pandas(path: str, version: int | None = None, columns: list[str] | None = None) -> Any:
+def read_pandas(path: str, version: int | None = None, columns: list[str] | None = None,
+                partition: tuple[str, str] | None = None) -> Any:
     """A (small) Delta table as pandas, via the live file list and pyarrow (no delta-rs scan).
 
     Partition values missing from the data files are added back from the Delta log.
+    `partition=(column, value)` reads only the files of that partition.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -59,12 +61,17 @@ def read_pandas(path: str, version: int | None = None, columns: list[str] | None
     schema = pa.schema(dt.schema().to_arrow())
     tables = []
     for i, rel in enumerate(actions["path"]):
+        if partition and str(actions[f"partition.{partition[0]}"][i]) != partition[1]:
+            continue
         uri = rel if "://" in rel else f"{path.rstrip('/')}/{rel}"
         t = pq.read_table(uri.removeprefix("file://"))
         for col in part_cols:
             if col not in t.column_names:
                 value = actions[f"partition.{col}"][i]
                 t = t.append_column(col, pa.array([value] * t.num_rows, type=schema.field(col).type))
+        for field in schema:  # columns added to the table after this file was written
+            if field.name not in t.column_names:
+                t = t.append_column(field.name, pa.nulls(t.num_rows, type=field.type))
         tables.append(t.select(schema.names).cast(schema))
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     df = table.to_pandas()

@@ -93,11 +93,76 @@ def _versions() -> dict[str, str]:
     return {p: version(p) for p in ("mlflow", "optuna", "xgboost", "scikit-learn", "torch", "numpy", "pandas")}
 
 
-def train_and_register(df: Any, feature_names: Sequence[str], *, training_set_id: str, lineage: dict[str, int],
-                       study_name: str, n_trials: int, families: Sequence[str], seed: int = 0, threads: int = 1,
-                       timeout: float | None = None, settings: Settings | None = None,
-                       progress: Any = None) -> TrainResult:
-    """`progress(done, total)` is called after every trial (the CLI draws a bar with it)."""
+def start_study_run(study_name: str, training_set_id: str, params: dict[str, Any], settings: Settings | None = None) -> str:
+    """The study's parent MLflow run (reused when it exists, so a retried task makes no second one)."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    s = settings or get_settings()
+    experiment_id = mlflow_setup(s)
+    client = MlflowClient()
+    found = client.search_runs([experiment_id], filter_string=f"tags.`optuna.study` = '{study_name}' "
+                               "and tags.role = 'study'", max_results=1)
+    if found:
+        return str(found[0].info.run_id)
+    run = client.create_run(experiment_id, run_name=study_name,
+                            tags={"optuna.study": study_name, "training_set_id": training_set_id, "role": "study"})
+    client.log_batch(run.info.run_id, params=[mlflow.entities.Param(k, str(v)) for k, v in params.items()])
+    return str(run.info.run_id)
+
+
+def load_training_frame(training_set_id: str, settings: Settings | None = None) -> tuple[Any, list[str], dict[str, int]]:
+    """A materialised training set as pandas without Spark (delta-rs file list + pyarrow), with the
+    customers' sensitive attributes beside it; (frame, feature names, lineage)."""
+    from ml_platform.features.store import FeatureStore
+    from ml_platform.lake.paths import table_path
+    from ml_platform.lake.reader import read_pandas
+
+    s = settings or get_settings()
+    meta = FeatureStore(settings=s).get_training_set(training_set_id).metadata
+    df = read_pandas(table_path("ml.training_sets", s), version=meta["table_version"],
+                     partition=("training_set_id", training_set_id))[meta["columns"]]
+    return with_sensitive_attributes(df, s), list(meta["feature_names"]), dict(meta["lineage"])
+
+
+def with_sensitive_attributes(df: Any, settings: Settings) -> Any:
+    """Join gender / age band / region from silver.customers (for fairness, never as features)."""
+    from ml_platform.lake.paths import table_path
+    from ml_platform.lake.reader import read_pandas, table_exists
+
+    customers = table_path("silver.customers", settings)
+    if not table_exists(customers) or "customer_id" not in df.columns:
+        return df
+    attrs = read_pandas(customers)
+    keep = ["customer_id", *[c for c in SENSITIVE if c in attrs.columns and c not in df.columns]]
+    return df.merge(attrs[keep], on="customer_id", how="left")
+
+
+def hpo_worker(df: Any, feature_names: Sequence[str], *, study_name: str, parent_run_id: str, n_trials: int,
+               families: Sequence[str], seed: int = 0, threads: int = 1, timeout: float | None = None,
+               settings: Settings | None = None, progress: Any = None) -> int:
+    """Run `n_trials` trials of the shared study here, each logged as a nested MLflow run."""
+    import optuna
+
+    s = settings or get_settings()
+    parts = split_by_cutoff(df, list(feature_names))
+    data = TrialData(parts["train"].x, parts["train"].y, parts["validation"].x, parts["validation"].y)
+    experiment_id = mlflow_setup(s)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(study_name, storage_for(s.optuna_storage), seed)
+    first = len(study.trials)
+    callbacks = [trial_logger(experiment_id, parent_run_id)]
+    if progress:
+        callbacks.append(lambda st, tr: progress(min(n_trials, tr.number + 1 - first), n_trials))
+    study.optimize(objective(data, families, seed, threads), n_trials=n_trials, timeout=timeout,
+                   callbacks=callbacks, catch=(ValueError, FloatingPointError))
+    return len(study.trials) - first
+
+
+def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: str, parent_run_id: str,
+                          training_set_id: str, lineage: dict[str, int], seed: int = 0, threads: int = 1,
+                          settings: Settings | None = None) -> TrainResult:
+    """Refit the study's best configuration, evaluate on the test cutoff, register as @challenger."""
     import mlflow
     import optuna
     from mlflow import MlflowClient
@@ -110,28 +175,25 @@ def train_and_register(df: Any, feature_names: Sequence[str], *, training_set_id
     names = list(feature_names)
     parts = split_by_cutoff(df, names)
     train, val, test = parts["train"], parts["validation"], parts["test"]
-    data = TrialData(train.x, train.y, val.x, val.y)
-    experiment_id = mlflow_setup(s)
-    storage = storage_for(s.optuna_storage)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=study_name) as parent:
-        run_id = parent.info.run_id
-        mlflow.set_tags({"optuna.study": study_name, "training_set_id": training_set_id})
-        mlflow.log_params({"n_trials": n_trials, "families": ",".join(families), "seed": seed,
-                           "train_cutoffs": ",".join(map(str, train.cutoffs)),
-                           "validation_cutoff": str(val.cutoffs[0]), "test_cutoff": str(test.cutoffs[0])})
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = open_study(study_name, storage, seed)
-        first = len(study.trials)
-        study.optimize(objective(data, families, seed, threads), n_trials=n_trials, timeout=timeout,
-                       callbacks=[trial_logger(experiment_id, run_id),
-                                  *([lambda st, tr: progress(tr.number + 1 - first, n_trials)] if progress else [])])
-        best = study.best_trial
+    mlflow_setup(s)
+    study = open_study(study_name, storage_for(s.optuna_storage), seed)
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    if not done:
+        from ml_platform.errors import MlPlatformError
+
+        raise MlPlatformError(f"study {study_name} has no completed trial: nothing to register")
+    best = study.best_trial
+    run_id = parent_run_id
+    with mlflow.start_run(run_id=parent_run_id):
         family = best.params["family"]
         params = suggest_params(optuna.trial.FixedTrial(best.params), family)
         fitted = fit_family(family, params, train.x, train.y, val.x, val.y, seed=seed + best.number, threads=threads)
         threshold = best_threshold(val.y, fitted.predict_proba(val.x))
-        metrics = classification_metrics(test.y, fitted.predict_proba(test.x), threshold)
-        mlflow.log_params({f"best_{k}": v for k, v in best.params.items()})
+        test_p = fitted.predict_proba(test.x)
+        metrics = classification_metrics(test.y, test_p, threshold)
+        mlflow.log_params({f"best_{k}": v for k, v in best.params.items()} | {
+            "train_cutoffs": ",".join(map(str, train.cutoffs)), "validation_cutoff": str(val.cutoffs[0]),
+            "test_cutoff": str(test.cutoffs[0]), "trials": len(study.trials)})
         mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
         mlflow.log_metric("val_auc", float(best.value))
         model = ChurnModel(fitted, names)
@@ -141,7 +203,6 @@ def train_and_register(df: Any, feature_names: Sequence[str], *, training_set_id
                                        registered_model_name=s.model_name)
         mlflow.log_dict(metrics, "evaluation/test_metrics.json")
         report_dir = s.reports_dir / "training" / run_id
-        test_p = fitted.predict_proba(test.x)
         plots = evaluation_plots(test.y, test_p, threshold, report_dir)
         shap_paths, shap_means = shap_plots(fitted, test.x, train.x, names, report_dir, seed=seed)
         plots.update(shap_paths)
@@ -172,6 +233,20 @@ def train_and_register(df: Any, feature_names: Sequence[str], *, training_set_id
                        report=str(report))
 
 
+def train_and_register(df: Any, feature_names: Sequence[str], *, training_set_id: str, lineage: dict[str, int],
+                       study_name: str, n_trials: int, families: Sequence[str], seed: int = 0, threads: int = 1,
+                       timeout: float | None = None, settings: Settings | None = None,
+                       progress: Any = None) -> TrainResult:
+    """All steps in this process (the CLI): study run -> HPO -> final fit -> register.
+    `progress(done, total)` is called after every trial."""
+    s = settings or get_settings()
+    parent = start_study_run(study_name, training_set_id,
+                             {"n_trials": n_trials, "families": ",".join(families), "seed": seed}, s)
+    hpo_worker(df, feature_names, study_name=study_name, parent_run_id=parent, n_trials=n_trials, families=families,
+               seed=seed, threads=threads, timeout=timeout, settings=s, progress=progress)
+    return finalize_and_register(df, feature_names, study_name=study_name, parent_run_id=parent,
+                                 training_set_id=training_set_id, lineage=lineage, seed=seed, threads=threads,
+                                 settings=s)
 
 
 def usable_cutoffs(horizon_days: int, last_k: int, settings: Settings | None = None) -> list[Any]:
@@ -208,16 +283,7 @@ def train_from_lake(cutoffs: Sequence[Any], horizon_days: int, *, n_trials: int,
     entity = build_churn_labels(list(cutoffs), horizon_days, spark=store.spark, settings=s)
     ts = store.create_training_set(entity, [FeatureLookup("features.customer_features")],
                                    timestamp_key="event_timestamp", label="churned", training_set_id=training_set_id)
-    df = ts.to_pandas()
-    # sensitive attributes ride along for the fairness report; they are not model features
-    from ml_platform.lake.paths import table_path
-    from ml_platform.lake.reader import read_pandas, table_exists
-
-    customers = table_path("silver.customers", s)
-    if table_exists(customers):
-        attrs = read_pandas(customers)
-        keep = ["customer_id", *[c for c in SENSITIVE if c in attrs.columns]]
-        df = df.merge(attrs[keep], on="customer_id", how="left")
+    df = with_sensitive_attributes(ts.to_pandas(), s)  # for the fairness report, not as features
     return train_and_register(df, ts.feature_names, training_set_id=ts.training_set_id, lineage=ts.lineage,
                               study_name=f"churn-{ts.training_set_id}", n_trials=n_trials, families=families,
                               seed=seed, threads=threads, timeout=timeout, settings=s, progress=progress)
