@@ -12,4 +12,12 @@ from airflow.sdk import Asset
 FEATURES = Asset(name="features.customer_features", uri="ml-platform://lake/features/customer_features",
                  group="features")
 
-__all__ = ["FEATURES"]
+#: Monitoring asks for a retrain; extra: {"decision_id", "reason"}.
+RETRAIN_REQUESTED = Asset(name="training.retrain_requested", uri="ml-platform://training/retrain_requested",
+                          group="training")
+
+#: A model version was registered with alias `challenger`; extra: {"model_name", "version", "training_set_id",
+#: "decision_id" (when a retrain request caused it)}.
+CHALLENGER = Asset(name="registry.challenger", uri="ml-platform://registry/challenger", group="registry")
+
+__all__ = ["CHALLENGER", "FEATURES", "RETRAIN_REQUESTED"]

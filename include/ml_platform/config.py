@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL of the online store when online_store=redis.")
     vacuum_min_retention_hours: float = Field(default=168.0, ge=0.0, description="VACUUM never deletes files younger than this.")
     as_of_horizon_days: int = Field(default=30, ge=0, description="as_of_known_time queries reach back this far; VACUUM keeps their files.")
+    label_horizon_days: int = Field(default=90, ge=1, description="Churn label window of the training DAG (days).")
     mlflow_tracking_uri: str = Field(default="", description="MLflow tracking + registry; default sqlite:///<home>/mlflow/mlflow.db.")
     mlflow_experiment: str = Field(default="churn", description="MLflow experiment of training runs.")
     model_name: str = Field(default="churn_model", description="Registered model name.")

@@ -92,3 +92,40 @@ def test_lake_maintenance_compacts_and_keeps_tables_readable(bag):
     assert str(run.state) == "success", _states(run)
     after = table_summary(table_path("silver.transactions"))
     assert after["rows"] == before["rows"] and after["files"] <= before["files"]
+
+
+def test_training_dag_fans_out_hpo_and_registers_a_challenger(bag):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    from ml_platform.config import get_settings
+    from ml_platform.training.hpo import open_study, storage_for
+
+    s = get_settings()
+    write_landing(GeneratorSpec(customers=1000, start=date(2025, 1, 5), end=date(2025, 1, 10), seed=12), s.landing_dir)
+    run = subprocess.run([str(Path(sys.executable).parent / "ml-platform"), "run", "--start", "2025-01-05",
+                          "--end", "2025-01-10", "--batch-days", "6"], env=dict(os.environ), capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    dag = bag.get_dag("training")
+    result = dag.test(run_conf={"cutoffs": "2025-01-05,2025-01-06,2025-01-07,2025-01-08", "horizon_days": 2,
+                                "n_trials": 4, "n_workers": 2, "families": "logreg,xgboost"})
+    assert str(result.state) == "success", _states(result)
+    tis = {ti.task_id: ti for ti in result.get_task_instances()}
+    assert sum(1 for ti in result.get_task_instances() if ti.task_id == "hpo") == 2  # two mapped workers
+    out = tis["register"].xcom_pull(task_ids="register")
+    assert out["model_name"] == "churn_model" and Path(out["report"]).exists()
+    mlflow.set_tracking_uri(s.mlflow_tracking_uri)
+    mv = MlflowClient().get_model_version_by_alias("churn_model", "challenger")
+    assert str(mv.version) == out["version"] and mv.tags["training_set_id"] == out["training_set_id"]
+    assert json.loads(mv.tags["lineage"])["features.customer_features"] >= 0
+    study = open_study(f"churn-{out['training_set_id']}", storage_for(s.optuna_storage))
+    assert len(study.trials) == 4 and out["trials"] == 4  # 2 workers x 2 trials on one study
+    probs = mlflow.pyfunc.load_model("models:/churn_model@challenger").predict(
+        __import__("pandas").DataFrame([{n: None for n in mv.tags["features"].split(",")}]).astype("float64"))
+    assert 0.0 <= float(probs.iloc[0]) <= 1.0  # a row of NULLs still scores

@@ -1,0 +1,124 @@
+"""Training: point-in-time training set -> Optuna HPO fanned out over mapped workers on one shared
+study -> final fit, evaluation (metrics, plots, SHAP, fairness) -> MLflow model `@challenger`.
+
+Scheduled weekly (Monday 04:00 UTC) OR by the `training.retrain_requested` asset (the monitoring
+loop); the `features` asset never triggers training. Asset-triggered runs have no logical date:
+everything is keyed by the run id (training_set_id, study name) and the event's extra. Params in
+the trigger form: cutoffs (empty: the last `last_k` snapshot dates with a fully observed label
+window), horizon_days, n_trials (total, split across workers), n_workers, families, timeout,
+seed. Tasks pass ids through XCom, never data. Emits `registry.challenger` with the model name
+and version.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+from platform_operators import LakeSparkSubmitOperator
+
+from ml_platform.assets import CHALLENGER, RETRAIN_REQUESTED
+from ml_platform.config import get_settings
+
+_settings = get_settings()  # environment variables only, no I/O
+SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "training_set.py")
+FAMILIES = "xgboost,logreg,random_forest,extra_trees,mlp"
+
+
+@dag(
+    dag_id="training",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 4 * * 1", timezone="UTC"),
+                                 assets=RETRAIN_REQUESTED),
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
+    tags=["training", "mlflow", "optuna"],
+    doc_md=__doc__,
+    params={
+        "cutoffs": Param("", type="string", description="Comma-separated cutoff dates; empty: the last `last_k` usable ones."),
+        "last_k": Param(4, type="integer", minimum=3, description="Cutoffs to use when none are given (>= 3)."),
+        "horizon_days": Param(_settings.label_horizon_days, type="integer", minimum=1, description="Churn label window."),
+        "n_trials": Param(20, type="integer", minimum=1, description="Optuna trials in total (split across workers)."),
+        "n_workers": Param(2, type="integer", minimum=1, maximum=16, description="Mapped HPO tasks on one study."),
+        "families": Param(FAMILIES, type="string", description="Model families to search, comma-separated."),
+        "timeout": Param(None, type=["null", "number"], description="Seconds per HPO worker (empty: no limit)."),
+        "seed": Param(0, type="integer", description="Seed (one worker: reproducible)."),
+    },
+)
+def training() -> None:
+    @task
+    def plan(params=None, run_id=None, triggering_asset_events=None) -> dict:
+        """Resolve cutoffs, name the training set and study after the run, open the study's MLflow run."""
+        import hashlib
+
+        from ml_platform.training.families import FAMILIES as KNOWN
+        from ml_platform.training.train import start_study_run, usable_cutoffs
+
+        families = [f.strip() for f in params["families"].split(",") if f.strip()]
+        unknown = sorted(set(families) - set(KNOWN))
+        if unknown or not families:
+            raise ValueError(f"unknown model families {unknown}; choose from {', '.join(KNOWN)}")
+        cutoffs = [c.strip() for c in params["cutoffs"].split(",") if c.strip()]
+        if not cutoffs:
+            cutoffs = [d.isoformat() for d in usable_cutoffs(params["horizon_days"], params["last_k"])]
+        tsid = "train-" + hashlib.sha256(run_id.encode()).hexdigest()[:12]
+        decision = None
+        for events in (triggering_asset_events or {}).values():
+            for ev in events:
+                decision = (ev.extra or {}).get("decision_id", decision)
+        study = f"churn-{tsid}"
+        parent = start_study_run(study, tsid, {**params, "airflow_run_id": run_id, "decision_id": decision})
+        n, k = params["n_trials"], params["n_workers"]
+        return {"training_set_id": tsid, "cutoffs": ",".join(cutoffs), "study": study, "parent_run_id": parent,
+                "families": families, "decision_id": decision,
+                "shards": [n // k + (1 if i < n % k else 0) for i in range(k) if n // k + (1 if i < n % k else 0)]}
+
+    p = plan()
+
+    build = LakeSparkSubmitOperator(
+        task_id="build_training_set",
+        application=SPARK_JOB,
+        application_args=["--cutoffs", "{{ ti.xcom_pull(task_ids='plan')['cutoffs'] }}",
+                          "--horizon-days", "{{ params.horizon_days }}",
+                          "--id", "{{ ti.xcom_pull(task_ids='plan')['training_set_id'] }}"],
+        conn_id="spark_default",
+        name="training_set_{{ run_id | replace(':', '_') | replace('+', '_') }}",
+        doc_md="One JVM: churn labels for the cutoffs + point-in-time join -> ml.training_sets (with lineage).",
+    )
+
+    @task
+    def shards(plan: dict) -> list[dict]:
+        return [{"worker": i, "trials": n} for i, n in enumerate(plan["shards"])]
+
+    @task(max_active_tis_per_dagrun=16)
+    def hpo(shard: dict, plan: dict, params=None) -> int:
+        """Run this worker's share of trials on the shared study (journal file or PostgreSQL storage)."""
+        from ml_platform.training.train import hpo_worker, load_training_frame
+
+        df, names, _ = load_training_frame(plan["training_set_id"])
+        return hpo_worker(df, names, study_name=plan["study"], parent_run_id=plan["parent_run_id"],
+                          n_trials=shard["trials"], families=plan["families"], seed=params["seed"] + shard["worker"],
+                          timeout=params["timeout"])
+
+    @task(outlets=[CHALLENGER])
+    def register(plan: dict, trials: list[int], params=None, outlet_events=None) -> dict:
+        """Refit the best configuration, evaluate, register as @challenger, emit the asset."""
+        from ml_platform.training.train import finalize_and_register, load_training_frame
+
+        df, names, lineage = load_training_frame(plan["training_set_id"])
+        res = finalize_and_register(df, names, study_name=plan["study"], parent_run_id=plan["parent_run_id"],
+                                    training_set_id=plan["training_set_id"], lineage=lineage, seed=params["seed"])
+        extra = {"model_name": res.model_name, "version": res.version, "training_set_id": plan["training_set_id"],
+                 "decision_id": plan["decision_id"]}
+        outlet_events[CHALLENGER].extra = extra
+        return {**extra, "test_roc_auc": res.test_metrics["roc_auc"], "report": res.report, "trials": sum(trials)}
+
+    s = shards(p)
+    p >> build >> s
+    register(p, hpo.partial(plan=p).expand(shard=s))
+
+
+training()

@@ -1,0 +1,52 @@
+"""spark-submit entry point: churn labels for cutoffs + point-in-time training set (one JVM).
+
+    spark-submit spark_jobs/training_set.py --cutoffs 2025-02-01,2025-02-08 --horizon-days 90 --id ID
+
+Writes `ml.training_sets` partition `ID` (replacing it when it exists, so a retried task is
+idempotent) and its catalog entry with lineage. Prints one JSON line prefixed
+`TRAINING_SET_RESULT `. Exit 2 with the reason on stderr for bad input (e.g. a cutoff whose
+label window is not observed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cutoffs", required=True, help="comma-separated dates")
+    p.add_argument("--horizon-days", type=int, required=True)
+    p.add_argument("--id", required=True, help="training_set_id")
+    a = p.parse_args(argv)
+    try:
+        cutoffs = [date.fromisoformat(c) for c in a.cutoffs.split(",") if c.strip()]
+    except ValueError as e:
+        p.error(f"bad --cutoffs {a.cutoffs!r}: {e}")
+
+    from ml_platform.errors import MlPlatformError
+    from ml_platform.features import FeatureLookup, FeatureStore
+    from ml_platform.lake import get_spark
+    from ml_platform.training.labels import build_churn_labels
+
+    spark = get_spark("training_set")
+    try:
+        store = FeatureStore(spark=spark)
+        entity = build_churn_labels(cutoffs, a.horizon_days, spark=spark)
+        ts = store.create_training_set(entity, [FeatureLookup("features.customer_features")],
+                                       timestamp_key="event_timestamp", label="churned", training_set_id=a.id)
+        print("TRAINING_SET_RESULT " + json.dumps({"training_set_id": ts.training_set_id, "rows": ts.metadata["rows"],
+                                                   "lineage": ts.lineage}), flush=True)
+    except MlPlatformError as e:
+        print(f"training_set failed: {e}", file=sys.stderr)
+        return 2
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
