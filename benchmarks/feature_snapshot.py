@@ -57,6 +57,15 @@ class PeakRss:
         self.peak = max(self.peak, self._rss())
 
 
+def print_comparison(start_s: float, job_s: float, spark_peak: int, duck_s: float, duck_peak: int, step: str) -> None:
+    """The side-by-side table every Spark-vs-DuckDB benchmark prints."""
+    total = start_s + job_s
+    print(f"{'engine':<8}{'wall s':>10}{'peak RSS MiB':>15}")
+    print(f"{'spark':<8}{total:>10.2f}{spark_peak / 2**20:>15.0f}   (session start {start_s:.2f}s + {step} {job_s:.2f}s)")
+    print(f"{'duckdb':<8}{duck_s:>10.2f}{duck_peak / 2**20:>15.0f}")
+    print(f"spark/duckdb: {total / duck_s:.1f}x with session start, {job_s / duck_s:.1f}x without")
+
+
 def make_data(rows: int, out: Path) -> tuple[Path, date, int]:
     import pandas as pd
 
@@ -175,12 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         from ml_platform.features.customer_features import FEATURE_COLUMNS
 
         customers, worst = compare(work / "spark_delta", work / "duck.parquet")
-        total = start_s + job_s
         print(f"outputs agree: {customers:,} customers x {len(FEATURE_COLUMNS)} features (+ customer_id), max abs diff {worst:.1e}")
-        print(f"{'engine':<8}{'wall s':>10}{'peak RSS MiB':>15}")
-        print(f"{'spark':<8}{total:>10.2f}{spark_mem.peak / 2**20:>15.0f}   (session start {start_s:.2f}s + job {job_s:.2f}s)")
-        print(f"{'duckdb':<8}{duck_s:>10.2f}{duck_mem.peak / 2**20:>15.0f}")
-        print(f"spark/duckdb: {total / duck_s:.1f}x with session start, {job_s / duck_s:.1f}x without")
+        print_comparison(start_s, job_s, spark_mem.peak, duck_s, duck_mem.peak, "job")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

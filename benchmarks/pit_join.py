@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from feature_snapshot import PeakRss  # noqa: E402
+from feature_snapshot import PeakRss, print_comparison  # noqa: E402
 
 FEATURES = [f"f{i}" for i in range(10)]
 
@@ -113,12 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             job_s = time.perf_counter() - t
         spark.stop()
         compare(work, n)
-        total = start_s + job_s
         print(f"outputs agree: {n:,} rows, one per entity row, same feature values")
-        print(f"{'engine':<8}{'wall s':>10}{'peak RSS MiB':>15}")
-        print(f"{'spark':<8}{total:>10.2f}{spark_mem.peak / 2**20:>15.0f}   (session start {start_s:.2f}s + join {job_s:.2f}s)")
-        print(f"{'duckdb':<8}{duck_s:>10.2f}{duck_mem.peak / 2**20:>15.0f}")
-        print(f"spark/duckdb: {total / duck_s:.1f}x with session start, {job_s / duck_s:.1f}x without")
+        print_comparison(start_s, job_s, spark_mem.peak, duck_s, duck_mem.peak, "join")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
