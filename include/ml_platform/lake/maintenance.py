@@ -14,7 +14,6 @@ and `ml.training_sets` is pinned at the version each training set's rows were re
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +28,10 @@ MARGIN_HOURS = 1.0
 
 def pinned_versions(settings: Settings) -> dict[str, int]:
     """Oldest Delta version per table that some training set pins."""
+    from ml_platform.features.store import FeatureStore
+
     pins: dict[str, int] = {}
-    root = settings.catalog_dir / "training_sets"
-    for p in sorted(root.glob("*.json")) if root.is_dir() else []:
-        meta = json.loads(p.read_text())
+    for meta in FeatureStore(settings=settings).list_training_sets():
         for table, version in [*meta["lineage"].items(), ("ml.training_sets", meta["table_version"])]:
             pins[table] = min(int(version), pins.get(table, int(version)))
     return pins
