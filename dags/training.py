@@ -54,13 +54,10 @@ def training() -> None:
         """Resolve cutoffs, name the training set and study after the run, open the study's MLflow run."""
         import hashlib
 
-        from ml_platform.training.families import FAMILIES as KNOWN
+        from ml_platform.training.families import check_families
         from ml_platform.training.train import start_study_run, usable_cutoffs
 
-        families = [f.strip() for f in params["families"].split(",") if f.strip()]
-        unknown = sorted(set(families) - set(KNOWN))
-        if unknown or not families:
-            raise ValueError(f"unknown model families {unknown}; choose from {', '.join(KNOWN)}")
+        families = check_families(params["families"].split(","))
         cutoffs = [c.strip() for c in params["cutoffs"].split(",") if c.strip()]
         if not cutoffs:
             cutoffs = [d.isoformat() for d in usable_cutoffs(params["horizon_days"], params["last_k"])]

@@ -193,13 +193,10 @@ def cmd_skew(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(a: argparse.Namespace) -> dict[str, Any]:
-    from ml_platform.training.families import FAMILIES
+    from ml_platform.training.families import check_families
     from ml_platform.training.train import train_from_lake, usable_cutoffs
 
-    families = [f.strip() for f in a.families.split(",") if f.strip()]
-    unknown = sorted(set(families) - set(FAMILIES))
-    if unknown or not families:
-        raise MlPlatformError(f"unknown model families {unknown}; choose from {', '.join(FAMILIES)}")
+    families = check_families(a.families.split(","))
     cutoffs = a.cutoffs or usable_cutoffs(a.horizon_days, a.last_k)
     spark = _spark("train")
     _say(f"training on cutoffs {', '.join(map(str, cutoffs))} ({a.trials} trials over {', '.join(families)})")

@@ -12,7 +12,7 @@ when the pruner says so. Fitting is seeded; with one thread it is reproducible.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,6 +27,17 @@ class Fitted(Protocol):
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """P(churn) per row, float64."""
+
+
+def check_families(names: Sequence[str]) -> list[str]:
+    """The requested families, or a clear error naming the unknown ones."""
+    from ml_platform.errors import MlPlatformError
+
+    names = [n.strip() for n in names if n.strip()]
+    unknown = sorted(set(names) - set(FAMILIES))
+    if unknown or not names:
+        raise MlPlatformError(f"unknown model families {unknown}; choose from {', '.join(FAMILIES)}")
+    return names
 
 
 def suggest_params(trial: Any, family: str) -> dict[str, Any]:

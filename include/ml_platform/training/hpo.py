@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ml_platform.training.families import FAMILIES, fit_family, suggest_params
+from ml_platform.training.families import check_families, fit_family, suggest_params
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,7 @@ def open_study(name: str, storage: Any, seed: int = 0) -> Any:
 
 
 def objective(data: TrialData, families: Sequence[str], seed: int, threads: int) -> Any:
-    unknown = sorted(set(families) - set(FAMILIES))
-    if unknown or not families:
-        raise ValueError(f"unknown model families {unknown}; known: {', '.join(FAMILIES)}")
+    families = check_families(families)
 
     def run(trial: Any) -> float:
         import optuna
@@ -82,13 +80,15 @@ def objective(data: TrialData, families: Sequence[str], seed: int, threads: int)
 
 
 def run_worker(study_name: str, storage: Any, data: TrialData, n_trials: int, families: Sequence[str],
-               seed: int = 0, threads: int = 1, timeout: float | None = None) -> int:
-    """Run `n_trials` trials of the shared study in this process; the number of trials it ran."""
+               seed: int = 0, threads: int = 1, timeout: float | None = None, callbacks: Sequence[Any] = ()) -> int:
+    """Run `n_trials` trials of the shared study in this process; the number of trials it ran.
+
+    `callbacks` are Optuna trial callbacks (e.g. MLflow logging, a progress bar)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(study_name, storage, seed)
     before = len(study.trials)
     study.optimize(objective(data, families, seed, threads), n_trials=n_trials, timeout=timeout,
-                   catch=(ValueError, FloatingPointError))
+                   callbacks=list(callbacks), catch=(ValueError, FloatingPointError))
     return len(study.trials) - before

@@ -20,7 +20,7 @@ from typing import Any
 
 from ml_platform.config import REPO_ROOT, Settings, get_settings
 from ml_platform.training.families import suggest_params
-from ml_platform.training.hpo import TrialData, objective, open_study, storage_for
+from ml_platform.training.hpo import TrialData, open_study, run_worker, storage_for
 from ml_platform.training.metrics import best_threshold, classification_metrics
 from ml_platform.training.report import evaluation_plots, fairness_report, html_report, shap_plots
 from ml_platform.training.splits import SENSITIVE, split_by_cutoff
@@ -142,21 +142,17 @@ def hpo_worker(df: Any, feature_names: Sequence[str], *, study_name: str, parent
                families: Sequence[str], seed: int = 0, threads: int = 1, timeout: float | None = None,
                settings: Settings | None = None, progress: Any = None) -> int:
     """Run `n_trials` trials of the shared study here, each logged as a nested MLflow run."""
-    import optuna
-
     s = settings or get_settings()
     parts = split_by_cutoff(df, list(feature_names))
     data = TrialData(parts["train"].x, parts["train"].y, parts["validation"].x, parts["validation"].y)
     experiment_id = mlflow_setup(s)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(study_name, storage_for(s.optuna_storage), seed)
-    first = len(study.trials)
+    storage = storage_for(s.optuna_storage)
+    first = len(open_study(study_name, storage, seed).trials)
     callbacks = [trial_logger(experiment_id, parent_run_id)]
     if progress:
         callbacks.append(lambda st, tr: progress(min(n_trials, tr.number + 1 - first), n_trials))
-    study.optimize(objective(data, families, seed, threads), n_trials=n_trials, timeout=timeout,
-                   callbacks=callbacks, catch=(ValueError, FloatingPointError))
-    return len(study.trials) - first
+    return run_worker(study_name, storage, data, n_trials, families, seed=seed, threads=threads, timeout=timeout,
+                      callbacks=callbacks)
 
 
 def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: str, parent_run_id: str,
