@@ -200,16 +200,14 @@ class FeatureStore:
         """Spec, Delta version, rows, latest snapshot and freshness, from the Delta log (no Spark)."""
         from deltalake import DeltaTable
 
-        from ml_platform.lake.reader import table_summary
+        from ml_platform.lake.reader import add_actions, table_summary
 
         spec = self.registry.get(name)
         path = self.path(name)
         summary = table_summary(path)
         out: dict[str, Any] = {"spec": spec.to_json(), **summary}
         if summary.get("exists"):
-            import pyarrow as pa
-
-            actions = pa.table(DeltaTable(path).get_add_actions(flatten=True)).to_pydict()
+            actions = add_actions(DeltaTable(path))
             maxes = [v for v in actions.get(f"max.{spec.timestamp_key}", []) if v is not None]
             if maxes:
                 latest = max(maxes)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def _add_actions(dt: Any) -> dict[str, list[Any]]:
+def add_actions(dt: Any) -> dict[str, list[Any]]:
     """The live files of a DeltaTable with their stats and partition values, as python lists."""
     import pyarrow as pa
 
@@ -28,7 +28,7 @@ def partition_values(path: str, column: str) -> list[str]:
 
     if not DeltaTable.is_deltatable(path):
         return []
-    values = _add_actions(DeltaTable(path))[f"partition.{column}"]
+    values = add_actions(DeltaTable(path))[f"partition.{column}"]
     return sorted({str(v) for v in values if v is not None})
 
 
@@ -39,7 +39,7 @@ def table_summary(path: str) -> dict[str, Any]:
     if not DeltaTable.is_deltatable(path):
         return {"path": path, "exists": False}
     dt = DeltaTable(path)
-    rows = _add_actions(dt)["num_records"]
+    rows = add_actions(dt)["num_records"]
     return {"path": path, "exists": True, "version": dt.version(), "files": len(rows),
             "rows": int(sum(r or 0 for r in rows))}
 
@@ -56,7 +56,7 @@ def read_pandas(path: str, version: int | None = None, columns: list[str] | None
     from deltalake import DeltaTable
 
     dt = DeltaTable(path, version=version)
-    actions = _add_actions(dt)
+    actions = add_actions(dt)
     part_cols = [k.removeprefix("partition.") for k in actions if k.startswith("partition.")]
     schema = pa.schema(dt.schema().to_arrow())
     tables = []
