@@ -26,7 +26,8 @@ def test_logged_model_predicts_the_same_probabilities(tmp_path, monkeypatch):
     frame.loc[0, "a"] = None  # a NULL
     frame["b"] = frame["b"].astype("object")  # and a column that arrives untyped
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    with mlflow.start_run():
+    exp = mlflow.create_experiment("pyfunc", artifact_location=str(tmp_path / "artifacts"))
+    with mlflow.start_run(experiment_id=exp):
         info = mlflow.pyfunc.log_model(name="model", python_model=model,
                                        input_example=pd.DataFrame(x[:2], columns=names))
     loaded = mlflow.pyfunc.load_model(info.model_uri)
