@@ -74,3 +74,45 @@ def airflow_db() -> Path:
     subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return Path(os.environ["AIRFLOW_HOME"])
+
+
+#: The data and cutoffs of the shared trained model: 6 000 customers over 110 days, weekly
+#: cutoffs with a 14-day churn window, walk-forward (train cutoffs' windows close by the test cutoff).
+TRAINED_MODEL_ARGS = ["--train-cutoffs", "2025-03-02,2025-03-09,2025-03-16", "--test-cutoff", "2025-03-30",
+                      "--horizon-days", "14", "--trials", "6", "--families", "xgboost,logreg", "--seed", "0"]
+
+
+def user_files(out: Path, customers: int = 6000, seed: int = 5) -> tuple[Path, Path]:
+    """A user's transaction log as ONE CSV file (and a customers CSV), from the generator."""
+    from datetime import date
+
+    from ml_platform.data.generator import GeneratorSpec, write_landing
+
+    landing = out / "landing"
+    write_landing(GeneratorSpec(customers=customers, start=date(2025, 1, 1), end=date(2025, 4, 20), seed=seed),
+                  landing, "csv")
+    tx = out / "transactions.csv"
+    with tx.open("w") as f:
+        for i, day in enumerate(sorted((landing / "transactions").iterdir())):
+            lines = (day / "transactions.csv").read_text().splitlines(keepends=True)
+            f.writelines(lines if i == 0 else lines[1:])
+    return tx, next((landing / "customers").glob("*/customers.csv"))
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """ONE model for the whole test session, trained the way a user would (`ml-platform backtest
+    --json` on a CSV file, small data, 6 trials) in its own workspace. Later tiers (serving,
+    batch scoring, promotion, monitoring) reuse it: `registry` is the MLflow tracking URI holding
+    `churn_model@challenger`, `workspace` its platform home."""
+    import json
+
+    root = tmp_path_factory.mktemp("trained-model")
+    tx, customers = user_files(root)
+    ws = root / "workspace"
+    run = subprocess.run([str(Path(sys.executable).parent / "ml-platform"), "backtest", "--transactions", str(tx),
+                          "--customers", str(customers), *TRAINED_MODEL_ARGS, "--workspace", str(ws), "--json"],
+                         env=dict(os.environ), capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout[run.stdout.index("{"):])
+    return {**out, "registry": out["mlflow_tracking_uri"], "workspace": ws, "stderr": run.stderr}

@@ -8,6 +8,7 @@
                                 the feature store: registry, point-in-time training sets, online store
     ml-platform run             ingest -> gate -> silver -> features over a range of days
     ml-platform train           labels + PIT training set -> Optuna HPO -> MLflow model @challenger
+    ml-platform backtest        your transaction file in a fresh workspace: gate -> features -> HPO -> test metrics
     ml-platform tables          the lake's Delta tables with version, files and rows
 
 Errors in the input (missing columns, unreadable values, bad flags, a failed gate) print one
@@ -209,6 +210,36 @@ def cmd_train(a: argparse.Namespace) -> dict[str, Any]:
             "report": res.report}
 
 
+def cmd_backtest(a: argparse.Namespace) -> dict[str, Any] | None:
+    from ml_platform.config import get_settings
+    from ml_platform.data.ingest import list_files
+    from ml_platform.training.backtest import check_plan, prepare_workspace, run_backtest, use_workspace
+    from ml_platform.training.families import check_families
+
+    plan = check_plan(a.train_cutoffs, a.test_cutoff, a.horizon_days)
+    families = check_families(a.families.split(","))
+    list_files(a.transactions, a.format)  # check the inputs before making a workspace or paying for a JVM
+    if a.customers:
+        list_files(a.customers, a.format)
+    workspace = prepare_workspace(a.workspace, get_settings().home)
+    use_workspace(workspace)
+    _say(f"workspace {workspace}")
+    out = run_backtest(plan, a.transactions, a.customers, spark=_spark("backtest"), n_trials=a.trials,
+                       families=families, seed=a.seed, fmt=a.format, delimiter=a.delimiter,
+                       timestamp_format=a.timestamp_format, say=_say, progress=_progress("HPO trials"))
+    if a.json:
+        return out
+    t = {k: ("n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else v) for k, v in out["test"].items()}
+    print(f"backtest on {out['data']['first_day']}..{out['data']['last_day']}: trained on "
+          f"{', '.join(out['train_cutoffs'])}, validated on {out['validation_cutoff']}, tested on {out['test_cutoff']} "
+          f"({out['horizon_days']}-day churn window)\n"
+          f"best model: {out['family']} (validation AUC {out['validation_auc']:.3f})\n"
+          f"test: ROC AUC {t['roc_auc']}  average precision {t['average_precision']}  F1 {t['f1']} at threshold "
+          f"{t['threshold']}  Brier {t['brier']}  ECE {t['ece']}  rows {t['rows']} (churn rate {out['churn_rate_test']})\n"
+          f"report: {out['report']}\nworkspace: {out['workspace']}")
+    return None
+
+
 def cmd_run(a: argparse.Namespace) -> dict[str, Any]:
     from ml_platform.config import get_settings
     from ml_platform.data import plane
@@ -319,6 +350,29 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--timeout", type=float, default=None, help="stop the search after this many seconds")
     tr.set_defaults(func=cmd_train)
 
+    bt = sub.add_parser("backtest", help="how well would churn prediction work on your data? (fresh workspace)",
+                        description="Ingest your transactions (and customers) file into a fresh workspace, run the "
+                        "gate, build features at the cutoffs, a point-in-time training set, Optuna HPO and evaluate on "
+                        "the test cutoff. The last train cutoff is the validation set; every train cutoff's label "
+                        "window must close by the test cutoff.")
+    bt.add_argument("--transactions", type=Path, required=True, help="a file or a folder of files (CSV or Parquet)")
+    bt.add_argument("--customers", type=Path, default=None, help="optional customers file (for the fairness report)")
+    bt.add_argument("--train-cutoffs", type=_cutoffs, required=True,
+                    help="comma-separated dates, >= 2; the last one is the validation cutoff")
+    bt.add_argument("--test-cutoff", type=_date, required=True, help="the date the model is evaluated at")
+    bt.add_argument("--horizon-days", type=_positive, default=90, help="churn label window (default 90)")
+    bt.add_argument("--trials", type=_positive, default=20, help="Optuna trials (default 20)")
+    bt.add_argument("--families", default="xgboost,logreg,random_forest,extra_trees,mlp",
+                    help="model families to search (comma-separated)")
+    bt.add_argument("--seed", type=int, default=0)
+    bt.add_argument("--workspace", type=Path, default=None,
+                    help="an empty or new folder for the run (default <home>/backtests/<time>)")
+    bt.add_argument("--format", choices=("csv", "parquet"), default=None, help="default: from the file extension")
+    bt.add_argument("--delimiter", default=",", help="CSV field separator")
+    bt.add_argument("--timestamp-format", default=None, help="Spark datetime pattern of transaction_ts, if not ISO")
+    bt.add_argument("--json", action="store_true", help="print the metrics as JSON (includes test_auc)")
+    bt.set_defaults(func=cmd_backtest)
+
     t = sub.add_parser("tables", help="list the lake's Delta tables (version, files, rows)")
     t.set_defaults(func=cmd_tables)
     return p
@@ -334,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     except MlPlatformError as e:
         print(f"ml-platform: error: {e}", file=sys.stderr)
         return 2
+    if result is None:  # the command printed its own text
+        return 0
     try:
         print(json.dumps(result, indent=2, default=str))
     except BrokenPipeError:  # e.g. piped into `head`

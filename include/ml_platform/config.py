@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     online_sqlite_path: Path | None = Field(default=None, description="SQLite online store file; default <home>/online/features.db.")
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL of the online store when online_store=redis.")
     vacuum_min_retention_hours: float = Field(default=168.0, ge=0.0, description="VACUUM never deletes files younger than this.")
+    vacuum_mode: Literal["lite", "full"] = Field(
+        default="lite", description="VACUUM LITE reads expired files from the Delta log; FULL lists the storage too.")
     as_of_horizon_days: int = Field(default=30, ge=0, description="as_of_known_time queries reach back this far; VACUUM keeps their files.")
     label_horizon_days: int = Field(default=90, ge=1, description="Churn label window of the training DAG (days).")
     mlflow_tracking_uri: str = Field(default="", description="MLflow tracking + registry; default sqlite:///<home>/mlflow/mlflow.db.")

@@ -88,7 +88,7 @@ def test_lake_maintenance_compacts_and_keeps_tables_readable(bag):
     if not table_summary(table_path("silver.transactions"))["exists"]:  # when run on its own
         bag.get_dag("features_build").test(logical_date=datetime(2025, 1, 1, tzinfo=timezone.utc))
     before = table_summary(table_path("silver.transactions"))
-    run = bag.get_dag("lake_maintenance").test()
+    run = bag.get_dag("lake_maintenance").test(run_conf={"tables": "silver.transactions"})
     assert str(run.state) == "success", _states(run)
     after = table_summary(table_path("silver.transactions"))
     assert after["rows"] == before["rows"] and after["files"] <= before["files"]

@@ -35,7 +35,7 @@ def test_every_command_has_help(capsys):
                  ["features", "build", "--help"], ["run", "--help"], ["tables", "--help"],
                  ["features", "list", "--help"], ["features", "describe", "--help"],
                  ["features", "training-set", "--help"], ["features", "publish", "--help"],
-                 ["features", "get", "--help"], ["features", "skew", "--help"], ["train", "--help"]):
+                 ["features", "get", "--help"], ["features", "skew", "--help"], ["train", "--help"], ["backtest", "--help"]):
         with pytest.raises(SystemExit) as e:
             cli.main(argv)
         assert e.value.code == 0
@@ -58,3 +58,21 @@ def test_bad_cutoff_names_the_value(capsys):
 def test_unknown_model_family_is_a_clear_error(capsys):
     assert cli.main(["train", "--families", "xgboost,lightgbm", "--cutoffs", "2025-01-04"]) == 2
     assert "unknown model families ['lightgbm']" in capsys.readouterr().err
+
+
+def test_backtest_refuses_cutoffs_whose_labels_are_not_known_at_the_test_cutoff(capsys, tmp_path):
+    tx = tmp_path / "tx.csv"
+    tx.write_text("customer_id,transaction_id,transaction_ts,amount,quantity,product_category,channel\n")
+    base = ["backtest", "--transactions", str(tx), "--test-cutoff", "2025-03-30", "--horizon-days", "14"]
+    assert cli.main([*base, "--train-cutoffs", "2025-03-09,2025-03-23"]) == 2
+    err = capsys.readouterr().err
+    assert "2025-03-23" in err and "still open at the test cutoff 2025-03-30" in err and "on or before 2025-03-16" in err
+    assert cli.main([*base, "--train-cutoffs", "2025-03-09"]) == 2
+    assert "at least 2 dates" in capsys.readouterr().err
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "old").write_text("x")
+    assert cli.main([*base, "--train-cutoffs", "2025-03-02,2025-03-09", "--workspace", str(tmp_path / "ws")]) == 2
+    err = capsys.readouterr().err
+    assert "is not empty" in err and "Traceback" not in err
+    assert cli.main([*base, "--train-cutoffs", "2025-03-02,2025-03-09", "--transactions", str(tmp_path / "no.csv")]) == 2
+    assert "no.csv does not exist" in capsys.readouterr().err

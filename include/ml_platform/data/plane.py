@@ -118,13 +118,13 @@ def validate_to_silver(spark: SparkSession, start: date, end: date, settings: Se
 
     s = settings or get_settings()
     bronze = table_path("bronze.transactions", s)
-    if not landed_days("transactions", start, end, s):
-        return {"skipped": f"no transaction files landed for [{start}, {end})", "success": True}
     if not DeltaTable.isDeltaTable(spark, bronze):
         return {"skipped": "bronze.transactions does not exist yet", "success": True}
     interval_days = days_in(start, end)
     batch = (spark.read.format("delta").load(bronze)
              .where(F.col("ingest_date").isin([d.isoformat() for d in interval_days])))
+    if batch.isEmpty():  # whether landed by a producer or brought with `ml-platform ingest`
+        return {"skipped": f"no transactions ingested for [{start}, {end})", "success": True}
     outcome = run_gate(batch, RuleContext(interval_end=end_of(end - timedelta(days=1)), amount_max=s.amount_max),
                        quarantine_max_share=s.quarantine_max_share,
                        rows_expected=_expected_rows(spark, bronze, start, len(interval_days), s),
@@ -175,7 +175,14 @@ def build_features(spark: SparkSession, start: date, end: date, cadence: str | N
                    settings: Settings | None = None) -> dict[str, Any]:
     """Compute and write feature snapshots for the snapshot dates in [start, end] (inclusive)."""
     s = settings or get_settings()
-    dates = snapshot_dates(start, end, cadence or s.snapshot_cadence)
+    return build_feature_snapshots(spark, snapshot_dates(start, end, cadence or s.snapshot_cadence), cadence, s)
+
+
+def build_feature_snapshots(spark: SparkSession, dates: list[date], cadence: str | None = None,
+                            settings: Settings | None = None) -> dict[str, Any]:
+    """Compute and write the feature snapshots of `dates` (replacing those partitions); register the table."""
+    s = settings or get_settings()
+    dates = sorted(set(dates))
     if not dates:
         return {"snapshot_dates": [], "rows": 0}
     silver = spark.read.format("delta").load(table_path("silver.transactions", s))

@@ -10,6 +10,12 @@ files of version v leave the table at commits after v, so a retention of at leas
   for the time between computing the retention and VACUUM running).
 Every training set in the catalog pins its versions (a superset of those of registered models),
 and `ml.training_sets` is pinned at the version each training set's rows were read from.
+
+VACUUM runs in LITE mode by default (`vacuum_mode`): it finds expired files through the remove
+actions of the Delta log instead of listing every file under the table, which on this lake took
+6-12 s per table against 70 s for a full listing. LITE leaves files no commit ever referenced
+(e.g. from a job killed before its commit); `vacuum_mode=full` removes those too, and LITE falls
+back to FULL by itself when Delta refuses it (its log no longer reaches back to the last VACUUM).
 """
 
 from __future__ import annotations
@@ -75,12 +81,25 @@ def maintain(spark: SparkSession, tables: list[str], settings: Settings | None =
         commit = _commit_time(spark, path, pinned) if pinned is not None else None
         hours = retention_hours(now or datetime.now(timezone.utc), commit, s.vacuum_min_retention_hours,
                                 s.as_of_horizon_days)
-        deleted = dt.vacuum(hours)
+        mode = vacuum(spark, path, hours, s.vacuum_mode)
         report.append({"table": name, "pinned_version": pinned, "retention_hours": hours,
                        "files_added_by_optimize": metrics["numFilesAdded"],
-                       "files_removed_by_optimize": metrics["numFilesRemoved"],
-                       "vacuum_result": None if deleted is None else deleted.count()})
+                       "files_removed_by_optimize": metrics["numFilesRemoved"], "vacuum_mode": mode})
     return report
+
+
+def vacuum(spark: SparkSession, path: str, hours: float, mode: str = "lite") -> str:
+    """VACUUM one table with `hours` of retention; returns the mode that ran (lite or full)."""
+    sql = f"VACUUM delta.`{path}` {{mode}} RETAIN {hours} HOURS"
+    if mode == "lite":
+        try:
+            spark.sql(sql.format(mode="LITE")).collect()
+            return "lite"
+        except Exception as exc:  # Delta refuses LITE when its log is shorter than the last VACUUM
+            if "LITE" not in str(exc).upper():
+                raise
+    spark.sql(sql.format(mode="FULL")).collect()
+    return "full"
 
 
 def maintained_tables(settings: Settings | None = None) -> list[str]:

@@ -1,0 +1,38 @@
+"""Scoring a registered churn model: the same MLflow pyfunc everywhere.
+
+`rescore` is the path promotion uses to score the champion and the challenger on the same
+held-out rows; `spark_scorer` is the batch-scoring UDF (`result_type="double"`, the model runs
+in this environment: `env_manager="local"`); BentoML loads the same pyfunc. All three take the
+model's feature columns as doubles (NULL -> NaN) and return the churn probability.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def feature_names(model: Any) -> list[str]:
+    """The input columns of a loaded pyfunc model, from its signature."""
+    schema = model.metadata.get_input_schema()
+    if schema is None:
+        raise ValueError("the model has no input signature: it was not registered by this platform")
+    return list(schema.input_names())
+
+
+def rescore(model: Any, frame: Any) -> np.ndarray:
+    """Churn probabilities (float64) of `frame`'s rows; extra columns are ignored."""
+    names = feature_names(model)
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        raise ValueError(f"rows lack feature column(s) {missing}")
+    x = frame[names].astype("float64")
+    return np.asarray(model.predict(x), dtype="float64")
+
+
+def spark_scorer(spark: Any, model_uri: str) -> Any:
+    """A Spark UDF returning the churn probability as a double; call it on the feature columns."""
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local")
