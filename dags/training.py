@@ -6,7 +6,7 @@ loop); the `features` asset never triggers training. Asset-triggered runs have n
 everything is keyed by the run id (training_set_id, study name) and the event's extra. Params in
 the trigger form: cutoffs (empty: the last `last_k` snapshot dates with a fully observed label
 window), horizon_days, n_trials (total, split across workers), n_workers, families, timeout,
-seed. Tasks pass ids through XCom, never data. Emits `registry.challenger` with the model name
+seed, distributed_workers (refit an xgboost/mlp winner on Spark; 0 = in the task). Tasks pass ids through XCom, never data. Emits `registry.challenger` with the model name
 and version.
 """
 
@@ -46,6 +46,9 @@ FAMILIES = "xgboost,logreg,random_forest,extra_trees,mlp"
         "families": Param(FAMILIES, type="string", description="Model families to search, comma-separated."),
         "timeout": Param(None, type=["null", "number"], description="Seconds per HPO worker (empty: no limit)."),
         "seed": Param(0, type="integer", description="Seed (one worker: reproducible)."),
+        "distributed_workers": Param(0, type="integer", minimum=0, maximum=64,
+                                    description="0: final fit in the task; N: refit an xgboost/mlp winner over N Spark "
+                                                "tasks (xgboost.spark) / torch processes (TorchDistributor)."),
     },
 )
 def training() -> None:
@@ -55,6 +58,7 @@ def training() -> None:
         import hashlib
 
         from ml_platform.training.families import check_families
+        from ml_platform.training.hpo import split_trials
         from ml_platform.training.train import start_study_run, usable_cutoffs
 
         families = check_families(params["families"].split(","))
@@ -68,10 +72,9 @@ def training() -> None:
                 decision = (ev.extra or {}).get("decision_id", decision)
         study = f"churn-{tsid}"
         parent = start_study_run(study, tsid, {**params, "airflow_run_id": run_id, "decision_id": decision})
-        n, k = params["n_trials"], params["n_workers"]
         return {"training_set_id": tsid, "cutoffs": ",".join(cutoffs), "study": study, "parent_run_id": parent,
                 "families": families, "decision_id": decision,
-                "shards": [n // k + (1 if i < n % k else 0) for i in range(k) if n // k + (1 if i < n % k else 0)]}
+                "shards": split_trials(params["n_trials"], params["n_workers"])}
 
     p = plan()
 
@@ -107,7 +110,8 @@ def training() -> None:
 
         df, names, lineage = load_training_frame(plan["training_set_id"])
         res = finalize_and_register(df, names, study_name=plan["study"], parent_run_id=plan["parent_run_id"],
-                                    training_set_id=plan["training_set_id"], lineage=lineage, seed=params["seed"])
+                                    training_set_id=plan["training_set_id"], lineage=lineage, seed=params["seed"],
+                                    distributed_workers=params["distributed_workers"])
         extra = {"model_name": res.model_name, "version": res.version, "training_set_id": plan["training_set_id"],
                  "decision_id": plan["decision_id"]}
         outlet_events[CHALLENGER].extra = extra

@@ -202,7 +202,8 @@ def cmd_train(a: argparse.Namespace) -> dict[str, Any]:
     spark = _spark("train")
     _say(f"training on cutoffs {', '.join(map(str, cutoffs))} ({a.trials} trials over {', '.join(families)})")
     res = train_from_lake(cutoffs, a.horizon_days, n_trials=a.trials, families=families, seed=a.seed,
-                          timeout=a.timeout, spark=spark, progress=_progress("HPO trials"))
+                          timeout=a.timeout, workers=a.workers, distributed_workers=a.distributed_workers,
+                          spark=spark, progress=_progress("HPO trials"))
     return {"model": f"{res.model_name}@challenger", "version": res.version, "family": res.family,
             "validation_auc": round(res.validation_auc, 4),
             "test": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.test_metrics.items()},
@@ -348,6 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="model families to search (comma-separated)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--timeout", type=float, default=None, help="stop the search after this many seconds")
+    tr.add_argument("--workers", type=_positive, default=1,
+                    help="HPO processes on the one Optuna study (default 1: reproducible for a seed)")
+    tr.add_argument("--distributed-workers", type=int, choices=range(0, 65), default=0, metavar="N",
+                    help="refit an xgboost/mlp winner over N Spark tasks (xgboost.spark) or torch processes "
+                         "(TorchDistributor); default 0: in this process")
     tr.set_defaults(func=cmd_train)
 
     bt = sub.add_parser("backtest", help="how well would churn prediction work on your data? (fresh workspace)",

@@ -60,3 +60,16 @@ def test_writer_dag_runs_one_at_a_time_and_catches_up(bag):
     assert set(dag.params) == {"steps", "quarantine_max_share"}  # shown in the UI trigger form
     outlets = dag.get_task("publish_features").outlets
     assert [a.name for a in outlets] == ["features.customer_features"]
+
+
+def test_training_runs_weekly_or_on_a_retrain_request_never_on_features(bag):
+    dag = bag.get_dag("training")
+    tt = dag.timetable
+    assert type(tt).__name__ == "AssetOrTimeSchedule"
+    assert tt.asset_condition.name == "training.retrain_requested"  # the daily features asset never triggers it
+    assert type(tt.timetable).__name__ == "CronTriggerTimetable"
+    assert (tt.timetable.expression, str(tt.timetable.timezone)) == ("0 4 * * 1", "UTC")  # Monday 04:00 UTC
+    assert {"cutoffs", "last_k", "horizon_days", "n_trials", "n_workers", "families", "timeout", "seed",
+            "distributed_workers"} == set(dag.params)
+    assert [t.task_id for t in dag.topological_sort()][:2] == ["plan", "build_training_set"]
+    assert [a.name for a in dag.get_task("register").outlets] == ["registry.challenger"]

@@ -65,3 +65,23 @@ def test_train_registers_challenger_with_lineage(tmp_path):
 
     fair = json.loads((report.parent / "fairness.json").read_text())["gender"]
     assert set(fair["by_group"]) == {"f", "m", "unknown"} and 0 <= fair["equalized_odds_difference"] <= 1
+
+
+def test_two_worker_processes_share_one_study_and_log_every_trial(tmp_path):
+    from mlflow import MlflowClient
+
+    from ml_platform.config import Settings
+    from ml_platform.training.hpo import open_study, storage_for
+    from ml_platform.training.train import train_and_register
+
+    s = Settings(home=tmp_path)
+    seen: list[tuple[int, int]] = []
+    res = train_and_register(_frame(200), ["recency_days", "frequency_90d", "monetary_90d"], training_set_id="ts2",
+                             lineage={}, study_name="study-2", n_trials=6, families=["logreg"], workers=2,
+                             settings=s, progress=lambda done, total: seen.append((done, total)))
+    assert len(open_study("study-2", storage_for(s.optuna_storage)).trials) == 6
+    client = MlflowClient()
+    trials = client.search_runs([client.get_experiment_by_name("churn").experiment_id],
+                                filter_string=f"tags.mlflow.parentRunId = '{res.run_id}'")
+    assert len(trials) == 6 and all(t.info.status in ("FINISHED", "KILLED") for t in trials)
+    assert seen and all(total == 6 for _, total in seen)  # progress counts the whole study

@@ -5,6 +5,12 @@ extra trees, and a PyTorch MLP like the seed's (hidden 256-128-64, BatchNorm, Re
 BCE loss, early stopping). Every family takes the same float64 feature matrix (NaN for missing)
 and returns a `Fitted` object whose `predict_proba` gives P(churn) as float64.
 
+Class imbalance: every family has a `balanced` search parameter; when true the positive class
+is up-weighted by negatives/positives (xgboost `scale_pos_weight`, scikit-learn
+`class_weight="balanced"`, the MLP's BCE `pos_weight`). Weighting helps ranking on rare churn
+but inflates probabilities, so the search decides by validation AUC and the evaluation reports
+calibration (ECE, Brier) of whatever it picked.
+
 `report(step, value)` is called with the validation ROC AUC per xgboost round block / MLP epoch;
 the Optuna objective passes a function that reports to the trial and raises `optuna.TrialPruned`
 when the pruner says so. Fitting is seeded; with one thread it is reproducible.
@@ -40,8 +46,20 @@ def check_families(names: Sequence[str]) -> list[str]:
     return names
 
 
+def pos_weight(y: np.ndarray) -> float:
+    """negatives / positives (1.0 when a class is absent)."""
+    pos = float(np.sum(y == 1))
+    return (len(y) - pos) / pos if 0 < pos < len(y) else 1.0
+
+
 def suggest_params(trial: Any, family: str) -> dict[str, Any]:
     """The search space of `family` (Optuna trial API)."""
+    params = _suggest(trial, family)
+    params["balanced"] = trial.suggest_categorical(f"{family}_balanced", [False, True])
+    return params
+
+
+def _suggest(trial: Any, family: str) -> dict[str, Any]:
     if family == "xgboost":
         return {"max_depth": trial.suggest_int("xgb_max_depth", 2, 8),
                 "learning_rate": trial.suggest_float("xgb_learning_rate", 0.02, 0.3, log=True),
@@ -130,12 +148,14 @@ def _sklearn(family: str, params: dict[str, Any], seed: int, threads: int) -> An
     from sklearn.preprocessing import StandardScaler
 
     impute = SimpleImputer(strategy="median", keep_empty_features=True)
+    weight = "balanced" if params.get("balanced") else None
     if family == "logreg":
-        return make_pipeline(impute, StandardScaler(), LogisticRegression(C=params["C"], max_iter=2000))
+        return make_pipeline(impute, StandardScaler(), LogisticRegression(C=params["C"], max_iter=2000,
+                                                                          class_weight=weight))
     cls = RandomForestClassifier if family == "random_forest" else ExtraTreesClassifier
     return make_pipeline(impute, cls(n_estimators=params["n_estimators"], max_depth=params["max_depth"],
                                      min_samples_leaf=params["min_samples_leaf"], max_features=params["max_features"],
-                                     n_jobs=threads, random_state=seed))
+                                     class_weight=weight, n_jobs=threads, random_state=seed))
 
 
 def fit_family(family: str, params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray,
@@ -165,7 +185,8 @@ def _fit_xgb(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x
                       "max_depth": params["max_depth"], "eta": params["learning_rate"],
                       "min_child_weight": params["min_child_weight"], "subsample": params["subsample"],
                       "colsample_bytree": params["colsample_bytree"], "lambda": params["reg_lambda"],
-                      "nthread": threads, "seed": seed}
+                      "nthread": threads, "seed": seed,
+                      "scale_pos_weight": pos_weight(y_train) if params.get("balanced") else 1.0}
     dtrain, dval = xgb.DMatrix(x_train, label=y_train), xgb.DMatrix(x_val, label=y_val)
 
     class _Report(xgb.callback.TrainingCallback):
@@ -195,7 +216,8 @@ def _fit_mlp(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x
     xv = torch.from_numpy(pre.transform(x_val).astype("float32"))
     net = _mlp(x_train.shape[1])
     opt = torch.optim.AdamW(net.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    loss_fn = torch.nn.BCEWithLogitsLoss(
+        pos_weight=torch.tensor([pos_weight(y_train) if params.get("balanced") else 1.0]))
     gen = torch.Generator().manual_seed(seed)
     best_auc, best_state, waited = -1.0, None, 0
     for epoch in range(params["max_epochs"]):

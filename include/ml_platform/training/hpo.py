@@ -32,6 +32,12 @@ class TrialData:
     y_val: np.ndarray
 
 
+def split_trials(n_trials: int, n_workers: int) -> list[int]:
+    """Trials per worker: as even as possible, no empty worker (fewer workers than trials if need be)."""
+    k = max(1, min(n_workers, n_trials))
+    return [n_trials // k + (1 if i < n_trials % k else 0) for i in range(k)]
+
+
 def storage_for(url_or_path: str | Path) -> Any:
     """An Optuna storage: a PostgreSQL (SQLAlchemy) URL, or a journal file path."""
     import optuna

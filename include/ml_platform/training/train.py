@@ -20,7 +20,7 @@ from typing import Any
 
 from ml_platform.config import REPO_ROOT, Settings, get_settings
 from ml_platform.training.families import suggest_params
-from ml_platform.training.hpo import TrialData, open_study, run_worker, storage_for
+from ml_platform.training.hpo import TrialData, open_study, run_worker, split_trials, storage_for
 from ml_platform.training.metrics import best_threshold, classification_metrics
 from ml_platform.training.report import evaluation_plots, fairness_report, html_report, shap_plots
 from ml_platform.training.splits import SENSITIVE, split_by_cutoff
@@ -56,27 +56,65 @@ def mlflow_setup(settings: Settings) -> str:
                                         artifact_location=str(settings.home / "mlflow" / "artifacts")))
 
 
-def trial_logger(experiment_id: str, parent_run_id: str) -> Any:
-    """An Optuna callback that records each finished trial as a nested MLflow run."""
-    from mlflow import MlflowClient
-    from mlflow.entities import Metric, Param
+class TrialLogger:
+    """An Optuna callback that records each finished trial as a nested MLflow run.
 
-    client = MlflowClient()
+    The three MLflow calls per trial (create, log, terminate: about 55 ms against the embedded
+    SQLite store, mostly commit waits) run on a background thread, so they overlap the next
+    trial's fit instead of delaying it; `flush()` waits for the queue and re-raises a logging
+    error. `hpo_worker` flushes before it returns."""
 
-    def log(study: Any, trial: Any) -> None:
-        run = client.create_run(experiment_id, run_name=f"trial-{trial.number}",
-                                tags={"mlflow.parentRunId": parent_run_id, "optuna.study": study.study_name,
-                                      "optuna.trial": str(trial.number), "optuna.state": trial.state.name})
-        ts = 0
+    def __init__(self, experiment_id: str, parent_run_id: str) -> None:
+        import queue
+        import threading
+
+        from mlflow import MlflowClient
+
+        self._client, self._experiment_id, self._parent = MlflowClient(), experiment_id, parent_run_id
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._errors: list[BaseException] = []
+        self._thread = threading.Thread(target=self._drain, name="mlflow-trial-logger", daemon=True)
+        self._thread.start()
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        self._queue.put((study.study_name, trial))  # a FrozenTrial: an immutable snapshot
+
+    def _drain(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            try:
+                self._log(*item)
+            except Exception as exc:  # surfaced by flush(), not lost in the thread
+                self._errors.append(exc)
+
+    def _log(self, study_name: str, trial: Any) -> None:
+        from mlflow.entities import Metric, Param
+
+        done = trial.datetime_complete or trial.datetime_start
+        ts = int(done.timestamp() * 1000) if done else 0
+        run = self._client.create_run(self._experiment_id, run_name=f"trial-{trial.number}", start_time=ts,
+                                      tags={"mlflow.parentRunId": self._parent, "optuna.study": study_name,
+                                            "optuna.trial": str(trial.number), "optuna.state": trial.state.name})
         metrics = [Metric("val_auc_intermediate", float(v), ts, int(step))
                    for step, v in sorted(trial.intermediate_values.items())]
         if trial.value is not None:
             metrics.append(Metric("val_auc", float(trial.value), ts, 0))
-        client.log_batch(run.info.run_id, metrics=metrics,
-                         params=[Param(k, str(v)) for k, v in trial.params.items()])
-        client.set_terminated(run.info.run_id, "FINISHED" if trial.state.name == "COMPLETE" else "KILLED")
+        self._client.log_batch(run.info.run_id, metrics=metrics,
+                               params=[Param(k, str(v)) for k, v in trial.params.items()])
+        self._client.set_terminated(run.info.run_id, "FINISHED" if trial.state.name == "COMPLETE" else "KILLED",
+                                    end_time=ts)
 
-    return log
+    def flush(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._errors:
+            raise self._errors[0]
+
+
+def trial_logger(experiment_id: str, parent_run_id: str) -> TrialLogger:
+    return TrialLogger(experiment_id, parent_run_id)
 
 
 def _git_commit() -> str:
@@ -140,7 +178,7 @@ def with_sensitive_attributes(df: Any, settings: Settings) -> Any:
 
 def hpo_worker(df: Any, feature_names: Sequence[str], *, study_name: str, parent_run_id: str, n_trials: int,
                families: Sequence[str], seed: int = 0, threads: int = 1, timeout: float | None = None,
-               settings: Settings | None = None, progress: Any = None) -> int:
+               settings: Settings | None = None, progress: Any = None, progress_total: int | None = None) -> int:
     """Run `n_trials` trials of the shared study here, each logged as a nested MLflow run."""
     s = settings or get_settings()
     parts = split_by_cutoff(df, list(feature_names))
@@ -148,23 +186,31 @@ def hpo_worker(df: Any, feature_names: Sequence[str], *, study_name: str, parent
     experiment_id = mlflow_setup(s)
     storage = storage_for(s.optuna_storage)
     first = len(open_study(study_name, storage, seed).trials)
-    callbacks = [trial_logger(experiment_id, parent_run_id)]
-    if progress:
-        callbacks.append(lambda st, tr: progress(min(n_trials, tr.number + 1 - first), n_trials))
-    return run_worker(study_name, storage, data, n_trials, families, seed=seed, threads=threads, timeout=timeout,
-                      callbacks=callbacks)
+    logger = trial_logger(experiment_id, parent_run_id)
+    callbacks: list[Any] = [logger]
+    if progress:  # trial numbers are study-wide, so this counts the trials of every worker
+        total = progress_total or n_trials
+        callbacks.append(lambda st, tr: progress(min(total, tr.number + 1 - first), total))
+    try:
+        return run_worker(study_name, storage, data, n_trials, families, seed=seed, threads=threads, timeout=timeout,
+                          callbacks=callbacks)
+    finally:
+        logger.flush()
 
 
 def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: str, parent_run_id: str,
                           training_set_id: str, lineage: dict[str, int], seed: int = 0, threads: int = 1,
+                          distributed_workers: int = 0, spark: Any = None,
                           settings: Settings | None = None) -> TrainResult:
-    """Refit the study's best configuration, evaluate on the test cutoff, register as @challenger."""
+    """Refit the study's best configuration, evaluate on the test cutoff, register as @challenger.
+
+    `distributed_workers` > 0 refits an xgboost or mlp winner over that many Spark tasks / torch
+    processes (`training.distributed`); other families, and 0, fit in this process."""
     import mlflow
     import optuna
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
-    from ml_platform.training.families import fit_family
     from ml_platform.training.pyfunc import ChurnModel
 
     s = settings or get_settings()
@@ -183,7 +229,8 @@ def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: 
     with mlflow.start_run(run_id=parent_run_id):
         family = best.params["family"]
         params = suggest_params(optuna.trial.FixedTrial(best.params), family)
-        fitted = fit_family(family, params, train.x, train.y, val.x, val.y, seed=seed + best.number, threads=threads)
+        fitted, how = _final_fit(family, params, train, val, seed + best.number, threads, distributed_workers, spark)
+        mlflow.set_tag("final_fit", how)
         threshold = best_threshold(val.y, fitted.predict_proba(val.x))
         test_p = fitted.predict_proba(test.x)
         metrics = classification_metrics(test.y, test_p, threshold)
@@ -229,20 +276,57 @@ def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: 
                        report=str(report))
 
 
+def _final_fit(family: str, params: dict[str, Any], train: Any, val: Any, seed: int, threads: int,
+               distributed_workers: int, spark: Any) -> tuple[Any, str]:
+    from ml_platform.training.distributed import DISTRIBUTED_FAMILIES, fit_distributed
+    from ml_platform.training.families import fit_family
+
+    if distributed_workers > 0 and family in DISTRIBUTED_FAMILIES:
+        from ml_platform.errors import MlPlatformError
+        from ml_platform.lake import get_spark
+
+        spark = spark or get_spark("final-fit")
+        slots = spark.sparkContext.defaultParallelism
+        if distributed_workers > slots:
+            raise MlPlatformError(f"distributed_workers={distributed_workers} but Spark has {slots} task slots "
+                                  f"({spark.sparkContext.master}); the barrier stage needs one slot per worker")
+        fitted = fit_distributed(spark, family, params, train.x, train.y, val.x, val.y,
+                                 num_workers=distributed_workers, seed=seed)
+        how = "xgboost.spark" if family == "xgboost" else "TorchDistributor"
+        return fitted, f"{how} x{distributed_workers}"
+    return fit_family(family, params, train.x, train.y, val.x, val.y, seed=seed, threads=threads), "local"
+
+
 def train_and_register(df: Any, feature_names: Sequence[str], *, training_set_id: str, lineage: dict[str, int],
                        study_name: str, n_trials: int, families: Sequence[str], seed: int = 0, threads: int = 1,
-                       timeout: float | None = None, settings: Settings | None = None,
-                       progress: Any = None) -> TrainResult:
-    """All steps in this process (the CLI): study run -> HPO -> final fit -> register.
-    `progress(done, total)` is called after every trial."""
+                       timeout: float | None = None, workers: int = 1, distributed_workers: int = 0,
+                       spark: Any = None, settings: Settings | None = None, progress: Any = None) -> TrainResult:
+    """All steps without Airflow (the CLI): study run -> HPO -> final fit -> register.
+
+    `workers` > 1 runs that many HPO processes on the one study (this process is worker 0 and
+    reports progress, `progress(done, total)` after every trial); like mapped DAG tasks, they
+    are not reproducible run to run, one worker with a fixed seed is."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from contextlib import nullcontext
+
     s = settings or get_settings()
     parent = start_study_run(study_name, training_set_id,
-                             {"n_trials": n_trials, "families": ",".join(families), "seed": seed}, s)
-    hpo_worker(df, feature_names, study_name=study_name, parent_run_id=parent, n_trials=n_trials, families=families,
-               seed=seed, threads=threads, timeout=timeout, settings=s, progress=progress)
+                             {"n_trials": n_trials, "families": ",".join(families), "seed": seed, "workers": workers}, s)
+    shares = split_trials(n_trials, workers)
+    common = dict(study_name=study_name, parent_run_id=parent, families=families, threads=threads, timeout=timeout,
+                  settings=s)
+    with ProcessPoolExecutor(len(shares) - 1, mp_context=multiprocessing.get_context("spawn")) if len(shares) > 1 \
+            else nullcontext() as pool:
+        others = [pool.submit(hpo_worker, df, feature_names, n_trials=n, seed=seed + i, **common)
+                  for i, n in enumerate(shares[1:], start=1)]
+        hpo_worker(df, feature_names, n_trials=shares[0], seed=seed, progress=progress, progress_total=n_trials,
+                   **common)
+        for f in others:
+            f.result()
     return finalize_and_register(df, feature_names, study_name=study_name, parent_run_id=parent,
                                  training_set_id=training_set_id, lineage=lineage, seed=seed, threads=threads,
-                                 settings=s)
+                                 distributed_workers=distributed_workers, spark=spark, settings=s)
 
 
 def usable_cutoffs(horizon_days: int, last_k: int, settings: Settings | None = None) -> list[Any]:
@@ -269,7 +353,8 @@ def usable_cutoffs(horizon_days: int, last_k: int, settings: Settings | None = N
 
 def train_from_lake(cutoffs: Sequence[Any], horizon_days: int, *, n_trials: int, families: Sequence[str],
                     seed: int = 0, threads: int = 1, timeout: float | None = None, training_set_id: str | None = None,
-                    spark: Any = None, settings: Settings | None = None, progress: Any = None) -> TrainResult:
+                    workers: int = 1, distributed_workers: int = 0, spark: Any = None,
+                    settings: Settings | None = None, progress: Any = None) -> TrainResult:
     """Labels for `cutoffs` -> point-in-time training set (lineage) -> `train_and_register`."""
     from ml_platform.features import FeatureLookup, FeatureStore
     from ml_platform.training.labels import build_churn_labels
@@ -282,4 +367,6 @@ def train_from_lake(cutoffs: Sequence[Any], horizon_days: int, *, n_trials: int,
     df = with_sensitive_attributes(ts.to_pandas(), s)  # for the fairness report, not as features
     return train_and_register(df, ts.feature_names, training_set_id=ts.training_set_id, lineage=ts.lineage,
                               study_name=f"churn-{ts.training_set_id}", n_trials=n_trials, families=families,
-                              seed=seed, threads=threads, timeout=timeout, settings=s, progress=progress)
+                              seed=seed, threads=threads, timeout=timeout, workers=workers,
+                              distributed_workers=distributed_workers,
+                              spark=store.spark, settings=s, progress=progress)
