@@ -7,8 +7,9 @@
 #   4. prints the tables, runs, reports and how to open the UI. `make stop` stops Airflow.
 #   5. feature store: a point-in-time training set with churn labels for several cutoffs through
 #      the CLI and the Python API (rebuilt from lineage), online lookups, a skew check
-#   6. training: Optuna search across model families on those cutoffs, tracked in MLflow, the
-#      best model registered as churn_model@challenger (issue 4 adds the DAG and the report)
+#   6. training: the `training` DAG, triggered with params as from the UI: point-in-time training
+#      set, Optuna search across model families on 2 mapped workers tracked in MLflow, the best
+#      model evaluated (HTML report with SHAP and fairness) and registered as churn_model@challenger
 # Settings: the ML_PLATFORM_* variables in README.md. Rerunning the demo is safe (idempotent).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,12 +47,12 @@ say "3/6 Airflow on 127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT (metadata: ${AIRFLOW__DA
 bash scripts/airflow_up.sh
 for _ in $(seq 1 90); do airflow dags list -o plain 2>/dev/null | grep -q '^features_build' && break; sleep 2; done
 airflow dags unpause -y features_build >/dev/null
-wait_runs() {  # wait until no features_build run is queued or running
-  python - <<'PY'
+wait_runs() {  # wait until no run of DAG $1 (default features_build) is queued or running
+  python - "${1:-features_build}" <<'PY'
 import json, subprocess, sys, time
 deadline = time.monotonic() + 1800
 while True:
-    out = subprocess.run(["airflow", "dags", "list-runs", "features_build", "-o", "json"], capture_output=True, text=True).stdout
+    out = subprocess.run(["airflow", "dags", "list-runs", sys.argv[1], "-o", "json"], capture_output=True, text=True).stdout
     runs = next((json.loads(ln) for ln in out.splitlines() if ln.startswith("[") and ln.rstrip().endswith("]")), [])
     states = {r["run_id"]: r["state"] for r in runs}
     busy = [k for k, v in states.items() if v in ("queued", "running")]
@@ -60,7 +61,7 @@ while True:
         print()
         sys.exit(0 if all(v == "success" for v in states.values()) else 1)
     if time.monotonic() > deadline:
-        sys.exit("\ntimed out waiting for features_build runs")
+        sys.exit(f"\ntimed out waiting for {sys.argv[1]} runs")
     time.sleep(5)
 PY
 }
@@ -95,14 +96,25 @@ python scripts/demo_feature_store.py "$DEMO_CUTOFFS" "$DEMO_HORIZON" "C42-000000
 ml-platform features skew features.customer_features --sample 50 > "$ML_PLATFORM_HOME/reports/skew.json"
 echo "  skew check: online values equal their offline rows for 50 sampled customers ($ML_PLATFORM_HOME/reports/skew.json)"
 
-say "6/6 training: ${DEMO_TRIALS:-8} Optuna trials across model families, best model -> MLflow churn_model@challenger"
-ml-platform train --horizon-days "$DEMO_HORIZON" --trials "${DEMO_TRIALS:-8}" > "$ML_PLATFORM_HOME/reports/train.json"
-python - "$ML_PLATFORM_HOME/reports/train.json" <<'PY'
-import json, sys
-t = json.load(open(sys.argv[1]))
-m = t["test"]
-print(f"  {t['model']} = version {t['version']} ({t['family']}), validation AUC {t['validation_auc']}")
-print(f"  test cutoff: ROC AUC {m['roc_auc']}, average precision {m['average_precision']}, F1 {m['f1']} at threshold {m['threshold']}, ECE {m['ece']}")
+say "6/6 training DAG in Airflow (triggered with params, as from the UI): ${DEMO_TRIALS:-8} Optuna trials on 2 mapped workers -> churn_model@challenger"
+airflow dags unpause -y training >/dev/null
+airflow dags trigger training --conf "{\"cutoffs\": \"$DEMO_CUTOFFS\", \"horizon_days\": $DEMO_HORIZON, \"n_trials\": ${DEMO_TRIALS:-8}, \"n_workers\": 2}" >/dev/null
+sleep 5; wait_runs training
+python - <<'PY'
+import json
+from mlflow import MlflowClient
+from ml_platform.config import get_settings
+from ml_platform.training.train import mlflow_setup
+s = get_settings()
+mlflow_setup(s)
+c = MlflowClient()
+mv = c.get_model_version_by_alias(s.model_name, "challenger")
+m = c.get_run(mv.run_id if mv.run_id else mv.tags["run_id"]).data.metrics
+print(f"  {s.model_name}@challenger = version {mv.version} ({mv.tags['family']}), validation AUC {m['val_auc']:.3f}, "
+      f"training set {mv.tags['training_set_id']}, lineage {mv.tags['lineage']}")
+print(f"  test cutoff {mv.tags['test_cutoff']}: ROC AUC {m['test_roc_auc']:.3f}, average precision {m['test_average_precision']:.3f}, "
+      f"F1 {m['test_f1']:.3f} at threshold {m['test_threshold']:.3f}, ECE {m['test_ece']:.3f}")
+print(f"  evaluation report: {s.reports_dir / 'training' / mv.tags['run_id'] / 'evaluation.html'}")
 PY
 echo "  MLflow UI: mlflow ui --backend-store-uri sqlite:///$ML_PLATFORM_HOME/mlflow/mlflow.db --host 127.0.0.1 --port ${ML_PLATFORM_MLFLOW_PORT:-25000}"
 

@@ -114,5 +114,5 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> dict:
                           "--customers", str(customers), *TRAINED_MODEL_ARGS, "--workspace", str(ws), "--json"],
                          env=dict(os.environ), capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stderr[-3000:]
-    out = json.loads(run.stdout[run.stdout.index("{"):])
+    out = json.loads(run.stdout)  # stdout is the JSON alone
     return {**out, "registry": out["mlflow_tracking_uri"], "workspace": ws, "stderr": run.stderr}

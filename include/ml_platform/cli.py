@@ -18,6 +18,7 @@ line naming the problem and exit with status 2; nothing is half-written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -211,7 +212,7 @@ def cmd_train(a: argparse.Namespace) -> dict[str, Any]:
             "report": res.report}
 
 
-def cmd_backtest(a: argparse.Namespace) -> dict[str, Any] | None:
+def cmd_backtest(a: argparse.Namespace) -> dict[str, Any] | str:
     from ml_platform.config import get_settings
     from ml_platform.data.ingest import list_files
     from ml_platform.training.backtest import check_plan, prepare_workspace, run_backtest, use_workspace
@@ -231,14 +232,14 @@ def cmd_backtest(a: argparse.Namespace) -> dict[str, Any] | None:
     if a.json:
         return out
     t = {k: ("n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else v) for k, v in out["test"].items()}
-    print(f"backtest on {out['data']['first_day']}..{out['data']['last_day']}: trained on "
-          f"{', '.join(out['train_cutoffs'])}, validated on {out['validation_cutoff']}, tested on {out['test_cutoff']} "
-          f"({out['horizon_days']}-day churn window)\n"
-          f"best model: {out['family']} (validation AUC {out['validation_auc']:.3f})\n"
-          f"test: ROC AUC {t['roc_auc']}  average precision {t['average_precision']}  F1 {t['f1']} at threshold "
-          f"{t['threshold']}  Brier {t['brier']}  ECE {t['ece']}  rows {t['rows']} (churn rate {out['churn_rate_test']})\n"
-          f"report: {out['report']}\nworkspace: {out['workspace']}")
-    return None
+    return (f"backtest on {out['data']['first_day']}..{out['data']['last_day']}: trained on "
+            f"{', '.join(out['train_cutoffs'])}, validated on {out['validation_cutoff']}, tested on "
+            f"{out['test_cutoff']} ({out['horizon_days']}-day churn window)\n"
+            f"best model: {out['family']} (validation AUC {out['validation_auc']:.3f})\n"
+            f"test: ROC AUC {t['roc_auc']}  average precision {t['average_precision']}  F1 {t['f1']} at threshold "
+            f"{t['threshold']}  Brier {t['brier']}  ECE {t['ece']}  rows {t['rows']} "
+            f"(churn rate {out['churn_rate_test']})\n"
+            f"report: {out['report']}\nworkspace: {out['workspace']}")
 
 
 def cmd_run(a: argparse.Namespace) -> dict[str, Any]:
@@ -390,14 +391,14 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "start", None) and getattr(args, "end", None) and args.end < args.start:
         parser.error(f"--end {args.end} is before --start {args.start}")
     try:
-        result = args.func(args)
+        # stdout carries only the result (JSON or a report); libraries' prints go to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            result = args.func(args)
     except MlPlatformError as e:
         print(f"ml-platform: error: {e}", file=sys.stderr)
         return 2
-    if result is None:  # the command printed its own text
-        return 0
     try:
-        print(json.dumps(result, indent=2, default=str))
+        print(result if isinstance(result, str) else json.dumps(result, indent=2, default=str))
     except BrokenPipeError:  # e.g. piped into `head`
         sys.stderr.close()
     return 0

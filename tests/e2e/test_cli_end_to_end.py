@@ -77,7 +77,7 @@ def _feature_store_commands(env: dict[str, str]) -> None:
     # training on the same lake: 3 weekly cutoffs with a 3-day label window (data ends 2025-01-21)
     tr = _run([mlp, "train", "--horizon-days", "3", "--trials", "3", "--families", "logreg,xgboost"], env)
     assert tr.returncode == 0, tr.stderr[-3000:]
-    out = json.loads(tr.stdout[tr.stdout.index("{"):])
+    out = json.loads(tr.stdout)  # stdout is the JSON alone (MLflow prints go to stderr)
     assert out["model"] == "churn_model@challenger" and out["version"] == "1" and "HPO trials" in tr.stderr
     assert out["test"]["rows"] > 0 and 0.0 <= out["test"]["roc_auc"] <= 1.0
 

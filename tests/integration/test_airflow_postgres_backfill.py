@@ -1,5 +1,8 @@
-"""features_build under a real Airflow (api-server, scheduler, dag-processor, triggerer) on
-PostgreSQL, the production metadata setting: `airflow backfill create` for 3 dates succeeds.
+"""The DAGs under a real Airflow (api-server, scheduler, dag-processor, triggerer) on
+PostgreSQL, the production metadata setting: `airflow backfill create` of features_build for 4
+dates succeeds, then an event on the `training.retrain_requested` asset (posted to the REST API,
+as the monitoring loop's sensor will) starts a `training` run that registers a challenger whose
+asset event carries the request's decision_id.
 
 Uses the PostgreSQL server `.ci/run` / `scripts/services.sh` started
 (ML_PLATFORM_TEST_PG_URL) and the same launcher as the demo (scripts/airflow_up.sh).
@@ -23,6 +26,7 @@ from ml_platform.data.generator import GeneratorSpec, write_landing
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 START = date(2025, 1, 1)
+DAYS = 4  # with a 1-day label window: 3 cutoffs (train, validation, test) for the training DAG
 
 
 def _free_port() -> int:
@@ -53,8 +57,10 @@ def stack(tmp_path_factory, pg_url):
            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
            "ML_PLATFORM_DAG_START_DATE": START.isoformat(),
-           "ML_PLATFORM_DAG_END_DATE": (START + timedelta(days=2)).isoformat()}
-    write_landing(GeneratorSpec(customers=1000, start=START, end=START + timedelta(days=2), seed=5), home / "landing")
+           "ML_PLATFORM_DAG_END_DATE": (START + timedelta(days=DAYS - 1)).isoformat(),
+           "ML_PLATFORM_LABEL_HORIZON_DAYS": "1"}
+    write_landing(GeneratorSpec(customers=1000, start=START, end=START + timedelta(days=DAYS - 1), seed=5),
+                  home / "landing")
     up = subprocess.run(["bash", str(ROOT / "scripts" / "airflow_up.sh")], env=env, capture_output=True, text=True)
     assert up.returncode == 0, up.stderr
     yield env, home, db
@@ -69,34 +75,73 @@ def _airflow(env, *args: str) -> str:
     return out.stdout
 
 
-def _runs(env) -> dict[str, str]:
-    text = _airflow(env, "dags", "list-runs", "features_build", "-o", "json")
+def _runs(env, dag_id: str = "features_build") -> dict[str, str]:
+    text = _airflow(env, "dags", "list-runs", dag_id, "-o", "json")
     rows = next((json.loads(ln) for ln in text.splitlines() if ln.startswith("[") and ln.rstrip().endswith("]")), [])
     return {r["run_id"]: r["state"] for r in rows}
 
 
-def test_backfill_of_three_dates_succeeds_on_postgres(stack):
-    env, home, db = stack
+def _wait_registered(env, dag_id: str) -> None:
     deadline = time.monotonic() + 120
-    while "features_build" not in _airflow(env, "dags", "list", "-o", "plain"):
-        assert time.monotonic() < deadline, "dag-processor did not register features_build"
+    while dag_id not in _airflow(env, "dags", "list", "-o", "plain"):
+        assert time.monotonic() < deadline, f"dag-processor did not register {dag_id}"
         time.sleep(2)
+
+
+def _api(env, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
+    import urllib.request
+
+    req = urllib.request.Request(f"http://127.0.0.1:{env['ML_PLATFORM_AIRFLOW_PORT']}{path}", method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def test_backfill_of_four_dates_succeeds_on_postgres(stack):
+    env, home, db = stack
+    _wait_registered(env, "features_build")
     _airflow(env, "backfill", "create", "--dag-id", "features_build",
-             "--from-date", START.isoformat(), "--to-date", (START + timedelta(days=2)).isoformat(),
+             "--from-date", START.isoformat(), "--to-date", (START + timedelta(days=DAYS - 1)).isoformat(),
              "--max-active-runs", "1")
     _airflow(env, "dags", "unpause", "-y", "features_build")  # backfill runs only start for an unpaused DAG
     deadline = time.monotonic() + 900
     while True:
         runs = _runs(env)
-        if len(runs) >= 3 and all(s in ("success", "failed") for s in runs.values()):
+        if len(runs) >= DAYS and all(s in ("success", "failed") for s in runs.values()):
             break
         assert time.monotonic() < deadline, f"runs did not finish: {runs}"
         time.sleep(5)
     backfills = {k: v for k, v in runs.items() if k.startswith("backfill__")}
-    assert len(backfills) == 3 and set(backfills.values()) == {"success"}, runs
+    assert len(backfills) == DAYS and set(backfills.values()) == {"success"}, runs
     assert set(runs.values()) == {"success"}, runs  # nothing else ran, nothing failed
 
     from ml_platform.lake.reader import partition_values
 
     snaps = partition_values(str(home / "lake" / "features" / "customer_features"), "snapshot_date")
-    assert snaps == ["2025-01-01", "2025-01-02", "2025-01-03"]
+    assert snaps == ["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04"]
+
+
+def test_a_retrain_request_event_runs_training_and_registers_a_challenger(stack):
+    env, home, db = stack
+    _wait_registered(env, "training")
+    _airflow(env, "dags", "unpause", "-y", "training")
+    password = json.loads((home / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+    token = _api(env, "POST", "/auth/token", {"username": "admin", "password": password})["access_token"]
+    assets = {a["name"]: a["id"] for a in _api(env, "GET", "/api/v2/assets?limit=100", token=token)["assets"]}
+    _api(env, "POST", "/api/v2/assets/events", {"asset_id": assets["training.retrain_requested"],
+                                                "extra": {"decision_id": "it-decision-1", "reason": "integration"}},
+         token=token)
+    deadline = time.monotonic() + 1200
+    while True:
+        runs = _runs(env, "training")
+        if runs and all(s in ("success", "failed") for s in runs.values()):
+            break
+        assert time.monotonic() < deadline, f"training did not finish: {runs}"
+        time.sleep(5)
+    assert len(runs) == 1 and next(iter(runs)).startswith("asset_triggered__"), runs  # no cron run slipped in
+    assert set(runs.values()) == {"success"}, runs
+    events = _api(env, "GET", f"/api/v2/assets/events?asset_id={assets['registry.challenger']}", token=token)
+    extra = events["asset_events"][0]["extra"]
+    assert extra["decision_id"] == "it-decision-1" and extra["model_name"] == "churn_model" and extra["version"] == "1"

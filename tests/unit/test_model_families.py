@@ -64,3 +64,15 @@ def test_shap_explains_every_family(family, tmp_path):
     assert all(p.stat().st_size > 1000 for p in paths.values())
     assert list(means)[0] in ("f0", "f1")  # the strongest true effects rank first
     assert means["f4"] == pytest.approx(0.0, abs=1e-9)  # an all-NULL column explains nothing
+    # the registered model explains a single served row the same way (serving's ?explain=true)
+    import pandas as pd
+
+    from ml_platform.training.pyfunc import ChurnModel
+
+    names = [f"f{i}" for i in range(6)]
+    model = ChurnModel(fitted, names, background=xt[:100])
+    row = pd.DataFrame(xt[:1], columns=names)
+    top = model.explain(row, top_k=3)
+    assert len(top) == 1 and len(top[0]) == 3
+    assert {c["feature"] for c in top[0]} <= set(names) and all(np.isfinite(c["contribution"]) for c in top[0])
+    assert top[0][0]["contribution"] ** 2 >= top[0][-1]["contribution"] ** 2  # ordered by |SHAP|

@@ -14,9 +14,12 @@ import mlflow.pyfunc
 
 
 class ChurnModel(mlflow.pyfunc.PythonModel):
-    def __init__(self, fitted: Any, feature_names: list[str]) -> None:
+    """`background`: a sample of training rows (float64 matrix) kept for explaining predictions."""
+
+    def __init__(self, fitted: Any, feature_names: list[str], background: Any = None) -> None:
         self.fitted = fitted
         self.feature_names = list(feature_names)
+        self.background = background
 
     @property
     def family(self) -> str:
@@ -41,3 +44,11 @@ class ChurnModel(mlflow.pyfunc.PythonModel):
         x = self.matrix(model_input)
         probs = self.fitted.predict_proba(x) if len(x) else []
         return pd.Series(probs, dtype="float64", name="churn_probability")
+
+    def explain(self, frame: Any, top_k: int = 5) -> list[list[dict[str, Any]]]:
+        """Per row, the `top_k` features with the largest SHAP contribution (serving's `?explain=true`)."""
+        from ml_platform.training.explain import shap_values, top_contributions
+
+        x = self.matrix(frame)
+        values, _ = shap_values(self.fitted, x, getattr(self, "background", None))
+        return top_contributions(values, x, self.feature_names, top_k)

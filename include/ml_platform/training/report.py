@@ -108,26 +108,15 @@ def shap_plots(fitted: Any, x: np.ndarray, background: np.ndarray, feature_names
     with a sampled background for logistic regression and the MLP. Returns the plots and the
     mean |SHAP| per feature.
     """
-    import shap
+    from ml_platform.training.explain import shap_values
 
     plt = _fig()
     rng = np.random.default_rng(seed)
     rows = x[rng.choice(len(x), size=min(max_rows, len(x)), replace=False)]
     family = fitted.family
-    if family == "xgboost":
-        values = shap.TreeExplainer(fitted.booster).shap_values(rows)
-        shown = rows
-    elif family in ("random_forest", "extra_trees"):
-        pre, est = fitted.pipeline[:-1], fitted.pipeline[-1]
-        shown = pre.transform(rows)
-        values = shap.TreeExplainer(est).shap_values(shown, check_additivity=False)
-        values = values[:, :, 1] if np.ndim(values) == 3 else values
-    else:
-        bg = background[rng.choice(len(background), size=min(100, len(background)), replace=False)]
-        explainer = shap.explainers.Permutation(fitted.predict_proba, shap.maskers.Independent(bg), seed=seed)
-        values = explainer(rows, max_evals=2 * len(feature_names) + 1, silent=True).values
-        shown = rows
-    values = np.asarray(values, dtype="float64")
+    values, shown = shap_values(fitted, rows, background, seed=seed)
+    import shap
+
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"shap_summary": out_dir / "shap_summary.png", "shap_bar": out_dir / "shap_bar.png"}
     plt.figure()

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ml_platform.config import REPO_ROOT, Settings, get_settings
 from ml_platform.training.families import suggest_params
 from ml_platform.training.hpo import TrialData, open_study, run_worker, split_trials, storage_for
@@ -239,7 +241,8 @@ def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: 
             "test_cutoff": str(test.cutoffs[0]), "trials": len(study.trials)})
         mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
         mlflow.log_metric("val_auc", float(best.value))
-        model = ChurnModel(fitted, names)
+        bg_rows = np.random.default_rng(seed).choice(len(train.x), size=min(100, len(train.x)), replace=False)
+        model = ChurnModel(fitted, names, background=train.x[np.sort(bg_rows)])
         example = test.frame[names].astype("float64").head(5)
         signature = infer_signature(example, model.predict(None, example))
         info = mlflow.pyfunc.log_model(name="model", python_model=model, signature=signature, input_example=example,
