@@ -96,3 +96,11 @@ def test_online_lookup_benchmark_smoke():
     r = _run(args, dict(os.environ))
     assert r.returncode == 0, r.stderr[-3000:]
     assert "sqlite" in r.stdout and "p99 ms" in r.stdout
+
+
+def test_hpo_benchmark_smoke():
+    r = _run([sys.executable, str(ROOT / "benchmarks" / "hpo.py"), "--smoke"], dict(os.environ))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "2 workers vs 1:" in r.stdout and "bookkeeping: at most" in r.stdout and "peer (the machine)" in r.stdout
+    rows = [ln for ln in r.stdout.splitlines() if ln.startswith(("1w x 1t", "2w x 1t", "1w x 2t"))]
+    assert len(rows) == 3 and all(int(ln.split()[3]) == 4 for ln in rows)  # every setting ran all 4 trials

@@ -76,3 +76,14 @@ def test_backtest_refuses_cutoffs_whose_labels_are_not_known_at_the_test_cutoff(
     assert "is not empty" in err and "Traceback" not in err
     assert cli.main([*base, "--train-cutoffs", "2025-03-02,2025-03-09", "--transactions", str(tmp_path / "no.csv")]) == 2
     assert "no.csv does not exist" in capsys.readouterr().err
+
+
+def test_backtest_data_end_ignores_a_sparse_tail():
+    from datetime import date, timedelta
+
+    from ml_platform.training.backtest import observed_end
+
+    days = {date(2025, 1, 1) + timedelta(days=i): 100 for i in range(30)}
+    days |= {date(2025, 1, 31): 3, date(2025, 2, 6): 1}  # stray future-dated rows after the log ends
+    assert observed_end(days, 0.2) == date(2025, 1, 30)
+    assert observed_end({date(2025, 1, 1): 5}, 0.2) == date(2025, 1, 1)

@@ -52,6 +52,18 @@ def check_plan(train_cutoffs: Sequence[date], test_cutoff: date, horizon_days: i
     return BacktestPlan(train, test_cutoff, horizon_days)
 
 
+def observed_end(rows_per_day: dict[date, int], min_ratio: float) -> date:
+    """The last day of the log that is fully there: a trailing day with fewer rows than
+    `min_ratio` x the median day (stray future-dated rows, a file cut mid-day) does not count."""
+    import statistics
+
+    floor = min_ratio * statistics.median(rows_per_day.values())
+    days = sorted(rows_per_day)
+    while len(days) > 1 and rows_per_day[days[-1]] < floor:
+        days.pop()
+    return days[-1]
+
+
 def prepare_workspace(workspace: Path | None, home: Path) -> Path:
     """A new, empty workspace folder (default: <home>/backtests/<UTC time>)."""
     if workspace is None:
@@ -100,12 +112,20 @@ def run_backtest(plan: BacktestPlan, transactions: Path, customers: Path | None,
     say("running the data gate (Great Expectations)")
     gate = plane.validate_to_silver(spark, day, day + timedelta(days=1))
     silver = spark.read.format("delta").load(table_path("silver.transactions", s))
-    span = silver.select(F.min("txn_date").alias("lo"), F.max("txn_date").alias("hi")).collect()[0]
+    per_day = {r["txn_date"]: r["count"] for r in silver.groupBy("txn_date").count().collect()}
+    if not per_day:
+        raise MlPlatformError(f"no valid transactions in {transactions} after the gate")
+    lo, hi, observed = min(per_day), max(per_day), observed_end(per_day, s.row_count_min_ratio)
     cutoffs = [*plan.train_cutoffs, plan.test_cutoff]
-    early = [c for c in cutoffs if span["lo"] is None or c < span["lo"]]
+    early = [c for c in cutoffs if c < lo]
     if early:
         raise MlPlatformError(f"cutoff(s) {', '.join(map(str, early))} are before the first transaction "
-                              f"({span['lo']}): no customer has history there")
+                              f"({lo}): no customer has history there")
+    if plan.test_cutoff + timedelta(days=plan.horizon_days) > observed:
+        raise MlPlatformError(
+            f"the test cutoff's {plan.horizon_days}-day label window ends after the data does ({observed}"
+            f"{'' if observed == hi else f'; the days after it up to {hi} have too few rows to count'}); "
+            f"use a test cutoff on or before {observed - timedelta(days=plan.horizon_days)}")
     say(f"feature snapshots at {len(cutoffs)} cutoffs")
     plane.build_feature_snapshots(spark, cutoffs)
     say(f"churn labels ({plan.horizon_days}-day window) + point-in-time training set")
@@ -120,7 +140,8 @@ def run_backtest(plan: BacktestPlan, transactions: Path, customers: Path | None,
                              study_name="backtest", n_trials=n_trials, families=families, seed=seed, settings=s,
                              progress=progress)
     test = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.test_metrics.items()}
-    return {"workspace": str(s.home), "data": {"first_day": str(span["lo"]), "last_day": str(span["hi"]),
+    return {"workspace": str(s.home), "data": {"first_day": str(lo), "last_day": str(observed),
+                                               "sparse_tail_days": sum(1 for d in per_day if d > observed),
                                                "rows_loaded": loaded, "gate_quarantined": gate.get("quarantined")},
             "train_cutoffs": [str(c) for c in plan.train_cutoffs[:-1]],
             "validation_cutoff": str(plan.train_cutoffs[-1]), "test_cutoff": str(plan.test_cutoff),

@@ -268,6 +268,7 @@ def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: 
     tags = {"training_set_id": training_set_id, "lineage": json.dumps(lineage, sort_keys=True),
             "optuna.study": study_name, "optuna.best_trial": str(best.number), "family": family,
             "train_cutoffs": ",".join(map(str, train.cutoffs)), "test_cutoff": str(test.cutoffs[0]),
+            "cutoff_date_range": f"{train.cutoffs[0]}..{test.cutoffs[0]}",
             "git_commit": _git_commit(), "library_versions": json.dumps(_versions(), sort_keys=True),
             "features": ",".join(names), "run_id": run_id}
     client = MlflowClient()
