@@ -6,7 +6,10 @@ Every Optuna trial is logged as an MLflow run nested under the study's parent ru
 intermediate values as steps, final validation AUC). The registered model is the family's
 `ChurnModel` pyfunc with signature and input example; its version carries the lineage as tags
 (training_set_id, Delta version of every table read, study, best trial, cutoffs, git commit,
-library versions) and gets the alias `challenger`.
+library versions) and gets the alias `challenger`; it carries a background sample of training
+rows so a served prediction can be explained (`ChurnModel.explain`). The search runs in one
+process or in K worker processes on the same study (`workers`; the DAG maps tasks instead); the
+final fit is local or distributed (`distributed_workers`, see `distributed.py`).
 """
 
 from __future__ import annotations
