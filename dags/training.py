@@ -61,10 +61,17 @@ def training() -> None:
         from ml_platform.training.hpo import split_trials
         from ml_platform.training.train import start_study_run, usable_cutoffs
 
-        families = check_families(params["families"].split(","))
-        cutoffs = [c.strip() for c in params["cutoffs"].split(",") if c.strip()]
-        if not cutoffs:
-            cutoffs = [d.isoformat() for d in usable_cutoffs(params["horizon_days"], params["last_k"])]
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from ml_platform.errors import MlPlatformError
+
+        try:  # bad params or too little data: fail now with the reason, a retry would not help
+            families = check_families(params["families"].split(","))
+            cutoffs = [c.strip() for c in params["cutoffs"].split(",") if c.strip()]
+            if not cutoffs:
+                cutoffs = [d.isoformat() for d in usable_cutoffs(params["horizon_days"], params["last_k"])]
+        except MlPlatformError as e:
+            raise AirflowFailException(str(e)) from None
         tsid = "train-" + hashlib.sha256(run_id.encode()).hexdigest()[:12]
         decision = None
         for events in (triggering_asset_events or {}).values():

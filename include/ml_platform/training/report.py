@@ -170,7 +170,7 @@ def fairness_report(y: np.ndarray, p: np.ndarray, threshold: float, groups: Any,
                     "equalized_odds_difference": float(equalized_odds_difference(y, pred, sensitive_features=g))}
         by[["selection_rate", "tpr", "fpr", "auc"]].plot.bar(ax=ax, rot=0)
         ax.set(title=f"{col}: DP diff {out[col]['demographic_parity_difference']:.3f}, "
-                     f"EO diff {out[col]['equalized_odds_difference']:.3f}", ylim=(0, 1))
+                     f"EO diff {out[col]['equalized_odds_difference']:.3f}", ylim=(0, 1), xlabel=col)
         ax.legend(fontsize=7, ncol=4)
     fig.tight_layout()
     path = out_dir / "fairness.png"
