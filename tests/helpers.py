@@ -88,3 +88,15 @@ def online_store_contract(store: Any) -> None:
         th.join()
     assert not errors, errors[:3]
     assert store.get(table, ["c5"])[0].values["x"] == 4.0 and 4.0 in seen
+
+
+def small_trial_data(seed: int) -> Any:
+    """600 rows, 5 features, a learnable label: 400 train / 200 validation (HPO study tests)."""
+    import numpy as np
+
+    from ml_platform.training.hpo import TrialData
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(600, 5))
+    y = (x[:, 0] - x[:, 1] + rng.normal(scale=0.7, size=600) > 0).astype(float)
+    return TrialData(x[:400], y[:400], x[400:], y[400:])

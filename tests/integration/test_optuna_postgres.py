@@ -7,19 +7,16 @@ import multiprocessing as mp
 import os
 import uuid
 
-import numpy as np
 import pytest
 
 from ml_platform.training.hpo import TrialData, open_study, run_worker, storage_for
+from tests.helpers import small_trial_data
 
 pytestmark = pytest.mark.integration
 
 
 def _data() -> TrialData:
-    rng = np.random.default_rng(4)
-    x = rng.normal(size=(600, 5))
-    y = (x[:, 0] - x[:, 1] + rng.normal(scale=0.7, size=600) > 0).astype(float)
-    return TrialData(x[:400], y[:400], x[400:], y[400:])
+    return small_trial_data(4)
 
 
 def _worker(url: str, seed: int) -> None:
