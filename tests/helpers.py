@@ -69,11 +69,14 @@ def online_store_contract(store: Any) -> None:
 
     def reader() -> None:
         keys = [f"c{i}" for i in range(0, 2000, 20)]
-        while not stop.is_set():
+        while True:
+            last = stop.is_set()  # one more read after the last publish, however the threads are scheduled
             got = {r.values.get("x") for r in store.get(table, keys)}
             if len(got) != 1 or None in got:
                 errors.append(f"mixed or missing values during a publish: {got}")
             seen.update(got)
+            if last:
+                return
 
     th = threading.Thread(target=reader)
     th.start()
