@@ -85,3 +85,30 @@ def test_two_worker_processes_share_one_study_and_log_every_trial(tmp_path):
                                 filter_string=f"tags.mlflow.parentRunId = '{res.run_id}'")
     assert len(trials) == 6 and all(t.info.status in ("FINISHED", "KILLED") for t in trials)
     assert seen and all(total == 6 for _, total in seen)  # progress counts the whole study
+
+
+def test_a_categorical_feature_is_encoded_in_training_and_in_the_served_model(tmp_path):
+    import mlflow
+
+    from ml_platform.config import Settings
+    from ml_platform.training.scoring import rescore
+    from ml_platform.training.train import train_and_register
+
+    rng = np.random.default_rng(7)
+    df = _frame(300)
+    df["plan"] = rng.choice(["basic", "pro", "family", None], len(df))
+    # churn depends on the plan: "basic" customers churn far more often
+    df.loc[df["plan"] == "basic", "churned"] = (rng.random((df["plan"] == "basic").sum()) < 0.9).astype(int)
+    names = ["recency_days", "frequency_90d", "monetary_90d", "plan"]
+    res = train_and_register(df, names, training_set_id="ts3", lineage={}, study_name="study-3", n_trials=3,
+                             families=["xgboost"], settings=Settings(home=tmp_path))
+    model = mlflow.pyfunc.load_model(f"models:/churn_model/{res.version}")
+    rows = pd.DataFrame({"recency_days": [0.0] * 4, "frequency_90d": [5.0] * 4, "monetary_90d": [np.nan] * 4,
+                         "plan": ["basic", "pro", None, "never-seen"]})
+    p = np.asarray(model.predict(rows), dtype="float64")
+    assert np.isfinite(p).all() and p[0] > p[1] + 0.2  # the category carries the signal
+    np.testing.assert_allclose(rescore(model, rows), p, rtol=0, atol=1e-12)
+    top = model.unwrap_python_model().explain(rows.head(1), top_k=3)
+    assert any(c["feature"].startswith("plan=") for c in top[0])
+    with pytest.raises(ValueError, match="frequency_90d must be numeric"):
+        model.unwrap_python_model().predict(None, rows.assign(frequency_90d="many"))

@@ -14,28 +14,27 @@ import mlflow.pyfunc
 
 
 class ChurnModel(mlflow.pyfunc.PythonModel):
-    """`background`: a sample of training rows (float64 matrix) kept for explaining predictions."""
+    """`encoder`: the training split's FeatureEncoder (numeric columns as they are, categorical
+    ones one-hot); `background`: a sample of encoded training rows kept for explanations."""
 
-    def __init__(self, fitted: Any, feature_names: list[str], background: Any = None) -> None:
+    def __init__(self, fitted: Any, feature_names: list[str], background: Any = None, encoder: Any = None) -> None:
+        from ml_platform.training.encoding import FeatureEncoder
+
         self.fitted = fitted
         self.feature_names = list(feature_names)
         self.background = background
+        self.encoder = encoder or FeatureEncoder(self.feature_names)
 
     @property
     def family(self) -> str:
         return str(self.fitted.family)
 
     def matrix(self, frame: Any) -> Any:
-        """The float64 feature matrix of `frame`, in training order; a clear error for missing columns."""
-        import numpy as np
-        import pandas as pd
+        """The float64 matrix of `frame` as the model was trained on; a clear error for missing columns."""
+        from ml_platform.training.encoding import FeatureEncoder
 
-        df = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
-        missing = [c for c in self.feature_names if c not in df.columns]
-        if missing:
-            raise ValueError(f"input lacks feature column(s) {missing}")
-        return np.column_stack([pd.to_numeric(df[c], errors="coerce").astype("float64").to_numpy(na_value=np.nan)
-                                for c in self.feature_names]) if len(df) else np.empty((0, len(self.feature_names)))
+        encoder = getattr(self, "encoder", None) or FeatureEncoder(self.feature_names)  # models pickled before encoders
+        return encoder.transform(frame)
 
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         # no type hints here: MLflow would read them as the model's input schema
@@ -46,9 +45,10 @@ class ChurnModel(mlflow.pyfunc.PythonModel):
         return pd.Series(probs, dtype="float64", name="churn_probability")
 
     def explain(self, frame: Any, top_k: int = 5) -> list[list[dict[str, Any]]]:
-        """Per row, the `top_k` features with the largest SHAP contribution (serving's `?explain=true`)."""
+        """Per row, the `top_k` encoded features with the largest SHAP contribution (serving's `?explain=true`)."""
         from ml_platform.training.explain import shap_values, top_contributions
 
         x = self.matrix(frame)
         values, _ = shap_values(self.fitted, x, getattr(self, "background", None))
-        return top_contributions(values, x, self.feature_names, top_k)
+        names = getattr(self, "encoder", None).output_names if getattr(self, "encoder", None) else self.feature_names
+        return top_contributions(values, x, names, top_k)

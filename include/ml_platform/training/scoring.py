@@ -27,7 +27,11 @@ def rescore(model: Any, frame: Any) -> np.ndarray:
     missing = [c for c in names if c not in frame.columns]
     if missing:
         raise ValueError(f"rows lack feature column(s) {missing}")
-    x = frame[names].astype("float64")
+    schema = model.metadata.get_input_schema()
+    types = {c.name: str(c.type) for c in schema.inputs}
+    x = frame[names].copy()
+    for c in names:  # doubles as doubles (NULL -> NaN); categorical columns stay strings
+        x[c] = x[c].astype("float64") if "double" in types.get(c, "double") else x[c].astype("object")
     return np.asarray(model.predict(x), dtype="float64")
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ml_platform.errors import MlPlatformError
+from ml_platform.training.encoding import FeatureEncoder
 
 SENSITIVE = ("gender", "age_band", "region")
 
@@ -25,6 +26,7 @@ class Split:
     x: np.ndarray
     y: np.ndarray
     frame: Any  # the rows (pandas), with ids and sensitive attributes, for reports
+    encoder: Any = None  # the FeatureEncoder fitted on the training split (shared by all three)
 
 
 def split_by_cutoff(df: Any, feature_names: Sequence[str], label: str = "churned",
@@ -38,9 +40,10 @@ def split_by_cutoff(df: Any, feature_names: Sequence[str], label: str = "churned
     if leaked:
         raise MlPlatformError(f"sensitive attribute(s) {leaked} are not model features")
     parts = {"train": cutoffs[:-2], "validation": [cutoffs[-2]], "test": [cutoffs[-1]]}
+    encoder = FeatureEncoder.fit(df[df[cutoff_col].isin(parts["train"])], feature_names)
     out = {}
     for name, cs in parts.items():
         rows = df[df[cutoff_col].isin(cs)]
-        x = np.column_stack([rows[c].astype("float64").to_numpy(na_value=np.nan) for c in feature_names])
-        out[name] = Split(name, list(cs), x, rows[label].astype("float64").to_numpy(), rows)
+        out[name] = Split(name, list(cs), encoder.transform(rows), rows[label].astype("float64").to_numpy(), rows,
+                          encoder)
     return out

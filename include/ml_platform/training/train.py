@@ -245,15 +245,15 @@ def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: 
         mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
         mlflow.log_metric("val_auc", float(best.value))
         bg_rows = np.random.default_rng(seed).choice(len(train.x), size=min(100, len(train.x)), replace=False)
-        model = ChurnModel(fitted, names, background=train.x[np.sort(bg_rows)])
-        example = test.frame[names].astype("float64").head(5)
+        model = ChurnModel(fitted, names, background=train.x[np.sort(bg_rows)], encoder=train.encoder)
+        example = train.encoder.example(test.frame.head(5))
         signature = infer_signature(example, model.predict(None, example))
         info = mlflow.pyfunc.log_model(name="model", python_model=model, signature=signature, input_example=example,
                                        registered_model_name=s.model_name)
         mlflow.log_dict(metrics, "evaluation/test_metrics.json")
         report_dir = s.reports_dir / "training" / run_id
         plots = evaluation_plots(test.y, test_p, threshold, report_dir)
-        shap_paths, shap_means = shap_plots(fitted, test.x, train.x, names, report_dir, seed=seed)
+        shap_paths, shap_means = shap_plots(fitted, test.x, train.x, train.encoder.output_names, report_dir, seed=seed)
         plots.update(shap_paths)
         present = [c for c in SENSITIVE if c in test.frame.columns]
         fairness, fair_plot = fairness_report(test.y, test_p, threshold, test.frame[present], report_dir)
