@@ -9,6 +9,8 @@
     ml-platform run             ingest -> gate -> silver -> features over a range of days
     ml-platform train           labels + PIT training set -> Optuna HPO -> MLflow model @challenger
     ml-platform backtest        your transaction file in a fresh workspace: gate -> features -> HPO -> test metrics
+    ml-platform registry promote | history | rollback
+                                champion/challenger gate on the same rows, audited alias moves
     ml-platform tables          the lake's Delta tables with version, files and rows
 
 Errors in the input (missing columns, unreadable values, bad flags, a failed gate) print one
@@ -271,6 +273,49 @@ def cmd_tables(a: argparse.Namespace) -> dict[str, Any]:
     return {name: table_summary(table_path(name)) for name in TABLES}
 
 
+def _policy(value: str) -> dict[str, Any]:
+    from ml_platform.registry.promotion import Policy
+
+    try:
+        Policy.from_mapping(json.loads(value))
+    except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
+        raise argparse.ArgumentTypeError(f"bad --policy {value!r}: {e}") from None
+    return dict(json.loads(value))
+
+
+def cmd_registry_promote(a: argparse.Namespace) -> dict[str, Any] | str:
+    from ml_platform.registry.aliases import apply_decision, evaluate_and_decide
+    from ml_platform.registry.promotion import Policy
+
+    _say("re-scoring @champion and @challenger on the challenger's held-out rows")
+    decision = evaluate_and_decide(Policy.from_mapping(a.policy))
+    record = decision.to_dict() if a.dry_run else apply_decision(decision)
+    if a.json:
+        return record if a.dry_run else {"decision": decision.to_dict(), "record": record}
+    verb = "PROMOTED" if decision.promote else "REJECTED"
+    return f"{verb} {decision.model_name} v{decision.challenger.version}: {decision.reason}" + (
+        " (dry run: aliases not moved)" if a.dry_run else "")
+
+
+def cmd_registry_history(a: argparse.Namespace) -> list[dict[str, Any]] | str:
+    from ml_platform.registry.aliases import history
+
+    rows = history()
+    if a.json:
+        return rows
+    if not rows:
+        return "no alias moves recorded yet"
+    return "\n".join(f"{r['event_time'][:19]}  {r['action']:<8} champion v{r['champion_version'] or '-'} "
+                     f"(was v{r['previous_champion_version'] or '-'}, challenger v{r['challenger_version'] or '-'})"
+                     f"  {r['reason']}" for r in rows)
+
+
+def cmd_registry_rollback(a: argparse.Namespace) -> dict[str, Any]:
+    from ml_platform.registry.aliases import rollback
+
+    return rollback(a.to, reason=a.reason)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ml-platform", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -379,6 +424,22 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--timestamp-format", default=None, help="Spark datetime pattern of transaction_ts, if not ISO")
     bt.add_argument("--json", action="store_true", help="print the metrics as JSON (includes test_auc)")
     bt.set_defaults(func=cmd_backtest)
+
+    reg = sub.add_parser("registry", help="champion/challenger: promote, history, rollback").add_subparsers(
+        dest="registry_command", required=True)
+    rp = reg.add_parser("promote", help="re-score @champion and @challenger on the same rows; promote if the gate passes")
+    rp.add_argument("--policy", type=_policy, default={},
+                    help='JSON overrides of the gate, e.g. \'{"min_auc_gain": 0.01, "latency_p99_ms": 20}\'')
+    rp.add_argument("--dry-run", action="store_true", help="decide and print, move no alias")
+    rp.add_argument("--json", action="store_true")
+    rp.set_defaults(func=cmd_registry_promote)
+    rh = reg.add_parser("history", help="every alias move (registry.alias_history), oldest first")
+    rh.add_argument("--json", action="store_true")
+    rh.set_defaults(func=cmd_registry_history)
+    rr = reg.add_parser("rollback", help="move @champion back (default: to @previous_champion); recorded")
+    rr.add_argument("--to", default=None, help="the version to make champion")
+    rr.add_argument("--reason", default="", help="why, for the history")
+    rr.set_defaults(func=cmd_registry_rollback)
 
     t = sub.add_parser("tables", help="list the lake's Delta tables (version, files, rows)")
     t.set_defaults(func=cmd_tables)

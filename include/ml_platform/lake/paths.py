@@ -15,6 +15,9 @@ TABLES: dict[str, list[str]] = {
     "silver.customers": [],
     "features.customer_features": ["snapshot_date"],
     "ml.training_sets": ["training_set_id"],
+    "registry.alias_history": [],
+    "gold.churn_scores": ["score_date"],
+    "monitoring.prediction_log": ["date"],
 }
 
 #: Table properties of feature tables and training sets, set when they are created:

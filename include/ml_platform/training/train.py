@@ -30,6 +30,9 @@ from ml_platform.training.metrics import best_threshold, classification_metrics
 from ml_platform.training.report import evaluation_plots, fairness_report, html_report, shap_plots
 from ml_platform.training.splits import SENSITIVE, split_by_cutoff
 
+#: The challenger's held-out rows (features, label, sensitive attributes), logged under evaluation/.
+TEST_ROWS_FILE = "test_rows.parquet"
+
 
 @dataclass
 class TrainResult:
@@ -252,6 +255,9 @@ def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: 
                                        registered_model_name=s.model_name)
         mlflow.log_dict(metrics, "evaluation/test_metrics.json")
         report_dir = s.reports_dir / "training" / run_id
+        report_dir.mkdir(parents=True, exist_ok=True)
+        # the held-out rows, for promotion to re-score the champion on exactly these
+        test.frame.to_parquet(report_dir / TEST_ROWS_FILE, index=False)
         plots = evaluation_plots(test.y, test_p, threshold, report_dir)
         shap_paths, shap_means = shap_plots(fitted, test.x, train.x, train.encoder.output_names, report_dir, seed=seed)
         plots.update(shap_paths)
@@ -273,7 +279,7 @@ def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: 
             "train_cutoffs": ",".join(map(str, train.cutoffs)), "test_cutoff": str(test.cutoffs[0]),
             "cutoff_date_range": f"{train.cutoffs[0]}..{test.cutoffs[0]}",
             "git_commit": _git_commit(), "library_versions": json.dumps(_versions(), sort_keys=True),
-            "features": ",".join(names), "run_id": run_id}
+            "features": ",".join(names), "run_id": run_id, "threshold": repr(float(threshold))}
     client = MlflowClient()
     version = str(info.registered_model_version)
     for k, v in tags.items():

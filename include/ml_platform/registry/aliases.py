@@ -1,0 +1,130 @@
+"""Moving MLflow aliases, with every move appended to `registry.alias_history` (Delta).
+
+The history is append-only: a row is never updated or deleted. Each row has a `record_id`; for
+a promotion decision it is the decision's key, so applying the same decision twice finds its row
+and changes nothing. Rollbacks are rows too.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from ml_platform.config import Settings, get_settings
+from ml_platform.errors import MlPlatformError
+from ml_platform.registry.evaluate import alias_version, client
+from ml_platform.registry.promotion import Decision
+
+HISTORY_TABLE = "registry.alias_history"
+COLUMNS = ("record_id", "event_time", "model_name", "action", "champion_version", "previous_champion_version",
+           "challenger_version", "metrics_json", "reason", "dag_run_id", "decision_id")
+
+
+def _schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.timestamp("us", tz="UTC") if c == "event_time" else pa.string()) for c in COLUMNS])
+
+
+def history(settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Every alias move, oldest first."""
+    from ml_platform.lake.paths import table_path
+    from ml_platform.lake.reader import read_pandas, table_exists
+
+    s = settings or get_settings()
+    path = table_path(HISTORY_TABLE, s)
+    if not table_exists(path):
+        return []
+    df = read_pandas(path).sort_values(["event_time", "record_id"])
+    return [{k: (v.isoformat() if k == "event_time" else v) for k, v in row.items()}
+            for row in df.astype("object").where(df.notna(), None).to_dict("records")]
+
+
+def _append(row: dict[str, Any], settings: Settings) -> None:
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from ml_platform.lake.paths import table_path
+
+    write_deltalake(table_path(HISTORY_TABLE, settings), pa.Table.from_pylist([row], schema=_schema()), mode="append")
+
+
+def apply_decision(decision: Decision, *, dag_run_id: str = "", decision_id: str = "",
+                   settings: Settings | None = None) -> dict[str, Any]:
+    """Move the aliases as decided (or leave them) and record it; a no-op if already recorded.
+
+    Promotion: `previous_champion` <- the old champion, `champion` <- the challenger, and the
+    `challenger` alias is removed (it is the champion now). Rejection moves nothing."""
+    s = settings or get_settings()
+    key = decision.decision_key
+    done = [r for r in history(s) if r["record_id"] == key]
+    if done:
+        return done[0] | {"applied": False}
+    c = client(s)
+    old = alias_version("champion", s)
+    expected = decision.champion.version if decision.champion else None
+    if old != expected:
+        raise MlPlatformError(f"the champion moved since the decision (v{old}, decided against v{expected}); "
+                              f"evaluate again")
+    if decision.promote:
+        if old is not None:
+            c.set_registered_model_alias(s.model_name, "previous_champion", old)
+        c.set_registered_model_alias(s.model_name, "champion", decision.challenger.version)
+        if alias_version("challenger", s) == decision.challenger.version:
+            c.delete_registered_model_alias(s.model_name, "challenger")
+    row = {"record_id": key, "event_time": datetime.now(timezone.utc), "model_name": s.model_name,
+           "action": "promote" if decision.promote else "reject",
+           "champion_version": decision.challenger.version if decision.promote else old,
+           "previous_champion_version": old, "challenger_version": decision.challenger.version,
+           "metrics_json": json.dumps(decision.to_dict(), sort_keys=True, default=str), "reason": decision.reason,
+           "dag_run_id": dag_run_id or None, "decision_id": decision_id or None}
+    _append(row, s)
+    return row | {"event_time": row["event_time"].isoformat(), "applied": True}
+
+
+def rollback(to_version: str | None = None, *, reason: str = "", dag_run_id: str = "",
+             settings: Settings | None = None) -> dict[str, Any]:
+    """Point `champion` back at `to_version` (default: `previous_champion`) and record it."""
+    from mlflow.exceptions import MlflowException
+
+    s = settings or get_settings()
+    c = client(s)
+    current = alias_version("champion", s)
+    if current is None:
+        raise MlPlatformError(f"{s.model_name} has no champion: nothing to roll back")
+    target = to_version or alias_version("previous_champion", s)
+    if target is None:
+        raise MlPlatformError(f"{s.model_name} has no previous_champion; name a version with --to")
+    try:
+        c.get_model_version(s.model_name, str(target))
+    except MlflowException:
+        raise MlPlatformError(f"{s.model_name} has no version {target}") from None
+    if str(target) == current:
+        raise MlPlatformError(f"v{target} is already the champion")
+    c.set_registered_model_alias(s.model_name, "champion", str(target))
+    c.set_registered_model_alias(s.model_name, "previous_champion", current)
+    row = {"record_id": uuid.uuid4().hex[:16], "event_time": datetime.now(timezone.utc), "model_name": s.model_name,
+           "action": "rollback", "champion_version": str(target), "previous_champion_version": current,
+           "challenger_version": alias_version("challenger", s), "metrics_json": None,
+           "reason": reason or f"rollback from v{current} to v{target}", "dag_run_id": dag_run_id or None,
+           "decision_id": None}
+    _append(row, s)
+    return row | {"event_time": row["event_time"].isoformat()}
+
+
+def evaluate_and_decide(policy: Any = None, settings: Settings | None = None) -> Decision:
+    """Re-score @champion and @challenger on the challenger's held-out rows and decide."""
+    from ml_platform.registry.evaluate import evaluate_version, held_out_rows
+    from ml_platform.registry.promotion import Policy, decide_promotion
+
+    s = settings or get_settings()
+    challenger = alias_version("challenger", s)
+    if challenger is None:
+        raise MlPlatformError(f"{s.model_name} has no @challenger to evaluate: train one first")
+    champion = alias_version("champion", s)
+    rows = held_out_rows(challenger, s)
+    c_eval = evaluate_version(challenger, rows, s)
+    h_eval = evaluate_version(champion, rows, s) if champion and champion != challenger else None
+    return decide_promotion(c_eval, h_eval, policy or Policy(), s.model_name)

@@ -1,0 +1,102 @@
+"""Evaluate registered models for promotion: both on the challenger's held-out rows, nothing else."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import numpy as np
+
+from ml_platform.config import Settings, get_settings
+from ml_platform.errors import MlPlatformError
+from ml_platform.registry.promotion import ModelEval
+
+
+def client(settings: Settings | None = None) -> Any:
+    import mlflow
+    from mlflow import MlflowClient
+
+    s = settings or get_settings()
+    mlflow.set_tracking_uri(s.mlflow_tracking_uri)
+    mlflow.set_registry_uri(s.mlflow_tracking_uri)
+    return MlflowClient(s.mlflow_tracking_uri, s.mlflow_tracking_uri)
+
+
+def alias_version(alias: str, settings: Settings | None = None) -> str | None:
+    """The version an alias points at, or None (no such alias, or no registered model yet)."""
+    from mlflow.exceptions import MlflowException
+
+    s = settings or get_settings()
+    try:
+        return str(client(s).get_model_version_by_alias(s.model_name, alias).version)
+    except MlflowException:
+        return None
+
+
+def held_out_rows(version: str, settings: Settings | None = None) -> Any:
+    """The held-out rows the version was tested on (logged by training)."""
+    import mlflow.artifacts
+    import pandas as pd
+
+    from ml_platform.training.train import TEST_ROWS_FILE
+
+    s = settings or get_settings()
+    mv = client(s).get_model_version(s.model_name, version)
+    try:
+        path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=f"evaluation/{TEST_ROWS_FILE}",
+                                                   tracking_uri=s.mlflow_tracking_uri)
+    except Exception as exc:  # noqa: BLE001 - MLflow raises several kinds for a missing artifact
+        raise MlPlatformError(f"{s.model_name} v{version} has no logged test rows ({exc}); retrain it") from None
+    return pd.read_parquet(path)
+
+
+def rows_digest(rows: Any) -> str:
+    import pandas as pd
+
+    return hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()).hexdigest()[:16]
+
+
+def single_row_p99_ms(model: Any, rows: Any, n: int = 200) -> float:
+    """p99 of `predict` on one row at a time (what the online service does per customer)."""
+    from ml_platform.training.scoring import rescore
+
+    sample = rows.head(min(n, len(rows)))
+    for i in range(min(20, len(sample))):  # warm-up
+        rescore(model, sample.iloc[[i]])
+    times = []
+    for i in range(n):
+        one = sample.iloc[[i % len(sample)]]
+        t0 = time.perf_counter()
+        rescore(model, one)
+        times.append((time.perf_counter() - t0) * 1000)
+    return float(np.percentile(times, 99))
+
+
+def evaluate_version(version: str, rows: Any, settings: Settings | None = None) -> ModelEval:
+    """Re-score `version` on `rows` (with label `churned`): AUC, ECE, fairness gaps, p99 latency."""
+    import mlflow.pyfunc
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+    from sklearn.metrics import roc_auc_score
+
+    from ml_platform.training.metrics import expected_calibration_error
+    from ml_platform.training.scoring import rescore
+    from ml_platform.training.splits import SENSITIVE
+
+    s = settings or get_settings()
+    model = mlflow.pyfunc.load_model(f"models:/{s.model_name}/{version}")
+    mv = client(s).get_model_version(s.model_name, version)
+    threshold = float(mv.tags.get("threshold", 0.5))
+    y = rows["churned"].astype("float64").to_numpy()
+    p = rescore(model, rows)
+    pred = (p >= threshold).astype(int)
+    eod, dpd = [], []
+    for col in (c for c in SENSITIVE if c in rows.columns):
+        g = rows[col].astype("object").fillna("unknown").astype(str).to_numpy()
+        if len(set(g)) > 1:
+            eod.append(float(equalized_odds_difference(y, pred, sensitive_features=g)))
+            dpd.append(float(demographic_parity_difference(y, pred, sensitive_features=g)))
+    return ModelEval(version=version, rows=len(rows), roc_auc=float(roc_auc_score(y, p)),
+                     ece=expected_calibration_error(y, p), equalized_odds_difference=max(eod) if eod else None,
+                     demographic_parity_difference=max(dpd) if dpd else None,
+                     latency_p99_ms=single_row_p99_ms(model, rows), rows_digest=rows_digest(rows))

@@ -1,0 +1,122 @@
+"""Promotion gate (pure decisions on constructed evaluations) and alias moves on a real MLflow registry."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from ml_platform.registry.promotion import ModelEval, Policy, decide_promotion
+
+pytestmark = pytest.mark.unit
+
+CHAMP = ModelEval("1", 5000, roc_auc=0.80, ece=0.05, equalized_odds_difference=0.10,
+                  demographic_parity_difference=0.08, latency_p99_ms=3.0, rows_digest="d")
+
+
+def _chal(**kw) -> ModelEval:
+    return replace(CHAMP, version="2", **kw)
+
+
+def test_a_better_challenger_is_promoted_and_the_reason_carries_the_numbers():
+    d = decide_promotion(_chal(roc_auc=0.82), CHAMP, Policy())
+    assert d.promote and all(d.checks.values())
+    assert "0.8200 vs 0.8000" in d.reason and "5000 rows" in d.reason
+
+
+@pytest.mark.parametrize("change, check, words", [
+    ({"roc_auc": 0.802}, "auc_gain", "gain +0.0020 < required +0.0050"),
+    ({"roc_auc": 0.80}, "auc_gain", "gain +0.0000"),  # a tie keeps the champion
+    ({"roc_auc": 0.85, "ece": 0.08}, "calibration", "ECE 0.0800 worse than champion 0.0500"),
+    ({"roc_auc": 0.85, "equalized_odds_difference": 0.20}, "equalized_odds", "equalized odds difference 0.2000"),
+    ({"roc_auc": 0.85, "demographic_parity_difference": 0.15}, "demographic_parity", "demographic parity"),
+    ({"roc_auc": 0.85, "latency_p99_ms": 80.0}, "latency", "p99 latency 80.0 ms > budget 50.0 ms"),
+])
+def test_a_challenger_that_fails_one_check_is_rejected_naming_it(change, check, words):
+    d = decide_promotion(_chal(**change), CHAMP, Policy())
+    assert not d.promote and not d.checks[check] and words in d.reason
+    assert [k for k, ok in d.checks.items() if not ok] == [check]
+
+
+def test_the_first_model_is_judged_against_the_floors():
+    assert decide_promotion(_chal(), None, Policy()).promote
+    d = decide_promotion(_chal(roc_auc=0.65), None, Policy())
+    assert not d.promote and "AUC 0.6500 < floor 0.7000" in d.reason
+    d = decide_promotion(_chal(equalized_odds_difference=0.4), None, Policy())
+    assert not d.promote and "fairness gap 0.4000" in d.reason
+    # no sensitive attribute at all: fairness cannot block
+    assert decide_promotion(_chal(equalized_odds_difference=None, demographic_parity_difference=None), None,
+                            Policy()).promote
+
+
+def test_evaluations_on_different_rows_are_refused():
+    with pytest.raises(ValueError, match="different rows"):
+        decide_promotion(_chal(rows_digest="other"), CHAMP, Policy())
+
+
+def test_policy_overrides_are_checked():
+    assert Policy.from_mapping({"min_auc_gain": "0.01"}).min_auc_gain == 0.01
+    with pytest.raises(ValueError, match="unknown promotion policy key"):
+        Policy.from_mapping({"min_gain": 0.01})
+    with pytest.raises(ValueError, match="must be a number"):
+        Policy.from_mapping({"latency_p99_ms": "fast"})
+
+
+def test_apply_is_idempotent_rollback_restores_and_history_records_every_move(tmp_path, monkeypatch, capsys):
+    import mlflow
+
+    from ml_platform import cli
+    from ml_platform.config import Settings, get_settings
+    from ml_platform.errors import MlPlatformError
+    from ml_platform.registry.aliases import apply_decision, evaluate_and_decide, history, rollback
+    from ml_platform.registry.evaluate import alias_version
+    from ml_platform.training.train import train_and_register
+    from tests.unit.test_train_register import _frame
+
+    monkeypatch.setenv("ML_PLATFORM_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    s = Settings(home=tmp_path)
+    res = train_and_register(_frame(), ["recency_days", "frequency_90d", "monetary_90d"], training_set_id="ts1",
+                             lineage={}, study_name="s1", n_trials=2, families=["logreg"], settings=s)
+    first = evaluate_and_decide(settings=s)
+    assert first.promote and first.champion is None and first.challenger.version == "1"
+    assert first.challenger.rows == 400 and first.challenger.latency_p99_ms > 0
+    rec = apply_decision(first, dag_run_id="run-1", decision_id="retrain-7", settings=s)
+    assert rec["applied"] and alias_version("champion", s) == "1" and alias_version("challenger", s) is None
+    assert not apply_decision(first, settings=s)["applied"]  # same decision again: nothing moves, no new row
+    assert len(history(s)) == 1
+
+    # version 2: the same model again -> a tie on the same rows -> rejected, champion stays
+    mlflow.register_model(f"runs:/{res.run_id}/model", "churn_model")
+    from ml_platform.registry.evaluate import client
+
+    c = client(s)
+    c.set_model_version_tag("churn_model", "2", "threshold", "0.5")
+    c.set_registered_model_alias("churn_model", "challenger", "2")
+    tie = evaluate_and_decide(settings=s)
+    assert not tie.promote and tie.champion.version == "1" and tie.champion.rows_digest == tie.challenger.rows_digest
+    apply_decision(tie, settings=s)
+    assert alias_version("champion", s) == "1" and alias_version("challenger", s) == "2"
+
+    # a promotion decided against an older champion is refused once the champion has moved
+    forced = replace(tie, promote=True, reason="forced for the test")
+    apply_decision(forced, settings=s)
+    assert alias_version("champion", s) == "2" and alias_version("previous_champion", s) == "1"
+    stale = replace(first, challenger=replace(first.challenger, version="1"), promote=True, reason="stale")
+    with pytest.raises(MlPlatformError, match="champion moved"):
+        apply_decision(replace(stale, champion=tie.champion, reason="other"), settings=s)
+
+    assert cli.main(["registry", "rollback", "--reason", "bad canary"]) == 0
+    assert alias_version("champion", s) == "1" and alias_version("previous_champion", s) == "2"
+    with pytest.raises(MlPlatformError, match="already the champion"):
+        rollback("1", settings=s)
+    assert cli.main(["registry", "rollback", "--to", "9"]) == 2
+    capsys.readouterr()
+    assert cli.main(["registry", "history", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["action"] for r in rows] == ["promote", "reject", "promote", "rollback"]
+    assert rows[0]["dag_run_id"] == "run-1" and rows[0]["decision_id"] == "retrain-7"
+    assert rows[3]["champion_version"] == "1" and rows[3]["reason"] == "bad canary"
+    assert json.loads(rows[1]["metrics_json"])["champion"]["roc_auc"] == tie.champion.roc_auc
+    get_settings.cache_clear()
