@@ -14,7 +14,8 @@ export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}
 _spark_conn='{"conn_type": "spark", "host": "local[2]"}'
 export AIRFLOW_CONN_SPARK_DEFAULT="${AIRFLOW_CONN_SPARK_DEFAULT:-$_spark_conn}"
 export MLFLOW_DISABLE_TELEMETRY=true
-export SCARF_NO_ANALYTICS=true DO_NOT_TRACK=true GX_ANALYTICS_ENABLED=false
+export SCARF_NO_ANALYTICS=true DO_NOT_TRACK=true GX_ANALYTICS_ENABLED=false BENTOML_DO_NOT_TRACK=true
+export BENTOML_HOME="${BENTOML_HOME:-$ML_PLATFORM_HOME/bentoml}"  # built Bentos stay in the platform home
 # this checkout's code first: the cached venv is shared by clones with the same lock file
 export PYTHONPATH="$ROOT/include:$ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -12,6 +12,9 @@ if [[ " $TIERS " == *" integration "* && -z "${ML_PLATFORM_TEST_PG_URL:-}" ]]; t
   eval "$(bash scripts/services.sh start)" || { echo "could not start PostgreSQL/Redis (see scripts/services.sh)" >&2; exit 1; }
 fi
 
+# tiers share one trained model (tests/conftest.py::trained_model): built by the first tier that needs it
+export ML_PLATFORM_TEST_SHARED="${ML_PLATFORM_TEST_SHARED:-$(mktemp -d -t ml-platform-shared-XXXX)}"
+
 declare -A WALL RC
 failed=0
 for tier in $TIERS; do

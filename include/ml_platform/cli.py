@@ -11,6 +11,9 @@
     ml-platform backtest        your transaction file in a fresh workspace: gate -> features -> HPO -> test metrics
     ml-platform registry promote | history | rollback
                                 champion/challenger gate on the same rows, audited alias moves
+    ml-platform serve           the BentoML service: POST /predict by customer id or feature rows
+    ml-platform prediction-log load
+                                the serving spool -> monitoring.prediction_log (MERGE, idempotent)
     ml-platform tables          the lake's Delta tables with version, files and rows
 
 Errors in the input (missing columns, unreadable values, bad flags, a failed gate) print one
@@ -316,6 +319,33 @@ def cmd_registry_rollback(a: argparse.Namespace) -> dict[str, Any]:
     return rollback(a.to, reason=a.reason)
 
 
+def cmd_serve(a: argparse.Namespace) -> dict[str, Any]:
+    import os
+
+    from ml_platform.config import REPO_ROOT, get_settings
+
+    s = get_settings()
+    port = a.port or s.serving_port
+    env = dict(os.environ, BENTOML_DO_NOT_TRACK="true")
+    if a.workers:
+        env["ML_PLATFORM_SERVING_WORKERS"] = str(a.workers)
+    target = a.bento or "ml_platform.serving.service:ChurnService"
+    cmd = ["bentoml", "serve", target, "--host", a.host, "--port", str(port)]
+    if not a.bento:
+        cmd += ["--working-dir", str(REPO_ROOT / "include")]
+    _say(f"serving {s.model_name}@champion on http://{a.host}:{port} (POST /predict, GET /readyz, /metrics, /docs)")
+    sys.stdout.flush()
+    os.execvpe(cmd[0], cmd, env)  # BentoML owns the process from here; Ctrl-C stops it
+    return {}
+
+
+def cmd_prediction_log_load(a: argparse.Namespace) -> dict[str, Any]:
+    from ml_platform.config import get_settings
+    from ml_platform.serving.spool import load_spool
+
+    return load_spool(a.spool or get_settings().home / "serving" / "spool")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ml-platform", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -440,6 +470,18 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--to", default=None, help="the version to make champion")
     rr.add_argument("--reason", default="", help="why, for the history")
     rr.set_defaults(func=cmd_registry_rollback)
+
+    sv = sub.add_parser("serve", help="start the BentoML churn service (champion, online features, A/B, shadow)")
+    sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    sv.add_argument("--port", type=_positive, default=None, help="default: ML_PLATFORM_SERVING_PORT (23000)")
+    sv.add_argument("--workers", type=_positive, default=None, help="worker processes (default: ML_PLATFORM_SERVING_WORKERS)")
+    sv.add_argument("--bento", default=None, help="serve a built Bento (tag) instead of the source tree")
+    sv.set_defaults(func=cmd_serve)
+    pl = sub.add_parser("prediction-log", help="the served predictions").add_subparsers(
+        dest="prediction_log_command", required=True)
+    pll = pl.add_parser("load", help="MERGE the serving spool into monitoring.prediction_log (idempotent)")
+    pll.add_argument("--spool", type=Path, default=None, help="spool folder (default <home>/serving/spool)")
+    pll.set_defaults(func=cmd_prediction_log_load)
 
     t = sub.add_parser("tables", help="list the lake's Delta tables (version, files, rows)")
     t.set_defaults(func=cmd_tables)

@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Variables with the prefix that belong to the set-up and test scripts, not to this object.
 SCRIPT_VARIABLES = frozenset({
     "ML_PLATFORM_CACHE", "ML_PLATFORM_PG_PORT", "ML_PLATFORM_REDIS_PORT", "ML_PLATFORM_SERVICES_DIR",
-    "ML_PLATFORM_TEST_PG_URL", "ML_PLATFORM_TEST_REDIS_URL",
+    "ML_PLATFORM_TEST_PG_URL", "ML_PLATFORM_TEST_REDIS_URL", "ML_PLATFORM_TEST_SHARED",
 })
 
 
@@ -47,7 +47,18 @@ class Settings(BaseSettings):
     amount_max: float = Field(default=100_000.0, gt=0.0, description="Largest plausible transaction amount.")
     airflow_port: int = Field(default=28080, description="Airflow api-server port (127.0.0.1); +1, +2 for log servers.")
     mlflow_port: int = Field(default=25000, description="MLflow server port (127.0.0.1).")
-    api_token: str = Field(default="", description="Bearer token for the serving API (later issues).")
+    api_token: str = Field(default="", description="Bearer token required by POST /predict when set (health endpoints stay open).")
+    serving_port: int = Field(default=23000, description="Port of `ml-platform serve` (127.0.0.1 by default).")
+    serving_workers: int = Field(default=1, ge=1, description="BentoML worker processes of the churn service.")
+    serving_poll_seconds: float = Field(default=10.0, gt=0, description="How often each worker checks the MLflow aliases.")
+    serving_challenger_share: float = Field(default=0.0, ge=0.0, le=1.0,
+                                            description="A/B: share of customers (sticky by id hash) answered by @challenger.")
+    serving_shadow: bool = Field(default=False, description="Shadow: score @challenger too, log it, return the champion.")
+    serving_max_rows: int = Field(default=100, ge=1, description="Most customers or rows in one /predict request.")
+    serving_max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest accepted request body.")
+    serving_pinned_version: str = Field(default="", description="Serve this model version instead of @champion (smoke tests).")
+    risk_bands: str = Field(default="0.75,0.50,0.25", description="High, Medium, Low thresholds (else Very Low).")
+    explain_top_k: int = Field(default=5, ge=1, description="Contributions returned by /predict?explain=true.")
     online_store: Literal["sqlite", "redis"] = Field(default="sqlite", description="Online feature store backend.")
     online_sqlite_path: Path | None = Field(default=None, description="SQLite online store file; default <home>/online/features.db.")
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL of the online store when online_store=redis.")

@@ -1,0 +1,107 @@
+"""Pure serving rules: request/response models, risk bands, the sticky A/B split."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+BANDS = ("High", "Medium", "Low")
+
+
+def parse_bands(text: str) -> tuple[float, float, float]:
+    """"0.75,0.50,0.25" -> (0.75, 0.5, 0.25); three descending thresholds in (0, 1)."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"risk_bands must be three numbers, got {text!r}") from None
+    if len(values) != 3 or not 1 > values[0] > values[1] > values[2] > 0:
+        raise ValueError(f"risk_bands must be three descending thresholds in (0, 1), got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def risk_band(p: float, bands: tuple[float, float, float]) -> str:
+    for name, threshold in zip(BANDS, bands):
+        if p >= threshold:
+            return name
+    return "Very Low"
+
+
+def in_challenger_bucket(customer_id: str, share: float) -> bool:
+    """Sticky split: the same customer always lands on the same side for a given share."""
+    if share <= 0:
+        return False
+    bucket = int.from_bytes(hashlib.sha256(customer_id.encode()).digest()[:8], "big") % 10_000
+    return bucket < round(share * 10_000)
+
+
+FeatureValue = float | int | str | bool | None
+
+
+class PredictRequest(BaseModel):
+    """Either `customer_ids` (features from the online store) or `rows` (feature values given)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_ids: list[str] | None = Field(default=None, description="Customers to score from the online store.")
+    rows: list[dict[str, FeatureValue]] | None = Field(
+        default=None, description="Feature rows to score; an optional `customer_id` key names the row.")
+
+    @field_validator("customer_ids")
+    @classmethod
+    def _ids(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and any(not i.strip() for i in v):
+            raise ValueError("customer ids must not be blank")
+        return v
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PredictRequest:
+        if (self.customer_ids is None) == (self.rows is None):
+            raise ValueError("give exactly one of `customer_ids` or `rows`")
+        items = self.customer_ids if self.customer_ids is not None else self.rows
+        if not items:
+            raise ValueError("the list is empty: send at least one customer id or row")
+        return self
+
+    @property
+    def size(self) -> int:
+        return len(self.customer_ids or self.rows or [])
+
+
+class Contribution(BaseModel):
+    feature: str
+    value: float | None
+    contribution: float
+
+
+class Prediction(BaseModel):
+    customer_id: str | None
+    found: bool = Field(description="False when the online store has no features for this customer.")
+    churn_probability: float | None = None
+    risk_band: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    variant: str | None = Field(default=None, description="champion or challenger")
+    feature_timestamp: str | None = Field(default=None, description="When the served features were computed.")
+    explanation: list[Contribution] | None = None
+    detail: str | None = None
+
+
+class PredictResponse(BaseModel):
+    request_id: str
+    predictions: list[Prediction]
+
+
+class ErrorResponse(BaseModel):
+    error: str
+
+
+def errors_text(errors: list[dict[str, Any]]) -> str:
+    """A pydantic error list as one line naming each problem and where it is."""
+    parts = []
+    for e in errors:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body",))
+        msg = e.get("msg", "invalid").removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(parts)

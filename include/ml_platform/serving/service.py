@@ -1,0 +1,174 @@
+"""The churn BentoML service: `POST /predict` over the registered champion (and challenger).
+
+    bentoml serve ml_platform.serving.service:ChurnService     (what `ml-platform serve` runs)
+
+Each BentoML worker is its own process with its own models, alias poller, online-store client
+and prediction-log spool segment (module state below is per worker). The HTTP surface is a
+FastAPI app mounted on the service, so every error is JSON `{"error": ...}` with the right
+status and BentoML's OpenAPI document (`/docs.json`) includes it. `/healthz`, `/livez` and
+`/metrics` are BentoML's own; `/readyz` is answered by `Gate` with the reason when not ready;
+`Gate` also checks the bearer token and the body size before a request reaches FastAPI.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+from typing import Any
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")  # an unreachable registry must not stall the poller
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+
+import bentoml  # noqa: E402
+from fastapi import FastAPI, Query, Request  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi.responses import JSONResponse  # noqa: E402
+
+from ml_platform.config import get_settings  # noqa: E402
+from ml_platform.serving.routing import ErrorResponse, PredictRequest, PredictResponse, errors_text  # noqa: E402
+from ml_platform.serving.scorer import ClientError, Scorer, Unavailable  # noqa: E402
+
+SETTINGS = get_settings()
+WORKER: dict[str, Any] = {}  # this worker's Scorer and ModelHolder, set when the service instance starts
+
+REQUESTS = bentoml.metrics.Counter(name="churn_predictions_total", documentation="Predictions returned, per variant",
+                                   labelnames=["variant"])
+LATENCY = bentoml.metrics.Histogram(name="churn_predict_seconds", documentation="/predict latency, per variant",
+                                    labelnames=["variant"],
+                                    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
+MISSES = bentoml.metrics.Counter(name="churn_feature_store_misses_total",
+                                 documentation="Customer ids the online store did not hold")
+
+
+class _Metrics:
+    def misses(self, n: int) -> None:
+        MISSES.inc(n)
+
+    def observe(self, groups: dict[str, list[Any]], seconds: float) -> None:
+        for variant, items in groups.items():
+            REQUESTS.labels(variant=variant).inc(len(items))
+            LATENCY.labels(variant=variant).observe(seconds)
+
+
+def readiness() -> tuple[bool, dict[str, Any]]:
+    scorer, holder = WORKER.get("scorer"), WORKER.get("holder")
+    if scorer is None:
+        return False, {"ready": False, "reasons": ["the service is starting"]}
+    loaded = holder.current
+    reasons = []
+    if loaded.champion is None:
+        reasons.append(holder.registry_error or f"no @champion for {SETTINGS.model_name} in the registry yet")
+    online = scorer.check_online()
+    detail = {"champion": loaded.champion.version if loaded.champion else None,
+              "challenger": loaded.challenger.version if loaded.challenger else None,
+              "model_name": SETTINGS.model_name, "registry": holder.registry_error or "ok",
+              "online_store": online or "ok", "challenger_share": SETTINGS.serving_challenger_share,
+              "shadow": SETTINGS.serving_shadow, "pid": os.getpid()}
+    if online:
+        reasons.append(online)
+    return not reasons, {"ready": not reasons, "reasons": reasons, **detail}
+
+
+class Gate:
+    """ASGI middleware: `/readyz` with reasons, bearer auth and a body size limit on `/predict`."""
+
+    def __init__(self, app: Any, token: str = "", max_body: int = 1_048_576) -> None:
+        self.app, self.token, self.max_body = app, token, max_body
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        if path == "/readyz":
+            import anyio
+
+            ok, detail = await anyio.to_thread.run_sync(readiness)
+            return await _json(send, 200 if ok else 503, detail)
+        if not path.startswith("/predict"):
+            return await self.app(scope, receive, send)
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        if self.token:
+            given = headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+                return await _json(send, 401, {"error": "missing or wrong bearer token (Authorization: Bearer ...)"},
+                                   extra=[(b"www-authenticate", b"Bearer")])
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            return await _json(send, 413, {"error": f"request body of {length} bytes exceeds {self.max_body}"})
+        if length is None:  # chunked: read it here, within the limit
+            body, more = b"", True
+            while more:
+                msg = await receive()
+                body += msg.get("body", b"")
+                more = msg.get("more_body", False)
+                if len(body) > self.max_body:
+                    return await _json(send, 413, {"error": f"request body exceeds {self.max_body} bytes"})
+            sent = False
+
+            async def replay() -> dict[str, Any]:
+                nonlocal sent
+                if sent:
+                    return await receive()
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            return await self.app(scope, replay, send)
+        return await self.app(scope, receive, send)
+
+
+async def _json(send: Any, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    data = json.dumps(body, default=str).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
+                            *(extra or [])]})
+    await send({"type": "http.response.body", "body": data})
+
+
+app = FastAPI(title="churn prediction", version="1",
+              description="Churn probability and risk band per customer, from the champion model.")
+
+
+@app.exception_handler(RequestValidationError)
+async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"error": errors_text(list(exc.errors()))}, status_code=400)
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Bad payload (named in `error`)"},
+    401: {"model": ErrorResponse, "description": "Token configured and missing or wrong"},
+    413: {"model": ErrorResponse, "description": "Body too large"},
+    503: {"model": ErrorResponse, "description": "No champion model, or the online store is down"},
+}
+
+
+@bentoml.service(name="churn_service", workers=SETTINGS.serving_workers, traffic={"timeout": 30})
+@bentoml.asgi_app(app, path="/")
+class ChurnService:
+    def __init__(self) -> None:
+        from ml_platform.serving.models import ModelHolder
+        from ml_platform.serving.spool import PredictionSpool
+
+        holder = ModelHolder(SETTINGS, want_challenger=SETTINGS.serving_challenger_share > 0 or SETTINGS.serving_shadow)
+        holder.refresh()
+        holder.start()
+        spool = PredictionSpool(SETTINGS.home / "serving" / "spool")
+        WORKER.update(holder=holder, spool=spool, scorer=Scorer(SETTINGS, holder, spool=spool, metrics=_Metrics()))
+
+    @app.post("/predict", response_model=PredictResponse, responses=_ERRORS)
+    def predict(self, body: PredictRequest, explain: bool = Query(False, description="add top-k SHAP contributions")
+                ) -> Any:
+        try:
+            return WORKER["scorer"].predict(body, explain=explain)
+        except (ClientError, Unavailable) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+    @bentoml.on_shutdown
+    def _close(self) -> None:
+        if "holder" in WORKER:
+            WORKER["holder"].stop()
+            WORKER["spool"].close()
+
+
+ChurnService.add_asgi_middleware(Gate, token=SETTINGS.api_token, max_body=SETTINGS.serving_max_body_bytes)
