@@ -133,3 +133,50 @@ def test_training_dag_fans_out_hpo_and_registers_a_challenger(bag):
     assert {"evaluation.html", "roc.png", "precision_recall.png", "confusion_matrix.png", "calibration.png",
             "shap_summary.png", "shap_bar.png", "test_metrics.json", "shap_importance.json"} <= arts
     assert mv.tags["cutoff_date_range"] == "2025-01-05..2025-01-08" and mv.tags["git_commit"]
+
+
+def test_serving_deploy_promotes_the_challenger_then_batch_scoring_scores_the_newest_snapshot(bag):
+    """After the training DAG above: the deployment DAG gates, builds and smoke-tests a Bento
+    (SQLite online store), moves the aliases; no service is running, which confirm_serving says.
+    Then batch_scoring writes gold.churn_scores for the newest snapshot with the champion."""
+    from ml_platform.config import get_settings
+    from ml_platform.lake.paths import table_path
+    from ml_platform.lake.reader import partition_values, read_pandas
+    from ml_platform.registry.aliases import history
+    from ml_platform.registry.evaluate import alias_version
+
+    s = get_settings()
+    challenger = alias_version("challenger", s)
+    if challenger is None:
+        pytest.fail("needs the @challenger registered by test_training_dag_fans_out_hpo_and_registers_a_challenger")
+    # the training test loaded days with `ml-platform run`, which does not publish: bring the online store up to date
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pub = subprocess.run([str(Path(sys.executable).parent / "ml-platform"), "features", "publish",
+                          "features.customer_features"], env=dict(os.environ), capture_output=True, text=True,
+                         timeout=600)
+    assert pub.returncode == 0, pub.stderr[-2000:]
+    # tiny data (1000 customers, a 2-day window): judge it against a zero floor, the gate's logic is unit-tested
+    run = bag.get_dag("serving_deploy").test(run_conf={"floor_auc": 0.0, "floor_max_ece": 1.0, "floor_max_fairness_gap": 1.0,
+                                                       "latency_p99_ms": 1000.0,
+                                                       "smoke_p99_ms": 1000.0})
+    states = _states(run)
+    assert str(run.state) == "success", states
+    assert states["build_bento"] == states["smoke_test"] == states["apply_decision"] == "success"
+    tis = {ti.task_id: ti for ti in run.get_task_instances()}
+    smoke = tis["smoke_test"].xcom_pull(task_ids="smoke_test")
+    assert smoke["model_version"] == challenger and smoke["found"] > 0 and smoke["p99_ms"] > 0
+    assert tis["confirm_serving"].xcom_pull(task_ids="confirm_serving")["running"] is False
+    assert alias_version("champion", s) == challenger and alias_version("challenger", s) is None
+    rows = history(s)
+    assert rows[-1]["action"] == "promote" and rows[-1]["dag_run_id"] == run.run_id
+
+    run = bag.get_dag("batch_scoring").test()
+    assert str(run.state) == "success", _states(run)
+    newest = partition_values(table_path("features.customer_features", s), "snapshot_date")[-1]
+    scores = read_pandas(table_path("gold.churn_scores", s))
+    assert sorted(scores["score_date"].astype(str).unique()) == [newest]
+    assert set(scores["model_version"]) == {challenger} and scores["churn_probability"].between(0, 1).all()

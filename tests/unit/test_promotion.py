@@ -120,3 +120,11 @@ def test_apply_is_idempotent_rollback_restores_and_history_records_every_move(tm
     assert rows[3]["champion_version"] == "1" and rows[3]["reason"] == "bad canary"
     assert json.loads(rows[1]["metrics_json"])["champion"]["roc_auc"] == tie.champion.roc_auc
     get_settings.cache_clear()
+
+
+def test_a_decision_survives_the_round_trip_through_a_task_boundary():
+    from ml_platform.registry.promotion import Decision
+
+    d = decide_promotion(_chal(roc_auc=0.9), CHAMP, Policy(min_auc_gain=0.01))
+    back = Decision.from_dict(json.loads(json.dumps(d.to_dict())))
+    assert back == d and back.decision_key == d.decision_key

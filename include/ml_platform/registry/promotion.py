@@ -77,6 +77,13 @@ class Decision:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"decision_key": self.decision_key}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Decision:
+        """Inverse of `to_dict` (a decision crosses task boundaries as this small dict)."""
+        return cls(d["model_name"], bool(d["promote"]), d["reason"], ModelEval(**d["challenger"]),
+                   ModelEval(**d["champion"]) if d.get("champion") else None, Policy(**d["policy"]),
+                   dict(d.get("checks") or {}))
+
 
 def _gap(e: ModelEval) -> float:
     return max([g for g in (e.equalized_odds_difference, e.demographic_parity_difference) if g is not None],

@@ -1,0 +1,133 @@
+"""Deployment: a new `@challenger` -> the promotion gate -> a smoke-tested Bento -> `@champion`.
+
+Triggered by the `registry.challenger` asset (its extra names the version and the decision_id
+of the retrain that produced it). `evaluate` re-scores the champion and the challenger on the
+challenger's held-out rows and decides with the policy in the params. A rejected challenger
+moves nothing; the rejection is recorded in `registry.alias_history`. A promoted one is first
+built into a versioned Bento (`bentoml build`, our lock file), served from that Bento on a free
+local port pinned to the candidate version and smoke-tested (readiness, a sample of customers,
+p99 latency); only then are the aliases moved and the move recorded. `confirm_serving` waits
+until the running `ml-platform serve` (127.0.0.1, ML_PLATFORM_SERVING_PORT) reports the new
+champion, or logs that no service is running. Re-running a run re-applies the same decision,
+which is a no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from ml_platform.assets import CHALLENGER
+
+
+@dag(
+    dag_id="serving_deploy",
+    schedule=CHALLENGER,
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+    tags=["serving", "registry", "bentoml"],
+    doc_md=__doc__,
+    params={
+        "min_auc_gain": Param(0.005, type="number", description="Challenger AUC minus champion AUC, at least."),
+        "calibration_tolerance": Param(0.02, type="number", minimum=0, description="ECE may worsen by at most this."),
+        "fairness_tolerance": Param(0.05, type="number", minimum=0,
+                                    description="Equalized odds / demographic parity gaps may grow by at most this."),
+        "latency_p99_ms": Param(50.0, type="number", minimum=0, description="Single-row predict p99 budget (model)."),
+        "floor_auc": Param(0.70, type="number", minimum=0, maximum=1, description="Any champion: minimum AUC."),
+        "floor_max_ece": Param(0.15, type="number", minimum=0, description="First model: largest calibration error."),
+        "floor_max_fairness_gap": Param(0.30, type="number", minimum=0, description="First model: largest fairness gap."),
+        "smoke_p99_ms": Param(100.0, type="number", minimum=0, description="Bento smoke test: HTTP p99 budget."),
+    },
+)
+def serving_deploy() -> None:
+    @task
+    def evaluate(params=None, triggering_asset_events=None) -> dict:
+        """Both models on the challenger's held-out rows -> a Decision (every number, the reason)."""
+        import logging
+
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from ml_platform.errors import MlPlatformError
+        from ml_platform.registry.aliases import evaluate_and_decide
+        from ml_platform.registry.promotion import Policy
+
+        decision_id, announced = None, None
+        for events in (triggering_asset_events or {}).values():
+            for ev in events:
+                decision_id = (ev.extra or {}).get("decision_id", decision_id)
+                announced = (ev.extra or {}).get("version", announced)
+        policy = Policy.from_mapping({k: params[k] for k in ("min_auc_gain", "calibration_tolerance",
+                                                             "fairness_tolerance", "latency_p99_ms", "floor_auc",
+                                                             "floor_max_ece", "floor_max_fairness_gap")})
+        try:
+            decision = evaluate_and_decide(policy)
+        except MlPlatformError as e:
+            raise AirflowFailException(str(e)) from None
+        if announced and str(announced) != decision.challenger.version:
+            logging.getLogger(__name__).warning("event announced v%s; @challenger is now v%s (evaluated)",
+                                                announced, decision.challenger.version)
+        logging.getLogger(__name__).info("%s: %s", "PROMOTE" if decision.promote else "REJECT", decision.reason)
+        return {"decision": decision.to_dict(), "decision_id": decision_id}
+
+    @task.branch
+    def gate(evaluated: dict) -> str:
+        return "build_bento" if evaluated["decision"]["promote"] else "apply_decision"
+
+    @task
+    def build_bento(evaluated: dict, run_id=None) -> str:
+        """A versioned Bento of the service code + lock file, labelled with the candidate version."""
+        import hashlib
+
+        from ml_platform.serving.bento import build_bento as build
+
+        version = evaluated["decision"]["challenger"]["version"]
+        return build(version, f"m{version}-{hashlib.sha256(run_id.encode()).hexdigest()[:8]}")
+
+    @task
+    def smoke_test(tag: str, evaluated: dict, params=None) -> dict:
+        """Serve THAT Bento pinned to the candidate on a free port: readiness, customers, p99. Always stopped."""
+        from ml_platform.serving.bento import sample_customers, smoke_test as smoke
+
+        return smoke(tag, evaluated["decision"]["challenger"]["version"], sample_customers(20),
+                     p99_budget_ms=params["smoke_p99_ms"])
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def apply_decision(evaluated: dict, run_id=None) -> dict:
+        """Move the aliases (promotion) or nothing (rejection); append to registry.alias_history."""
+        from ml_platform.registry.aliases import apply_decision as apply
+        from ml_platform.registry.promotion import Decision
+
+        return apply(Decision.from_dict(evaluated["decision"]), dag_run_id=run_id,
+                     decision_id=evaluated["decision_id"] or "")
+
+    @task
+    def confirm_serving(record: dict) -> dict:
+        """The running service reports the new champion (or: no service is running, said in the log)."""
+        import logging
+
+        from ml_platform.config import get_settings
+        from ml_platform.serving.bento import confirm_serving as confirm
+
+        s = get_settings()
+        if record["action"] != "promote":
+            return {"confirmed": False, "note": "challenger rejected: the champion did not change"}
+        out = confirm(record["champion_version"], f"http://127.0.0.1:{s.serving_port}",
+                      timeout=s.serving_poll_seconds * 3 + 30, token=s.api_token)
+        logging.getLogger(__name__).info("confirm_serving: %s", out)
+        return out
+
+    ev = evaluate()
+    g = gate(ev)
+    tag = build_bento(ev)
+    smoke = smoke_test(tag, ev)
+    applied = apply_decision(ev)
+    g >> [tag, applied]
+    smoke >> applied
+    confirm_serving(applied)
+
+
+serving_deploy()

@@ -1,0 +1,76 @@
+"""Batch scoring: one feature snapshot -> `gold.churn_scores`, with the champion as a Spark UDF.
+
+The model is the same MLflow pyfunc that BentoML serves (`mlflow.pyfunc.spark_udf`,
+`result_type="double"`, `env_manager="local"`), pinned by version: the caller resolves
+`@champion` once, so a retry scores with the same model even if the alias moved meanwhile.
+A rerun for the same date replaces that date's partition (`replaceWhere`) with identical rows.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from ml_platform.config import Settings, get_settings
+from ml_platform.errors import MlPlatformError
+
+SCORES_TABLE = "gold.churn_scores"
+
+
+def resolve_snapshot(requested: str | None, settings: Settings | None = None) -> date:
+    """The snapshot to score: the requested date (it must exist) or the newest one."""
+    from ml_platform.lake.paths import table_path
+    from ml_platform.lake.reader import partition_values
+
+    dates = partition_values(table_path("features.customer_features", settings or get_settings()), "snapshot_date")
+    if not dates:
+        raise MlPlatformError("features.customer_features has no snapshot yet: run features_build first")
+    if not requested:
+        return date.fromisoformat(dates[-1])
+    try:
+        d = date.fromisoformat(requested)
+    except ValueError:
+        raise MlPlatformError(f"snapshot_date must be YYYY-MM-DD, got {requested!r}") from None
+    if d.isoformat() not in dates:
+        raise MlPlatformError(f"no feature snapshot for {d} (newest: {dates[-1]})")
+    return d
+
+
+def score_snapshot(spark: Any, snapshot_date: date, model_version: str, settings: Settings | None = None) -> dict[str, Any]:
+    import mlflow
+    from pyspark.sql import functions as F
+
+    from ml_platform.lake.paths import table_path
+    from ml_platform.serving.routing import BANDS, parse_bands
+    from ml_platform.training.scoring import spark_scorer
+
+    s = settings or get_settings()
+    mlflow.set_tracking_uri(s.mlflow_tracking_uri)
+    mlflow.set_registry_uri(s.mlflow_tracking_uri)
+    uri = f"models:/{s.model_name}/{model_version}"
+    schema = mlflow.models.get_model_info(uri).signature.inputs
+    names = schema.input_names()
+    types = {c.name: str(c.type) for c in schema.inputs}
+    feats = (spark.read.format("delta").load(table_path("features.customer_features", s))
+             .where(F.col("snapshot_date") == F.lit(snapshot_date)))
+    missing = [c for c in names if c not in feats.columns]
+    if missing:
+        raise MlPlatformError(f"{s.model_name} v{model_version} needs feature(s) {missing} that the snapshot lacks")
+    cols = [F.col(c).cast("double" if "double" in types[c] else "string").alias(c) for c in names]
+    scored = feats.select("customer_id", *cols).select(
+        "customer_id", spark_scorer(spark, uri)(*names).alias("churn_probability"))
+    hi, mid, lo = parse_bands(s.risk_bands)
+    p = F.col("churn_probability")
+    band = (F.when(p >= hi, BANDS[0]).when(p >= mid, BANDS[1]).when(p >= lo, BANDS[2]).otherwise("Very Low"))
+    out = scored.select("customer_id", "churn_probability", band.alias("risk_band"),
+                        F.lit(s.model_name).alias("model_name"), F.lit(str(model_version)).alias("model_version"),
+                        F.lit(snapshot_date).alias("score_date"))
+    path = table_path(SCORES_TABLE, s)
+    (out.write.format("delta").mode("overwrite").partitionBy("score_date")
+        .option("replaceWhere", f"score_date = '{snapshot_date.isoformat()}'").save(path))
+    written = spark.read.format("delta").load(path).where(F.col("score_date") == F.lit(snapshot_date))
+    counts = {r["risk_band"]: r["count"] for r in written.groupBy("risk_band").count().collect()}
+    if not counts:
+        raise MlPlatformError(f"the snapshot of {snapshot_date} has no rows to score")
+    return {"score_date": snapshot_date.isoformat(), "model_version": str(model_version), "table": path,
+            "rows": int(sum(counts.values())), "risk_bands": counts}
