@@ -76,6 +76,7 @@ def serving_home(trained_model: dict[str, Any], home: Path, redis_url: str, prom
     (home / "mlflow").mkdir(parents=True, exist_ok=True)
     shutil.copy(src_db, home / "mlflow" / "mlflow.db")
     shutil.copytree(ws.catalog_dir, home / "lake" / "_catalog")
+    (home / "lake" / "features").symlink_to(Path(ws.lake_uri) / "features")  # read-only use: customer samples
     env = {"ML_PLATFORM_HOME": str(home), "ML_PLATFORM_ONLINE_STORE": "redis", "ML_PLATFORM_REDIS_URL": redis_url}
     spec = Registry(ws.catalog_dir).get("features.customer_features")
     path = table_path("features.customer_features", ws)
@@ -95,8 +96,8 @@ def with_env(env: dict[str, str]) -> dict[str, str]:
 class Server:
     """`ml-platform serve` as a real process group on a free port."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], log: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.log = log.open("w")
         self.proc = subprocess.Popen([str(BIN / "ml-platform"), "serve", "--port", str(self.port)], env=with_env(env),
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -66,6 +66,7 @@ def test_service_end_to_end(home, redis_server, tmp_path):
 
     from ml_platform.registry.aliases import apply_decision, evaluate_and_decide
     from ml_platform.registry.evaluate import alias_version, client
+    from ml_platform.registry.promotion import Policy
 
     path, env = home
     env = env | {"ML_PLATFORM_API_TOKEN": TOKEN, "ML_PLATFORM_SERVING_WORKERS": "2",
@@ -82,7 +83,8 @@ def test_service_end_to_end(home, redis_server, tmp_path):
         assert r.status_code == 503 and "@champion" in r.json()["error"]
 
         # --- promote the trained model through the gate; the running workers pick it up
-        decision = evaluate_and_decide(settings=s)
+        # (the latency budget is relaxed: the 2 workers are still starting on the same 2 cores)
+        decision = evaluate_and_decide(Policy(latency_p99_ms=1000.0), settings=s)
         assert decision.promote, decision.reason
         apply_decision(decision, settings=s)
         v1 = alias_version("champion", s)
@@ -244,3 +246,49 @@ def test_prediction_log_survives_sigkill_and_loads_exactly_once(home, redis_serv
     assert sorted(zip(returned["request_id"], returned["customer_id"])) == sorted(answered)
     assert set(log[~log["returned"]]["variant"]) == {"shadow"} and len(log) == 600
     assert json.loads(returned["features_json"].iloc[0])  # the exact feature values served
+
+
+def test_serving_deploy_dag_promotes_and_the_running_service_confirms(home, redis_server, tmp_path, monkeypatch,
+                                                                      airflow_db):
+    """The deployment DAG against a running `ml-platform serve`: the Bento is built and
+    smoke-tested, the aliases move, and confirm_serving sees the service report the new version."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from ml_platform.config import get_settings
+    from ml_platform.registry.aliases import history
+    from ml_platform.registry.evaluate import alias_version, client
+    from tests.serving_helpers import free_port
+
+    path, env = home
+    env = env | {"ML_PLATFORM_SERVING_PORT": str(free_port()), "ML_PLATFORM_SERVING_POLL_SECONDS": "1",
+                 "ML_PLATFORM_SERVING_WORKERS": "2", "ML_PLATFORM_SERVING_SHADOW": "false",
+                 "BENTOML_HOME": str(tmp_path / "bentoml")}
+    s = _settings(env)
+    champion = alias_version("champion", s)
+    if champion is None:
+        pytest.fail("needs the champion set by test_service_end_to_end (run the module)")
+    mv = client(s).get_model_version("churn_model", champion)
+    candidate = str(client(s).create_model_version("churn_model", mv.source, run_id=mv.run_id).version)
+    client(s).set_model_version_tag("churn_model", candidate, "threshold", mv.tags.get("threshold", "0.5"))
+    client(s).set_registered_model_alias("churn_model", "challenger", candidate)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    server = Server(env, tmp_path / "serve.log", port=int(env["ML_PLATFORM_SERVING_PORT"]))  # where the DAG looks
+    try:
+        dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags" / "serving_deploy.py")).get_dag(
+            "serving_deploy")
+        # the candidate is the champion's model again: a zero gain must be allowed to promote it
+        run = dag.test(run_conf={"min_auc_gain": -1.0, "smoke_p99_ms": 1000.0, "latency_p99_ms": 1000.0})
+        states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+        assert str(run.state) == "success", states
+        tis = {ti.task_id: ti for ti in run.get_task_instances()}
+        confirmed = tis["confirm_serving"].xcom_pull(task_ids="confirm_serving")
+        assert confirmed["running"] is True and confirmed["confirmed"] is True and confirmed["version"] == candidate
+        assert server.client.get("/readyz").json()["champion"] == candidate
+        assert alias_version("champion", s) == candidate and alias_version("previous_champion", s) == champion
+        assert history(s)[-1]["dag_run_id"] == run.run_id
+    finally:
+        server.stop()
+        get_settings.cache_clear()
+
