@@ -10,6 +10,10 @@
 #   6. training: the `training` DAG, triggered with params as from the UI: point-in-time training
 #      set, Optuna search across model families on 2 mapped workers tracked in MLflow, the best
 #      model evaluated (HTML report with SHAP and fairness) and registered as churn_model@challenger
+#   7. serving: `ml-platform serve` (BentoML) runs from step 6 on; each new challenger goes through
+#      the serving_deploy DAG (gate on the same rows -> Bento build + smoke test -> @champion),
+#      the running service picks the champion up, batch_scoring writes gold.churn_scores, and the
+#      demo ends with a curl command that returns a prediction
 # Settings: the ML_PLATFORM_* variables in README.md. Rerunning the demo is safe (idempotent).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,12 +31,12 @@ cd "$ROOT"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 t0=$(date +%s)
 
-say "1/6 synthetic data: ${DEMO_CUSTOMERS:-2000} customers, $DATA_START .. $DATA_END -> $ML_PLATFORM_HOME/landing"
+say "1/7 synthetic data: ${DEMO_CUSTOMERS:-2000} customers, $DATA_START .. $DATA_END -> $ML_PLATFORM_HOME/landing"
 ml-platform data generate --customers "${DEMO_CUSTOMERS:-2000}" --start "$DATA_START" --end "$DATA_END" \
   --seed 42 > "$ML_PLATFORM_HOME.generate.json"
 mkdir -p "$ML_PLATFORM_HOME/reports"; mv "$ML_PLATFORM_HOME.generate.json" "$ML_PLATFORM_HOME/reports/generate.json"
 
-say "2/6 history $DATA_START .. $HISTORY_END: ingest -> GE gate -> silver -> weekly snapshots, one Spark job"
+say "2/7 history $DATA_START .. $HISTORY_END: ingest -> GE gate -> silver -> weekly snapshots, one Spark job"
 ml-platform run --start "$DATA_START" --end "$HISTORY_END" > "$ML_PLATFORM_HOME/reports/history.json"
 
 echo "  MLflow tracking store (SQLite): $ML_PLATFORM_HOME/mlflow/mlflow.db"
@@ -44,7 +48,7 @@ if mlflow.get_experiment_by_name("churn") is None:
     mlflow.create_experiment("churn", artifact_location="$ML_PLATFORM_HOME/mlflow/artifacts")
 PY
 
-say "3/6 Airflow on 127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT (metadata: ${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-SQLite under $AIRFLOW_HOME})"
+say "3/7 Airflow on 127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT (metadata: ${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-SQLite under $AIRFLOW_HOME})"
 bash scripts/airflow_up.sh
 for _ in $(seq 1 90); do airflow dags list -o plain 2>/dev/null | grep -q '^features_build' && break; sleep 2; done
 airflow dags unpause -y features_build >/dev/null
@@ -73,7 +77,7 @@ airflow backfill create --dag-id features_build --from-date "$ML_PLATFORM_DAG_ST
   --to-date "$ML_PLATFORM_DAG_START_DATE" --reprocess-behavior completed --max-active-runs 1 >/dev/null
 sleep 5; wait_runs
 
-say "4/6 what it produced"
+say "4/7 what it produced"
 python - <<'PY'
 from ml_platform.config import get_settings
 from ml_platform.lake.paths import TABLES, table_path
@@ -88,7 +92,7 @@ print(f"  feature snapshots: {len(snaps)} ({snaps[0]} .. {snaps[-1]})")
 print(f"  gate results (JSON):  {s.reports_dir / 'validation'}")
 print(f"  GE data docs:         {s.reports_dir / 'gx' / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}")
 PY
-say "5/6 feature store: training sets (cutoffs $DEMO_CUTOFFS, ${DEMO_HORIZON} day horizon), online store"
+say "5/7 feature store: training sets (cutoffs $DEMO_CUTOFFS, ${DEMO_HORIZON} day horizon), online store"
 ml-platform features training-set --cutoffs "$DEMO_CUTOFFS" --horizon-days "$DEMO_HORIZON" --id demo-cli \
   > "$ML_PLATFORM_HOME/reports/training_set_cli.json"
 python -c "import json,sys; t=json.load(open(sys.argv[1])); print(f\"  CLI training set {t['training_set_id']}: {t['rows']:,} rows, lineage {t['lineage']}\")" \
@@ -97,9 +101,18 @@ python scripts/demo_feature_store.py "$DEMO_CUTOFFS" "$DEMO_HORIZON" "C42-000000
 ml-platform features skew features.customer_features --sample 50 > "$ML_PLATFORM_HOME/reports/skew.json"
 echo "  skew check: online values equal their offline rows for 50 sampled customers ($ML_PLATFORM_HOME/reports/skew.json)"
 
-say "6/6 training DAG in Airflow: its weekly slot, and a run triggered with params as from the UI (${DEMO_TRIALS:-8} Optuna trials on 2 mapped workers) -> churn_model@challenger"
+say "6/7 training DAG in Airflow: its weekly slot, and a run triggered with params as from the UI (${DEMO_TRIALS:-8} Optuna trials on 2 mapped workers) -> churn_model@challenger"
 # unpausing also starts the latest weekly slot (Monday 04:00 UTC) with the default params: both
 # the schedule and the trigger run, one at a time (the demo's data observes a 28-day label window)
+# the service starts now (no champion yet: /readyz says so); serving_deploy reacts to every new challenger
+SERVE_URL="http://127.0.0.1:${ML_PLATFORM_SERVING_PORT:-23000}"
+if ! curl -sf "$SERVE_URL/healthz" >/dev/null 2>&1; then
+  mkdir -p "$ML_PLATFORM_HOME/run" "$ML_PLATFORM_HOME/logs"
+  setsid nohup ml-platform serve >"$ML_PLATFORM_HOME/logs/serve.log" 2>&1 < /dev/null &
+  echo $! >"$ML_PLATFORM_HOME/run/serve.pid"
+fi
+airflow dags unpause -y serving_deploy >/dev/null
+airflow dags unpause -y batch_scoring >/dev/null
 airflow dags unpause -y training >/dev/null
 airflow dags trigger training --conf "{\"cutoffs\": \"$DEMO_CUTOFFS\", \"horizon_days\": $DEMO_HORIZON, \"n_trials\": ${DEMO_TRIALS:-8}, \"n_workers\": 2}" >/dev/null
 sleep 5; wait_runs training
@@ -111,15 +124,38 @@ from ml_platform.training.train import mlflow_setup
 s = get_settings()
 mlflow_setup(s)
 c = MlflowClient()
-mv = c.get_model_version_by_alias(s.model_name, "challenger")
+mv = max(c.search_model_versions(f"name='{s.model_name}'"), key=lambda v: int(v.version))  # the newest
 m = c.get_run(mv.run_id if mv.run_id else mv.tags["run_id"]).data.metrics
-print(f"  {s.model_name}@challenger = version {mv.version} ({mv.tags['family']}), validation AUC {m['val_auc']:.3f}, "
+print(f"  {s.model_name} newest = version {mv.version} ({mv.tags['family']}), validation AUC {m['val_auc']:.3f}, "
       f"training set {mv.tags['training_set_id']}, lineage {mv.tags['lineage']}")
 print(f"  test cutoff {mv.tags['test_cutoff']}: ROC AUC {m['test_roc_auc']:.3f}, average precision {m['test_average_precision']:.3f}, "
       f"F1 {m['test_f1']:.3f} at threshold {m['test_threshold']:.3f}, ECE {m['test_ece']:.3f}")
 print(f"  evaluation report: {s.reports_dir / 'training' / mv.tags['run_id'] / 'evaluation.html'}")
 PY
 echo "  MLflow UI: mlflow ui --backend-store-uri sqlite:///$ML_PLATFORM_HOME/mlflow/mlflow.db --host 127.0.0.1 --port ${ML_PLATFORM_MLFLOW_PORT:-25000}"
+
+say "7/7 serving: serving_deploy gates each challenger (same rows), builds + smoke-tests a Bento, moves @champion"
+sleep 5; wait_runs serving_deploy
+ml-platform registry history | sed 's/^/  /'
+for _ in $(seq 1 60); do curl -sf "$SERVE_URL/readyz" >/dev/null && break; sleep 1; done
+curl -s "$SERVE_URL/readyz" | python -c "import json,sys; r=json.load(sys.stdin); print(f\"  service {r['model_name']}: champion v{r['champion']}, ready={r['ready']} {r['reasons'] or ''}\")"
+airflow dags trigger batch_scoring >/dev/null
+sleep 5; wait_runs batch_scoring
+python - <<'PY'
+from ml_platform.lake.paths import table_path
+from ml_platform.lake.reader import read_pandas
+g = read_pandas(table_path("gold.churn_scores"))
+last = g[g["score_date"] == g["score_date"].max()]
+bands = last["risk_band"].value_counts().to_dict()
+print(f"  gold.churn_scores {last['score_date'].iloc[0]}: {len(last):,} customers scored by v{last['model_version'].iloc[0]}, "
+      f"risk bands {bands}")
+PY
+CUSTOMER="$(python -c "from ml_platform.serving.bento import sample_customers; print(sample_customers(1)[0])")"
+echo "  a prediction for $CUSTOMER (features from the online store, with SHAP contributions):"
+echo "    curl -s -X POST '$SERVE_URL/predict?explain=true' -H 'Content-Type: application/json' -d '{\"customer_ids\": [\"$CUSTOMER\"]}'"
+curl -s -X POST "$SERVE_URL/predict?explain=true" -H 'Content-Type: application/json' -d "{\"customer_ids\": [\"$CUSTOMER\"]}" \
+  | python -c "import json,sys; print('   ', json.dumps(json.load(sys.stdin)['predictions'][0])[:400])"
+echo "  OpenAPI: $SERVE_URL/docs   metrics: $SERVE_URL/metrics   registry: ml-platform registry history | rollback"
 
 cat <<MSG
 

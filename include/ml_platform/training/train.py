@@ -57,6 +57,7 @@ def mlflow_setup(settings: Settings) -> str:
     if settings.mlflow_tracking_uri.startswith("sqlite:///"):
         Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)  # one store for runs and models, always together
     exp = mlflow.get_experiment_by_name(settings.mlflow_experiment)
     if exp is not None:
         return str(exp.experiment_id)
