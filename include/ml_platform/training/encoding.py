@@ -60,6 +60,10 @@ class FeatureEncoder:
             raise ValueError(f"input lacks feature column(s) {missing}")
         if not len(df):
             return np.empty((0, len(self.output_names)))
+        if not self.categories:  # all numeric: one conversion when the dtypes allow it (the serving path)
+            sub = df[self.columns]
+            if all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in sub.dtypes):
+                return sub.to_numpy(dtype="float64", na_value=np.nan)
         parts = []
         for c in self.columns:
             s = df[c]

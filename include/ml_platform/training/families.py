@@ -105,9 +105,9 @@ class XGBFitted:
     booster: Any
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        import xgboost as xgb
-
-        return self.booster.predict(xgb.DMatrix(np.asarray(x, dtype="float64"))).astype("float64")
+        # inplace_predict skips building a DMatrix: the same trees and NaN handling, far less
+        # overhead for the one-row requests of online serving
+        return np.asarray(self.booster.inplace_predict(np.asarray(x, dtype="float64")), dtype="float64")
 
 
 @dataclass

@@ -29,9 +29,12 @@ def rescore(model: Any, frame: Any) -> np.ndarray:
         raise ValueError(f"rows lack feature column(s) {missing}")
     schema = model.metadata.get_input_schema()
     types = {c.name: str(c.type) for c in schema.inputs}
-    x = frame[names].copy()
-    for c in names:  # doubles as doubles (NULL -> NaN); categorical columns stay strings
-        x[c] = x[c].astype("float64") if "double" in types.get(c, "double") else x[c].astype("object")
+    if all("double" in types.get(c, "double") for c in names):
+        x = frame[names].astype("float64")  # NULL -> NaN
+    else:
+        x = frame[names].copy()
+        for c in names:  # doubles as doubles; categorical columns stay strings
+            x[c] = x[c].astype("float64") if "double" in types.get(c, "double") else x[c].astype("object")
     return np.asarray(model.predict(x), dtype="float64")
 
 
