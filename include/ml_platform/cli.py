@@ -331,7 +331,7 @@ def cmd_serve(a: argparse.Namespace) -> dict[str, Any]:
         env["ML_PLATFORM_SERVING_WORKERS"] = str(a.workers)
     target = a.bento or "ml_platform.serving.service:ChurnService"
     cmd = ["bentoml", "serve", target, "--host", a.host, "--port", str(port)]
-    if not a.bento:
+    if not a.bento and (REPO_ROOT / "include" / "ml_platform").is_dir():  # a checkout; installed: importable as is
         cmd += ["--working-dir", str(REPO_ROOT / "include")]
     _say(f"serving {s.model_name}@champion on http://{a.host}:{port} (POST /predict, GET /readyz, /metrics, /docs)")
     sys.stdout.flush()

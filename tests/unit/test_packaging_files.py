@@ -19,7 +19,7 @@ def compose() -> dict:
 
 def test_services_present(compose):
     expected = {"postgres", "redis", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
-                "airflow-triggerer", "mlflow", "spark-master", "spark-worker"}
+                "airflow-triggerer", "mlflow", "spark-master", "spark-worker", "serving"}
     assert expected <= set(compose["services"])
 
 
@@ -32,7 +32,7 @@ def test_no_port_published_on_all_interfaces(compose):
 
 def test_healthchecks_and_dependencies(compose):
     services = compose["services"]
-    for name in ("postgres", "redis", "airflow-api-server", "airflow-scheduler", "mlflow", "spark-master"):
+    for name in ("postgres", "redis", "airflow-api-server", "airflow-scheduler", "mlflow", "spark-master", "serving"):
         assert "healthcheck" in services[name], name
     for name, svc in services.items():
         for dep in (svc.get("depends_on") or {}):

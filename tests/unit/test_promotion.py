@@ -128,3 +128,28 @@ def test_a_decision_survives_the_round_trip_through_a_task_boundary():
     d = decide_promotion(_chal(roc_auc=0.9), CHAMP, Policy(min_auc_gain=0.01))
     back = Decision.from_dict(json.loads(json.dumps(d.to_dict())))
     assert back == d and back.decision_key == d.decision_key
+
+
+def test_a_worker_keeps_serving_its_models_when_the_registry_is_unreachable(tmp_path, monkeypatch):
+    from ml_platform.config import Settings
+    from ml_platform.registry.aliases import apply_decision, evaluate_and_decide
+    from ml_platform.serving.models import ModelHolder
+    from ml_platform.training.train import train_and_register
+    from tests.unit.test_train_register import _frame
+
+    s = Settings(home=tmp_path)
+    train_and_register(_frame(), ["recency_days", "frequency_90d", "monetary_90d"], training_set_id="ts1",
+                       lineage={}, study_name="s1", n_trials=1, families=["logreg"], settings=s)
+    holder = ModelHolder(s, want_challenger=True)
+    assert holder.refresh() is True and holder.current.champion is None  # only @challenger so far
+    apply_decision(evaluate_and_decide(settings=s), settings=s)
+    assert holder.refresh() is True and holder.current.champion.version == "1"
+    assert holder.current.challenger is None  # promoted: the challenger alias is gone
+    loaded = holder.current
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    holder.settings = s.model_copy(update={"mlflow_tracking_uri": "http://127.0.0.1:9"})
+    assert holder.refresh() is False
+    assert holder.current is loaded and "registry unreachable" in holder.registry_error
+    holder.settings = s
+    assert holder.refresh() is False and holder.registry_error is None  # back, nothing changed

@@ -24,14 +24,18 @@ def client(settings: Settings | None = None) -> Any:
 
 
 def alias_version(alias: str, settings: Settings | None = None) -> str | None:
-    """The version an alias points at, or None (no such alias, or no registered model yet)."""
+    """The version an alias points at, or None (no such alias, or no registered model yet).
+
+    Any other failure (the registry unreachable) raises: "cannot tell" is not "no champion"."""
     from mlflow.exceptions import MlflowException
 
     s = settings or get_settings()
     try:
         return str(client(s).get_model_version_by_alias(s.model_name, alias).version)
-    except MlflowException:
-        return None
+    except MlflowException as e:
+        if e.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
 
 
 def held_out_rows(version: str, settings: Settings | None = None) -> Any:
