@@ -291,7 +291,10 @@ def cmd_registry_promote(a: argparse.Namespace) -> dict[str, Any] | str:
     from ml_platform.registry.promotion import Policy
 
     _say("re-scoring @champion and @challenger on the challenger's held-out rows")
-    decision = evaluate_and_decide(Policy.from_mapping(a.policy))
+    from ml_platform.config import get_settings
+
+    decision = evaluate_and_decide(Policy.from_mapping(
+        {"latency_p99_ms": get_settings().promotion_latency_p99_ms} | a.policy))
     record = decision.to_dict() if a.dry_run else apply_decision(decision)
     if a.json:
         return record if a.dry_run else {"decision": decision.to_dict(), "record": record}

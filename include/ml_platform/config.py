@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     serving_max_rows: int = Field(default=100, ge=1, description="Most customers or rows in one /predict request.")
     serving_max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest accepted request body.")
     serving_pinned_version: str = Field(default="", description="Serve this model version instead of @champion (smoke tests).")
+    promotion_latency_p99_ms: float = Field(default=100.0, gt=0, description="Gate: single-row predict p99 budget (ms).")
+    smoke_latency_p99_ms: float = Field(default=250.0, gt=0, description="Deployment smoke test: HTTP p99 budget (ms).")
     risk_bands: str = Field(default="0.75,0.50,0.25", description="High, Medium, Low thresholds (else Very Low).")
     explain_top_k: int = Field(default=5, ge=1, description="Contributions returned by /predict?explain=true.")
     online_store: Literal["sqlite", "redis"] = Field(default="sqlite", description="Online feature store backend.")

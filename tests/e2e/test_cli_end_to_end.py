@@ -104,3 +104,13 @@ def test_hpo_benchmark_smoke():
     assert "2 workers vs 1:" in r.stdout and "bookkeeping: at most" in r.stdout and "peer (the machine)" in r.stdout
     rows = [ln for ln in r.stdout.splitlines() if ln.startswith(("1w x 1t", "2w x 1t", "1w x 2t"))]
     assert len(rows) == 3 and all(int(ln.split()[3]) == 4 for ln in rows)  # every setting ran all 4 trials
+
+
+def test_serving_latency_benchmark_smoke():
+    """Both servers answer every request at the smoke rate, and the table and ratio are printed."""
+    r = _run([sys.executable, str(ROOT / "benchmarks" / "serving_latency.py"), "--smoke"], dict(os.environ))
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = {ln.split()[0]: ln.split() for ln in r.stdout.splitlines()
+            if ln.startswith(("bentoml service", "bare starlette app"))}
+    assert set(rows) == {"bentoml", "bare"} and all(v[-2] == "0" for v in rows.values())  # no errors
+    assert "service p99 / bare app p99 =" in r.stdout and "model call alone" in r.stdout

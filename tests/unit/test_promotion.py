@@ -31,7 +31,7 @@ def test_a_better_challenger_is_promoted_and_the_reason_carries_the_numbers():
     ({"roc_auc": 0.85, "ece": 0.08}, "calibration", "ECE 0.0800 worse than champion 0.0500"),
     ({"roc_auc": 0.85, "equalized_odds_difference": 0.20}, "equalized_odds", "equalized odds difference 0.2000"),
     ({"roc_auc": 0.85, "demographic_parity_difference": 0.15}, "demographic_parity", "demographic parity"),
-    ({"roc_auc": 0.85, "latency_p99_ms": 80.0}, "latency", "p99 latency 80.0 ms > budget 50.0 ms"),
+    ({"roc_auc": 0.85, "latency_p99_ms": 180.0}, "latency", "p99 latency 180.0 ms > budget 100.0 ms"),
 ])
 def test_a_challenger_that_fails_one_check_is_rejected_naming_it(change, check, words):
     d = decide_promotion(_chal(**change), CHAMP, Policy())
@@ -43,8 +43,9 @@ def test_the_first_model_is_judged_against_the_floors():
     assert decide_promotion(_chal(), None, Policy()).promote
     d = decide_promotion(_chal(roc_auc=0.65), None, Policy())
     assert not d.promote and "AUC 0.6500 < floor 0.7000" in d.reason
-    d = decide_promotion(_chal(equalized_odds_difference=0.4), None, Policy())
-    assert not d.promote and "fairness gap 0.4000" in d.reason
+    assert decide_promotion(_chal(equalized_odds_difference=0.4), None, Policy()).promote  # no fairness floor by default
+    d = decide_promotion(_chal(equalized_odds_difference=0.4), None, Policy(floor_max_fairness_gap=0.3))
+    assert not d.promote and "fairness gap 0.4000 > floor 0.3000" in d.reason
     # no sensitive attribute at all: fairness cannot block
     assert decide_promotion(_chal(equalized_odds_difference=None, demographic_parity_difference=None), None,
                             Policy()).promote

@@ -127,4 +127,4 @@ def evaluate_and_decide(policy: Any = None, settings: Settings | None = None) ->
     rows = held_out_rows(challenger, s)
     c_eval = evaluate_version(challenger, rows, s)
     h_eval = evaluate_version(champion, rows, s) if champion and champion != challenger else None
-    return decide_promotion(c_eval, h_eval, policy or Policy(), s.model_name)
+    return decide_promotion(c_eval, h_eval, policy or Policy(latency_p99_ms=s.promotion_latency_p99_ms), s.model_name)
