@@ -57,9 +57,10 @@ class ModelHolder:
         self._lock = threading.Lock()  # one refresh at a time (the poller and an explicit call)
 
     def _versions(self) -> tuple[str | None, str | None]:
-        from ml_platform.registry.evaluate import alias_version
+        from ml_platform.registry.evaluate import alias_version, client
 
         s = self.settings
+        client(s)  # points MLflow's global tracking + registry URIs (used by `models:/` loads) at ours
         if s.serving_pinned_version:
             return s.serving_pinned_version, None
         champion = alias_version("champion", s)
