@@ -26,26 +26,22 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import date, datetime, timedelta, timezone
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
+
+from ml_platform.serving.bento import free_port, stop_process_group
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def say(msg: str) -> None:
@@ -89,7 +85,8 @@ def build_home(home: Path, redis_url: str, customers: int) -> tuple[dict[str, st
     return env, ids, f"models:/churn_model/{res.version}"
 
 
-def start(cmd: list[str], env: dict[str, str], url: str, log: Path, ready: str) -> subprocess.Popen:
+def start(cmd: list[str], env: dict[str, str], log: Path, ready: Callable[[], bool]) -> subprocess.Popen:
+    """Start a server in its own process group; return once `ready()` is true."""
     import httpx
 
     full = {k: v for k, v in os.environ.items() if not k.startswith("ML_PLATFORM_")} | env
@@ -100,21 +97,12 @@ def start(cmd: list[str], env: dict[str, str], url: str, log: Path, ready: str) 
         if proc.poll() is not None:
             raise SystemExit(f"{cmd[0]} exited: {log.read_text()[-2000:]}")
         try:
-            if httpx.get(url + ready, timeout=2).status_code == 200:
+            if ready():
                 return proc
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
     raise SystemExit(f"{cmd} did not become ready: {log.read_text()[-2000:]}")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 async def open_loop(url: str, ids: list[str], rate: float, seconds: float) -> dict[str, Any]:
@@ -206,19 +194,25 @@ def main() -> int:
         results = {}
         port = free_port()
         say("BentoML service (ml-platform serve, 1 worker)")
-        procs.append(start([str(BIN / "ml-platform"), "serve", "--port", str(port)], env, f"http://127.0.0.1:{port}",
-                           tmp / "serve.log", "/readyz"))
+        url = f"http://127.0.0.1:{port}"
+        procs.append(start([str(BIN / "ml-platform"), "serve", "--port", str(port)], env, tmp / "serve.log",
+                           lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200))
         results["bentoml service"] = asyncio.run(open_loop(f"http://127.0.0.1:{port}", ids, a.rate, a.seconds))
-        stop(procs.pop())
+        stop_process_group(procs.pop(), wait=20)
         port = free_port()
         say("bare Starlette app (uvicorn, 1 process)")
-        procs.append(_start_bare(env, uri, port, tmp))
+        url = f"http://127.0.0.1:{port}"
+        procs.append(start([str(BIN / "uvicorn"), "benchmarks.bare_app:app", "--host", "127.0.0.1", "--port", str(port),
+                            "--no-access-log", "--log-level", "warning"], env | {"BARE_MODEL_URI": uri},
+                           tmp / "bare.log",
+                           lambda: httpx.post(url + "/predict", json={"customer_ids": ["x"]}, timeout=2).status_code
+                           == 200))
         results["bare starlette app"] = asyncio.run(open_loop(f"http://127.0.0.1:{port}", ids, a.rate, a.seconds))
-        stop(procs.pop())
+        stop_process_group(procs.pop(), wait=20)
         parts = breakdown(env, ids, uri, 500 if not a.smoke else 50)
     finally:
         for proc in procs:
-            stop(proc)
+            stop_process_group(proc, wait=20)
         redis.terminate()
     print(f"\nserving latency at {a.rate:.0f} req/s for {a.seconds:.0f} s, one customer per request (2 cores, "
           f"load generator on the same machine)")
@@ -237,25 +231,6 @@ def main() -> int:
           f"{'met' if svc['p99'] <= 10 else 'not met'}")
     return 0
 
-
-def _start_bare(env: dict[str, str], uri: str, port: int, tmp: Path) -> subprocess.Popen:
-    import httpx
-
-    full = {k: v for k, v in os.environ.items() if not k.startswith("ML_PLATFORM_")} | env | {"BARE_MODEL_URI": uri}
-    log = tmp / "bare.log"
-    proc = subprocess.Popen([str(BIN / "uvicorn"), "benchmarks.bare_app:app", "--host", "127.0.0.1", "--port",
-                             str(port), "--no-access-log", "--log-level", "warning"], env=full, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"bare app exited: {log.read_text()[-2000:]}")
-        try:
-            httpx.post(f"http://127.0.0.1:{port}/predict", json={"customer_ids": ["x"]}, timeout=2)
-            return proc
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    raise SystemExit("bare app did not start")
 
 
 if __name__ == "__main__":

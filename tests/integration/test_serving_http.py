@@ -103,14 +103,13 @@ def test_service_end_to_end(home, redis_server, tmp_path):
             "High", "Medium", "Low", "Very Low")
         assert not miss["found"] and "not found" in miss["detail"]
         # the same customer's features given as a row score the same
-        model = mlflow.pyfunc.load_model(f"models:/churn_model/{v1}")
-        from ml_platform.serving.routing import risk_band  # noqa: F401
+        import redis
+
         from ml_platform.training.scoring import feature_names
 
-        names = feature_names(model)
-        stored = json.loads(__import__("redis").Redis.from_url(redis_server.url).hget(
-            __import__("redis").Redis.from_url(redis_server.url).get(
-                "mlp:online:features.customer_features:current").decode(), ids[0]))[1]
+        names = feature_names(mlflow.pyfunc.load_model(f"models:/churn_model/{v1}"))
+        rc = redis.Redis.from_url(redis_server.url)
+        stored = json.loads(rc.hget(rc.get("mlp:online:features.customer_features:current").decode(), ids[0]))[1]
         row = dict(zip(names, stored)) | {"customer_id": ids[0]}
         r = c.post("/predict?explain=true", json={"rows": [row]}, headers=AUTH)
         assert r.status_code == 200, r.text
@@ -257,7 +256,7 @@ def test_serving_deploy_dag_promotes_and_the_running_service_confirms(home, redi
     from ml_platform.config import get_settings
     from ml_platform.registry.aliases import history
     from ml_platform.registry.evaluate import alias_version, client
-    from tests.serving_helpers import free_port
+    from ml_platform.serving.bento import free_port
 
     path, env = home
     env = env | {"ML_PLATFORM_SERVING_PORT": str(free_port()), "ML_PLATFORM_SERVING_POLL_SECONDS": "1",

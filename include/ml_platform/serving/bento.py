@@ -51,10 +51,22 @@ def build_bento(model_version: str, version: str, settings: Settings | None = No
     return tag
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop_process_group(proc: subprocess.Popen, wait: float = 30) -> None:
+    """SIGTERM a server started with `start_new_session=True` (arbiter and workers), SIGKILL if it lingers."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 def sample_customers(n: int, settings: Settings | None = None) -> list[str]:
@@ -77,7 +89,7 @@ def smoke_test(tag: str, model_version: str, customers: list[str], *, p99_budget
     import numpy as np
 
     s = settings or get_settings()
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, BENTOML_DO_NOT_TRACK="true", ML_PLATFORM_SERVING_PINNED_VERSION=str(model_version),
                ML_PLATFORM_SERVING_WORKERS="1", ML_PLATFORM_SERVING_CHALLENGER_SHARE="0",
                ML_PLATFORM_SERVING_SHADOW="false")
@@ -129,13 +141,7 @@ def smoke_test(tag: str, model_version: str, customers: list[str], *, p99_budget
             return {"tag": tag, "model_version": str(model_version), "customers": len(customers),
                     "found": len(found), "p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "log": str(log_path)}
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        stop_process_group(proc)
 
 
 def confirm_serving(version: str, url: str, timeout: float, token: str = "") -> dict[str, Any]:

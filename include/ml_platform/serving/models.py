@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class ModelHolder:
                     if version is None:
                         return None
                     if old is not None and old.version == version:
-                        return old if old.alias == alias else Served(**{**old.__dict__, "alias": alias})
+                        return old if old.alias == alias else replace(old, alias=alias)
                     return load_version(name, version, alias)
 
                 champion_alias = "pinned" if self.settings.serving_pinned_version else "champion"
