@@ -41,7 +41,7 @@ FAMILIES = "xgboost,logreg,random_forest,extra_trees,mlp"
         "cutoffs": Param("", type="string", description="Comma-separated cutoff dates; empty: the last `last_k` usable ones."),
         "last_k": Param(4, type="integer", minimum=3, description="Cutoffs to use when none are given (>= 3)."),
         "horizon_days": Param(_settings.label_horizon_days, type="integer", minimum=1, description="Churn label window."),
-        "n_trials": Param(20, type="integer", minimum=1, description="Optuna trials in total (split across workers)."),
+        "n_trials": Param(_settings.training_trials, type="integer", minimum=1, description="Optuna trials in total (split across workers)."),
         "n_workers": Param(2, type="integer", minimum=1, maximum=16, description="Mapped HPO tasks on one study."),
         "families": Param(FAMILIES, type="string", description="Model families to search, comma-separated."),
         "timeout": Param(None, type=["null", "number"], description="Seconds per HPO worker (empty: no limit)."),

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
         default="lite", description="VACUUM LITE reads expired files from the Delta log; FULL lists the storage too.")
     as_of_horizon_days: int = Field(default=30, ge=0, description="as_of_known_time queries reach back this far; VACUUM keeps their files.")
     label_horizon_days: int = Field(default=90, ge=1, description="Churn label window of the training DAG (days).")
+    training_trials: int = Field(default=20, ge=1, description="Optuna trials per training run unless the run's params say otherwise.")
     mlflow_tracking_uri: str = Field(default="", description="MLflow tracking + registry; default sqlite:///<home>/mlflow/mlflow.db.")
     mlflow_experiment: str = Field(default="churn", description="MLflow experiment of training runs.")
     model_name: str = Field(default="churn_model", description="Registered model name.")

@@ -59,7 +59,8 @@ def stack(tmp_path_factory, pg_url):
            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
            "ML_PLATFORM_DAG_START_DATE": START.isoformat(),
            "ML_PLATFORM_DAG_END_DATE": (START + timedelta(days=DAYS - 1)).isoformat(),
-           "ML_PLATFORM_LABEL_HORIZON_DAYS": "1"}
+           "ML_PLATFORM_LABEL_HORIZON_DAYS": "1",
+           "ML_PLATFORM_TRAINING_TRIALS": "4"}  # two training runs below: what is tested is the wiring
     write_landing(GeneratorSpec(customers=1000, start=START, end=START + timedelta(days=DAYS - 1), seed=5),
                   home / "landing")
     up = subprocess.run(["bash", str(ROOT / "scripts" / "airflow_up.sh")], env=env, capture_output=True, text=True)

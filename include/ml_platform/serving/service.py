@@ -147,14 +147,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 @bentoml.asgi_app(app, path="/")
 class ChurnService:
     def __init__(self) -> None:
-        from ml_platform.serving.models import ModelHolder
+        from ml_platform.serving.models import ModelHolder, quiet_gc
         from ml_platform.serving.spool import PredictionSpool
 
         holder = ModelHolder(SETTINGS, want_challenger=SETTINGS.serving_challenger_share > 0 or SETTINGS.serving_shadow)
         holder.refresh()
         holder.start()
         spool = PredictionSpool(SETTINGS.home / "serving" / "spool")
-        WORKER.update(holder=holder, spool=spool, scorer=Scorer(SETTINGS, holder, spool=spool, metrics=_Metrics()))
+        scorer = Scorer(SETTINGS, holder, spool=spool, metrics=_Metrics())
+        scorer.check_online()  # opens the store client now, so it is frozen below with the rest
+        WORKER.update(holder=holder, spool=spool, scorer=scorer)
+        quiet_gc()
 
     @app.post("/predict", response_model=PredictResponse, responses=_ERRORS)
     def predict(self, body: PredictRequest, explain: bool = Query(False, description="add top-k SHAP contributions")
