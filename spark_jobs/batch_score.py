@@ -10,7 +10,6 @@ snapshot, a model needing features the snapshot lacks).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import date
 
@@ -21,20 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--version", required=True, help="model version (the DAG resolves @champion)")
     a = p.parse_args(argv)
 
-    from ml_platform.errors import MlPlatformError
-    from ml_platform.lake import get_spark
+    from ml_platform.lake import run_job
     from ml_platform.serving.batch import score_snapshot
 
-    spark = get_spark("batch_score")
-    try:
-        out = score_snapshot(spark, a.date, a.version)
-        print("BATCH_SCORE_RESULT " + json.dumps(out), flush=True)
-    except MlPlatformError as e:
-        print(f"batch_score failed: {e}", file=sys.stderr)
-        return 2
-    finally:
-        spark.stop()
-    return 0
+    return run_job("batch_score", lambda spark, out: out.update(score_snapshot(spark, a.date, a.version)))
 
 
 if __name__ == "__main__":

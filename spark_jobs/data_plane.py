@@ -12,9 +12,9 @@ with the reason on stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import date, timedelta
+from typing import Any
 
 STEPS = ("ingest", "validate", "features")
 
@@ -31,27 +31,21 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown steps {unknown}" if unknown else "--end must be after --start")
 
     from ml_platform.data import plane
-    from ml_platform.errors import MlPlatformError
-    from ml_platform.lake import get_spark
+    from ml_platform.lake import run_job
 
-    spark = get_spark("data_plane")
-    out: dict[str, object] = {"interval": [args.start.isoformat(), args.end.isoformat()]}
-    try:
+    def body(spark: Any, out: dict[str, Any]) -> None:
+        out["interval"] = [args.start.isoformat(), args.end.isoformat()]
         if "ingest" in steps:
             out["ingest"] = plane.ingest_landed(spark, args.start, args.end)
         if "validate" in steps:
             gate = plane.validate_to_silver(spark, args.start, args.end)
-            out["gate"] = {k: gate.get(k) for k in ("success", "rows_validated", "quarantined", "result_path", "data_docs", "skipped")}
+            out["gate"] = {k: gate.get(k) for k in ("success", "rows_validated", "quarantined", "result_path",
+                                                    "data_docs", "skipped")}
         if "features" in steps:
             out["features"] = plane.build_features(spark, args.start, args.end - timedelta(days=1))
             out["online"] = plane.publish_if_newest(spark, args.end - timedelta(days=1))
-    except MlPlatformError as e:
-        print(f"data_plane failed: {e}", file=sys.stderr)
-        return 2
-    finally:
-        print("DATA_PLANE_RESULT " + json.dumps(out), flush=True)
-        spark.stop()
-    return 0
+
+    return run_job("data_plane", body)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,12 @@
 OPTIMIZE then VACUUM every existing lake table (default: the platform's tables and every
 registered feature table), with a retention that keeps versions pinned by training-set lineage
 and the as-of horizon readable (`ml_platform.lake.maintenance`). Prints one JSON line prefixed
-`MAINTENANCE_RESULT `.
+`LAKE_MAINTENANCE_RESULT `.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 
@@ -20,17 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tables", default="", help="comma-separated table names (default: all maintained tables)")
     args = p.parse_args(argv)
 
-    from ml_platform.lake import get_spark
+    from ml_platform.lake import run_job
     from ml_platform.lake.maintenance import maintain, maintained_tables
 
     tables = [t.strip() for t in args.tables.split(",") if t.strip()] or maintained_tables()
-    spark = get_spark("lake_maintenance")
-    try:
-        report = maintain(spark, tables)
-    finally:
-        spark.stop()
-    print("MAINTENANCE_RESULT " + json.dumps(report), flush=True)
-    return 0
+    return run_job("lake_maintenance", lambda spark, out: out.update(maintain(spark, tables)))
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ label window is not observed).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import date
+from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,25 +27,18 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         p.error(f"bad --cutoffs {a.cutoffs!r}: {e}")
 
-    from ml_platform.errors import MlPlatformError
     from ml_platform.features import FeatureLookup, FeatureStore
-    from ml_platform.lake import get_spark
+    from ml_platform.lake import run_job
     from ml_platform.training.labels import build_churn_labels
 
-    spark = get_spark("training_set")
-    try:
-        store = FeatureStore(spark=spark)
+    def body(spark: Any, out: dict[str, Any]) -> None:
         entity = build_churn_labels(cutoffs, a.horizon_days, spark=spark)
-        ts = store.create_training_set(entity, [FeatureLookup("features.customer_features")],
-                                       timestamp_key="event_timestamp", label="churned", training_set_id=a.id)
-        print("TRAINING_SET_RESULT " + json.dumps({"training_set_id": ts.training_set_id, "rows": ts.metadata["rows"],
-                                                   "lineage": ts.lineage}), flush=True)
-    except MlPlatformError as e:
-        print(f"training_set failed: {e}", file=sys.stderr)
-        return 2
-    finally:
-        spark.stop()
-    return 0
+        ts = FeatureStore(spark=spark).create_training_set(
+            entity, [FeatureLookup("features.customer_features")], timestamp_key="event_timestamp",
+            label="churned", training_set_id=a.id)
+        out.update(training_set_id=ts.training_set_id, rows=ts.metadata["rows"], lineage=ts.lineage)
+
+    return run_job("training_set", body)
 
 
 if __name__ == "__main__":

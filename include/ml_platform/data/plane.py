@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ml_platform.config import Settings, get_settings
 from ml_platform.data.contracts import CUSTOMERS, TRANSACTIONS
 from ml_platform.data.ingest import ingest_files, list_files
-from ml_platform.errors import ValidationFailed
+from ml_platform.errors import MlPlatformError, ValidationFailed
 from ml_platform.features.customer_features import (
     TABLE_NAME,
     compute_customer_features,
@@ -185,7 +185,13 @@ def build_feature_snapshots(spark: SparkSession, dates: list[date], cadence: str
     dates = sorted(set(dates))
     if not dates:
         return {"snapshot_dates": [], "rows": 0}
-    silver = spark.read.format("delta").load(table_path("silver.transactions", s))
+    silver_path = table_path("silver.transactions", s)
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, silver_path):
+        raise MlPlatformError(f"no silver.transactions at {silver_path} yet: ingest and validate landed "
+                              f"transaction files first (ml-platform run, or the features_build DAG)")
+    silver = spark.read.format("delta").load(silver_path)
     # one file per snapshot_date partition (instead of one per shuffle partition)
     feats = compute_customer_features(silver, dates).repartition("snapshot_date").persist()
     rows = feats.count()

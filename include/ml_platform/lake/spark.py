@@ -7,8 +7,9 @@ in UTC so that "end of day d" means the same instant in Spark, pandas and DuckDB
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ml_platform.config import Settings, get_settings
 from ml_platform.errors import ConfigError
@@ -63,3 +64,27 @@ def get_spark(app_name: str = "ml-platform", settings: Settings | None = None,
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def run_job(name: str, body: Callable[[SparkSession, dict[str, Any]], None]) -> int:
+    """The frame of every `spark_jobs/` entry point: one session named `name`, `body(spark, out)`
+    fills the result dict `out`, which is printed as ONE stdout line `<NAME>_RESULT {json}` (also
+    when a step failed, so the task log shows what was done). An
+    `MlPlatformError` (bad input, a failed gate) is exit 2 with `<name> failed: <reason>` on stderr;
+    anything else is a bug and keeps its traceback."""
+    import json
+    import sys
+
+    from ml_platform.errors import MlPlatformError
+
+    out: dict[str, Any] = {}
+    spark = get_spark(name)
+    try:
+        body(spark, out)
+    except MlPlatformError as e:
+        print(f"{name} failed: {e}", file=sys.stderr)
+        return 2
+    finally:
+        print(f"{name.upper()}_RESULT " + json.dumps(out, default=str), flush=True)
+        spark.stop()
+    return 0

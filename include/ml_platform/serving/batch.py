@@ -48,7 +48,10 @@ def score_snapshot(spark: Any, snapshot_date: date, model_version: str, settings
     mlflow.set_tracking_uri(s.mlflow_tracking_uri)
     mlflow.set_registry_uri(s.mlflow_tracking_uri)
     uri = f"models:/{s.model_name}/{model_version}"
-    schema = mlflow.models.get_model_info(uri).signature.inputs
+    try:
+        schema = mlflow.models.get_model_info(uri).signature.inputs
+    except mlflow.exceptions.MlflowException as e:
+        raise MlPlatformError(f"cannot load {uri} from {s.mlflow_tracking_uri}: {e.message}") from None
     names = schema.input_names()
     types = {c.name: str(c.type) for c in schema.inputs}
     feats = (spark.read.format("delta").load(table_path("features.customer_features", s))
