@@ -1,0 +1,190 @@
+"""The governed retrain policy: a pure decision over the monitoring history.
+
+`decide_retrain(history, policy)` says whether the champion should be retrained now, and why,
+from per-window monitoring numbers (drift effect sizes, realised AUC against late labels) and
+the retrains already done. It never does I/O: the monitoring DAG builds a `History` from
+`monitoring.drift_reports`, `monitoring.performance` and `monitoring.retrain_decisions`, and
+writes the returned decision there. A retrain only produces a challenger; the promotion gate
+still decides what is served.
+
+The rules, in order:
+
+1. Budget: at most `max_retrains` retrains (any kind, scheduled cron runs included) in the last
+   `budget_days`.
+2. Cool-down: none within `cooldown_days` of the last retrain.
+3. Drift: the latest window drifted, and at least `persist_windows` of the last `of_windows`
+   windows did. A window "drifted" when some feature (or the score) shifted with an effect size
+   at or above `drift_effect` AND was significant after FDR correction; significance alone on a
+   big sample is noise. Or performance: the latest window's realised AUC is more than `auc_drop`
+   below the offline baseline, on at least `min_labelled` labelled predictions.
+4. Only windows that end after the last retrain count: a retrain can never be triggered again by
+   the windows that caused it (no runaway loop).
+
+The `decision_id` is a digest of the inputs that decided, so re-running monitoring over the same
+windows yields the same id and a downstream MERGE on it acts once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    drift_effect: float = 0.2  # population stability index at which a significant shift counts
+    persist_windows: int = 2  # N drifted windows ...
+    of_windows: int = 3  # ... among the last M (the latest must be one of them)
+    auc_drop: float = 0.05  # realised AUC this far below the offline test AUC ...
+    min_labelled: int = 200  # ... on at least this many labelled predictions
+    cooldown_days: int = 14
+    max_retrains: int = 2  # K retrains (scheduled ones included) ...
+    budget_days: int = 28  # ... per this many days
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.persist_windows <= self.of_windows:
+            raise ValueError(f"need 1 <= persist_windows <= of_windows, got {self.persist_windows} of "
+                             f"{self.of_windows}")
+        for name in ("drift_effect", "auc_drop", "min_labelled", "cooldown_days", "max_retrains", "budget_days"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"retrain policy {name} must be >= 0, got {getattr(self, name)!r}")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any] | None) -> RetrainPolicy:
+        values = dict(values or {})
+        fields = cls.__dataclass_fields__
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown retrain policy key(s) {unknown}; known: {sorted(fields)}")
+        out: dict[str, Any] = {}
+        for k, v in values.items():
+            kind = float if fields[k].type in ("float", float) else int
+            try:
+                out[k] = kind(v)
+            except (TypeError, ValueError):
+                what = "a number" if kind is float else "an integer"
+                raise ValueError(f"retrain policy {k} must be {what}, got {v!r}") from None
+        return cls(**out)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One monitoring window (a week) of the serving champion."""
+
+    end: date  # last day of the window
+    model_version: str
+    drifted: tuple[str, ...] = ()  # features (or "score") significant with effect >= policy.drift_effect
+    max_effect: float = 0.0  # the largest effect size over features, significant or not
+    realised_auc: float | None = None  # on predictions of this window whose labels are known
+    labelled: int = 0
+    baseline_auc: float | None = None  # the model's offline test AUC (registry)
+
+
+@dataclass(frozen=True)
+class Retrain:
+    """A retrain that happened (or was decided): the policy's memory."""
+
+    at: datetime
+    kind: Literal["drift", "performance", "scheduled", "manual"]
+    decision_id: str | None = None
+
+
+@dataclass(frozen=True)
+class History:
+    now: datetime
+    windows: tuple[Window, ...]
+    retrains: tuple[Retrain, ...] = ()
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    decision_id: str
+    retrain: bool
+    trigger: Literal["drift", "performance"] | None
+    reason: str
+    decided_at: str
+    windows: tuple[str, ...]  # window end dates considered (ISO), oldest first
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def decide_retrain(history: History, policy: RetrainPolicy | None = None) -> RetrainDecision:
+    p = policy or RetrainPolicy()
+    windows = sorted(history.windows, key=lambda w: w.end)
+    last = max(history.retrains, key=lambda r: r.at, default=None)
+    fresh = [w for w in windows if last is None or w.end > last.at.date()]  # rule 4
+    recent = fresh[-p.of_windows:]
+    latest = windows[-1] if windows else None
+    numbers: dict[str, Any] = {
+        "windows_after_last_retrain": len(fresh),
+        "drifted_in_last": [w.end.isoformat() for w in recent if w.drifted],
+        "latest_drifted": list(latest.drifted) if latest else [],
+        "latest_max_effect": latest.max_effect if latest else None,
+        "latest_realised_auc": latest.realised_auc if latest else None,
+        "latest_labelled": latest.labelled if latest else 0,
+        "baseline_auc": latest.baseline_auc if latest else None,
+        "last_retrain": last.at.isoformat() if last else None,
+    }
+
+    def done(retrain: bool, trigger: Any, reason: str) -> RetrainDecision:
+        body = {"retrain": retrain, "trigger": trigger, "latest": latest.end.isoformat() if latest else None,
+                "version": latest.model_version if latest else None, "last_retrain": numbers["last_retrain"],
+                "policy": asdict(p)}
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+        return RetrainDecision(decision_id=f"rd-{digest}", retrain=retrain, trigger=trigger, reason=reason,
+                               decided_at=history.now.isoformat(), windows=tuple(w.end.isoformat() for w in recent),
+                               numbers=numbers)
+
+    if latest is None:
+        return done(False, None, "no monitoring window yet")
+    if latest not in fresh:
+        return done(False, None, f"the latest window ({latest.end}) ends before the last retrain "
+                                 f"({last.at.date() if last else '-'}): its data already caused a retrain")
+
+    # what the windows say, before the governors
+    drifted = [w for w in recent if w.drifted]
+    drift = bool(latest.drifted) and len(drifted) >= p.persist_windows
+    drop = (latest.baseline_auc - latest.realised_auc
+            if latest.realised_auc is not None and latest.baseline_auc is not None else None)
+    numbers["auc_drop"] = drop
+    perf = drop is not None and drop > p.auc_drop and latest.labelled >= p.min_labelled
+    if drift:
+        trigger, why = "drift", (f"drift in {len(drifted)} of the last {len(recent)} windows including the latest "
+                                 f"({', '.join(latest.drifted)}; largest effect {latest.max_effect:.3f} >= "
+                                 f"{p.drift_effect})")
+    elif perf:
+        trigger, why = "performance", (f"realised AUC {latest.realised_auc:.3f} is {drop:.3f} below the offline "
+                                       f"{latest.baseline_auc:.3f} (> {p.auc_drop}) on {latest.labelled} labels")
+    else:
+        parts = []
+        if latest.drifted:
+            parts.append(f"drift in only {len(drifted)} of the last {len(recent)} windows "
+                         f"(needs {p.persist_windows} of {p.of_windows})")
+        else:
+            parts.append(f"no feature drifted with effect >= {p.drift_effect} in the latest window "
+                         f"(largest {latest.max_effect:.3f})")
+        if drop is not None and drop > p.auc_drop:
+            parts.append(f"AUC dropped {drop:.3f} but on only {latest.labelled} labels (needs {p.min_labelled})")
+        elif drop is not None:
+            parts.append(f"realised AUC {latest.realised_auc:.3f} within {p.auc_drop} of the offline "
+                         f"{latest.baseline_auc:.3f}")
+        else:
+            parts.append("no realised AUC yet (labels not in)")
+        return done(False, None, "; ".join(parts))
+
+    # the governors
+    since = history.now - timedelta(days=p.budget_days)
+    used = [r for r in history.retrains if r.at > since]
+    numbers["retrains_in_budget_period"] = len(used)
+    if len(used) >= p.max_retrains:
+        return done(False, None, f"{why}, but the budget is spent: {len(used)} retrains (scheduled ones included) "
+                                 f"in the last {p.budget_days} days, at most {p.max_retrains}")
+    if last is not None and history.now - last.at < timedelta(days=p.cooldown_days):
+        return done(False, None, f"{why}, but in cool-down: the last retrain ({last.kind}, {last.at.date()}) was "
+                                 f"less than {p.cooldown_days} days ago")
+    return done(True, trigger, why)
