@@ -11,7 +11,7 @@ from ml_platform.monitoring.policy import History, Retrain, RetrainPolicy, Windo
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2025, 6, 2, 6, 0, tzinfo=timezone.utc)
-POLICY = RetrainPolicy(drift_effect=0.2, persist_windows=2, of_windows=3, auc_drop=0.05, min_labelled=200,
+POLICY = RetrainPolicy(persist_windows=2, of_windows=3, auc_drop=0.05, min_labelled=200,
                        cooldown_days=14, max_retrains=2, budget_days=28)
 
 
@@ -84,8 +84,8 @@ def test_the_same_windows_give_the_same_decision_id():
 
 
 def test_policy_from_mapping_names_bad_keys_and_values():
-    assert RetrainPolicy.from_mapping({"max_retrains": "3", "drift_effect": "0.1"}) == RetrainPolicy(
-        max_retrains=3, drift_effect=0.1)
+    assert RetrainPolicy.from_mapping({"max_retrains": "3", "auc_drop": "0.1"}) == RetrainPolicy(
+        max_retrains=3, auc_drop=0.1)
     with pytest.raises(ValueError, match="unknown retrain policy key"):
         RetrainPolicy.from_mapping({"max_retrain": 3})
     with pytest.raises(ValueError, match="cooldown_days must be an integer"):

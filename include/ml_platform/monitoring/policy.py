@@ -13,9 +13,9 @@ The rules, in order:
    `budget_days`.
 2. Cool-down: none within `cooldown_days` of the last retrain.
 3. Drift: the latest window drifted, and at least `persist_windows` of the last `of_windows`
-   windows did. A window "drifted" when some feature (or the score) shifted with an effect size
-   at or above `drift_effect` AND was significant after FDR correction; significance alone on a
-   big sample is noise. Or performance: the latest window's realised AUC is more than `auc_drop`
+   windows did. A window "drifted" when some feature (or the score) was significant after the FDR
+   correction AND shifted with an effect size at or above the drift threshold (`monitoring.drift`:
+   significance alone on a big sample is noise). Or performance: the latest window's realised AUC is more than `auc_drop`
    below the offline baseline, on at least `min_labelled` labelled predictions.
 4. Only windows that end after the last retrain count: a retrain can never be triggered again by
    the windows that caused it (no runaway loop).
@@ -35,7 +35,6 @@ from typing import Any, Literal
 
 @dataclass(frozen=True)
 class RetrainPolicy:
-    drift_effect: float = 0.2  # population stability index at which a significant shift counts
     persist_windows: int = 2  # N drifted windows ...
     of_windows: int = 3  # ... among the last M (the latest must be one of them)
     auc_drop: float = 0.05  # realised AUC this far below the offline test AUC ...
@@ -48,7 +47,7 @@ class RetrainPolicy:
         if not 1 <= self.persist_windows <= self.of_windows:
             raise ValueError(f"need 1 <= persist_windows <= of_windows, got {self.persist_windows} of "
                              f"{self.of_windows}")
-        for name in ("drift_effect", "auc_drop", "min_labelled", "cooldown_days", "max_retrains", "budget_days"):
+        for name in ("auc_drop", "min_labelled", "cooldown_days", "max_retrains", "budget_days"):
             if getattr(self, name) < 0:
                 raise ValueError(f"retrain policy {name} must be >= 0, got {getattr(self, name)!r}")
 
@@ -76,7 +75,7 @@ class Window:
 
     end: date  # last day of the window
     model_version: str
-    drifted: tuple[str, ...] = ()  # features (or "score") significant with effect >= policy.drift_effect
+    drifted: tuple[str, ...] = ()  # features (or "score") that drifted (`monitoring.drift.FeatureDrift.drifted`)
     max_effect: float = 0.0  # the largest effect size over features, significant or not
     realised_auc: float | None = None  # on predictions of this window whose labels are known
     labelled: int = 0
@@ -155,8 +154,7 @@ def decide_retrain(history: History, policy: RetrainPolicy | None = None) -> Ret
     perf = drop is not None and drop > p.auc_drop and latest.labelled >= p.min_labelled
     if drift:
         trigger, why = "drift", (f"drift in {len(drifted)} of the last {len(recent)} windows including the latest "
-                                 f"({', '.join(latest.drifted)}; largest effect {latest.max_effect:.3f} >= "
-                                 f"{p.drift_effect})")
+                                 f"({', '.join(latest.drifted)}; largest effect {latest.max_effect:.3f})")
     elif perf:
         trigger, why = "performance", (f"realised AUC {latest.realised_auc:.3f} is {drop:.3f} below the offline "
                                        f"{latest.baseline_auc:.3f} (> {p.auc_drop}) on {latest.labelled} labels")
@@ -166,8 +164,7 @@ def decide_retrain(history: History, policy: RetrainPolicy | None = None) -> Ret
             parts.append(f"drift in only {len(drifted)} of the last {len(recent)} windows "
                          f"(needs {p.persist_windows} of {p.of_windows})")
         else:
-            parts.append(f"no feature drifted with effect >= {p.drift_effect} in the latest window "
-                         f"(largest {latest.max_effect:.3f})")
+            parts.append(f"no feature drifted in the latest window (largest effect {latest.max_effect:.3f})")
         if drop is not None and drop > p.auc_drop:
             parts.append(f"AUC dropped {drop:.3f} but on only {latest.labelled} labels (needs {p.min_labelled})")
         elif drop is not None:
