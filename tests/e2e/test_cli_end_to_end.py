@@ -106,6 +106,14 @@ def test_hpo_benchmark_smoke():
     assert len(rows) == 3 and all(int(ln.split()[3]) == 4 for ln in rows)  # every setting ran all 4 trials
 
 
+def test_drift_benchmark_smoke():
+    """Re-executes itself in the drift environment, finds the shifted column, prints both figures."""
+    r = _run([sys.executable, str(ROOT / "benchmarks" / "drift.py"), "--smoke"], dict(os.environ))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "found the shifted column: True" in r.stdout and "floor: scipy ks_2samp" in r.stdout
+    assert "goal <= 5 s detector time" in r.stdout
+
+
 def test_serving_latency_benchmark_smoke():
     """Both servers answer every request at the smoke rate, and the table and ratio are printed."""
     r = _run([sys.executable, str(ROOT / "benchmarks" / "serving_latency.py"), "--smoke"], dict(os.environ))
