@@ -18,6 +18,7 @@ TABLES: dict[str, list[str]] = {
     "registry.alias_history": [],
     "gold.churn_scores": ["score_date"],
     "monitoring.prediction_log": ["date"],
+    "monitoring.labels": [],
 }
 
 #: Table properties of feature tables and training sets, set when they are created:
