@@ -17,6 +17,7 @@ from airflow.sdk import Param, dag, task
 from platform_operators import LakeSparkSubmitOperator
 
 from ml_platform.assets import FEATURES
+from ml_platform.monitoring.alerts import task_failure_alert
 
 SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "batch_score.py")
 
@@ -27,7 +28,7 @@ SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "batch_scor
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "on_failure_callback": task_failure_alert},
     tags=["scoring", "spark", "gold"],
     doc_md=__doc__,
     params={"snapshot_date": Param("", type="string", description="YYYY-MM-DD on a manual run; empty: the newest.")},

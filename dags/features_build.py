@@ -26,6 +26,7 @@ from platform_operators import LakeSparkSubmitOperator
 from ml_platform.assets import FEATURES
 from ml_platform.config import get_settings
 from ml_platform.data.plane import run_interval
+from ml_platform.monitoring.alerts import task_failure_alert
 
 _settings = get_settings()  # environment variables only, no I/O
 SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "data_plane.py")
@@ -38,7 +39,7 @@ SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "data_plane
     end_date=pendulum.instance(_settings.dag_end_date_utc) if _settings.dag_end_date else None,
     catchup=True,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "on_failure_callback": task_failure_alert},
     tags=["features", "data-plane", "spark"],
     doc_md=__doc__,
     params={

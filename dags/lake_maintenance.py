@@ -15,6 +15,8 @@ import pendulum
 from airflow.sdk import Param, dag
 from platform_operators import LakeSparkSubmitOperator
 
+from ml_platform.monitoring.alerts import task_failure_alert
+
 SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "lake_maintenance.py")
 
 
@@ -24,7 +26,7 @@ SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "lake_maint
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=5), "on_failure_callback": task_failure_alert},
     tags=["lake", "maintenance", "spark"],
     doc_md=__doc__,
     params={"tables": Param("", type="string",

@@ -14,6 +14,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from ml_platform.config import get_settings
+from ml_platform.monitoring.alerts import task_failure_alert
 
 DRIFT_PYTHON = str(get_settings().drift_python)
 
@@ -23,7 +24,7 @@ DRIFT_PYTHON = str(get_settings().drift_python)
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=10)},
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=10), "on_failure_callback": task_failure_alert},
     tags=["platform", "monitoring"],
     doc_md=__doc__,
 )

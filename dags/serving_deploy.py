@@ -21,6 +21,7 @@ from airflow.sdk import Param, dag, task
 
 from ml_platform.assets import CHALLENGER
 from ml_platform.config import get_settings
+from ml_platform.monitoring.alerts import task_failure_alert
 
 _settings = get_settings()  # environment variables only, no I/O
 
@@ -31,7 +32,7 @@ _settings = get_settings()  # environment variables only, no I/O
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30), "on_failure_callback": task_failure_alert},
     tags=["serving", "registry", "bentoml"],
     doc_md=__doc__,
     params={

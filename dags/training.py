@@ -21,6 +21,7 @@ from platform_operators import LakeSparkSubmitOperator
 
 from ml_platform.assets import CHALLENGER, RETRAIN_REQUESTED
 from ml_platform.config import get_settings
+from ml_platform.monitoring.alerts import task_failure_alert
 
 _settings = get_settings()  # environment variables only, no I/O
 SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "training_set.py")
@@ -34,7 +35,7 @@ FAMILIES = "xgboost,logreg,random_forest,extra_trees,mlp"
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "on_failure_callback": task_failure_alert},
     tags=["training", "mlflow", "optuna"],
     doc_md=__doc__,
     params={

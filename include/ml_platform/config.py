@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     mlflow_experiment: str = Field(default="churn", description="MLflow experiment of training runs.")
     model_name: str = Field(default="churn_model", description="Registered model name.")
     optuna_storage: str = Field(default="", description="Optuna storage: a PostgreSQL URL, or a journal file (default <home>/optuna/journal.log).")
+    alert_webhook_url: str = Field(default="", description="Alerts are POSTed here as JSON when set (always logged).")
+    alert_timeout_seconds: float = Field(default=5.0, gt=0, description="Timeout of one alert POST.")
+    alert_retries: int = Field(default=3, ge=1, description="Attempts per alert POST (backoff 0.5 s, 1 s, ...).")
     drift_python: Path = Field(default=REPO_ROOT / ".venv-drift" / "bin" / "python", description="Python of the drift environment.")
 
     @model_validator(mode="before")
