@@ -1,6 +1,23 @@
-"""Lake layout (Delta table paths) and the one SparkSession factory."""
+"""Lake layout (Delta table paths) and the one SparkSession factory.
 
-from ml_platform.lake.paths import TABLES, table_path
-from ml_platform.lake.spark import delta_jars, get_spark, run_job, spark_conf
+Names are resolved on first use, so `ml_platform.lake.reader` (pyarrow + delta-rs only) is
+importable in the drift environment, which has no pydantic-settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["TABLES", "delta_jars", "get_spark", "run_job", "spark_conf", "table_path"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("TABLES", "table_path"):
+        from ml_platform.lake import paths
+
+        return getattr(paths, name)
+    if name in ("delta_jars", "get_spark", "run_job", "spark_conf"):
+        from ml_platform.lake import spark
+
+        return getattr(spark, name)
+    raise AttributeError(f"module 'ml_platform.lake' has no attribute {name!r}")

@@ -1,0 +1,171 @@
+"""One weekly drift window, run in the drift environment: read, detect, record, report.
+
+    run_window(spec) -> summary          (spec and summary are JSON-able: paths, ids, numbers)
+
+The caller (the monitoring DAG's main-environment task) resolves the champion and its training
+set through MLflow and passes plain paths, because this environment has neither MLflow nor the
+platform's settings. Everything is read with `lake.reader.read_pandas` (live file list +
+pyarrow, never delta-rs's `to_pyarrow_table`, whose exit abort would fail the task).
+
+- Reference: the champion's training set (`ml.training_sets`, its `training_set_id` partition).
+- Current, two sources: `served`, the feature values the service actually scored in the window
+  (prediction log, returned predictions, by the time the features describe, as the labels are),
+  and `batch`, the newest feature snapshot on or before the window's end.
+- Per source, `detect_drift` over the model's features; the rows go to
+  `monitoring.drift_reports` (one per feature per source per window: replaced when the window
+  is run again), and one HTML file per window (`report_dir/drift-<end>.html`) shows every
+  feature's numbers and the reference-vs-current histograms of the most shifted ones.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml_platform.lake.reader import partition_values, read_pandas, table_exists
+from ml_platform.monitoring.drift import DriftResult, detect_drift
+
+PLOTTED = 8  # histograms per source in the HTML report
+
+
+def _served(log_table: str, features: list[str], start: datetime, end: datetime) -> pd.DataFrame:
+    if not table_exists(log_table):
+        return pd.DataFrame(columns=features)
+    log = read_pandas(log_table, columns=["returned", "event_time", "feature_timestamp", "features_json"])
+    log = log[log["returned"].astype(bool)]
+    anchor = pd.to_datetime(log["feature_timestamp"], utc=True, errors="coerce").fillna(
+        pd.to_datetime(log["event_time"], utc=True))
+    log = log[(anchor > start) & (anchor <= end)]
+    rows = [json.loads(x) for x in log["features_json"]]
+    return pd.DataFrame(rows, columns=features) if rows else pd.DataFrame(columns=features)
+
+
+def _batch(features_table: str, features: list[str], end: date) -> tuple[pd.DataFrame, str | None]:
+    dates = [d for d in partition_values(features_table, "snapshot_date") if d <= end.isoformat()]
+    if not dates:
+        return pd.DataFrame(columns=features), None
+    return read_pandas(features_table, columns=features, partition=("snapshot_date", dates[-1])), dates[-1]
+
+
+def _hist_png(ref: pd.Series, cur: pd.Series, categorical: bool) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 2.6))
+    if categorical:
+        r = ref.astype(str).value_counts(normalize=True)
+        c = cur.astype(str).value_counts(normalize=True)
+        cats = sorted(set(r.index) | set(c.index))
+        x = np.arange(len(cats))
+        ax.bar(x - 0.2, [r.get(k, 0) for k in cats], 0.4, label="reference")
+        ax.bar(x + 0.2, [c.get(k, 0) for k in cats], 0.4, label="current")
+        ax.set_xticks(x, cats, rotation=45, fontsize=7)
+    else:
+        r, c = pd.to_numeric(ref, errors="coerce").dropna(), pd.to_numeric(cur, errors="coerce").dropna()
+        both = pd.concat([r, c])
+        lo, hi = (both.quantile(0.005), both.quantile(0.995)) if len(both) else (0, 1)
+        bins = np.linspace(lo, hi if hi > lo else lo + 1, 30)
+        ax.hist(r.clip(lo, hi), bins=bins, density=True, alpha=0.5, label="reference")
+        ax.hist(c.clip(lo, hi), bins=bins, density=True, alpha=0.5, label="current")
+    ax.legend(fontsize=7)
+    ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _html(spec: dict[str, Any], results: dict[str, tuple[DriftResult, pd.DataFrame, str]], ref: pd.DataFrame) -> str:
+    e = html.escape
+    parts = [f"<html><head><meta charset='utf-8'><title>Drift {e(spec['window_end'])}</title>"
+             "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:right}"
+             "tr.d{background:#fdd}img{margin:4px}</style></head><body>",
+             f"<h1>Drift, window ending {e(spec['window_end'])}</h1>",
+             f"<p>Champion v{e(str(spec['model_version']))}; reference: training set "
+             f"<code>{e(spec['training_set_id'])}</code> ({len(ref)} rows).</p>"]
+    for source, (res, cur, note) in results.items():
+        sampled = (f" Sampled to {res.n_reference} reference and {res.n_current} current rows "
+                   f"(of {res.reference_rows} and {res.current_rows})."
+                   if (res.n_reference, res.n_current) != (res.reference_rows, res.current_rows) else "")
+        parts.append(f"<h2>{e(source)}: {len(res.drifted)} drifted</h2><p>{e(note)} {res.current_rows} current rows. "
+                     f"{e(res.detector)}, q = {res.q_value}, effect threshold PSI >= {res.effect_threshold}."
+                     f"{sampled} Detector time {res.detector_seconds:.2f} s.</p>")
+        parts.append("<table><tr><th>feature</th><th>kind</th><th>p-value</th><th>statistic</th><th>PSI</th>"
+                     "<th>significant</th><th>drifted</th><th>null share ref / cur</th></tr>")
+        for f in sorted(res.features, key=lambda f: -f.psi):
+            parts.append(f"<tr class='{'d' if f.drifted else ''}'><td style='text-align:left'>{e(f.feature)}</td>"
+                         f"<td>{f.kind}</td><td>{f.p_value:.2e}</td><td>{f.statistic:.3f}</td><td>{f.psi:.3f}</td>"
+                         f"<td>{f.significant}</td><td>{f.drifted}</td>"
+                         f"<td>{f.ref_null_share:.2f} / {f.cur_null_share:.2f}</td></tr>")
+        parts.append("</table><div>")
+        for f in sorted(res.features, key=lambda f: -f.psi)[:PLOTTED]:
+            png = _hist_png(ref[f.feature], cur[f.feature], f.kind == "categorical")
+            parts.append(f"<figure style='display:inline-block'><img src='data:image/png;base64,{png}'>"
+                         f"<figcaption>{e(f.feature)} (PSI {f.psi:.3f})</figcaption></figure>")
+        parts.append("</div>")
+    if not results:
+        parts.append("<p>No current data in this window (no served predictions, no feature snapshot).</p>")
+    return "\n".join(parts + ["</body></html>"])
+
+
+def run_window(spec: dict[str, Any]) -> dict[str, Any]:
+    """Detect drift for one window; `spec` keys: window_end, days, model_version, training_set_id,
+    features, categorical, reference_table, log_table, features_table, reports_table, report_dir,
+    q_value, effect_threshold, max_rows, seed."""
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    end_day = date.fromisoformat(spec["window_end"])
+    end = datetime.combine(end_day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+    start = end - timedelta(days=int(spec.get("days", 7)))
+    feats, cats = list(spec["features"]), list(spec.get("categorical", []))
+    ref = read_pandas(spec["reference_table"], partition=("training_set_id", spec["training_set_id"]))
+    missing = [f for f in feats if f not in ref.columns]
+    if missing or ref.empty:
+        raise ValueError(f"training set {spec['training_set_id']} lacks rows or feature(s) {missing}")
+    served = _served(spec["log_table"], feats, start, end)
+    batch, snap = _batch(spec["features_table"], feats, end_day)
+    currents = {"served": (served, f"Features served between {start:%Y-%m-%d} and {end:%Y-%m-%d} (exclusive)."),
+                "batch": (batch, f"Feature snapshot {snap}." if snap else "")}
+    results: dict[str, tuple[DriftResult, pd.DataFrame, str]] = {}
+    kw = {"q_value": float(spec.get("q_value", 0.05)), "effect_threshold": float(spec.get("effect_threshold", 0.1)),
+          "max_rows": int(spec.get("max_rows", 100_000)), "seed": int(spec.get("seed", 0))}
+    for source, (cur, note) in currents.items():
+        if len(cur):
+            results[source] = (detect_drift(ref, cur, feats, cats, **kw), cur, note)
+
+    report_dir = Path(spec["report_dir"])
+    report_dir.mkdir(parents=True, exist_ok=True)
+    report = report_dir / f"drift-{end_day.isoformat()}.html"
+    tmp = report.with_suffix(".html.tmp")
+    tmp.write_text(_html(spec, results, ref))
+    tmp.replace(report)
+
+    rows = [{"window_end": end_day, "source": source, "model_version": str(spec["model_version"]),
+             "training_set_id": spec["training_set_id"], "detector": res.detector, "q_value": res.q_value,
+             "effect_threshold": res.effect_threshold, "n_reference": res.n_reference, "n_current": res.n_current,
+             "reference_rows": res.reference_rows, "current_rows": res.current_rows, "report": str(report), **{
+                 k: getattr(f, k) for k in ("feature", "kind", "p_value", "statistic", "psi", "significant",
+                                            "drifted", "ref_null_share", "cur_null_share")}}
+            for source, (res, _, _) in results.items() for f in res.features]
+    table = spec["reports_table"]
+    if rows:
+        data = pa.Table.from_pylist(rows)
+        if DeltaTable.is_deltatable(table):  # the window's rows are replaced, atomically
+            write_deltalake(table, data, mode="overwrite", predicate=f"window_end = '{end_day.isoformat()}'")
+        else:
+            write_deltalake(table, data, mode="append")
+    return {"window_end": end_day.isoformat(), "report": str(report), "rows_written": len(rows),
+            "sources": {s: {"drifted": r.drifted, "max_psi": r.max_psi, "n_current": r.current_rows,
+                            "sampled_to": r.n_current} for s, (r, _, _) in results.items()}}
