@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -35,15 +36,21 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(spark: Any, out: dict[str, Any]) -> None:
         out["interval"] = [args.start.isoformat(), args.end.isoformat()]
+        seconds = out.setdefault("seconds", {})  # per step, in the task log
+        t = time.perf_counter()
         if "ingest" in steps:
             out["ingest"] = plane.ingest_landed(spark, args.start, args.end)
+            seconds["ingest"], t = round(time.perf_counter() - t, 1), time.perf_counter()
         if "validate" in steps:
             gate = plane.validate_to_silver(spark, args.start, args.end)
             out["gate"] = {k: gate.get(k) for k in ("success", "rows_validated", "quarantined", "result_path",
                                                     "data_docs", "skipped")}
+            seconds["validate"], t = round(time.perf_counter() - t, 1), time.perf_counter()
         if "features" in steps:
             out["features"] = plane.build_features(spark, args.start, args.end - timedelta(days=1))
+            seconds["features"], t = round(time.perf_counter() - t, 1), time.perf_counter()
             out["online"] = plane.publish_if_newest(spark, args.end - timedelta(days=1))
+            seconds["publish"] = round(time.perf_counter() - t, 1)
 
     return run_job("data_plane", body)
 

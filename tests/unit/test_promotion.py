@@ -120,6 +120,17 @@ def test_apply_is_idempotent_rollback_restores_and_history_records_every_move(tm
     assert rows[0]["dag_run_id"] == "run-1" and rows[0]["decision_id"] == "retrain-7"
     assert rows[3]["champion_version"] == "1" and rows[3]["reason"] == "bad canary"
     assert json.loads(rows[1]["metrics_json"])["champion"]["roc_auc"] == tie.champion.roc_auc
+    assert "[evaluated on challenger v2's test rows (cutoff 2025-01-25), 400 rows that neither fit saw]" in tie.reason
+
+    # a challenger trained on OLDER cutoffs: its test cutoff (01-18) is the champion's validation
+    # cutoff, so both are compared on the champion's test rows (01-25), which it never saw
+    older = _frame()
+    older = older[older["cutoff_date"] < older["cutoff_date"].max()]
+    train_and_register(older, ["recency_days", "frequency_90d", "monetary_90d"], training_set_id="ts3", lineage={},
+                       study_name="s3", n_trials=2, families=["logreg"], settings=s)
+    d = evaluate_and_decide(settings=s)
+    assert d.challenger.version == "3" and d.champion.version == "1"
+    assert "[evaluated on champion v1's test rows (cutoff 2025-01-25), 400 rows that neither fit saw]" in d.reason
     get_settings.cache_clear()
 
 

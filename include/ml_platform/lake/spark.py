@@ -77,8 +77,11 @@ def run_job(name: str, body: Callable[[SparkSession, dict[str, Any]], None]) -> 
 
     from ml_platform.errors import MlPlatformError
 
-    out: dict[str, Any] = {}
+    import time
+
+    t0 = time.perf_counter()
     spark = get_spark(name)
+    out: dict[str, Any] = {"seconds": {"spark_session": round(time.perf_counter() - t0, 1)}}
     try:
         body(spark, out)
     except MlPlatformError as e:

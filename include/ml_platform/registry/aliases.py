@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -116,7 +117,7 @@ def rollback(to_version: str | None = None, *, reason: str = "", dag_run_id: str
 
 def evaluate_and_decide(policy: Any = None, settings: Settings | None = None) -> Decision:
     """Re-score @champion and @challenger on the challenger's held-out rows and decide."""
-    from ml_platform.registry.evaluate import evaluate_version, held_out_rows
+    from ml_platform.registry.evaluate import comparison_rows, evaluate_version, held_out_rows
     from ml_platform.registry.promotion import Policy, decide_promotion
 
     s = settings or get_settings()
@@ -124,7 +125,16 @@ def evaluate_and_decide(policy: Any = None, settings: Settings | None = None) ->
     if challenger is None:
         raise MlPlatformError(f"{s.model_name} has no @challenger to evaluate: train one first")
     champion = alias_version("champion", s)
-    rows = held_out_rows(challenger, s)
+    if champion == challenger:
+        champion = None
+    policy = policy or Policy(latency_p99_ms=s.promotion_latency_p99_ms)
+    rows, source = comparison_rows(challenger, champion, s)
+    if rows is None:  # e.g. a challenger trained on older cutoffs than the champion's validation
+        own = held_out_rows(challenger, s)
+        c_eval, h_eval = evaluate_version(challenger, own, s), evaluate_version(champion, own, s)
+        return Decision(s.model_name, False, f"champion v{champion} kept: not comparable: {source}", c_eval, h_eval,
+                        policy, {"unseen_rows": False})
     c_eval = evaluate_version(challenger, rows, s)
-    h_eval = evaluate_version(champion, rows, s) if champion and champion != challenger else None
-    return decide_promotion(c_eval, h_eval, policy or Policy(latency_p99_ms=s.promotion_latency_p99_ms), s.model_name)
+    h_eval = evaluate_version(champion, rows, s) if champion else None
+    decision = decide_promotion(c_eval, h_eval, policy, s.model_name)
+    return replace(decision, reason=f"{decision.reason} [evaluated on {source}]")

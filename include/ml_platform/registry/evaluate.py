@@ -55,6 +55,50 @@ def held_out_rows(version: str, settings: Settings | None = None) -> Any:
     return pd.read_parquet(path)
 
 
+def fit_cutoff(version: str, settings: Settings | None = None) -> Any:
+    """The latest cutoff whose labels the version's fit saw (training or validation), from the
+    params its training run logged; None when the run did not log them."""
+    from datetime import date
+
+    s = settings or get_settings()
+    c = client(s)
+    params = c.get_run(c.get_model_version(s.model_name, version).run_id).data.params
+    cuts = [*params.get("train_cutoffs", "").split(","), params.get("validation_cutoff", "")]
+    return max((date.fromisoformat(x.strip()) for x in cuts if x.strip()), default=None)
+
+
+def comparison_rows(challenger: str, champion: str | None, settings: Settings | None = None) -> tuple[Any, str]:
+    """Held-out rows that NEITHER model's fit saw, and where they come from; (None, why) if none.
+
+    The challenger's test rows first; when the champion was fit on cutoffs up to or past them (a
+    challenger trained on older cutoffs), the champion's own test rows if the challenger never saw
+    them. Comparing on rows one model was fit on would flatter that model."""
+    import pandas as pd
+
+    s = settings or get_settings()
+    versions = [v for v in (challenger, champion) if v]
+    seen = {v: fit_cutoff(v, s) for v in versions}
+    known = [c for c in seen.values() if c is not None]
+    latest = max(known) if known else None
+    tried = []
+    for who, version in (("challenger", challenger), ("champion", champion)):
+        if not version:
+            continue
+        try:
+            rows = held_out_rows(version, s)
+        except MlPlatformError as exc:
+            tried.append(f"{who} v{version}: {exc}")
+            continue
+        cut = pd.to_datetime(rows["cutoff_date"]).dt.date
+        fresh = rows[cut > latest].reset_index(drop=True) if latest is not None else rows
+        span = f"cutoff {cut.min()}" if cut.min() == cut.max() else f"cutoffs {cut.min()}..{cut.max()}"
+        if len(fresh) and fresh["churned"].nunique() == 2:
+            return fresh, f"{who} v{version}'s test rows ({span}), {len(fresh)} rows that neither fit saw"
+        tried.append(f"{who} v{version}'s test rows ({span}) were seen by a fit")
+    fits = ", ".join(f"v{v} fit on cutoffs up to {c}" for v, c in seen.items())
+    return None, f"no held-out rows unseen by both models ({fits}; {'; '.join(tried)})"
+
+
 def rows_digest(rows: Any) -> str:
     import pandas as pd
 
