@@ -19,24 +19,20 @@ from starlette.routing import Route
 from ml_platform.config import get_settings
 from ml_platform.features.online import open_online_store
 from ml_platform.features.registry import Registry
-from ml_platform.training.scoring import feature_names, input_types, score_unchecked
+from ml_platform.training.scoring import feature_names
 
 _s = get_settings()
 _model = mlflow.pyfunc.load_model(os.environ["BARE_MODEL_URI"])
 _names = feature_names(_model)
-_types = input_types(_model)
 _python_model = _model.unwrap_python_model()
 _table = Registry(_s.catalog_dir).get("features.customer_features")
 _store = open_online_store(_s)
 
 
 def _predict(ids: list[str]) -> list[dict]:
-    import pandas as pd
-
     rows = _store.get(_table, ids)
     found = [r for r in rows if r.found]
-    frame = pd.DataFrame([{n: r.values.get(n) for n in _names} for r in found], columns=_names)
-    probs = score_unchecked(_python_model, frame, _names, _types) if found else []
+    probs = _python_model.predict_records([{n: r.values.get(n) for n in _names} for r in found]) if found else []
     return [{"customer_id": r.key, "churn_probability": float(p)} for r, p in zip(found, probs)]
 
 

@@ -91,7 +91,7 @@ def test_a_categorical_feature_is_encoded_in_training_and_in_the_served_model(tm
     import mlflow
 
     from ml_platform.config import Settings
-    from ml_platform.training.scoring import input_types, rescore, score_unchecked
+    from ml_platform.training.scoring import rescore
     from ml_platform.training.train import train_and_register
 
     rng = np.random.default_rng(7)
@@ -108,8 +108,9 @@ def test_a_categorical_feature_is_encoded_in_training_and_in_the_served_model(tm
     p = np.asarray(model.predict(rows), dtype="float64")
     assert np.isfinite(p).all() and p[0] > p[1] + 0.2  # the category carries the signal
     np.testing.assert_allclose(rescore(model, rows), p, rtol=0, atol=1e-12)
-    unchecked = score_unchecked(model.unwrap_python_model(), rows, names, input_types(model))
-    np.testing.assert_allclose(unchecked, p, rtol=0, atol=1e-12)  # serving's path scores the same
+    served = model.unwrap_python_model().predict_records(rows.astype("object").where(rows.notna(), None)
+                                                         .to_dict("records"))
+    np.testing.assert_allclose(served, p, rtol=0, atol=1e-12)  # serving's path scores the same
     top = model.unwrap_python_model().explain(rows.head(1), top_k=3)
     assert any(c["feature"].startswith("plan=") for c in top[0])
     with pytest.raises(ValueError, match="frequency_90d must be numeric"):

@@ -97,7 +97,6 @@ class ModelHolder:
             self.current = new  # the swap: one reference assignment
             if changed:
                 log.info("serving champion v%s, challenger v%s", _v(new.champion), _v(new.challenger))
-                quiet_gc()
             return changed
 
     def start(self) -> None:
@@ -109,18 +108,6 @@ class ModelHolder:
 
     def stop(self) -> None:
         self._stop.set()
-
-
-def quiet_gc() -> None:
-    """Move every object alive now (libraries, loaded models) out of the cyclic collector's reach.
-
-    A worker holds ~350 000 long-lived objects (MLflow, pandas, BentoML, the models); a full
-    collection walks all of them, a stall of several hundred ms on this machine (`gc.collect()`
-    timed in a worker-like process) for every request in flight. Frozen objects are still freed by
-    reference counting, so a model swapped out goes away as before."""
-    import gc
-
-    gc.freeze()
 
 
 def _v(s: Served | None) -> str | None:

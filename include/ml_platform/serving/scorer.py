@@ -105,11 +105,11 @@ class Scorer:
             if cid is not None and not isinstance(cid, str):
                 raise ClientError(f"rows[{i}].customer_id: must be a string, got {cid!r}")
 
-    def _score(self, served: Served, frame: Any) -> list[float]:
-        from ml_platform.training.scoring import score_unchecked
-
-        # the rows were checked against the signature above (or come from the feature store's spec)
-        return score_unchecked(served.python_model, frame, served.features, served.types).tolist()
+    @staticmethod
+    def _score(served: Served, records: list[dict[str, Any]]) -> list[float]:
+        # the rows were checked against the signature (or come from the feature store's spec), so
+        # the model is called directly, without MLflow's per-call schema enforcement (~4 ms a call)
+        return served.python_model.predict_records(records).tolist()
 
     # ---------------------------------------------------------------- request
     def predict(self, req: PredictRequest, explain: bool = False) -> PredictResponse:
@@ -152,22 +152,22 @@ class Scorer:
             groups.setdefault(it["variant"].alias, []).append(it)
         for group in groups.values():
             served = group[0]["variant"]
-            frame = pd.DataFrame([it["features"] for it in group], columns=list(served.features))
             try:
-                probs = self._score(served, frame)
+                probs = self._score(served, [it["features"] for it in group])
             except ValueError as exc:  # a value the model cannot take (e.g. a number for a category)
                 raise ClientError(f"cannot score the rows: {exc}") from None
             for it, p in zip(group, probs):
                 it["p"] = p
             if explain:
+                frame = pd.DataFrame([it["features"] for it in group], columns=list(served.features))
                 contrib = served.python_model.explain(frame, top_k=self.settings.explain_top_k)
                 for it, c in zip(group, contrib):
                     it["explain"] = [Contribution(**x) for x in c]
         records = []
         shadow = challenger if self.settings.serving_shadow and challenger is not None else None
         if shadow is not None and scored:
-            frame = pd.DataFrame([it["features"] for it in scored], columns=list(shadow.features))
-            for it, p in zip(scored, self._score(shadow, frame)):
+            for it, p in zip(scored, self._score(shadow, [{f: it["features"].get(f) for f in shadow.features}
+                                                          for it in scored])):
                 records.append(self._record(request_id, now, it, shadow, p, returned=False, variant="shadow"))
         out = []
         for it in items:

@@ -24,7 +24,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
 import bentoml  # noqa: E402
 from fastapi import FastAPI, Query, Request  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
-from fastapi.responses import JSONResponse  # noqa: E402
+from fastapi.responses import JSONResponse, Response  # noqa: E402
 
 from ml_platform.config import get_settings  # noqa: E402
 from ml_platform.serving.routing import ErrorResponse, PredictRequest, PredictResponse, errors_text  # noqa: E402
@@ -147,7 +147,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 @bentoml.asgi_app(app, path="/")
 class ChurnService:
     def __init__(self) -> None:
-        from ml_platform.serving.models import ModelHolder, quiet_gc
+        from ml_platform.serving.models import ModelHolder
         from ml_platform.serving.spool import PredictionSpool
 
         holder = ModelHolder(SETTINGS, want_challenger=SETTINGS.serving_challenger_share > 0 or SETTINGS.serving_shadow)
@@ -155,15 +155,17 @@ class ChurnService:
         holder.start()
         spool = PredictionSpool(SETTINGS.home / "serving" / "spool")
         scorer = Scorer(SETTINGS, holder, spool=spool, metrics=_Metrics())
-        scorer.check_online()  # opens the store client now, so it is frozen below with the rest
+        scorer.check_online()  # opens the store client now, not on the first request
         WORKER.update(holder=holder, spool=spool, scorer=scorer)
-        quiet_gc()
 
     @app.post("/predict", response_model=PredictResponse, responses=_ERRORS)
     def predict(self, body: PredictRequest, explain: bool = Query(False, description="add top-k SHAP contributions")
                 ) -> Any:
         try:
-            return WORKER["scorer"].predict(body, explain=explain)
+            out = WORKER["scorer"].predict(body, explain=explain)
+            # serialised by pydantic in one step; `response_model` above still documents the schema
+            # (FastAPI's own response validation + jsonable_encoder cost more than the model)
+            return Response(out.model_dump_json(), media_type="application/json")
         except (ClientError, Unavailable) as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
 

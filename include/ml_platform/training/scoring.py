@@ -43,13 +43,6 @@ def rescore(model: Any, frame: Any) -> np.ndarray:
     return np.asarray(model.predict(_coerce(frame, feature_names(model), input_types(model))), dtype="float64")
 
 
-def score_unchecked(python_model: Any, frame: Any, names: list[str], types: dict[str, str]) -> np.ndarray:
-    """`rescore` on the unwrapped `ChurnModel`, without MLflow's per-call schema enforcement (about
-    5 ms a call). For callers that have validated the rows against the signature themselves, as
-    serving does; the probabilities are the same (unit test)."""
-    return np.asarray(python_model.predict(None, _coerce(frame, list(names), types)), dtype="float64")
-
-
 def spark_scorer(spark: Any, model_uri: str) -> Any:
     """A Spark UDF returning the churn probability as a double; call it on the feature columns."""
     import mlflow.pyfunc
