@@ -1,6 +1,6 @@
 """Serving latency: p50/p99 and errors at a fixed request rate, BentoML service vs a bare app.
 
-    python benchmarks/serving_latency.py [--rate 200] [--seconds 30] [--smoke]
+    python benchmarks/serving_latency.py [--rate 50] [--seconds 30] [--smoke]
 
 Builds a throw-away platform home: a Redis server on a free port holding 10 000 customers of the
 real `features.customer_features` spec (synthetic values), and an xgboost churn model trained on
@@ -17,7 +17,9 @@ not earlier ones have answered; one customer per request, features from Redis):
 Also a breakdown of one request inside the service, measured in this process with the same
 objects: online lookup, model call, spool write; HTTP + framework is the service's p50 minus
 those. The load generator shares the 2 cores with the server it measures, as any local test
-does. Goal: the service's p99 <= 1.5x the bare app's; aim: p50 <= 2 ms, p99 <= 10 ms.
+does: at 200 req/s both servers and the generator saturate the 2 cores (the script says so when
+a server falls behind the rate), hence the default of 50 req/s. Goal: the service's p99 <= 1.5x
+the bare app's; aim: p50 <= 2 ms, p99 <= 10 ms.
 """
 
 from __future__ import annotations
@@ -176,7 +178,7 @@ def breakdown(env: dict[str, str], ids: list[str], uri: str, n: int) -> dict[str
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rate", type=float, default=200.0, help="requests per second (default 200)")
+    p.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
     p.add_argument("--seconds", type=float, default=30.0, help="seconds per server (default 30)")
     p.add_argument("--customers", type=int, default=10_000)
     p.add_argument("--smoke", action="store_true", help="tiny run (20 req/s for 3 s) to check the script works")
@@ -229,8 +231,13 @@ def main() -> int:
     print(f"\nbreakdown of the service's p50 ({svc['p50']:.2f} ms): online lookup {parts['lookup']:.2f}, model "
           f"{parts['model']:.2f}, prediction-log write {parts['spool']:.3f}, HTTP + framework + validation "
           f"{http:.2f} ms")
+    saturated = [n for n, r in results.items() if r["achieved_rps"] < 0.95 * a.rate]
+    if saturated:
+        print(f"SATURATED at {a.rate:.0f} req/s: {', '.join(saturated)} (with the load generator on the same 2 "
+              f"cores): the latencies measure a growing queue, not the server; use a lower --rate")
     ratio = svc["p99"] / bare["p99"]
-    print(f"service p99 / bare app p99 = {ratio:.2f} (goal <= 1.5): {'met' if ratio <= 1.5 else 'NOT met'}; "
+    verdict = "not meaningful (saturated)" if saturated else ("met" if ratio <= 1.5 else "NOT met")
+    print(f"service p99 / bare app p99 = {ratio:.2f} (goal <= 1.5): {verdict}; "
           f"aim p50 <= 2 ms: {'met' if svc['p50'] <= 2 else 'not met'}, p99 <= 10 ms: "
           f"{'met' if svc['p99'] <= 10 else 'not met'}")
     return 0
