@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     from ml_platform.lake.maintenance import maintain, maintained_tables
 
     tables = [t.strip() for t in args.tables.split(",") if t.strip()] or maintained_tables()
-    return run_job("lake_maintenance", lambda spark, out: out.update(maintain(spark, tables)))
+    return run_job("lake_maintenance", lambda spark, out: out.update(tables=maintain(spark, tables)))
 
 
 if __name__ == "__main__":
