@@ -185,9 +185,9 @@ def build_feature_snapshots(spark: SparkSession, dates: list[date], cadence: str
     dates = sorted(set(dates))
     if not dates:
         return {"snapshot_dates": [], "rows": 0}
-    silver_path = table_path("silver.transactions", s)
     from delta.tables import DeltaTable
 
+    silver_path = table_path("silver.transactions", s)
     if not DeltaTable.isDeltaTable(spark, silver_path):
         raise MlPlatformError(f"no silver.transactions at {silver_path} yet: ingest and validate landed "
                               f"transaction files first (ml-platform run, or the features_build DAG)")

@@ -74,10 +74,9 @@ def run_job(name: str, body: Callable[[SparkSession, dict[str, Any]], None]) -> 
     anything else is a bug and keeps its traceback."""
     import json
     import sys
+    import time
 
     from ml_platform.errors import MlPlatformError
-
-    import time
 
     t0 = time.perf_counter()
     spark = get_spark(name)

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml_platform.training.metrics import expected_calibration_error
+
 MIN_ROWS = 30  # below this a group's AUC is not reported
 
 
@@ -42,16 +44,6 @@ def _boot_aucs(y: np.ndarray, p: np.ndarray, n_boot: int, rng: np.random.Generat
     return np.asarray(out)
 
 
-def _ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    idx = np.minimum((p * bins).astype(int), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        m = idx == b
-        if m.any():
-            total += m.sum() / len(y) * abs(y[m].mean() - p[m].mean())
-    return float(total)
-
-
 def group_metrics(y: np.ndarray, p: np.ndarray, threshold: float, n_boot: int, rng: np.random.Generator
                   ) -> dict[str, Any]:
     y, p = np.asarray(y, dtype=int), np.asarray(p, dtype=float)
@@ -60,7 +52,7 @@ def group_metrics(y: np.ndarray, p: np.ndarray, threshold: float, n_boot: int, r
     out: dict[str, Any] = {"n": len(y), "positives": int(y.sum()), "threshold": threshold,
                            "precision": tp / int(pred.sum()) if pred.any() else None,
                            "recall": tp / int(y.sum()) if y.any() else None,
-                           "ece": _ece(y, p) if len(y) else None,
+                           "ece": expected_calibration_error(y, p) if len(y) else None,
                            "roc_auc": None, "auc_ci_low": None, "auc_ci_high": None, "note": None}
     if len(y) < MIN_ROWS:
         out["note"] = f"{len(y)} labelled predictions: fewer than {MIN_ROWS}, no AUC"

@@ -26,21 +26,19 @@ def input_types(model: Any) -> dict[str, str]:
     return {c.name: str(c.type) for c in model.metadata.get_input_schema().inputs}
 
 
-def _coerce(frame: Any, names: list[str], types: dict[str, str]) -> Any:
+def rescore(model: Any, frame: Any) -> np.ndarray:
+    """Churn probabilities (float64) of `frame`'s rows; extra columns are ignored."""
+    names, types = feature_names(model), input_types(model)
     missing = [c for c in names if c not in frame.columns]
     if missing:
         raise ValueError(f"rows lack feature column(s) {missing}")
     if all("double" in types.get(c, "double") for c in names):
-        return frame[names].astype("float64")  # NULL -> NaN
-    x = frame[names].copy()
-    for c in names:  # doubles as doubles; categorical columns stay strings
-        x[c] = x[c].astype("float64") if "double" in types.get(c, "double") else x[c].astype("object")
-    return x
-
-
-def rescore(model: Any, frame: Any) -> np.ndarray:
-    """Churn probabilities (float64) of `frame`'s rows; extra columns are ignored."""
-    return np.asarray(model.predict(_coerce(frame, feature_names(model), input_types(model))), dtype="float64")
+        x = frame[names].astype("float64")  # NULL -> NaN
+    else:
+        x = frame[names].copy()
+        for c in names:  # doubles as doubles; categorical columns stay strings
+            x[c] = x[c].astype("float64") if "double" in types.get(c, "double") else x[c].astype("object")
+    return np.asarray(model.predict(x), dtype="float64")
 
 
 def spark_scorer(spark: Any, model_uri: str) -> Any:
