@@ -103,11 +103,16 @@ def serving_deploy() -> None:
     @task(trigger_rule="none_failed_min_one_success")
     def apply_decision(evaluated: dict, run_id=None) -> dict:
         """Move the aliases (promotion) or nothing (rejection); append to registry.alias_history."""
+        from ml_platform.monitoring.alerts import send_alert
         from ml_platform.registry.aliases import apply_decision as apply
         from ml_platform.registry.promotion import Decision
 
-        return apply(Decision.from_dict(evaluated["decision"]), dag_run_id=run_id,
-                     decision_id=evaluated["decision_id"] or "")
+        decision = Decision.from_dict(evaluated["decision"])
+        record = apply(decision, dag_run_id=run_id, decision_id=evaluated["decision_id"] or "")
+        if not decision.promote:
+            send_alert("gate_rejected", f"challenger v{decision.challenger.version} rejected: {decision.reason}",
+                       {"dag_run_id": run_id, "decision_id": evaluated["decision_id"]})
+        return record
 
     @task
     def confirm_serving(record: dict) -> dict:

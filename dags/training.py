@@ -7,7 +7,9 @@ everything is keyed by the run id (training_set_id, study name) and the event's 
 the trigger form: cutoffs (empty: the last `last_k` snapshot dates with a fully observed label
 window), horizon_days, n_trials (total, split across workers), n_workers, families, timeout,
 seed, distributed_workers (refit an xgboost/mlp winner on Spark; 0 = in the task). Tasks pass ids through XCom, never data. Emits `registry.challenger` with the model name
-and version.
+and version. The model version is tagged with the retrain request's decision_id (when one caused
+the run) and `data_as_of`, the newest feature snapshot at planning time (the retrain policy's
+clock for cool-down and budget).
 """
 
 from __future__ import annotations
@@ -73,6 +75,10 @@ def training() -> None:
                 cutoffs = [d.isoformat() for d in usable_cutoffs(params["horizon_days"], params["last_k"])]
         except MlPlatformError as e:
             raise AirflowFailException(str(e)) from None
+        from ml_platform.lake.paths import table_path
+        from ml_platform.lake.reader import partition_values
+
+        snaps = partition_values(table_path("features.customer_features"), "snapshot_date")
         tsid = "train-" + hashlib.sha256(run_id.encode()).hexdigest()[:12]
         decision = None
         for events in (triggering_asset_events or {}).values():
@@ -81,7 +87,7 @@ def training() -> None:
         study = f"churn-{tsid}"
         parent = start_study_run(study, tsid, {**params, "airflow_run_id": run_id, "decision_id": decision})
         return {"training_set_id": tsid, "cutoffs": ",".join(cutoffs), "study": study, "parent_run_id": parent,
-                "families": families, "decision_id": decision,
+                "families": families, "decision_id": decision, "data_as_of": snaps[-1] if snaps else None,
                 "shards": split_trials(params["n_trials"], params["n_workers"])}
 
     p = plan()
@@ -119,7 +125,8 @@ def training() -> None:
         df, names, lineage = load_training_frame(plan["training_set_id"])
         res = finalize_and_register(df, names, study_name=plan["study"], parent_run_id=plan["parent_run_id"],
                                     training_set_id=plan["training_set_id"], lineage=lineage, seed=params["seed"],
-                                    distributed_workers=params["distributed_workers"])
+                                    distributed_workers=params["distributed_workers"],
+                                    extra_tags={"decision_id": plan["decision_id"], "data_as_of": plan.get("data_as_of")})
         extra = {"model_name": res.model_name, "version": res.version, "training_set_id": plan["training_set_id"],
                  "decision_id": plan["decision_id"]}
         outlet_events[CHALLENGER].extra = extra

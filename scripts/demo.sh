@@ -13,7 +13,11 @@
 #   7. serving: `ml-platform serve` (BentoML) runs from step 6 on; each new challenger goes through
 #      the serving_deploy DAG (gate on the same rows -> Bento build + smoke test -> @champion),
 #      the running service picks the champion up, batch_scoring writes gold.churn_scores, and the
-#      demo ends with a curl command that returns a prediction
+#      demo shows a curl command that returns a prediction
+#   8. the monitoring loop: DEMO_WEEKS more weeks land one by one (a distribution shift from
+#      DEMO_SHIFT_DAY), live traffic each week, the monitoring DAG (labels, drift, performance,
+#      the retrain policy) each week; a retrain decision goes through the retrain_on_drift sensor to
+#      the training DAG and the gate (scripts/demo_weeks.py); a week table and a PNG at the end
 # Settings: the ML_PLATFORM_* variables in README.md. Rerunning the demo is safe (idempotent).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,9 +27,19 @@ HISTORY_END="2025-03-08"                 # Saturday: last snapshot made by the C
 export ML_PLATFORM_DAG_START_DATE="${ML_PLATFORM_DAG_START_DATE:-2025-03-09}"  # Sundays: @weekly intervals
 export ML_PLATFORM_DAG_END_DATE="${ML_PLATFORM_DAG_END_DATE:-2025-03-16}"
 DATA_END="2025-03-22"                    # last day of the last interval
+DEMO_WEEKS="${DEMO_WEEKS:-5}"            # step 8: weeks simulated after DATA_END, one at a time
+LOOP_START="2025-03-23"                  # a Sunday
+LOOP_END="$(python3 -c "import datetime as d; print(d.date(2025,3,22) + d.timedelta(days=7*$DEMO_WEEKS))")"
+DEMO_SHIFT_DAY="${DEMO_SHIFT_DAY:-2025-03-30}"  # the generator shifts amounts, channels and rates from here
 DEMO_CUTOFFS="2025-02-01,2025-02-08,2025-02-15"   # weekly snapshots whose label window is observed
-DEMO_HORIZON=28
+DEMO_HORIZON=14
 export ML_PLATFORM_LABEL_HORIZON_DAYS="${ML_PLATFORM_LABEL_HORIZON_DAYS:-$DEMO_HORIZON}"  # 12 weeks of data: 90 days cannot be observed
+export ML_PLATFORM_TRAINING_TRIALS="${ML_PLATFORM_TRAINING_TRIALS:-${DEMO_TRIALS:-8}}"  # retrains on a laptop
+# the synthetic business starts on DATA_START: lifetime counts, tenure and the 90/180-day windows
+# grow with its age every week, which is not drift; the demo watches the other features
+export ML_PLATFORM_DRIFT_EXCLUDE="${ML_PLATFORM_DRIFT_EXCLUDE:-tenure_days,frequency_90d,frequency_180d,frequency_lifetime,monetary_90d,monetary_180d,monetary_lifetime,max_amount,active_months,distinct_categories,online_count,mobile_count,store_count}"
+# the two step-6 versions count toward the retrain budget: allow one drift retrain on top
+export ML_PLATFORM_RETRAIN_POLICY="${ML_PLATFORM_RETRAIN_POLICY:-{\"max_retrains\": 3\}}"
 # the deployment gate times predictions while the next training run's HPO holds both cores of a
 # laptop: the demo's latency budgets allow for that (defaults: 100 ms model / 250 ms HTTP)
 export ML_PLATFORM_PROMOTION_LATENCY_P99_MS="${ML_PLATFORM_PROMOTION_LATENCY_P99_MS:-1000}"
@@ -35,12 +49,21 @@ cd "$ROOT"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 t0=$(date +%s)
 
-say "1/7 synthetic data: ${DEMO_CUSTOMERS:-2000} customers, $DATA_START .. $DATA_END -> $ML_PLATFORM_HOME/landing"
-ml-platform data generate --customers "${DEMO_CUSTOMERS:-2000}" --start "$DATA_START" --end "$DATA_END" \
-  --seed 42 > "$ML_PLATFORM_HOME.generate.json"
-mkdir -p "$ML_PLATFORM_HOME/reports"; mv "$ML_PLATFORM_HOME.generate.json" "$ML_PLATFORM_HOME/reports/generate.json"
+say "1/8 synthetic data: ${DEMO_CUSTOMERS:-2000} customers, $DATA_START .. $LOOP_END (shift from $DEMO_SHIFT_DAY) -> $ML_PLATFORM_HOME/incoming; days up to $DATA_END land now"
+mkdir -p "$ML_PLATFORM_HOME/reports"
+ml-platform data generate --customers "${DEMO_CUSTOMERS:-2000}" --start "$DATA_START" --end "$LOOP_END" \
+  --drift-at "$DEMO_SHIFT_DAY" --seed 42 --out "$ML_PLATFORM_HOME/incoming" > "$ML_PLATFORM_HOME/reports/generate.json"
+python - "$ML_PLATFORM_HOME/incoming" "$ML_PLATFORM_HOME/landing" "$DATA_END" <<'PY'
+import shutil, sys
+from pathlib import Path
+incoming, landing, last = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+shutil.copytree(incoming / "customers", landing / "customers", dirs_exist_ok=True)
+for day in sorted((incoming / "transactions").iterdir()):
+    if day.name <= last:
+        shutil.copytree(day, landing / "transactions" / day.name, dirs_exist_ok=True)
+PY
 
-say "2/7 history $DATA_START .. $HISTORY_END: ingest -> GE gate -> silver -> weekly snapshots, one Spark job"
+say "2/8 history $DATA_START .. $HISTORY_END: ingest -> GE gate -> silver -> weekly snapshots, one Spark job"
 ml-platform run --start "$DATA_START" --end "$HISTORY_END" > "$ML_PLATFORM_HOME/reports/history.json"
 
 echo "  MLflow tracking store (SQLite): $ML_PLATFORM_HOME/mlflow/mlflow.db"
@@ -52,7 +75,7 @@ if mlflow.get_experiment_by_name("churn") is None:
     mlflow.create_experiment("churn", artifact_location="$ML_PLATFORM_HOME/mlflow/artifacts")
 PY
 
-say "3/7 Airflow on 127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT (metadata: ${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-SQLite under $AIRFLOW_HOME})"
+say "3/8 Airflow on 127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT (metadata: ${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-SQLite under $AIRFLOW_HOME})"
 bash scripts/airflow_up.sh
 for _ in $(seq 1 90); do airflow dags list -o plain 2>/dev/null | grep -q '^features_build' && break; sleep 2; done
 airflow dags unpause -y features_build >/dev/null
@@ -81,7 +104,7 @@ airflow backfill create --dag-id features_build --from-date "$ML_PLATFORM_DAG_ST
   --to-date "$ML_PLATFORM_DAG_START_DATE" --reprocess-behavior completed --max-active-runs 1 >/dev/null
 sleep 5; wait_runs
 
-say "4/7 what it produced"
+say "4/8 what it produced"
 python - <<'PY'
 from ml_platform.config import get_settings
 from ml_platform.lake.paths import TABLES, table_path
@@ -96,7 +119,7 @@ print(f"  feature snapshots: {len(snaps)} ({snaps[0]} .. {snaps[-1]})")
 print(f"  gate results (JSON):  {s.reports_dir / 'validation'}")
 print(f"  GE data docs:         {s.reports_dir / 'gx' / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}")
 PY
-say "5/7 feature store: training sets (cutoffs $DEMO_CUTOFFS, ${DEMO_HORIZON} day horizon), online store"
+say "5/8 feature store: training sets (cutoffs $DEMO_CUTOFFS, ${DEMO_HORIZON} day horizon), online store"
 ml-platform features training-set --cutoffs "$DEMO_CUTOFFS" --horizon-days "$DEMO_HORIZON" --id demo-cli \
   > "$ML_PLATFORM_HOME/reports/training_set_cli.json"
 python -c "import json,sys; t=json.load(open(sys.argv[1])); print(f\"  CLI training set {t['training_set_id']}: {t['rows']:,} rows, lineage {t['lineage']}\")" \
@@ -105,7 +128,7 @@ python scripts/demo_feature_store.py "$DEMO_CUTOFFS" "$DEMO_HORIZON" "C42-000000
 ml-platform features skew features.customer_features --sample 50 > "$ML_PLATFORM_HOME/reports/skew.json"
 echo "  skew check: online values equal their offline rows for 50 sampled customers ($ML_PLATFORM_HOME/reports/skew.json)"
 
-say "6/7 training DAG in Airflow: its weekly slot, and a run triggered with params as from the UI (${DEMO_TRIALS:-8} Optuna trials on 2 mapped workers) -> churn_model@challenger"
+say "6/8 training DAG in Airflow: its weekly slot, and a run triggered with params as from the UI (${DEMO_TRIALS:-8} Optuna trials on 2 mapped workers) -> churn_model@challenger"
 # unpausing also starts the latest weekly slot (Monday 04:00 UTC) with the default params: both
 # the schedule and the trigger run, one at a time (the demo's data observes a 28-day label window)
 # the service starts now (no champion yet: /readyz says so); serving_deploy reacts to every new challenger
@@ -138,7 +161,7 @@ print(f"  evaluation report: {s.reports_dir / 'training' / mv.tags['run_id'] / '
 PY
 echo "  MLflow UI: mlflow ui --backend-store-uri sqlite:///$ML_PLATFORM_HOME/mlflow/mlflow.db --host 127.0.0.1 --port ${ML_PLATFORM_MLFLOW_PORT:-25000}"
 
-say "7/7 serving: serving_deploy gates each challenger (same rows), builds + smoke-tests a Bento, moves @champion"
+say "7/8 serving: serving_deploy gates each challenger (same rows), builds + smoke-tests a Bento, moves @champion"
 sleep 5; wait_runs serving_deploy
 ml-platform registry history | sed 's/^/  /'
 for _ in $(seq 1 60); do curl -sf "$SERVE_URL/readyz" >/dev/null && break; sleep 1; done
@@ -160,6 +183,12 @@ echo "    curl -s -X POST '$SERVE_URL/predict?explain=true' -H 'Content-Type: ap
 curl -s -X POST "$SERVE_URL/predict?explain=true" -H 'Content-Type: application/json' -d "{\"customer_ids\": [\"$CUSTOMER\"]}" \
   | python -c "import json,sys; print('   ', json.dumps(json.load(sys.stdin)['predictions'][0])[:400])"
 echo "  OpenAPI: $SERVE_URL/docs   metrics: $SERVE_URL/metrics   registry: ml-platform registry history | rollback"
+
+say "8/8 monitoring loop: $DEMO_WEEKS weeks from $LOOP_START (shift from $DEMO_SHIFT_DAY): traffic, monitoring DAG, retrain_on_drift sensor -> training -> gate"
+airflow dags unpause -y retrain_on_drift >/dev/null  # its deferrable sensor waits in the triggerer
+python scripts/demo_weeks.py --first-day "$LOOP_START" --weeks "$DEMO_WEEKS" --shift-day "$DEMO_SHIFT_DAY" \
+  --incoming "$ML_PLATFORM_HOME/incoming" --serve-url "$SERVE_URL"
+ml-platform registry history | sed 's/^/  /'
 
 cat <<MSG
 

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     alert_webhook_url: str = Field(default="", description="Alerts are POSTed here as JSON when set (always logged).")
     alert_timeout_seconds: float = Field(default=5.0, gt=0, description="Timeout of one alert POST.")
     alert_retries: int = Field(default=3, ge=1, description="Attempts per alert POST (backoff 0.5 s, 1 s, ...).")
+    drift_q_value: float = Field(default=0.05, gt=0, le=1, description="Drift: false discovery rate of the per-feature tests.")
+    drift_effect_threshold: float = Field(default=0.1, ge=0, description="Drift: a significant feature counts only with PSI at or above this.")
+    drift_max_rows: int = Field(default=100_000, ge=100, description="Drift: larger samples are sampled down to this (stated in the report).")
+    drift_exclude: str = Field(default="", description="Drift: comma-separated features not watched (e.g. ones that grow with the data's age).")
+    retrain_policy: str = Field(default="", description="Retrain policy overrides as JSON, e.g. {\"cooldown_days\": 7} (monitoring.policy.RetrainPolicy).")
     drift_python: Path = Field(default=REPO_ROOT / ".venv-drift" / "bin" / "python", description="Python of the drift environment.")
 
     @model_validator(mode="before")

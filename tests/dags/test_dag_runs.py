@@ -180,3 +180,73 @@ def test_serving_deploy_promotes_the_challenger_then_batch_scoring_scores_the_ne
     scores = read_pandas(table_path("gold.churn_scores", s))
     assert sorted(scores["score_date"].astype(str).unique()) == [newest]
     assert set(scores["model_version"]) == {challenger} and scores["churn_probability"].between(0, 1).all()
+
+
+def test_monitoring_twice_over_one_week_hands_exactly_one_retrain_to_training(bag):
+    """After the deployment test above (a champion exists). Thresholds that make every feature of the
+    newest snapshot count as drifted and a one-window policy force a retrain decision; the detector
+    and the policy are unit-tested, this checks the wiring and the exactly-once hand-off."""
+    import asyncio
+    from pathlib import Path
+
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.utils.session import create_session
+    from retrain_sensor import RetrainDecisionSensor, RetrainDecisionTrigger
+
+    from ml_platform.config import get_settings
+    from ml_platform.lake.paths import table_path
+    from ml_platform.lake.reader import read_pandas
+    from ml_platform.registry.evaluate import alias_version, client
+
+    s = get_settings()
+    champion = alias_version("champion", s)
+    if champion is None:
+        pytest.fail("needs the @champion promoted by the serving_deploy test")
+    conf = {"q_value": 1.0, "effect_threshold": 0.0,
+            "policy": {"persist_windows": 1, "of_windows": 1, "cooldown_days": 0, "max_retrains": 9}}
+    dag = bag.get_dag("monitoring")
+    decided = []
+    for _ in range(2):  # the same week twice (dag.test replaces the run of that logical date: read it now)
+        run = dag.test(logical_date=datetime(2025, 1, 12, tzinfo=timezone.utc), run_conf=conf)
+        assert str(run.state) == "success", _states(run)
+        decided.append({ti.task_id: ti for ti in run.get_task_instances()}["decide"].xcom_pull(task_ids="decide"))
+    first, second = decided
+    assert first["retrain"] and first["trigger"] == "drift" and first["new"]
+    # the rerun sees its own retrain in the history: the same windows cannot cause a second one
+    assert not second["retrain"] and "already caused a retrain" in second["reason"]
+    decisions = read_pandas(table_path("monitoring.retrain_decisions", s))
+    assert list(decisions.loc[decisions["retrain"].astype(bool), "decision_id"]) == [first["decision_id"]]
+    drift = read_pandas(table_path("monitoring.drift_reports", s))
+    assert set(drift["window_end"].astype(str)) == {"2025-01-11"}  # the week before the run's date, once
+    assert "batch" in set(drift["source"]) and drift["drifted"].any()
+    report = drift["report"].iloc[0]
+    assert Path(report).exists()
+    champion_run = client(s).get_model_version(s.model_name, champion).run_id
+    assert [a.path for a in client(s).list_artifacts(champion_run, "monitoring/drift")] == [
+        f"monitoring/drift/{Path(report).name}"]
+
+    from airflow.models.dag import DagModel
+
+    with create_session() as session:  # as a user would: training unpaused, so the event queues a run
+        session.query(DagModel).filter_by(dag_id="training").update({"is_paused": False})
+    handoff = bag.get_dag("retrain_on_drift").test()
+    assert str(handoff.state) == "success", _states(handoff)
+    with create_session() as session:
+        asset = session.query(AssetModel).filter_by(name="training.retrain_requested").one()
+        events = session.query(AssetEvent).filter_by(asset_id=asset.id).all()
+        queued = session.query(AssetDagRunQueue).filter_by(asset_id=asset.id, target_dag_id="training").count()
+    assert [e.extra["decision_id"] for e in events] == [first["decision_id"]] and queued == 1
+
+    # nothing is pending now: the sensor defers (no worker slot) and its trigger stays silent
+    with pytest.raises(TaskDeferred):
+        RetrainDecisionSensor(task_id="wait").execute({})
+    trig = RetrainDecisionTrigger(table_path("monitoring.retrain_decisions", s),
+                                  table_path("monitoring.retrain_handled", s), poke_interval=0.2)
+
+    async def first_event():
+        async for ev in trig.run():
+            return ev
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(asyncio.wait_for(first_event(), timeout=2))

@@ -92,3 +92,22 @@ def test_a_window_is_detected_recorded_and_reported_and_a_rerun_replaces_it(tmp_
     assert later["table_rows"] == len(rows) == 9 and set(rows["source"]) == {"served", "batch"}
     psi = rows[rows.window_end.astype(str) == "2025-03-08"].set_index(["source", "feature"])["psi"]
     assert psi["served", "tenure_days"] > 0.1 > psi["batch", "tenure_days"]
+
+
+def test_prediction_drift_compares_served_and_batch_scores_with_the_training_sets_scores(tmp_path):
+    import pandas as pd
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    spec = _lake(tmp_path)  # every served prediction returned 0.3
+    rng = np.random.default_rng(4)
+    ref_scores = tmp_path / "reference-scores.parquet"
+    pd.DataFrame({"score": rng.beta(2, 5, 3000)}).to_parquet(ref_scores)
+    scores_table = str(tmp_path / "gold_scores")
+    write_deltalake(scores_table, pa.table({"customer_id": [f"C{i}" for i in range(2000)],
+                                            "churn_probability": rng.beta(2, 5, 2000),
+                                            "score_date": [date(2025, 3, 1)] * 2000}), partition_by=["score_date"])
+    (out,) = _run({**spec, "reference_scores": str(ref_scores), "scores_table": scores_table})
+    assert "score" in out["sources"]["served"]["drifted"]  # a constant 0.3 is not the training-time spread
+    assert "score" not in out["sources"]["batch"]["drifted"]  # the same distribution
+    assert out["rows_written"] == 8  # 3 features + the score, per source

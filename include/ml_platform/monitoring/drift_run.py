@@ -34,18 +34,34 @@ from ml_platform.lake.reader import partition_values, read_pandas, table_exists
 from ml_platform.monitoring.drift import DriftResult, detect_drift
 
 PLOTTED = 8  # histograms per source in the HTML report
+SCORE = "score"  # prediction drift: the model's churn probability, as one more watched column
 
 
 def _served(log_table: str, features: list[str], start: datetime, end: datetime) -> pd.DataFrame:
+    """Features served in the window, with the returned score as column `score`."""
     if not table_exists(log_table):
-        return pd.DataFrame(columns=features)
-    log = read_pandas(log_table, columns=["returned", "event_time", "feature_timestamp", "features_json"])
+        return pd.DataFrame(columns=[*features, SCORE])
+    log = read_pandas(log_table, columns=["returned", "event_time", "feature_timestamp", "features_json",
+                                          "churn_probability"])
     log = log[log["returned"].astype(bool)]
     anchor = pd.to_datetime(log["feature_timestamp"], utc=True, errors="coerce").fillna(
         pd.to_datetime(log["event_time"], utc=True))
     log = log[(anchor > start) & (anchor <= end)]
     rows = [json.loads(x) for x in log["features_json"]]
-    return pd.DataFrame(rows, columns=features) if rows else pd.DataFrame(columns=features)
+    out = pd.DataFrame(rows, columns=features) if rows else pd.DataFrame(columns=features)
+    out[SCORE] = log["churn_probability"].to_numpy(dtype="float64")
+    return out
+
+
+def _batch_scores(scores_table: str | None, end: date) -> pd.Series:
+    """The newest batch scores (gold.churn_scores) on or before the window's end."""
+    if not scores_table or not table_exists(scores_table):
+        return pd.Series(dtype="float64")
+    dates = [d for d in partition_values(scores_table, "score_date") if d <= end.isoformat()]
+    if not dates:
+        return pd.Series(dtype="float64")
+    return read_pandas(scores_table, columns=["churn_probability"], partition=("score_date", dates[-1]))[
+        "churn_probability"].astype("float64")
 
 
 def _batch(features_table: str, features: list[str], end: date) -> tuple[pd.DataFrame, str | None]:
@@ -86,7 +102,8 @@ def _hist_png(ref: pd.Series, cur: pd.Series, categorical: bool) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _html(spec: dict[str, Any], results: dict[str, tuple[DriftResult, pd.DataFrame, str]], ref: pd.DataFrame) -> str:
+def _html(spec: dict[str, Any], results: dict[str, tuple[DriftResult, pd.DataFrame, str]], ref: pd.DataFrame,
+          scores: dict[str, tuple[pd.Series, pd.Series]]) -> str:
     e = html.escape
     parts = [f"<html><head><meta charset='utf-8'><title>Drift {e(spec['window_end'])}</title>"
              "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:right}"
@@ -94,6 +111,8 @@ def _html(spec: dict[str, Any], results: dict[str, tuple[DriftResult, pd.DataFra
              f"<h1>Drift, window ending {e(spec['window_end'])}</h1>",
              f"<p>Champion v{e(str(spec['model_version']))}; reference: training set "
              f"<code>{e(spec['training_set_id'])}</code> ({len(ref)} rows).</p>"]
+    if spec.get("excluded"):
+        parts.append(f"<p>Not watched (ML_PLATFORM_DRIFT_EXCLUDE): {e(', '.join(spec['excluded']))}.</p>")
     for source, (res, cur, note) in results.items():
         sampled = (f" Sampled to {res.n_reference} reference and {res.n_current} current rows "
                    f"(of {res.reference_rows} and {res.current_rows})."
@@ -110,7 +129,8 @@ def _html(spec: dict[str, Any], results: dict[str, tuple[DriftResult, pd.DataFra
                          f"<td>{f.ref_null_share:.2f} / {f.cur_null_share:.2f}</td></tr>")
         parts.append("</table><div>")
         for f in sorted(res.features, key=lambda f: -f.psi)[:PLOTTED]:
-            png = _hist_png(ref[f.feature], cur[f.feature], f.kind == "categorical")
+            r, c = scores[source] if f.feature == SCORE else (ref[f.feature], cur[f.feature])
+            png = _hist_png(r, c, f.kind == "categorical")
             parts.append(f"<figure style='display:inline-block'><img src='data:image/png;base64,{png}'>"
                          f"<figcaption>{e(f.feature)} (PSI {f.psi:.3f})</figcaption></figure>")
         parts.append("</div>")
@@ -122,7 +142,9 @@ def _html(spec: dict[str, Any], results: dict[str, tuple[DriftResult, pd.DataFra
 def run_window(spec: dict[str, Any]) -> dict[str, Any]:
     """Detect drift for one window; `spec` keys: window_end, days, model_version, training_set_id,
     features, categorical, reference_table, log_table, features_table, reports_table, report_dir,
-    q_value, effect_threshold, max_rows, seed."""
+    q_value, effect_threshold, max_rows, seed; optional: reference_scores (a parquet file with the
+    champion's scores of its training set, column `score`), scores_table (gold.churn_scores) and
+    excluded (features not watched, named in the report)."""
     import pyarrow as pa
     from deltalake import DeltaTable, write_deltalake
 
@@ -141,15 +163,22 @@ def run_window(spec: dict[str, Any]) -> dict[str, Any]:
     results: dict[str, tuple[DriftResult, pd.DataFrame, str]] = {}
     kw = {"q_value": float(spec.get("q_value", 0.05)), "effect_threshold": float(spec.get("effect_threshold", 0.1)),
           "max_rows": int(spec.get("max_rows", 100_000)), "seed": int(spec.get("seed", 0))}
+    ref_scores = (pd.read_parquet(spec["reference_scores"])[SCORE] if spec.get("reference_scores")
+                  else pd.Series(dtype="float64"))
+    cur_scores = {"served": served[SCORE].dropna(), "batch": _batch_scores(spec.get("scores_table"), end_day)}
     for source, (cur, note) in currents.items():
         if len(cur):
-            results[source] = (detect_drift(ref, cur, feats, cats, **kw), cur, note)
+            res = detect_drift(ref, cur, feats, cats, **kw)
+            if len(ref_scores) and len(cur_scores[source]):  # prediction drift: its own test (one column)
+                res.features.append(detect_drift(ref_scores.to_frame(SCORE), cur_scores[source].to_frame(SCORE),
+                                                 [SCORE], **kw).features[0])
+            results[source] = (res, cur, note)
 
     report_dir = Path(spec["report_dir"])
     report_dir.mkdir(parents=True, exist_ok=True)
     report = report_dir / f"drift-{end_day.isoformat()}.html"
     tmp = report.with_suffix(".html.tmp")
-    tmp.write_text(_html(spec, results, ref))
+    tmp.write_text(_html(spec, results, ref, {k: (ref_scores, v) for k, v in cur_scores.items()}))
     tmp.replace(report)
 
     rows = [{"window_end": end_day, "source": source, "model_version": str(spec["model_version"]),

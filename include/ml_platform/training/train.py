@@ -209,7 +209,7 @@ def hpo_worker(df: Any, feature_names: Sequence[str], *, study_name: str, parent
 
 def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: str, parent_run_id: str,
                           training_set_id: str, lineage: dict[str, int], seed: int = 0, threads: int = 1,
-                          distributed_workers: int = 0, spark: Any = None,
+                          distributed_workers: int = 0, spark: Any = None, extra_tags: dict[str, str] | None = None,
                           settings: Settings | None = None) -> TrainResult:
     """Refit the study's best configuration, evaluate on the test cutoff, register as @challenger.
 
@@ -280,7 +280,8 @@ def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: 
             "train_cutoffs": ",".join(map(str, train.cutoffs)), "test_cutoff": str(test.cutoffs[0]),
             "cutoff_date_range": f"{train.cutoffs[0]}..{test.cutoffs[0]}",
             "git_commit": _git_commit(), "library_versions": json.dumps(_versions(), sort_keys=True),
-            "features": ",".join(names), "run_id": run_id, "threshold": repr(float(threshold))}
+            "features": ",".join(names), "run_id": run_id, "threshold": repr(float(threshold)),
+            **{k: str(v) for k, v in (extra_tags or {}).items() if v not in (None, "")}}
     client = MlflowClient()
     version = str(info.registered_model_version)
     for k, v in tags.items():

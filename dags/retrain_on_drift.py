@@ -1,0 +1,50 @@
+"""Hand a retrain decision to the training DAG, exactly once.
+
+Hourly: a deferrable sensor (no worker slot while it waits) waits for a retrain decision not yet
+handled; `request` claims it (MERGE into `monitoring.retrain_handled` with this run's id) and
+emits `training.retrain_requested` with {decision_id, reason}. A decision another run claimed
+emits nothing; a retry of the claiming run still emits.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, task
+from retrain_sensor import RetrainDecisionSensor
+
+from ml_platform.assets import RETRAIN_REQUESTED
+from ml_platform.monitoring.alerts import task_failure_alert
+
+
+@dag(
+    dag_id="retrain_on_drift",
+    schedule="@hourly",
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30), "on_failure_callback": task_failure_alert},
+    tags=["monitoring", "training"],
+    doc_md=__doc__,
+)
+def retrain_on_drift() -> None:
+    wait = RetrainDecisionSensor(task_id="wait_for_decision", poke_interval=60, timeout=50 * 60, soft_fail=True)
+
+    @task(outlets=[RETRAIN_REQUESTED])
+    def request(decision: dict, run_id=None, outlet_events=None) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from ml_platform.lake.paths import table_path
+        from ml_platform.monitoring.handoff import HANDLED_TABLE, claim
+
+        if not claim(decision["decision_id"], run_id, table_path(HANDLED_TABLE)):
+            raise AirflowSkipException(f"decision {decision['decision_id']} was handled by another run")
+        outlet_events[RETRAIN_REQUESTED].extra = {"decision_id": decision["decision_id"],
+                                                  "reason": decision["reason"]}
+        return decision
+
+    request(wait.output)
+
+
+retrain_on_drift()

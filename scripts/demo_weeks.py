@@ -1,0 +1,236 @@
+"""Demo step 8: weeks of the churn business after the history, and the monitoring loop closing.
+
+    python scripts/demo_weeks.py --first-day 2025-03-23 --weeks 5 --shift-day 2025-03-30 \
+        --incoming $ML_PLATFORM_HOME/incoming --serve-url http://127.0.0.1:23000
+
+Each simulated week (Sunday .. Saturday):
+
+1. the week's transaction files land (copied from the generated `--incoming` folder, in which
+   the generator shifted amounts, channels and rates from `--shift-day` on);
+2. the data plane ingests, gates and snapshots them (`ml-platform run`, one Spark job) and the
+   snapshot is published to the online store (`ml-platform features publish`);
+3. live traffic: `--requests` POSTs to the running BentoML service (customers of the snapshot);
+4. the `monitoring` DAG runs for the week through Airflow (`airflow dags test`): prediction log,
+   late labels, drift, realised performance, the policy's decision;
+5. a retrain decision is picked up by the deferrable sensor of `retrain_on_drift` (running in
+   the scheduler), which emits `training.retrain_requested`; the training DAG runs, its
+   challenger goes through `serving_deploy` (the gate decides), and the script waits for that.
+
+Then it prints the week table (drift, realised AUC per version, decisions) and saves a PNG of
+realised AUC and drift over the weeks (`<home>/reports/monitoring_weeks.png`). Progress lines go
+to stdout; Airflow's own output of each run goes to `<home>/logs/demo_weeks/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+
+def _run(cmd: list[str], log: Path, timeout: float = 1800) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as f:
+        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout, env=dict(os.environ))
+    if r.returncode != 0:
+        sys.exit(f"`{' '.join(cmd)}` failed (exit {r.returncode}); its output: {log}")
+
+
+def land_week(incoming: Path, landing: Path, days: list[date]) -> int:
+    n = 0
+    for d in days:
+        src = incoming / "transactions" / d.isoformat()
+        if src.exists():
+            shutil.copytree(src, landing / "transactions" / d.isoformat(), dirs_exist_ok=True)
+            n += 1
+    return n
+
+
+def send_traffic(url: str, customers: list[str], requests: int, batch: int, seed: int) -> dict[str, int]:
+    rng = random.Random(seed)
+    versions: dict[str, int] = {}
+    for _ in range(requests):
+        body = json.dumps({"customer_ids": rng.sample(customers, min(batch, len(customers)))}).encode()
+        req = urllib.request.Request(f"{url}/predict", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            for p in json.load(r)["predictions"]:
+                if p["found"]:
+                    versions[p["model_version"]] = versions.get(p["model_version"], 0) + 1
+    return versions
+
+
+def _runs(dag_id: str) -> list[dict[str, Any]]:
+    out = subprocess.run(["airflow", "dags", "list-runs", dag_id, "-o", "json"], capture_output=True, text=True).stdout
+    return next((json.loads(ln) for ln in out.splitlines() if ln.startswith("[") and ln.rstrip().endswith("]")), [])
+
+
+def wait_new_run(dag_id: str, known: set[str], timeout: float) -> dict[str, Any]:
+    """Wait for a run of `dag_id` not in `known` to finish; return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = [r for r in _runs(dag_id) if r["run_id"] not in known]
+        done = [r for r in new if r["state"] in ("success", "failed")]
+        if done:
+            return done[0]
+        time.sleep(5)
+    sys.exit(f"no new {dag_id} run finished within {timeout:.0f} s (Airflow logs: $ML_PLATFORM_HOME/logs)")
+
+
+def wait_champion(url: str, version: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=5) as r:
+                if str(json.load(r).get("champion")) == version:
+                    return
+        except OSError:
+            pass
+        time.sleep(2)
+    sys.exit(f"the service did not switch to v{version} within {timeout:.0f} s")
+
+
+def week_row(end: date) -> dict[str, Any]:
+    import pandas as pd
+
+    from ml_platform.lake.paths import table_path
+    from ml_platform.lake.reader import read_pandas, table_exists
+
+    row: dict[str, Any] = {"week_end": end.isoformat()}
+    drift = read_pandas(table_path("monitoring.drift_reports"))
+    w = drift[drift["window_end"].astype(str) == end.isoformat()]
+    for source in ("served", "batch"):
+        ws = w[w["source"] == source]
+        row[f"{source}_drifted"] = int(ws["drifted"].astype(bool).sum()) if len(ws) else None
+        row[f"{source}_max_psi"] = float(ws["psi"].max()) if len(ws) else None
+    row["champion"] = str(w["model_version"].iloc[0]) if len(w) else None
+    row["auc"] = {}
+    if table_exists(table_path("monitoring.performance")):
+        perf = read_pandas(table_path("monitoring.performance"))
+        p = perf[(perf["window_end"].astype(str) == end.isoformat()) & (perf["grouping"] == "all")]
+        row["auc"] = {f"v{r.model_version}": (None if pd.isna(r.roc_auc) else round(float(r.roc_auc), 3), int(r.n))
+                      for r in p.itertuples()}
+    dec = read_pandas(table_path("monitoring.retrain_decisions"))
+    d = dec[dec["window_end"].astype(str) == end.isoformat()].sort_values("decided_at")
+    row["retrain"] = bool(d["retrain"].astype(bool).any()) if len(d) else False
+    row["decision"] = str(d.iloc[0]["reason"]) if len(d) else ""
+    row["decision_id"] = str(d.iloc[0]["decision_id"]) if len(d) else ""
+    return row
+
+
+def plot(rows: list[dict[str, Any]], shift_day: date, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    weeks = [r["week_end"] for r in rows]
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    versions = sorted({v for r in rows for v in r["auc"]})
+    for v in versions:
+        a1.plot(weeks, [r["auc"].get(v, (None, 0))[0] for r in rows], marker="o", label=f"realised AUC {v}")
+    a1.set_ylabel("ROC AUC (late labels)")
+    a1.legend(loc="lower left", fontsize=8)
+    for source in ("served", "batch"):
+        a2.plot(weeks, [r[f"{source}_max_psi"] for r in rows], marker="s", label=f"max PSI ({source})")
+    a2.axhline(0.1, color="grey", linestyle=":", label="effect threshold")
+    a2.set_ylabel("largest feature PSI")
+    for ax in (a1, a2):
+        for r in rows:
+            if r["retrain"]:
+                ax.axvline(r["week_end"], color="red", alpha=0.4)
+    a2.legend(loc="upper left", fontsize=8)
+    a2.set_xlabel(f"week ending (distribution shift from {shift_day}; red: retrain decided)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--first-day", type=date.fromisoformat, required=True, help="a Sunday: first day of week 1")
+    p.add_argument("--weeks", type=int, default=5, help="weeks to simulate (default 5)")
+    p.add_argument("--shift-day", type=date.fromisoformat, required=True, help="the generator's --drift-at day")
+    p.add_argument("--incoming", type=Path, required=True, help="generated files of every day (landing layout)")
+    p.add_argument("--serve-url", default="http://127.0.0.1:23000")
+    p.add_argument("--requests", type=int, default=60, help="POSTs per week (default 60)")
+    p.add_argument("--batch", type=int, default=10, help="customers per POST (default 10)")
+    a = p.parse_args(argv)
+    if a.first_day.weekday() != 6:
+        p.error(f"--first-day must be a Sunday, got {a.first_day} ({a.first_day:%A})")
+    if a.weeks < 1 or a.requests < 1 or a.batch < 1:
+        p.error("--weeks, --requests and --batch must be positive")
+    if not (a.incoming / "transactions").is_dir():
+        p.error(f"no generated files under {a.incoming / 'transactions'}")
+
+    from ml_platform.config import get_settings
+    from ml_platform.serving.bento import sample_customers
+
+    s = get_settings()
+    logs = s.home / "logs" / "demo_weeks"
+    rows = []
+    for k in range(a.weeks):
+        t0 = time.monotonic()
+        first = a.first_day + timedelta(days=7 * k)
+        days = [first + timedelta(days=i) for i in range(7)]
+        end = days[-1]
+        tag = "shifted" if end >= a.shift_day else "normal"
+        print(f"  week {k + 1}/{a.weeks} {first} .. {end} ({tag}): landing", end="", flush=True)
+        if land_week(a.incoming, s.landing_dir, days) == 0:
+            sys.exit(f"\nno generated files for {first} .. {end} under {a.incoming}")
+        print(", features", end="", flush=True)
+        _run(["ml-platform", "run", "--start", first.isoformat(), "--end", end.isoformat()], logs / f"{end}-run.log")
+        _run(["ml-platform", "features", "publish", "features.customer_features"], logs / f"{end}-publish.log")
+        print(", traffic", end="", flush=True)
+        served = send_traffic(a.serve_url, sample_customers(10**9), a.requests, a.batch, seed=k)
+        print(", monitoring", end="", flush=True)
+        known = {r["run_id"] for r in _runs("training")}
+        _run(["airflow", "dags", "test", "monitoring", (end + timedelta(days=1)).isoformat()],
+             logs / f"{end}-monitoring.log")
+        row = week_row(end) | {"served": served}
+        if row["retrain"]:
+            print(", retrain: waiting for retrain_on_drift -> training", end="", flush=True)
+            deploys = {r["run_id"] for r in _runs("serving_deploy")}
+            train = wait_new_run("training", known, 1800)
+            row["training"] = train["state"]
+            print(f" ({train['state']}) -> serving_deploy", end="", flush=True)
+            deploy = wait_new_run("serving_deploy", deploys, 900)
+            from ml_platform.registry.aliases import history as alias_history
+
+            last = alias_history(s)[-1]
+            row["gate"] = f"{last['action']} v{last['challenger_version']}: {last['reason']}"
+            if last["action"] == "promote" and deploy["state"] == "success":
+                wait_champion(a.serve_url, str(last["champion_version"]))
+        print(f" ({time.monotonic() - t0:.0f} s)")
+        rows.append(row)
+
+    print("\n  week ending  shift  served by        drift served (n, max PSI)  batch          realised AUC (labels)"
+          "        decision")
+    for r in rows:
+        drift = {src: ("-" if r[f"{src}_drifted"] is None else f"{r[f'{src}_drifted']:2d}, {r[f'{src}_max_psi']:.3f}")
+                 for src in ("served", "batch")}
+        auc = ", ".join(f"{v} {a_ if a_ is not None else '-'} ({n})" for v, (a_, n) in sorted(r["auc"].items())) or "-"
+        served = ",".join(f"v{v}" for v in sorted(r["served"])) or "-"
+        shift = "yes" if date.fromisoformat(r["week_end"]) >= a.shift_day else "no"
+        print(f"  {r['week_end']}  {shift:5s}  {served:15s}  {drift['served']:25s}  {drift['batch']:13s}  "
+              f"{auc:28s}  {'RETRAIN ' + r['decision_id'] if r['retrain'] else 'no retrain'}")
+        print(f"  {'':11s}  {r['decision'][:150]}")
+        if "gate" in r:
+            print(f"  {'':11s}  training run {r['training']}; gate: {r['gate'][:150]}")
+    png = s.reports_dir / "monitoring_weeks.png"
+    plot(rows, a.shift_day, png)
+    (s.reports_dir / "monitoring_weeks.json").write_text(json.dumps(rows, indent=1, default=str))
+    print(f"\n  plot: {png}\n  drift reports: {s.home / 'reports' / 'drift'}   table: {s.reports_dir / 'monitoring_weeks.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
