@@ -19,6 +19,10 @@ TABLES: dict[str, list[str]] = {
     "gold.churn_scores": ["score_date"],
     "monitoring.prediction_log": ["date"],
     "monitoring.labels": [],
+    "monitoring.drift_reports": [],
+    "monitoring.performance": [],
+    "monitoring.retrain_decisions": [],
+    "monitoring.retrain_handled": [],
 }
 
 #: Table properties of feature tables and training sets, set when they are created:

@@ -1,1 +1,3 @@
-"""Monitoring: the retrain policy (pure), drift detection (drift environment), late labels and performance."""
+"""Monitoring: the retrain policy (pure), drift detection (drift environment), late labels,
+realised performance, the weekly steps of the `monitoring` DAG (`weekly`), the exactly-once
+hand-off to training (`handoff`) and alerts."""
