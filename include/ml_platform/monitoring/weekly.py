@@ -23,6 +23,24 @@ PERFORMANCE_TABLE = "monitoring.performance"
 DRIFT_TABLE = "monitoring.drift_reports"
 
 
+#: columns that may be all-missing in one write but are numbers (the rest of such columns are text):
+#: a first write must not give a Delta column the type null (a later MERGE / append could not cast)
+_FLOATS = {"precision", "recall", "ece", "roc_auc", "auc_ci_low", "auc_ci_high", "offline_auc", "auc_vs_offline",
+           "threshold"}
+
+
+def _arrow(frame: Any) -> Any:
+    """An Arrow table of `frame` (pandas, or a list of dicts) without null-typed columns."""
+    import pyarrow as pa
+
+    t = pa.Table.from_pylist(frame) if isinstance(frame, list) else pa.Table.from_pandas(frame, preserve_index=False)
+    for i, f in enumerate(t.schema):
+        if pa.types.is_null(f.type):
+            t = t.set_column(i, pa.field(f.name, pa.float64() if f.name in _FLOATS else pa.string()),
+                             t.column(i).cast(pa.float64() if f.name in _FLOATS else pa.string()))
+    return t
+
+
 def _end(window_end: date) -> datetime:
     return datetime.combine(window_end + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
 
@@ -105,7 +123,6 @@ def _offline(versions: list[str], s: Settings) -> tuple[dict[str, float], dict[s
 
 def performance_window(window_end: date, days: int = 7, settings: Settings | None = None) -> dict[str, Any]:
     import pandas as pd
-    import pyarrow as pa
     from deltalake import DeltaTable, write_deltalake
 
     from ml_platform.lake.reader import read_pandas, table_exists
@@ -134,7 +151,7 @@ def performance_window(window_end: date, days: int = 7, settings: Settings | Non
                               thresholds=thr, offline_auc=auc)
     table.insert(0, "window_end", window_end)
     path = table_path(PERFORMANCE_TABLE, s)
-    data = pa.Table.from_pandas(table, preserve_index=False)
+    data = _arrow(table)
     if DeltaTable.is_deltatable(path):
         write_deltalake(path, data, mode="overwrite", predicate=f"window_end = '{window_end.isoformat()}'")
     else:
@@ -211,7 +228,6 @@ def retrain_policy(overrides: dict[str, Any] | None = None, settings: Settings |
 
 def record_decision(decision: RetrainDecision, window_end: date, settings: Settings | None = None) -> bool:
     """MERGE on decision_id; True when the row is new (a rerun over the same windows adds nothing)."""
-    import pyarrow as pa
     from deltalake import DeltaTable, write_deltalake
 
     s = settings or get_settings()
@@ -220,7 +236,7 @@ def record_decision(decision: RetrainDecision, window_end: date, settings: Setti
            "windows_json": json.dumps(list(decision.windows)), "numbers_json": json.dumps(decision.numbers,
                                                                                         default=str)}
     path = table_path(DECISIONS_TABLE, s)
-    data = pa.Table.from_pylist([row])
+    data = _arrow([row])
     if not DeltaTable.is_deltatable(path):
         write_deltalake(path, data, mode="append")
         return True
