@@ -25,6 +25,18 @@ os.environ["ML_PLATFORM_HOME"] = str(_HOME)
 os.environ["TZ"] = "UTC"  # Python-side datetimes from Spark are in the process's local zone
 time.tzset()
 os.environ["AIRFLOW_HOME"] = str(_HOME / "airflow")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# a demo's service on the default port must not answer the tests (serving_deploy's confirm_serving)
+os.environ["ML_PLATFORM_SERVING_PORT"] = str(_free_port())
 os.environ.setdefault("ML_PLATFORM_SPARK_SHUFFLE_PARTITIONS", "2")
 os.environ.pop("ML_PLATFORM_LAKE_URI", None)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
