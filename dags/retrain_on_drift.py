@@ -1,7 +1,9 @@
 """Hand a retrain decision to the training DAG, exactly once.
 
-Hourly: a deferrable sensor (no worker slot while it waits) waits for a retrain decision not yet
-handled; `request` claims it (MERGE into `monitoring.retrain_handled` with this run's id) and
+Always listening: `@continuous` with one active run, so a new run starts as soon as the last one
+ends. Its deferrable sensor (no worker slot while it waits: the triggerer polls every minute)
+waits up to 50 minutes for a retrain decision not yet handled (then the run ends as skipped and
+the next one waits); `request` claims it (MERGE into `monitoring.retrain_handled` with this run's id) and
 emits `training.retrain_requested` with {decision_id, reason}. A decision another run claimed
 emits nothing; a retry of the claiming run still emits.
 """
@@ -20,7 +22,7 @@ from ml_platform.monitoring.alerts import task_failure_alert
 
 @dag(
     dag_id="retrain_on_drift",
-    schedule="@hourly",
+    schedule="@continuous",
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
