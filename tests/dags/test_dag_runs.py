@@ -196,7 +196,7 @@ def test_monitoring_twice_over_one_week_hands_exactly_one_retrain_to_training(ba
 
     from ml_platform.config import get_settings
     from ml_platform.lake.paths import table_path
-    from ml_platform.lake.reader import read_pandas
+    from ml_platform.lake.reader import partition_values, read_pandas
     from ml_platform.registry.evaluate import alias_version, client
 
     s = get_settings()
@@ -205,10 +205,15 @@ def test_monitoring_twice_over_one_week_hands_exactly_one_retrain_to_training(ba
         pytest.fail("needs the @champion promoted by the serving_deploy test")
     conf = {"q_value": 1.0, "effect_threshold": 0.0,
             "policy": {"persist_windows": 1, "of_windows": 1, "cooldown_days": 0, "max_retrains": 9}}
+    # the week must end after the champion's data_as_of (the newest snapshot when it was trained):
+    # windows up to a retrain never cause another one
+    newest = date.fromisoformat(partition_values(table_path("features.customer_features", s), "snapshot_date")[-1])
+    week_end = newest + timedelta(days=1)
     dag = bag.get_dag("monitoring")
     decided = []
     for _ in range(2):  # the same week twice (dag.test replaces the run of that logical date: read it now)
-        run = dag.test(logical_date=datetime(2025, 1, 12, tzinfo=timezone.utc), run_conf=conf)
+        run = dag.test(logical_date=datetime.combine(week_end + timedelta(days=1), datetime.min.time(), timezone.utc),
+                       run_conf=conf)
         assert str(run.state) == "success", _states(run)
         decided.append({ti.task_id: ti for ti in run.get_task_instances()}["decide"].xcom_pull(task_ids="decide"))
     first, second = decided
@@ -218,7 +223,7 @@ def test_monitoring_twice_over_one_week_hands_exactly_one_retrain_to_training(ba
     decisions = read_pandas(table_path("monitoring.retrain_decisions", s))
     assert list(decisions.loc[decisions["retrain"].astype(bool), "decision_id"]) == [first["decision_id"]]
     drift = read_pandas(table_path("monitoring.drift_reports", s))
-    assert set(drift["window_end"].astype(str)) == {"2025-01-11"}  # the week before the run's date, once
+    assert set(drift["window_end"].astype(str)) == {week_end.isoformat()}  # the week before the run's date, once
     assert "batch" in set(drift["source"]) and drift["drifted"].any()
     report = drift["report"].iloc[0]
     assert Path(report).exists()
