@@ -146,7 +146,8 @@ def run_window(spec: dict[str, Any]) -> dict[str, Any]:
     champion's scores of its training set, column `score`), scores_table (gold.churn_scores) and
     excluded (features not watched, named in the report)."""
     import pyarrow as pa
-    from deltalake import DeltaTable, write_deltalake
+
+    from ml_platform.lake.rows import replace_rows
 
     end_day = date.fromisoformat(spec["window_end"])
     end = datetime.combine(end_day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
@@ -188,13 +189,8 @@ def run_window(spec: dict[str, Any]) -> dict[str, Any]:
                  k: getattr(f, k) for k in ("feature", "kind", "p_value", "statistic", "psi", "significant",
                                             "drifted", "ref_null_share", "cur_null_share")}}
             for source, (res, _, _) in results.items() for f in res.features]
-    table = spec["reports_table"]
-    if rows:
-        data = pa.Table.from_pylist(rows)
-        if DeltaTable.is_deltatable(table):  # the window's rows are replaced, atomically
-            write_deltalake(table, data, mode="overwrite", predicate=f"window_end = '{end_day.isoformat()}'")
-        else:
-            write_deltalake(table, data, mode="append")
+    if rows:  # the window's rows are replaced, atomically
+        replace_rows(spec["reports_table"], pa.Table.from_pylist(rows), "window_end", end_day.isoformat())
     return {"window_end": end_day.isoformat(), "report": str(report), "rows_written": len(rows),
             "sources": {s: {"drifted": r.drifted, "max_psi": r.max_psi, "n_current": r.current_rows,
                             "sampled_to": r.n_current} for s, (r, _, _) in results.items()}}

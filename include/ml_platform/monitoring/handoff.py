@@ -31,16 +31,11 @@ def pending_decisions(decisions_path: str, handled_path: str) -> list[dict[str, 
 def claim(decision_id: str, run_id: str, handled_path: str) -> bool:
     """True when this run owns the decision (claimed now, or by an earlier try of the same run)."""
     import pyarrow as pa
-    from deltalake import DeltaTable, write_deltalake
 
     from ml_platform.lake.reader import read_pandas
+    from ml_platform.lake.rows import insert_new
 
-    row = pa.Table.from_pylist([{"decision_id": decision_id, "run_id": run_id,
-                                 "handled_at": datetime.now(timezone.utc)}])
-    if not DeltaTable.is_deltatable(handled_path):
-        write_deltalake(handled_path, row, mode="append")
-    else:
-        DeltaTable(handled_path).merge(row, predicate="t.decision_id = s.decision_id", source_alias="s",
-                                       target_alias="t").when_not_matched_insert_all().execute()
+    insert_new(handled_path, pa.Table.from_pylist([{"decision_id": decision_id, "run_id": run_id,
+                                                     "handled_at": datetime.now(timezone.utc)}]), "decision_id")
     owners = read_pandas(handled_path)
     return set(owners.loc[owners["decision_id"] == decision_id, "run_id"]) == {run_id}

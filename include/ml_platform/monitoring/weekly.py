@@ -123,9 +123,9 @@ def _offline(versions: list[str], s: Settings) -> tuple[dict[str, float], dict[s
 
 def performance_window(window_end: date, days: int = 7, settings: Settings | None = None) -> dict[str, Any]:
     import pandas as pd
-    from deltalake import DeltaTable, write_deltalake
 
     from ml_platform.lake.reader import read_pandas, table_exists
+    from ml_platform.lake.rows import replace_rows
     from ml_platform.monitoring.performance import compare_variants, performance_table
     from ml_platform.training.splits import SENSITIVE
 
@@ -150,12 +150,7 @@ def performance_window(window_end: date, days: int = 7, settings: Settings | Non
     table = performance_table(lab.assign(model_version=lab["model_version"].astype(str)), slices,
                               thresholds=thr, offline_auc=auc)
     table.insert(0, "window_end", window_end)
-    path = table_path(PERFORMANCE_TABLE, s)
-    data = _arrow(table)
-    if DeltaTable.is_deltatable(path):
-        write_deltalake(path, data, mode="overwrite", predicate=f"window_end = '{window_end.isoformat()}'")
-    else:
-        write_deltalake(path, data, mode="append")
+    replace_rows(table_path(PERFORMANCE_TABLE, s), _arrow(table), "window_end", window_end.isoformat())
     ab = compare_variants(lab)
     overall = table[table["grouping"] == "all"]
     return {"window_end": window_end.isoformat(), "rows": len(table), "labelled": len(lab), "ab": ab["verdict"],
@@ -228,18 +223,11 @@ def retrain_policy(overrides: dict[str, Any] | None = None, settings: Settings |
 
 def record_decision(decision: RetrainDecision, window_end: date, settings: Settings | None = None) -> bool:
     """MERGE on decision_id; True when the row is new (a rerun over the same windows adds nothing)."""
-    from deltalake import DeltaTable, write_deltalake
+    from ml_platform.lake.rows import insert_new
 
     s = settings or get_settings()
     row = {"decision_id": decision.decision_id, "window_end": window_end, "decided_at": decision.decided_at,
            "retrain": decision.retrain, "trigger": decision.trigger, "reason": decision.reason,
            "windows_json": json.dumps(list(decision.windows)), "numbers_json": json.dumps(decision.numbers,
                                                                                         default=str)}
-    path = table_path(DECISIONS_TABLE, s)
-    data = _arrow([row])
-    if not DeltaTable.is_deltatable(path):
-        write_deltalake(path, data, mode="append")
-        return True
-    m = DeltaTable(path).merge(data, predicate="t.decision_id = s.decision_id", source_alias="s",
-                               target_alias="t").when_not_matched_insert_all().execute()
-    return int(m.get("num_target_rows_inserted", 0)) == 1
+    return insert_new(table_path(DECISIONS_TABLE, s), _arrow([row]), "decision_id") == 1
