@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 TIERS ?= unit spark dags integration e2e
+QUICK ?= 0
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -9,8 +10,8 @@ help:  ## list the targets
 setup:  ## build both Python environments and fetch the Delta jars (cached; seconds when warm)
 	@bash scripts/bootstrap.sh
 
-demo: setup  ## set up, generate data, run features_build in Airflow (+ a backfill), print what it made
-	@bash scripts/demo.sh
+demo: setup  ## the end-to-end demo (scripts/demo.sh); QUICK=1: 4 loop weeks, fewer steps (the e2e tier runs it)
+	@QUICK=$(QUICK) bash scripts/demo.sh
 
 test: setup  ## set up, start PostgreSQL/Redis, run every test tier with wall times
 	@TIERS="$(TIERS)" bash scripts/test.sh

@@ -7,8 +7,8 @@ Each simulated week (Sunday .. Saturday):
 
 1. the week's transaction files land (copied from the generated `--incoming` folder, in which
    the generator shifted amounts, channels and rates from `--shift-day` on);
-2. the data plane ingests, gates and snapshots them (`ml-platform run`, one Spark job) and the
-   snapshot is published to the online store (`ml-platform features publish`);
+2. the data plane ingests, gates and snapshots them and publishes the snapshot to the online
+   store (`ml-platform run --publish`, one Spark JVM);
 3. live traffic: `--requests` POSTs to the running BentoML service (customers of the snapshot);
 4. the `monitoring` DAG runs for the week through Airflow (`airflow dags test`): prediction log,
    late labels, drift, realised performance, the policy's decision;
@@ -187,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         if land_week(a.incoming, s.landing_dir, days) == 0:
             sys.exit(f"\nno generated files for {first} .. {end} under {a.incoming}")
         print(", features", end="", flush=True)
-        _run(["ml-platform", "run", "--start", first.isoformat(), "--end", end.isoformat()], logs / f"{end}-run.log")
-        _run(["ml-platform", "features", "publish", "features.customer_features"], logs / f"{end}-publish.log")
+        _run(["ml-platform", "run", "--start", first.isoformat(), "--end", end.isoformat(), "--publish"],
+             logs / f"{end}-run.log")
         print(", traffic", end="", flush=True)
         served = send_traffic(a.serve_url, sample_customers(10**9), a.requests, a.batch, seed=k)
         print(", monitoring", end="", flush=True)

@@ -265,8 +265,14 @@ def cmd_run(a: argparse.Namespace) -> dict[str, Any]:
         gates.append({"interval": [lo.isoformat(), hi.isoformat()], "quarantined": gate.get("quarantined"),
                       "rows": gate.get("rows_validated"), "skipped": gate.get("skipped")})
         report(i + 1, len(batches))
-    _say(f"features for {len(snapshot_dates(a.start, a.end, cadence))} snapshot dates in one pass")
-    return {"gates": gates, "features": plane.build_features(spark, a.start, a.end, cadence)}
+    dates = snapshot_dates(a.start, a.end, cadence)
+    _say(f"features for {len(dates)} snapshot dates in one pass")
+    out = {"gates": gates, "features": plane.build_features(spark, a.start, a.end, cadence)}
+    if a.publish:
+        _say("online store: the newest snapshot, if it is the one just built")
+        out["online"] = (plane.publish_if_newest(spark, dates[-1]) if dates
+                         else {"skipped": f"no snapshot date in [{a.start}, {a.end}]"})
+    return out
 
 
 def cmd_tables(a: argparse.Namespace) -> dict[str, Any]:
@@ -416,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cadence", choices=("daily", "weekly"), default=None)
     r.add_argument("--batch-days", type=_positive, default=7,
                    help="days gated together (default 7); the future-timestamp rule uses the batch's end")
+    r.add_argument("--publish", action="store_true",
+                   help="then publish the newest snapshot to the online store in the same JVM (skipped when an "
+                        "older date than the lake's newest)")
     r.set_defaults(func=cmd_run)
 
     tr = sub.add_parser("train", help="labels + PIT training set -> Optuna HPO -> register the model as @challenger")

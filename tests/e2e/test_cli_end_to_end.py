@@ -25,12 +25,13 @@ def test_generate_run_and_list_tables(tmp_path):
                 "--end", "2025-01-21", "--seed", "9"], env)
     assert gen.returncode == 0, gen.stderr
     assert json.loads(gen.stdout)["files"] == 21
-    run = _run([str(BIN / "ml-platform"), "run", "--start", "2025-01-01", "--end", "2025-01-21"], env)
+    run = _run([str(BIN / "ml-platform"), "run", "--start", "2025-01-01", "--end", "2025-01-21", "--publish"], env)
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout)
     assert out["features"]["snapshot_dates"] == ["2025-01-04", "2025-01-11", "2025-01-18"]
     assert len(out["gates"]) == 3 and all(g["rows"] > 0 for g in out["gates"])
     assert "ingest + gate" in run.stderr  # progress is shown
+    assert out["online"]["rows"] > 0 and out["online"]["skipped"] is False  # --publish: same JVM, newest snapshot
     tables = json.loads(_run([str(BIN / "ml-platform"), "tables"], env).stdout)
     assert tables["features.customer_features"]["rows"] == out["features"]["rows"] > 0
     assert tables["silver.transactions"]["rows"] > 0

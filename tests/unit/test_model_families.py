@@ -76,3 +76,33 @@ def test_shap_explains_every_family(family, tmp_path):
     assert len(top) == 1 and len(top[0]) == 3
     assert {c["feature"] for c in top[0]} <= set(names) and all(np.isfinite(c["contribution"]) for c in top[0])
     assert top[0][0]["contribution"] ** 2 >= top[0][-1]["contribution"] ** 2  # ordered by |SHAP|
+
+
+def test_platt_scaling_fixes_inflated_probabilities_keeps_ranking_and_explains():
+    """Balanced xgboost over-predicts churn; Platt scaling on held-out rows brings ECE down,
+    leaves the AUC as it was, and SHAP (log-odds) is the base's times the slope."""
+    from sklearn.metrics import roc_auc_score
+
+    from ml_platform.training.explain import shap_values
+    from ml_platform.training.families import Calibrated, calibrate
+    from ml_platform.training.metrics import expected_calibration_error
+
+    def rare(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        x, _ = _data(n, seed)
+        rng = np.random.default_rng(seed + 100)
+        y = (rng.random(n) < 1 / (1 + np.exp(-(1.5 * x[:, 0] - 2.5)))).astype("float64")  # ~12 % positive
+        return x, y
+
+    xt, yt = rare(3000, 1)
+    xv, yv = rare(1500, 2)
+    xs, ys = rare(3000, 3)
+    base = fit_family("xgboost", PARAMS["xgboost"] | {"balanced": True}, xt, yt, xv, yv, seed=7)
+    cal = calibrate(base, xv, yv)
+    assert isinstance(cal, Calibrated) and cal.family == "xgboost" and cal.slope > 0
+    raw_ece, cal_ece = expected_calibration_error(ys, base.predict_proba(xs)), expected_calibration_error(ys, cal.predict_proba(xs))
+    assert raw_ece > 0.15 and cal_ece < 0.05, (raw_ece, cal_ece)
+    assert roc_auc_score(ys, cal.predict_proba(xs)) == pytest.approx(roc_auc_score(ys, base.predict_proba(xs)), abs=1e-3)
+    v_base, _ = shap_values(base, xs[:5], None)
+    v_cal, _ = shap_values(cal, xs[:5], None)
+    np.testing.assert_allclose(v_cal, cal.slope * v_base, rtol=1e-9)
+    assert calibrate(base, xv, np.zeros_like(yv)) is base  # one class: nothing to fit

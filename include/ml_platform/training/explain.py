@@ -5,7 +5,9 @@ forest / extra trees: `shap.TreeExplainer` on the imputed matrix. Logistic regre
 MLP: a permutation explainer over a sampled background of training rows (the registered model
 carries that background, so a prediction can be explained at serving time). Values are in the
 model's output space (log-odds for xgboost, probability otherwise); they rank features, which is
-what the top-k explanation shows.
+what the top-k explanation shows. A Platt-calibrated model (`families.Calibrated`) is explained
+through its base model: exact for xgboost (log-odds times the slope), and for the others the
+base model's probability (calibration is monotone, so the ranking of features is the same).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import numpy as np
 def shap_values(fitted: Any, rows: np.ndarray, background: np.ndarray | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(SHAP values per row and feature, the matrix they describe)."""
     rows = np.asarray(rows, dtype="float64")
+    slope = float(getattr(fitted, "slope", 1.0))
+    fitted = getattr(fitted, "base", fitted)
     if fitted.family == "xgboost":
         import xgboost as xgb
 
         contribs = fitted.booster.predict(xgb.DMatrix(rows), pred_contribs=True)
-        return np.asarray(contribs[:, :-1], dtype="float64"), rows  # last column: the bias
+        return slope * np.asarray(contribs[:, :-1], dtype="float64"), rows  # last column: the bias
     if fitted.family in ("random_forest", "extra_trees"):
         import shap
 

@@ -8,8 +8,9 @@ and returns a `Fitted` object whose `predict_proba` gives P(churn) as float64.
 Class imbalance: every family has a `balanced` search parameter; when true the positive class
 is up-weighted by negatives/positives (xgboost `scale_pos_weight`, scikit-learn
 `class_weight="balanced"`, the MLP's BCE `pos_weight`). Weighting helps ranking on rare churn
-but inflates probabilities, so the search decides by validation AUC and the evaluation reports
-calibration (ECE, Brier) of whatever it picked.
+but inflates probabilities, so the search decides by validation AUC; the final fit is then
+Platt-scaled on the validation cutoff (`calibrate`: a logistic fit on the log-odds, monotone, so
+the ranking and AUC are unchanged) and the evaluation reports calibration (ECE, Brier) of that.
 
 `report(step, value)` is called with the validation ROC AUC per xgboost round block / MLP epoch;
 the Optuna objective passes a function that reports to the trial and raises `optuna.TrialPruned`
@@ -126,6 +127,44 @@ class MLPFitted:
         with torch.no_grad():
             z = torch.from_numpy(self.pre.transform(np.asarray(x, dtype="float64")).astype("float32"))
             return torch.sigmoid(net(z)).squeeze(1).double().numpy()
+
+
+@dataclass
+class Calibrated:
+    """`base` with Platt scaling: P = sigmoid(slope * logit(p_base) + intercept)."""
+
+    family: str
+    base: Any
+    slope: float
+    intercept: float
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return _sigmoid(self.slope * _logit(self.base.predict_proba(x)) + self.intercept)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype="float64"), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype="float64")
+
+
+def calibrate(fitted: Fitted, x_val: np.ndarray, y_val: np.ndarray) -> Fitted:
+    """Platt-scale `fitted` on held-out rows; unchanged when they cannot support it (one class,
+    or a fit that would reverse the ranking)."""
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.asarray(y_val, dtype="float64")
+    if len(np.unique(y)) < 2:
+        return fitted
+    z = _logit(fitted.predict_proba(x_val)).reshape(-1, 1)
+    lr = LogisticRegression(C=1e6, max_iter=1000).fit(z, y)
+    slope, intercept = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+    if not slope > 0:
+        return fitted
+    return Calibrated(fitted.family, fitted, slope, intercept)
 
 
 def _mlp(n_features: int) -> Any:

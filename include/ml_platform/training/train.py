@@ -9,7 +9,8 @@ intermediate values as steps, final validation AUC). The registered model is the
 library versions) and gets the alias `challenger`; it carries a background sample of training
 rows so a served prediction can be explained (`ChurnModel.explain`). The search runs in one
 process or in K worker processes on the same study (`workers`; the DAG maps tasks instead); the
-final fit is local or distributed (`distributed_workers`, see `distributed.py`).
+final fit is local or distributed (`distributed_workers`, see `distributed.py`), then Platt-scaled
+on the validation cutoff (`families.calibrate`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from ml_platform.config import REPO_ROOT, Settings, get_settings
-from ml_platform.training.families import suggest_params
+from ml_platform.training.families import Calibrated, calibrate, suggest_params
 from ml_platform.training.hpo import TrialData, open_study, run_worker, split_trials, storage_for
-from ml_platform.training.metrics import best_threshold, classification_metrics
+from ml_platform.training.metrics import best_threshold, classification_metrics, expected_calibration_error
 from ml_platform.training.report import evaluation_plots, fairness_report, html_report, shap_plots
 from ml_platform.training.splits import SENSITIVE, split_by_cutoff
 
@@ -240,6 +241,12 @@ def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: 
         params = suggest_params(optuna.trial.FixedTrial(best.params), family)
         fitted, how = _final_fit(family, params, train, val, seed + best.number, threads, distributed_workers, spark)
         mlflow.set_tag("final_fit", how)
+        val_ece_raw = expected_calibration_error(val.y, fitted.predict_proba(val.x))
+        fitted = calibrate(fitted, val.x, val.y)
+        mlflow.set_tag("calibration", f"platt slope={fitted.slope:.4f} intercept={fitted.intercept:.4f}"
+                       if isinstance(fitted, Calibrated) else "none (the validation rows could not support it)")
+        mlflow.log_metrics({"val_ece_uncalibrated": val_ece_raw,
+                            "val_ece": expected_calibration_error(val.y, fitted.predict_proba(val.x))})
         threshold = best_threshold(val.y, fitted.predict_proba(val.x))
         test_p = fitted.predict_proba(test.x)
         metrics = classification_metrics(test.y, test_p, threshold)
