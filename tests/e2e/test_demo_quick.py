@@ -36,6 +36,7 @@ def _free(port: int) -> bool:
             return False
 
 
+@pytest.mark.timeout(2700)  # about 20 minutes on 2 cores (README "QUICK mode")
 def test_quick_demo_closes_the_loop(tmp_path):
     home = tmp_path / "platform"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ML_PLATFORM_"))}
@@ -60,6 +61,14 @@ def test_quick_demo_closes_the_loop(tmp_path):
     assert retrains, [w["decision"] for w in weeks]
     for w in retrains:  # each decision ran exactly one training, and the gate decided on its challenger
         assert w["training"] == "success" and w["gate"].split()[0] in ("promote", "reject"), w
+    # exactly one training run per decision, started by the retrain_requested asset
+    import sqlite3
+
+    with sqlite3.connect(home / "airflow" / "airflow.db") as db:
+        runs = dict(db.execute("select run_type, count(*) from dag_run where dag_id = 'training' group by run_type"))
+        weekly = db.execute("select count(*) from dag_run where dag_id = 'monitoring' and state = 'success'").fetchone()
+    assert runs == {"scheduled": 1, "asset_triggered": len(retrains)}, runs
+    assert weekly == (4,)
     # the decision reached the registry: the retrained version carries its decision_id
     import mlflow
     from mlflow import MlflowClient
