@@ -111,9 +111,19 @@ class Server:
         raise RuntimeError(f"server did not come up: {log.read_text()[-3000:]}")
 
     def kill(self) -> None:
-        """SIGKILL the whole process group (the BentoML arbiter and every worker)."""
+        """SIGKILL the BentoML arbiter's process group and every worker. Workers run in process
+        groups of their own, so they are collected first: killing the group alone orphaned them."""
+        import psutil
+
         if self.proc.poll() is None:
+            workers = psutil.Process(self.proc.pid).children(recursive=True)
             os.killpg(self.proc.pid, signal.SIGKILL)
+            for w in workers:
+                try:
+                    w.kill()
+                except psutil.NoSuchProcess:
+                    pass
+            psutil.wait_procs(workers, timeout=10)
             self.proc.wait(10)
 
     def stop(self) -> None:
