@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from ml_platform.serving.bento import free_port
+
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,9 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _free_block(n: int = 3) -> int:
     """A port p with p .. p+n-1 free (Airflow's api-server and its two log servers)."""
     for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            p = s.getsockname()[1]
+        p = free_port()
         if p + n < 65535 and all(_free(p + i) for i in range(1, n)):
             return p
     raise RuntimeError("no block of free ports")
@@ -36,7 +36,7 @@ def _free(port: int) -> bool:
             return False
 
 
-@pytest.mark.timeout(2700)  # about 20 minutes on 2 cores (README "QUICK mode")
+@pytest.mark.timeout(2700)  # 23 to 24 minutes on 2 cores (README "The quick demo")
 def test_quick_demo_closes_the_loop(tmp_path):
     home = tmp_path / "platform"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ML_PLATFORM_"))}

@@ -245,9 +245,9 @@ def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: 
         fitted = calibrate(fitted, val.x, val.y)
         mlflow.set_tag("calibration", f"platt slope={fitted.slope:.4f} intercept={fitted.intercept:.4f}"
                        if isinstance(fitted, Calibrated) else "none (the validation rows could not support it)")
-        mlflow.log_metrics({"val_ece_uncalibrated": val_ece_raw,
-                            "val_ece": expected_calibration_error(val.y, fitted.predict_proba(val.x))})
-        threshold = best_threshold(val.y, fitted.predict_proba(val.x))
+        val_p = fitted.predict_proba(val.x)
+        mlflow.log_metrics({"val_ece_uncalibrated": val_ece_raw, "val_ece": expected_calibration_error(val.y, val_p)})
+        threshold = best_threshold(val.y, val_p)
         test_p = fitted.predict_proba(test.x)
         metrics = classification_metrics(test.y, test_p, threshold)
         mlflow.log_params({f"best_{k}": v for k, v in best.params.items()} | {
