@@ -64,6 +64,9 @@ build_env drift "$ROOT/requirements-drift.txt" "$ROOT/.venv-drift"
 # point it at this checkout every time; it takes a second), without dependencies into drift.
 "$UV" pip install -q --python "$ROOT/.venv/bin/python" --no-deps -e "$ROOT"
 "$UV" pip install -q --python "$ROOT/.venv-drift/bin/python" --no-deps -e "$ROOT"
+# `bentoml build` looks for `uv` on PATH (else it tries `pip install uv`, and uv venvs have no
+# pip): the pinned one, beside the environment's python.
+ln -sfn "$UV" "$ROOT/.venv/bin/uv"
 
 # 3. Delta jars, once, through Maven, minus the artifacts pyspark already ships (Spark's own
 #    versions of jackson, hadoop, parquet... must win).

@@ -284,6 +284,7 @@ def test_serving_deploy_dag_promotes_and_the_running_service_confirms(home, redi
         tis = {ti.task_id: ti for ti in run.get_task_instances()}
         confirmed = tis["confirm_serving"].xcom_pull(task_ids="confirm_serving")
         assert confirmed["running"] is True and confirmed["confirmed"] is True and confirmed["version"] == candidate
+        assert confirmed["workers"] == 2  # both workers answered with the candidate, not one twice
         assert server.client.get("/readyz").json()["champion"] == candidate
         assert alias_version("champion", s) == candidate and alias_version("previous_champion", s) == champion
         assert history(s)[-1]["dag_run_id"] == run.run_id

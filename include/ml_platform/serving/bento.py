@@ -144,26 +144,31 @@ def smoke_test(tag: str, model_version: str, customers: list[str], *, p99_budget
         stop_process_group(proc)
 
 
-def confirm_serving(version: str, url: str, timeout: float, token: str = "") -> dict[str, Any]:
-    """Wait until the service at `url` reports `version` as champion on every worker it answers from."""
+def confirm_serving(version: str, url: str, timeout: float) -> dict[str, Any]:
+    """Wait until every worker of the service at `url` reports `version` as champion.
+
+    Each `/readyz` goes over a new connection (a kept-alive one stays with one worker) and names
+    its worker's pid and the service's worker count; confirmed once that many distinct workers
+    have answered and the newest answer of each is `version`.
+    """
     import httpx
 
     deadline = time.time() + timeout
-    seen: set[str] = set()
+    latest: dict[Any, str] = {}  # pid -> the champion its newest answer named
+    workers = 1
     try:
-        with httpx.Client(base_url=url, timeout=5) as c:
-            c.get("/healthz")
-            while time.time() < deadline:
-                r = c.get("/readyz")
-                champ = str(r.json().get("champion"))
-                seen.add(champ)
-                if champ == str(version):
-                    # several reads: requests spread over workers; all must have swapped
-                    if all(str(c.get("/readyz").json().get("champion")) == str(version) for _ in range(8)):
-                        return {"running": True, "confirmed": True, "url": url, "version": str(version)}
-                time.sleep(0.5)
+        while time.time() < deadline:
+            r = httpx.get(f"{url}/readyz", headers={"Connection": "close"}, timeout=5)
+            body = r.json()
+            workers = int(body.get("workers") or 1)
+            latest[body.get("pid")] = str(body.get("champion"))
+            if len(latest) >= workers and all(v == str(version) for v in latest.values()):
+                return {"running": True, "confirmed": True, "url": url, "version": str(version),
+                        "workers": len(latest)}
+            if latest[body.get("pid")] != str(version):
+                time.sleep(0.2)
     except httpx.ConnectError:
         return {"running": False, "confirmed": False, "url": url,
                 "note": f"no service running at {url}: nothing to confirm"}
-    raise MlPlatformError(f"the service at {url} still reports champion {sorted(seen)} after {timeout:.0f} s, "
-                          f"expected v{version}")
+    raise MlPlatformError(f"the service at {url} still reports champion {sorted(set(latest.values()))} over "
+                          f"{len(latest)} of {workers} workers after {timeout:.0f} s, expected v{version}")

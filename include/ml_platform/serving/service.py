@@ -65,7 +65,8 @@ def readiness() -> tuple[bool, dict[str, Any]]:
               "challenger": loaded.challenger.version if loaded.challenger else None,
               "model_name": SETTINGS.model_name, "registry": holder.registry_error or "ok",
               "online_store": online or "ok", "challenger_share": SETTINGS.serving_challenger_share,
-              "shadow": SETTINGS.serving_shadow, "pid": os.getpid()}
+              "shadow": SETTINGS.serving_shadow, "pid": os.getpid(),
+              "workers": SETTINGS.serving_workers}
     if online:
         reasons.append(online)
     return not reasons, {"ready": not reasons, "reasons": reasons, **detail}
