@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from ml_platform.config import Settings, get_settings
@@ -39,6 +40,11 @@ def _arrow(frame: Any) -> Any:
             t = t.set_column(i, pa.field(f.name, pa.float64() if f.name in _FLOATS else pa.string()),
                              t.column(i).cast(pa.float64() if f.name in _FLOATS else pa.string()))
     return t
+
+
+def drift_dir(settings: Settings) -> Path:
+    """Where the HTML drift reports and the reference score files go."""
+    return settings.home / "reports" / "drift"
 
 
 def _end(window_end: date) -> datetime:
@@ -69,7 +75,7 @@ def drift_spec(window_end: date, settings: Settings | None = None, **thresholds:
             "reference_table": table_path("ml.training_sets", s),
             "log_table": table_path("monitoring.prediction_log", s),
             "features_table": table_path("features.customer_features", s),
-            "reports_table": table_path(DRIFT_TABLE, s), "report_dir": str(s.home / "reports" / "drift"),
+            "reports_table": table_path(DRIFT_TABLE, s), "report_dir": str(drift_dir(s)),
             "scores_table": table_path("gold.churn_scores", s),
             "reference_scores": reference_scores(version, training_set_id, s),
             "q_value": s.drift_q_value, "effect_threshold": s.drift_effect_threshold, "max_rows": s.drift_max_rows,
@@ -86,7 +92,7 @@ def reference_scores(version: str, training_set_id: str, settings: Settings | No
     from ml_platform.training.train import load_training_frame
 
     s = settings or get_settings()
-    path = s.home / "reports" / "drift" / f"reference-scores-v{version}.parquet"
+    path = drift_dir(s) / f"reference-scores-v{version}.parquet"
     if not path.exists():
         frame, _, _ = load_training_frame(training_set_id, s)
         model = mlflow.pyfunc.load_model(f"models:/{s.model_name}/{version}")
