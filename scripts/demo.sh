@@ -91,22 +91,8 @@ say "3/8 Airflow on 127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT (metadata: ${AIRFLOW__DA
 bash scripts/airflow_up.sh
 for _ in $(seq 1 90); do airflow dags list -o plain 2>/dev/null | grep -q '^features_build' && break; sleep 2; done
 wait_runs() {  # wait until no run of DAG $1 (default features_build) is queued or running
-  python - "${1:-features_build}" <<'PY'
-import json, subprocess, sys, time
-deadline = time.monotonic() + 1800
-while True:
-    out = subprocess.run(["airflow", "dags", "list-runs", sys.argv[1], "-o", "json"], capture_output=True, text=True).stdout
-    runs = next((json.loads(ln) for ln in out.splitlines() if ln.startswith("[") and ln.rstrip().endswith("]")), [])
-    states = {r["run_id"]: r["state"] for r in runs}
-    busy = [k for k, v in states.items() if v in ("queued", "running")]
-    print(f"\r  runs: " + ", ".join(f"{k.split('__')[0]} {k.split('__')[1][:10]}={v}" for k, v in sorted(states.items())), end="", flush=True)
-    if states and not busy:
-        print()
-        sys.exit(0 if all(v == "success" for v in states.values()) else 1)
-    if time.monotonic() > deadline:
-        sys.exit(f"\ntimed out waiting for {sys.argv[1]} runs")
-    time.sleep(5)
-PY
+  python -c 'import sys; sys.path.insert(0, sys.argv[1]); import demo_weeks; demo_weeks.wait_idle(sys.argv[2])' \
+    "$ROOT/scripts" "${1:-features_build}"
 }
 if [ "$QUICK" = 1 ]; then
   echo "  QUICK: the history job covered every week up to $HISTORY_END; features_build stays paused"

@@ -73,6 +73,21 @@ def _runs(dag_id: str) -> list[dict[str, Any]]:
     return next((json.loads(ln) for ln in out.splitlines() if ln.startswith("[") and ln.rstrip().endswith("]")), [])
 
 
+def wait_idle(dag_id: str, timeout: float = 1800) -> None:
+    """Wait until no run of `dag_id` is queued or running, showing their states; exit 1 unless all succeeded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {r["run_id"]: r["state"] for r in _runs(dag_id)}
+        print("\r  runs: " + ", ".join(f"{k.split('__')[0]} {k.split('__')[1][:10]}={v}"
+                                       for k, v in sorted(states.items())), end="", flush=True)
+        if states and not any(v in ("queued", "running") for v in states.values()):
+            print()
+            sys.exit(0 if all(v == "success" for v in states.values()) else 1)
+        if time.monotonic() > deadline:
+            sys.exit(f"\ntimed out waiting for {dag_id} runs")
+        time.sleep(5)
+
+
 def wait_new_run(dag_id: str, known: set[str], timeout: float) -> dict[str, Any]:
     """Wait for a run of `dag_id` not in `known` to finish; return it."""
     deadline = time.monotonic() + timeout
