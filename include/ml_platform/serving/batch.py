@@ -42,7 +42,7 @@ def score_snapshot(spark: Any, snapshot_date: date, model_version: str, settings
 
     from ml_platform.lake.paths import table_path
     from ml_platform.serving.routing import BANDS, parse_bands
-    from ml_platform.training.scoring import spark_scorer
+    from ml_platform.training.scoring import schema_types, spark_scorer
 
     s = settings or get_settings()
     mlflow.set_tracking_uri(s.mlflow_tracking_uri)
@@ -53,7 +53,7 @@ def score_snapshot(spark: Any, snapshot_date: date, model_version: str, settings
     except mlflow.exceptions.MlflowException as e:
         raise MlPlatformError(f"cannot load {uri} from {s.mlflow_tracking_uri}: {e.message}") from None
     names = schema.input_names()
-    types = {c.name: str(c.type) for c in schema.inputs}
+    types = schema_types(schema)
     feats = (spark.read.format("delta").load(table_path("features.customer_features", s))
              .where(F.col("snapshot_date") == F.lit(snapshot_date)))
     missing = [c for c in names if c not in feats.columns]

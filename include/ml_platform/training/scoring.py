@@ -23,7 +23,12 @@ def feature_names(model: Any) -> list[str]:
 
 def input_types(model: Any) -> dict[str, str]:
     """Column name -> MLflow type name, from the model's input signature."""
-    return {c.name: str(c.type) for c in model.metadata.get_input_schema().inputs}
+    return schema_types(model.metadata.get_input_schema())
+
+
+def schema_types(schema: Any) -> dict[str, str]:
+    """Column name -> MLflow type name of an MLflow input schema (e.g. `get_model_info(uri).signature.inputs`)."""
+    return {c.name: str(c.type) for c in schema.inputs}
 
 
 def rescore(model: Any, frame: Any) -> np.ndarray:
