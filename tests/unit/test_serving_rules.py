@@ -67,3 +67,58 @@ def test_the_spool_loader_takes_whole_lines_once_and_drops_dead_segments(tmp_pat
     assert str(log["date"].iloc[0]) == "2025-03-01"
     spool.close()
     assert os.path.exists(spool.path)
+
+
+class _Workers:
+    """A stand-in `/readyz` of a multi-worker service: each new connection goes to the next pid in
+    turn (as the kernel spreads them); `champions[pid]` is what that worker reports."""
+
+    def __init__(self, champions: dict[int, str], workers: int) -> None:
+        import itertools
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.champions, turn, lock = champions, itertools.cycle(list(champions)), threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                with lock:
+                    pid = next(turn)
+                body = json.dumps({"pid": pid, "workers": workers, "champion": outer.champions[pid]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_confirm_serving_waits_for_every_worker_and_forgets_a_replaced_one():
+    import threading
+
+    from ml_platform.errors import MlPlatformError
+    from ml_platform.serving.bento import confirm_serving
+
+    svc = _Workers({101: "3", 102: "2"}, workers=2)  # one worker swapped, the other not yet
+    try:
+        with pytest.raises(MlPlatformError, match=r"\['2', '3'\] over 2 of 2 workers"):
+            confirm_serving("3", svc.url, timeout=1.0)
+        threading.Timer(0.5, lambda: svc.champions.update({102: "3"})).start()
+        out = confirm_serving("3", svc.url, timeout=10.0)
+        assert out == {"running": True, "confirmed": True, "url": svc.url, "version": "3", "workers": 2}
+    finally:
+        svc.server.shutdown()
+    # pid 201 (old model) answered first, then two others: with 2 workers, 201 is the one that was replaced
+    svc = _Workers({201: "2", 202: "3", 203: "3"}, workers=2)
+    try:
+        out = confirm_serving("3", svc.url, timeout=10.0)
+        assert out["confirmed"] is True and out["workers"] == 2
+    finally:
+        svc.server.shutdown()
+    assert confirm_serving("3", "http://127.0.0.1:9", timeout=1.0)["running"] is False

@@ -154,18 +154,21 @@ def confirm_serving(version: str, url: str, timeout: float) -> dict[str, Any]:
     import httpx
 
     deadline = time.time() + timeout
-    latest: dict[Any, str] = {}  # pid -> the champion its newest answer named
+    latest: dict[Any, str] = {}  # pid -> the champion its newest answer named, least recently heard first
     workers = 1
     try:
         while time.time() < deadline:
             r = httpx.get(f"{url}/readyz", headers={"Connection": "close"}, timeout=5)
             body = r.json()
-            workers = int(body.get("workers") or 1)
-            latest[body.get("pid")] = str(body.get("champion"))
+            workers, pid = int(body.get("workers") or 1), body.get("pid")
+            latest.pop(pid, None)
+            latest[pid] = str(body.get("champion"))
+            while len(latest) > workers:  # a worker that was replaced: forget the one heard from longest ago
+                latest.pop(next(iter(latest)))
             if len(latest) >= workers and all(v == str(version) for v in latest.values()):
                 return {"running": True, "confirmed": True, "url": url, "version": str(version),
                         "workers": len(latest)}
-            if latest[body.get("pid")] != str(version):
+            if latest[pid] != str(version):
                 time.sleep(0.2)
     except httpx.ConnectError:
         return {"running": False, "confirmed": False, "url": url,
