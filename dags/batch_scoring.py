@@ -64,7 +64,7 @@ def batch_scoring() -> None:
                           "--version", "{{ ti.xcom_pull(task_ids='resolve')['version'] }}"],
         conn_id="spark_default",
         name="batch_score_{{ run_id | replace(':', '_') | replace('+', '_') }}",
-        doc_md="One JVM: the snapshot's features -> spark_udf(@champion version) -> gold.churn_scores partition.",
+        doc_md="One Spark job: the snapshot's features -> spark_udf(@champion version) -> gold.churn_scores partition.",
     )
     r >> score
 

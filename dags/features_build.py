@@ -78,7 +78,7 @@ def features_build() -> None:
         name="features_build_{{ ds_nodash }}",
         trigger_rule="none_failed",
         max_active_tis_per_dag=1,  # one writer of the lake tables, even when a backfill runs dates in parallel
-        doc_md="One JVM: ingest landed files -> GE gate (quarantine) -> silver MERGE -> feature snapshot "
+        doc_md="One Spark job: ingest landed files -> GE gate (quarantine) -> silver MERGE -> feature snapshot "
                "-> online store if newest.",
     )
 

@@ -65,7 +65,7 @@ def monitoring() -> None:
     labels = LakeSparkSubmitOperator(
         task_id="derive_labels", application=LABELS_JOB, conn_id="spark_default",
         application_args=["--horizon-days", str(_settings.label_horizon_days)], name="monitoring_labels",
-        doc_md="One JVM: labels for every logged prediction whose horizon has elapsed (MERGE, idempotent).")
+        doc_md="One Spark job: labels for every logged prediction whose horizon has elapsed (MERGE, idempotent).")
 
     @task
     def drift_spec(params=None, data_interval_end=None) -> dict | None:

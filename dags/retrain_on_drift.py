@@ -1,7 +1,8 @@
 """Hand a retrain decision to the training DAG, exactly once.
 
 Always listening: `@continuous` with one active run, so a new run starts as soon as the last one
-ends. Its deferrable sensor (no worker slot while it waits: the triggerer polls every minute)
+ends. Its deferrable sensor (no worker slot while it waits: the triggerer polls every
+`ML_PLATFORM_RETRAIN_POLL_SECONDS`, a minute by default)
 waits up to 50 minutes for a retrain decision not yet handled (then the run ends as skipped and
 the next one waits); `request` claims it (MERGE into `monitoring.retrain_handled` with this run's id) and
 emits `training.retrain_requested` with {decision_id, reason}. A decision another run claimed
@@ -17,6 +18,7 @@ from airflow.sdk import dag, task
 from retrain_sensor import RetrainDecisionSensor
 
 from ml_platform.assets import RETRAIN_REQUESTED
+from ml_platform.config import get_settings
 from ml_platform.monitoring.alerts import task_failure_alert
 
 
@@ -31,7 +33,7 @@ from ml_platform.monitoring.alerts import task_failure_alert
     doc_md=__doc__,
 )
 def retrain_on_drift() -> None:
-    wait = RetrainDecisionSensor(task_id="wait_for_decision", poke_interval=60, timeout=50 * 60, soft_fail=True)
+    wait = RetrainDecisionSensor(task_id="wait_for_decision", poke_interval=get_settings().retrain_poll_seconds, timeout=50 * 60, soft_fail=True)
 
     @task(outlets=[RETRAIN_REQUESTED])
     def request(decision: dict, run_id=None, outlet_events=None) -> dict:

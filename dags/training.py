@@ -100,7 +100,7 @@ def training() -> None:
                           "--id", "{{ ti.xcom_pull(task_ids='plan')['training_set_id'] }}"],
         conn_id="spark_default",
         name="training_set_{{ run_id | replace(':', '_') | replace('+', '_') }}",
-        doc_md="One JVM: churn labels for the cutoffs + point-in-time join -> ml.training_sets (with lineage).",
+        doc_md="One Spark job: churn labels for the cutoffs + point-in-time join -> ml.training_sets (with lineage).",
     )
 
     @task

@@ -13,9 +13,23 @@ class LakeSparkSubmitOperator(SparkSubmitOperator):
 
     The configuration is resolved in `execute()`, never at parse time, and merged under any
     `conf` given to the operator. The master comes from the `spark_default` connection.
+    With `ML_PLATFORM_SPARK_REMOTE` set, the application runs as a client of that Spark Connect
+    server instead (no spark-submit, no JVM in the task).
     """
 
     def execute(self, context: Any) -> None:
+        from ml_platform.config import get_settings
+
+        if get_settings().spark_remote:
+            from airflow.providers.common.compat.sdk import AirflowException
+
+            from ml_platform.lake.spark import run_connect_client
+
+            rc = run_connect_client(self.application, list(self.application_args or []), self.env_vars or {},
+                                    self.log.info)
+            if rc != 0:
+                raise AirflowException(f"{self.application} exited with {rc} (its output is above)")
+            return None
         from ml_platform.lake.spark import spark_conf
 
         self.conf = {**spark_conf(), **(self.conf or {})}

@@ -32,6 +32,7 @@ if [ "$QUICK" = 1 ]; then
   HISTORY_BATCH_DAYS=84  # the history is one delivery: one gate run (GE docs per week in the full demo)
 fi
 export ML_PLATFORM_SNAPSHOT_CADENCE="${ML_PLATFORM_SNAPSHOT_CADENCE:-weekly}"
+export ML_PLATFORM_RETRAIN_POLL_SECONDS="${ML_PLATFORM_RETRAIN_POLL_SECONDS:-5}"  # a decision reaches training in seconds
 DATA_START="${DEMO_START:-2025-01-01}"   # a Wednesday
 HISTORY_END="2025-03-08"                 # Saturday: last snapshot made by the CLI
 [ "$QUICK" = 1 ] && HISTORY_END="2025-03-22"
@@ -74,7 +75,13 @@ for day in sorted((incoming / "transactions").iterdir()):
         shutil.copytree(day, landing / "transactions" / day.name, dirs_exist_ok=True)
 PY
 
-say "2/8 history $DATA_START .. $HISTORY_END: ingest -> GE gate -> silver -> weekly snapshots, one Spark job"
+# one long-lived Spark Connect server runs every Spark job of the demo (the CLI's and the DAG
+# tasks'): no JVM start per job. SPARK_CONNECT=0 keeps a JVM per job; a URL already in
+# ML_PLATFORM_SPARK_REMOTE (a server of your own) is used as it is.
+if [ -z "${ML_PLATFORM_SPARK_REMOTE:-}" ] && [ "${SPARK_CONNECT:-1}" = 1 ]; then
+  eval "$(bash scripts/spark_connect.sh)"
+fi
+say "2/8 history $DATA_START .. $HISTORY_END: ingest -> GE gate -> silver -> weekly snapshots, one Spark job${ML_PLATFORM_SPARK_REMOTE:+ on the Spark Connect server $ML_PLATFORM_SPARK_REMOTE}"
 ml-platform run --start "$DATA_START" --end "$HISTORY_END" --batch-days "${HISTORY_BATCH_DAYS:-7}" --publish \
   > "$ML_PLATFORM_HOME/reports/history.json"
 

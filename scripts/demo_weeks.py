@@ -8,7 +8,7 @@ Each simulated week (Sunday .. Saturday):
 1. the week's transaction files land (copied from the generated `--incoming` folder, in which
    the generator shifted amounts, channels and rates from `--shift-day` on);
 2. the data plane ingests, gates and snapshots them and publishes the snapshot to the online
-   store (`ml-platform run --publish`, one Spark JVM);
+   store (`ml-platform run --publish`, one Spark job);
 3. live traffic: `--requests` POSTs to the running BentoML service (customers of the snapshot);
 4. the `monitoring` DAG runs for the week through Airflow (`airflow dags test`): prediction log,
    late labels, drift, realised performance, the policy's decision;

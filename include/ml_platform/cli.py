@@ -72,9 +72,12 @@ def _progress(label: str) -> Callable[[int, int], None]:
 
 
 def _spark(app: str) -> Any:
+    from ml_platform.config import get_settings
     from ml_platform.lake import get_spark
 
-    _say("starting Spark (Delta jars from the set-up cache)")
+    remote = get_settings().spark_remote
+    _say(f"connecting to the Spark Connect server {remote}" if remote
+         else "starting Spark (Delta jars from the set-up cache)")
     return get_spark(app)
 
 

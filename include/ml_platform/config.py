@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     lake_uri: str = Field(default="", description="Root of the Delta lake; default <home>/lake.")
     spark_jars_dir: Path = Field(default=REPO_ROOT / ".jars", description="Folder of the Delta jars fetched at set-up.")
     spark_master: str = Field(default="local[*]", description="Spark master for sessions built in-process.")
+    spark_remote: str = Field(default="", description="Spark Connect URL (sc://host:port); when set, every job is a "
+                              "client of that long-lived server instead of starting its own JVM.")
+    spark_connect_port: int = Field(default=15002, description="Port of the Spark Connect server scripts/spark_connect.sh starts (127.0.0.1).")
     spark_shuffle_partitions: int = Field(default=8, ge=1)
     spark_driver_memory: str = Field(default="2g")
     dag_start_date: date = Field(default=date(2025, 1, 1), description="First data interval of the catch-up DAGs.")
@@ -81,6 +84,7 @@ class Settings(BaseSettings):
     drift_effect_threshold: float = Field(default=0.1, ge=0, description="Drift: a significant feature counts only with PSI at or above this.")
     drift_max_rows: int = Field(default=100_000, ge=100, description="Drift: larger samples are sampled down to this (stated in the report).")
     drift_exclude: str = Field(default="", description="Drift: comma-separated features not watched (e.g. ones that grow with the data's age).")
+    retrain_poll_seconds: float = Field(default=60.0, gt=0.0, description="How often retrain_on_drift's deferrable sensor looks for a new retrain decision (read at parse time).")
     retrain_policy: str = Field(default="", description="Retrain policy overrides as JSON, e.g. {\"cooldown_days\": 7} (monitoring.policy.RetrainPolicy).")
     drift_python: Path = Field(default=REPO_ROOT / ".venv-drift" / "bin" / "python", description="Python of the drift environment.")
 

@@ -42,7 +42,8 @@ def test_quick_demo_closes_the_loop(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ML_PLATFORM_"))}
     port = _free_block()
     env |= {"QUICK": "1", "ML_PLATFORM_HOME": str(home), "ML_PLATFORM_AIRFLOW_PORT": str(port),
-            "ML_PLATFORM_SERVING_PORT": os.environ["ML_PLATFORM_SERVING_PORT"]}
+            "ML_PLATFORM_SERVING_PORT": os.environ["ML_PLATFORM_SERVING_PORT"],
+            "ML_PLATFORM_SPARK_CONNECT_PORT": str(free_port())}
     log = tmp_path / "demo.log"
     try:
         with log.open("w") as f:

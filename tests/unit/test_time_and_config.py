@@ -47,3 +47,20 @@ def test_settings_derive_lake_from_home(tmp_path):
     s = Settings(home=tmp_path)
     assert s.lake_uri == str(tmp_path / "lake")
     assert Settings(home=tmp_path, lake_uri="abfss://c@acct.dfs.core.windows.net/lake").lake_uri.startswith("abfss://")
+
+
+def test_delta_sql_quotes_paths_and_spark_connect_client_passes_exit_code_and_output(tmp_path):
+    import sys
+
+    from ml_platform.lake.delta_sql import ident
+    from ml_platform.lake.spark import run_connect_client
+
+    assert ident("/lake/odd`name") == "delta.`/lake/odd``name`"
+    job = tmp_path / "job.py"
+    job.write_text("import os, sys\nprint('arg', sys.argv[1], os.environ['JOB_FLAG'])\nsys.exit(int(sys.argv[2]))\n")
+    lines: list[str] = []
+    assert run_connect_client(str(job), ["x", "0"], {"JOB_FLAG": "on"}, lines.append) == 0
+    assert lines[0].startswith(f"Spark Connect client (ML_PLATFORM_SPARK_REMOTE): {sys.executable}")
+    assert lines[1:] == ["arg x on"]
+    assert run_connect_client(str(job), ["y", "3"], {"JOB_FLAG": "off"}, lines.append) == 3
+    assert lines[-1] == "arg y off"

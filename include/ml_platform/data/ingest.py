@@ -160,15 +160,16 @@ def ingest_files(spark: SparkSession, files: dict[Path, date], contract: Contrac
     Parquet files are read in one pass (schemas merged); CSV files one by one, since each may
     carry its own header. Files whose content hash is already in bronze are skipped.
     """
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
+
+    from ml_platform.lake.delta_sql import is_delta
 
     s = settings or get_settings()
     table = f"bronze.{contract.name}"
     path = table_path(table, s)
     ids = {f: file_load_id(f) for f in files}
     loaded: set[str] = set()
-    if DeltaTable.isDeltaTable(spark, path):
+    if is_delta(path):
         wanted = list(set(ids.values()))
         loaded = {r.load_id for r in spark.read.format("delta").load(path)
                   .where(F.col("load_id").isin(wanted)).select("load_id").distinct().collect()}

@@ -87,11 +87,11 @@ def ingest_landed(spark: SparkSession, start: date, end: date, settings: Setting
 
 def _replace_partitions(df: DataFrame, path: str, column: str, values: list[date],
                         properties: dict[str, str] | None = None) -> None:
-    from delta.tables import DeltaTable
+    from ml_platform.lake.delta_sql import is_delta
 
     predicate = f"{column} IN ({', '.join(repr(v.isoformat()) for v in values)})"
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
-    if not DeltaTable.isDeltaTable(df.sparkSession, path):
+    if not is_delta(path):
         writer = df.write.format("delta").mode("overwrite").partitionBy(column).options(**(properties or {}))
     writer.save(path)
 
@@ -113,12 +113,13 @@ def validate_to_silver(spark: SparkSession, start: date, end: date, settings: Se
 
     Raises ValidationFailed (result attached, also saved as JSON) when the gate fails.
     """
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
+
+    from ml_platform.lake.delta_sql import is_delta, merge_into
 
     s = settings or get_settings()
     bronze = table_path("bronze.transactions", s)
-    if not DeltaTable.isDeltaTable(spark, bronze):
+    if not is_delta(bronze):
         return {"skipped": "bronze.transactions does not exist yet", "success": True}
     interval_days = days_in(start, end)
     batch = (spark.read.format("delta").load(bronze)
@@ -141,23 +142,22 @@ def validate_to_silver(spark: SparkSession, start: date, end: date, settings: Se
     silver = table_path("silver.transactions", s)
     rows = (outcome.valid.select(*TRANSACTIONS.names, "load_id")
             .withColumn("txn_date", F.to_date("transaction_ts")))
-    if not DeltaTable.isDeltaTable(spark, silver):
+    if not is_delta(silver):
         rows.limit(0).write.format("delta").partitionBy("txn_date").save(silver)
-    (DeltaTable.forPath(spark, silver).alias("t")
-     .merge(rows.alias("s"), "t.transaction_id = s.transaction_id")
-     .whenNotMatchedInsertAll().execute())
+    merge_into(spark, silver, rows, "t.transaction_id = s.transaction_id", update=False)
     _customers_to_silver(spark, start, end, s)
     return result
 
 
 def _customers_to_silver(spark: SparkSession, start: date, end: date, s: Settings) -> None:
     """Latest record per customer from bronze.customers into silver.customers (MERGE)."""
-    from delta.tables import DeltaTable
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    from ml_platform.lake.delta_sql import is_delta, merge_into
+
     bronze = table_path("bronze.customers", s)
-    if not DeltaTable.isDeltaTable(spark, bronze):
+    if not is_delta(bronze):
         return
     w = Window.partitionBy("customer_id").orderBy(F.col("ingest_date").desc(), F.col("load_id").desc())
     latest = (spark.read.format("delta").load(bronze)
@@ -165,10 +165,9 @@ def _customers_to_silver(spark: SparkSession, start: date, end: date, s: Setting
               .withColumn("_rn", F.row_number().over(w)).where("_rn = 1")
               .select(*CUSTOMERS.names))
     silver = table_path("silver.customers", s)
-    if not DeltaTable.isDeltaTable(spark, silver):
+    if not is_delta(silver):
         latest.limit(0).write.format("delta").save(silver)
-    (DeltaTable.forPath(spark, silver).alias("t").merge(latest.alias("s"), "t.customer_id = s.customer_id")
-     .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+    merge_into(spark, silver, latest, "t.customer_id = s.customer_id", update=True)
 
 
 def build_features(spark: SparkSession, start: date, end: date, cadence: str | None = None,
@@ -185,10 +184,10 @@ def build_feature_snapshots(spark: SparkSession, dates: list[date], cadence: str
     dates = sorted(set(dates))
     if not dates:
         return {"snapshot_dates": [], "rows": 0}
-    from delta.tables import DeltaTable
+    from ml_platform.lake.delta_sql import is_delta
 
     silver_path = table_path("silver.transactions", s)
-    if not DeltaTable.isDeltaTable(spark, silver_path):
+    if not is_delta(silver_path):
         raise MlPlatformError(f"no silver.transactions at {silver_path} yet: ingest and validate landed "
                               f"transaction files first (ml-platform run, or the features_build DAG)")
     silver = spark.read.format("delta").load(silver_path)

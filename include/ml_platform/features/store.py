@@ -121,9 +121,9 @@ class FeatureStore:
         return df if isinstance(df, SparkDataFrame) else self.spark.createDataFrame(df)
 
     def table_version(self, name: str) -> int:
-        from delta.tables import DeltaTable
+        from ml_platform.lake.delta_sql import history
 
-        return int(DeltaTable.forPath(self.spark, self.path(name)).history(1).collect()[0]["version"])
+        return int(history(self.spark, self.path(name), limit=1)[0]["version"])
 
     # ---------------------------------------------------------------- registry
     def get_table(self, name: str) -> FeatureTable:
@@ -141,8 +141,9 @@ class FeatureStore:
                        feature_descriptions: dict[str, str] | None = None,
                        partition_by: Sequence[str] = ()) -> FeatureTable:
         """Create feature table `name` from `df`, or MERGE `df` into it on primary keys + timestamp key."""
-        from delta.tables import DeltaTable
         from pyspark.sql import functions as F
+
+        from ml_platform.lake.delta_sql import is_delta, merge_into
 
         sdf = self._to_spark(df)
         needed = [*primary_keys, timestamp_key, *partition_by]
@@ -170,7 +171,7 @@ class FeatureStore:
             raise FeatureStoreError(f"{name}: the frame has several rows for {dict(zip(key, dup[0][:-1]))}; "
                                     f"rows must be unique on {key}")
         path = self.path(name)
-        if DeltaTable.isDeltaTable(self.spark, path):
+        if is_delta(path):
             try:
                 old = self.registry.get(name)
             except MlPlatformError:
@@ -179,8 +180,7 @@ class FeatureStore:
                 raise FeatureStoreError(f"{name} is registered with keys {list(old.primary_keys)} + "
                                         f"{old.timestamp_key!r}; cannot change them to {key}")
             cond = " AND ".join(f"t.`{c}` = s.`{c}`" for c in key)
-            (DeltaTable.forPath(self.spark, path).alias("t").merge(sdf.alias("s"), cond)
-             .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+            merge_into(self.spark, path, sdf, cond, update=True)
         else:
             writer = sdf.write.format("delta").options(**FEATURE_TABLE_PROPERTIES)
             if partition_by:
@@ -235,9 +235,9 @@ class FeatureStore:
             return df, []
 
     def _commit_times(self, name: str, max_version: int) -> list[tuple[int, datetime]]:
-        from delta.tables import DeltaTable
+        from ml_platform.lake.delta_sql import history
 
-        rows = DeltaTable.forPath(self.spark, self.path(name)).history().select("version", "timestamp").collect()
+        rows = history(self.spark, self.path(name))
         return sorted((int(r["version"]), r["timestamp"]) for r in rows if int(r["version"]) <= max_version)
 
     def _join_lookup(self, entity: DataFrame, lookup: FeatureLookup, spec: FeatureTable, version: int,
@@ -313,9 +313,9 @@ class FeatureStore:
         path = self.path(TRAINING_SETS)
         writer = (out.withColumn("training_set_id", F.lit(tsid)).write.format("delta").mode("overwrite")
                   .option("replaceWhere", f"training_set_id = '{tsid}'").option("mergeSchema", "true"))
-        from delta.tables import DeltaTable
+        from ml_platform.lake.delta_sql import is_delta
 
-        if not DeltaTable.isDeltaTable(self.spark, path):
+        if not is_delta(path):
             writer = writer.partitionBy("training_set_id").options(**FEATURE_TABLE_PROPERTIES)
         writer.save(path)
         meta = {"training_set_id": tsid, "created_at": datetime.now(timezone.utc).isoformat(),

@@ -53,9 +53,9 @@ def retention_hours(now: datetime, pinned_commit: datetime | None, min_hours: fl
 
 
 def _commit_time(spark: SparkSession, path: str, version: int) -> datetime | None:
-    from delta.tables import DeltaTable
+    from ml_platform.lake.delta_sql import history
 
-    rows = DeltaTable.forPath(spark, path).history().where(f"version = {int(version)}").select("timestamp").collect()
+    rows = [r for r in history(spark, path) if int(r["version"]) == int(version)]
     if not rows:
         return None
     ts = rows[0]["timestamp"]
@@ -65,7 +65,7 @@ def _commit_time(spark: SparkSession, path: str, version: int) -> datetime | Non
 def maintain(spark: SparkSession, tables: list[str], settings: Settings | None = None,
              now: datetime | None = None) -> list[dict[str, Any]]:
     """OPTIMIZE and VACUUM each existing table in `tables`; one report row per table."""
-    from delta.tables import DeltaTable
+    from ml_platform.lake.delta_sql import is_delta, optimize
 
     s = settings or get_settings()
     pins = pinned_versions(s)
@@ -73,10 +73,9 @@ def maintain(spark: SparkSession, tables: list[str], settings: Settings | None =
     report = []
     for name in tables:
         path = table_path(name, s)
-        if not DeltaTable.isDeltaTable(spark, path):
+        if not is_delta(path):
             continue
-        dt = DeltaTable.forPath(spark, path)
-        metrics = dt.optimize().executeCompaction().collect()[0]["metrics"]
+        metrics = optimize(spark, path)
         pinned = pins.get(name)
         commit = _commit_time(spark, path, pinned) if pinned is not None else None
         hours = retention_hours(now or datetime.now(timezone.utc), commit, s.vacuum_min_retention_hours,

@@ -53,17 +53,46 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
 
 
 def get_spark(app_name: str = "ml-platform", settings: Settings | None = None,
-              extra_conf: dict[str, str] | None = None) -> SparkSession:
-    """Build (or return the running) SparkSession with Delta configured."""
+              extra_conf: dict[str, str] | None = None, *, classic: bool = False) -> SparkSession:
+    """Build (or return the running) SparkSession with Delta configured.
+
+    With `ML_PLATFORM_SPARK_REMOTE` set (and not `classic`, which the RDD-based distributed fit
+    asks for), the session is a Spark Connect client of that server (`scripts/spark_connect.sh`
+    starts one with this module's configuration): no JVM starts, the server's JIT stays warm.
+    `extra_conf` is then set as runtime SQL configuration of the client's own server session."""
     from pyspark.sql import SparkSession
 
     s = settings or get_settings()
+    if s.spark_remote and not classic:
+        spark = SparkSession.builder.remote(s.spark_remote).getOrCreate()
+        for key, value in (extra_conf or {}).items():
+            spark.conf.set(key, value)
+        return spark
     builder = SparkSession.builder.appName(app_name).master(s.spark_master)
     for key, value in {**spark_conf(s), **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def run_connect_client(application: str, args: list[str], env: dict[str, str] | None = None,
+                       log: Callable[[str], Any] = print) -> int:
+    """Run a `spark_jobs/` entry point as a Spark Connect client: this Python, the job's
+    arguments, the environment plus `env`; every output line goes to `log`. Returns the exit
+    code (what spark-submit would run for a Python application, minus its launcher JVM)."""
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, application, *[str(a) for a in args]]
+    log("Spark Connect client (ML_PLATFORM_SPARK_REMOTE): " + " ".join(cmd))
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env={**os.environ, **(env or {})}) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log(line.rstrip("\n"))
+    return proc.returncode
 
 
 def run_job(name: str, body: Callable[[SparkSession, dict[str, Any]], None]) -> int:

@@ -27,8 +27,9 @@ LABELS_TABLE = "monitoring.labels"
 
 
 def derive_labels(spark: SparkSession, horizon_days: int, settings: Settings | None = None) -> dict[str, Any]:
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
+
+    from ml_platform.lake.delta_sql import is_delta, merge_into
 
     s = settings or get_settings()
     if horizon_days <= 0:
@@ -36,7 +37,7 @@ def derive_labels(spark: SparkSession, horizon_days: int, settings: Settings | N
     log_path, silver_path, out_path = (table_path(n, s) for n in ("monitoring.prediction_log", "silver.transactions",
                                                                     LABELS_TABLE))
     for name, path in (("monitoring.prediction_log", log_path), ("silver.transactions", silver_path)):
-        if not DeltaTable.isDeltaTable(spark, path):
+        if not is_delta(path):
             return {"labelled": 0, "skipped": f"{name} does not exist yet", "table": out_path}
     silver = spark.read.format("delta").load(silver_path).where(F.col("customer_id").isNotNull())
     last_day = silver.select(F.max(F.to_date("transaction_ts")).alias("d")).collect()[0]["d"]
@@ -51,7 +52,7 @@ def derive_labels(spark: SparkSession, horizon_days: int, settings: Settings | N
                      F.coalesce(F.to_timestamp("feature_timestamp"), F.col("event_time")).alias("anchor_ts"))
              .withColumn("label_known_at", F.col("anchor_ts") + horizon)
              .where(F.col("label_known_at") <= observed_end))
-    exists = DeltaTable.isDeltaTable(spark, out_path)
+    exists = is_delta(out_path)
     if exists:  # only predictions not labelled yet
         preds = preds.join(spark.read.format("delta").load(out_path).select("prediction_id"), "prediction_id",
                            "left_anti")
@@ -69,6 +70,5 @@ def derive_labels(spark: SparkSession, horizon_days: int, settings: Settings | N
     if not exists:
         labels.write.format("delta").mode("append").save(out_path)
     else:
-        (DeltaTable.forPath(spark, out_path).alias("t").merge(labels.alias("s"), "t.prediction_id = s.prediction_id")
-         .whenNotMatchedInsertAll().execute())
+        merge_into(spark, out_path, labels, "t.prediction_id = s.prediction_id", update=False)
     return {"labelled": n, "observed_until": str(last_day), "horizon_days": horizon_days, "table": out_path}

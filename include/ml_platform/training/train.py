@@ -307,7 +307,8 @@ def _final_fit(family: str, params: dict[str, Any], train: Any, val: Any, seed: 
         from ml_platform.errors import MlPlatformError
         from ml_platform.lake import get_spark
 
-        spark = spark or get_spark("final-fit")
+        if spark is None or type(spark).__module__.startswith("pyspark.sql.connect"):
+            spark = get_spark("final-fit", classic=True)  # barrier stages are RDD API, not in Spark Connect
         slots = spark.sparkContext.defaultParallelism
         if distributed_workers > slots:
             raise MlPlatformError(f"distributed_workers={distributed_workers} but Spark has {slots} task slots "
