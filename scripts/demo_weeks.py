@@ -85,7 +85,7 @@ def wait_idle(dag_id: str, timeout: float = 1800) -> None:
             sys.exit(0 if all(v == "success" for v in states.values()) else 1)
         if time.monotonic() > deadline:
             sys.exit(f"\ntimed out waiting for {dag_id} runs")
-        time.sleep(5)
+        time.sleep(2)
 
 
 def wait_new_run(dag_id: str, known: set[str], timeout: float) -> dict[str, Any]:
@@ -96,7 +96,7 @@ def wait_new_run(dag_id: str, known: set[str], timeout: float) -> dict[str, Any]
         done = [r for r in new if r["state"] in ("success", "failed")]
         if done:
             return done[0]
-        time.sleep(5)
+        time.sleep(2)
     sys.exit(f"no new {dag_id} run finished within {timeout:.0f} s (Airflow logs: $ML_PLATFORM_HOME/logs)")
 
 
