@@ -36,7 +36,7 @@ def _free(port: int) -> bool:
             return False
 
 
-@pytest.mark.timeout(2700)  # 23 to 24 minutes on 2 cores (README "The quick demo")
+@pytest.mark.timeout(2700)  # about 8 minutes on 2 cores, 13 to 24 with a JVM per Spark job (README "The quick demo")
 def test_quick_demo_closes_the_loop(tmp_path):
     home = tmp_path / "platform"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ML_PLATFORM_"))}
