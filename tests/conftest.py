@@ -69,12 +69,13 @@ def settings(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def spark():
-    """The one SparkSession of the test session (Delta, UTC, 2 shuffle partitions, no UI)."""
+    """The one SparkSession of the test session (Delta, UTC, 2 shuffle partitions, no UI): a
+    classic one even when ML_PLATFORM_SPARK_REMOTE is set (the e2e tier's demo covers Connect)."""
     from ml_platform.config import get_settings
     from ml_platform.lake import get_spark
 
     get_settings.cache_clear()
-    session = get_spark("tests", extra_conf={"spark.master": "local[2]"})
+    session = get_spark("tests", extra_conf={"spark.master": "local[2]"}, classic=True)
     yield session
     session.stop()
 
