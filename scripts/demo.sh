@@ -2,7 +2,7 @@
 # The end-to-end demo on embedded defaults (SQLite for Airflow, local Spark, a local Delta lake):
 #   1. synthetic transaction files land under $ML_PLATFORM_HOME/landing/ (one file per day)
 #   2. a Spark Connect server starts (scripts/spark_connect.sh): every Spark job below, the CLI's
-#      and the DAG tasks', is its client (no JVM per job); Airflow starts meanwhile.
+#      and the DAG tasks', is its client (no JVM per job).
 #      history: `ml-platform run` ingests, gates and snapshots the first weeks in ONE Spark job
 #   3. Airflow (api-server, scheduler, dag-processor, triggerer on 127.0.0.1) runs
 #      features_build for the last weeks on its schedule, then a backfill reprocesses one week
@@ -83,10 +83,6 @@ PY
 if [ -z "${ML_PLATFORM_SPARK_REMOTE:-}" ] && [ "${SPARK_CONNECT:-1}" = 1 ]; then
   eval "$(bash scripts/spark_connect.sh)"
 fi
-# Airflow starts (database migration, four components) while the history job runs: step 3 waits for it
-mkdir -p "$ML_PLATFORM_HOME/logs"
-bash scripts/airflow_up.sh >"$ML_PLATFORM_HOME/logs/airflow_up.out" 2>&1 &
-AIRFLOW_UP=$!
 say "2/8 history $DATA_START .. $HISTORY_END: ingest -> GE gate -> silver -> weekly snapshots, one Spark job${ML_PLATFORM_SPARK_REMOTE:+ on the Spark Connect server $ML_PLATFORM_SPARK_REMOTE}"
 ml-platform run --start "$DATA_START" --end "$HISTORY_END" --batch-days "${HISTORY_BATCH_DAYS:-90}" --publish \
   > "$ML_PLATFORM_HOME/reports/history.json"
@@ -101,8 +97,7 @@ if mlflow.get_experiment_by_name("churn") is None:
 PY
 
 say "3/8 Airflow on 127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT (metadata: ${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-SQLite under $AIRFLOW_HOME})"
-wait "$AIRFLOW_UP" || { cat "$ML_PLATFORM_HOME/logs/airflow_up.out" >&2; exit 1; }
-cat "$ML_PLATFORM_HOME/logs/airflow_up.out"
+bash scripts/airflow_up.sh
 for _ in $(seq 1 90); do airflow dags list -o plain 2>/dev/null | grep -q '^features_build' && break; sleep 2; done
 wait_runs() {  # wait until no run of DAG $1 (default features_build) is queued or running
   python -c 'import sys; sys.path.insert(0, sys.argv[1]); import demo_weeks; demo_weeks.wait_idle(sys.argv[2])' \
