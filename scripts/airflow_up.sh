@@ -17,10 +17,8 @@ PASSWORDS="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
 [ -s "$PASSWORDS" ] || (umask 077; python -c 'import json, secrets; print(json.dumps({"admin": secrets.token_urlsafe(12)}))' > "$PASSWORDS")
 
 airflow db migrate >"$LOGS/db-migrate.log" 2>&1 || { echo "airflow db migrate failed: $LOGS/db-migrate.log" >&2; exit 1; }
-# the spark_default connection, in the metadata database (local Spark unless told otherwise)
-airflow connections delete spark_default >/dev/null 2>&1 || true
-airflow connections add spark_default --conn-json "$AIRFLOW_CONN_SPARK_DEFAULT" >>"$LOGS/db-migrate.log" 2>&1 \
-  || { echo "could not create the spark_default connection: $LOGS/db-migrate.log" >&2; exit 1; }
+# the spark_default connection comes from the environment (AIRFLOW_CONN_SPARK_DEFAULT, scripts/env.sh):
+# Airflow reads it before the metadata database, so a copy there would only be a shadow
 
 start() {  # name, command...
   local name="$1"; shift

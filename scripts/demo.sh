@@ -34,7 +34,8 @@ if [ "$QUICK" = 1 ]; then
   export ML_PLATFORM_RETRAIN_POLICY="${ML_PLATFORM_RETRAIN_POLICY:-{\}}"  # the defaults: 2 retrains per 28 days
 fi
 export ML_PLATFORM_SNAPSHOT_CADENCE="${ML_PLATFORM_SNAPSHOT_CADENCE:-weekly}"
-export ML_PLATFORM_RETRAIN_POLL_SECONDS="${ML_PLATFORM_RETRAIN_POLL_SECONDS:-5}"  # a decision reaches training in seconds
+export ML_PLATFORM_RETRAIN_POLL_SECONDS="${ML_PLATFORM_RETRAIN_POLL_SECONDS:-2}"  # a decision reaches training in seconds
+export ML_PLATFORM_SERVING_POLL_SECONDS="${ML_PLATFORM_SERVING_POLL_SECONDS:-2}"  # and a new champion the service
 DATA_START="${DEMO_START:-2025-01-01}"   # a Wednesday
 HISTORY_END="2025-03-08"                 # Saturday: last snapshot made by the CLI
 [ "$QUICK" = 1 ] && HISTORY_END="2025-03-22"
@@ -60,8 +61,18 @@ export ML_PLATFORM_PROMOTION_LATENCY_P99_MS="${ML_PLATFORM_PROMOTION_LATENCY_P99
 export ML_PLATFORM_SMOKE_LATENCY_P99_MS="${ML_PLATFORM_SMOKE_LATENCY_P99_MS:-2000}"
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 t0=$(date +%s)
+say() { printf '\n\033[1m== %s\033[0m  [%ss]\n' "$*" "$(( $(date +%s) - t0 ))"; }
+
+# one long-lived Spark Connect server runs every Spark job of the demo (the CLI's and the DAG
+# tasks'): no JVM start per job. SPARK_CONNECT=0 keeps a JVM per job; a URL already in
+# ML_PLATFORM_SPARK_REMOTE (a server of your own) is used as it is. It starts while step 1 runs.
+CONNECT_OUT="$ML_PLATFORM_HOME/run/spark-connect.env"
+if [ -z "${ML_PLATFORM_SPARK_REMOTE:-}" ] && [ "${SPARK_CONNECT:-1}" = 1 ]; then
+  mkdir -p "$ML_PLATFORM_HOME/run"
+  bash scripts/spark_connect.sh >"$CONNECT_OUT" &
+  CONNECT_PID=$!
+fi
 
 say "1/8 synthetic data: ${DEMO_CUSTOMERS:-2000} customers, $DATA_START .. $LOOP_END (shift from $DEMO_SHIFT_DAY) -> $ML_PLATFORM_HOME/incoming; days up to $DATA_END land now"
 mkdir -p "$ML_PLATFORM_HOME/reports"
@@ -77,11 +88,9 @@ for day in sorted((incoming / "transactions").iterdir()):
         shutil.copytree(day, landing / "transactions" / day.name, dirs_exist_ok=True)
 PY
 
-# one long-lived Spark Connect server runs every Spark job of the demo (the CLI's and the DAG
-# tasks'): no JVM start per job. SPARK_CONNECT=0 keeps a JVM per job; a URL already in
-# ML_PLATFORM_SPARK_REMOTE (a server of your own) is used as it is.
-if [ -z "${ML_PLATFORM_SPARK_REMOTE:-}" ] && [ "${SPARK_CONNECT:-1}" = 1 ]; then
-  eval "$(bash scripts/spark_connect.sh)"
+if [ -n "${CONNECT_PID:-}" ]; then
+  wait "$CONNECT_PID" || { echo "could not start the Spark Connect server (scripts/spark_connect.sh)" >&2; exit 1; }
+  eval "$(cat "$CONNECT_OUT")"
 fi
 say "2/8 history $DATA_START .. $HISTORY_END: ingest -> GE gate -> silver -> weekly snapshots, one Spark job${ML_PLATFORM_SPARK_REMOTE:+ on the Spark Connect server $ML_PLATFORM_SPARK_REMOTE}"
 ml-platform run --start "$DATA_START" --end "$HISTORY_END" --batch-days "${HISTORY_BATCH_DAYS:-90}" --publish \
@@ -98,21 +107,22 @@ PY
 
 say "3/8 Airflow on 127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT (metadata: ${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-SQLite under $AIRFLOW_HOME})"
 bash scripts/airflow_up.sh
-for _ in $(seq 1 90); do airflow dags list -o plain 2>/dev/null | grep -q '^features_build' && break; sleep 2; done
-wait_runs() {  # wait until no run of DAG $1 (default features_build) is queued or running
-  python -c 'import sys; sys.path.insert(0, sys.argv[1]); import demo_weeks; demo_weeks.wait_idle(sys.argv[2])' \
-    "$ROOT/scripts" "${1:-features_build}"
+# Airflow's REST API from here on (scripts/airflow_api.py): an `airflow` CLI call costs 3 s of start-up
+api() { python scripts/airflow_api.py "$@"; }
+api parsed features_build training serving_deploy batch_scoring monitoring retrain_on_drift
+wait_runs() {  # wait until DAG $1 has at least $2 runs (default 1) and none is queued or running
+  api wait "$1" --min-runs "${2:-1}"
 }
 if [ "$QUICK" = 1 ]; then
   echo "  QUICK: the history job covered every week up to $HISTORY_END; features_build stays paused"
 else
-  airflow dags unpause -y features_build >/dev/null
+  api unpause features_build
   echo "  scheduled runs: @weekly from $ML_PLATFORM_DAG_START_DATE to $ML_PLATFORM_DAG_END_DATE (catch-up)"
-  sleep 5; wait_runs
+  wait_runs features_build 2
   echo "  backfill: reprocess the week of $ML_PLATFORM_DAG_START_DATE (idempotent; an old week publishes nothing)"
   airflow backfill create --dag-id features_build --from-date "$ML_PLATFORM_DAG_START_DATE" \
     --to-date "$ML_PLATFORM_DAG_START_DATE" --reprocess-behavior completed --max-active-runs 1 >/dev/null
-  sleep 5; wait_runs
+  wait_runs features_build 2
 fi
 
 say "4/8 what it produced"
@@ -157,11 +167,13 @@ if ! curl -sf "$SERVE_URL/healthz" >/dev/null 2>&1; then
   setsid nohup ml-platform serve >"$ML_PLATFORM_HOME/logs/serve.log" 2>&1 < /dev/null &
   echo $! >"$ML_PLATFORM_HOME/run/serve.pid"
 fi
-airflow dags unpause -y serving_deploy >/dev/null
-airflow dags unpause -y batch_scoring >/dev/null
-airflow dags unpause -y training >/dev/null
-[ "$QUICK" = 1 ] || airflow dags trigger training --conf "{\"cutoffs\": \"$DEMO_CUTOFFS\", \"horizon_days\": $DEMO_HORIZON, \"n_trials\": ${DEMO_TRIALS:-8}, \"n_workers\": 2}" >/dev/null
-sleep 5; wait_runs training
+api unpause serving_deploy batch_scoring training
+TRAINING_RUNS=1
+if [ "$QUICK" != 1 ]; then
+  api trigger training --conf "{\"cutoffs\": \"$DEMO_CUTOFFS\", \"horizon_days\": $DEMO_HORIZON, \"n_trials\": ${DEMO_TRIALS:-8}, \"n_workers\": 2}" >/dev/null
+  TRAINING_RUNS=2
+fi
+wait_runs training "$TRAINING_RUNS"
 python - <<'PY'
 import json
 from mlflow import MlflowClient
@@ -181,12 +193,12 @@ PY
 echo "  MLflow UI: mlflow ui --backend-store-uri sqlite:///$ML_PLATFORM_HOME/mlflow/mlflow.db --host 127.0.0.1 --port ${ML_PLATFORM_MLFLOW_PORT:-25000}"
 
 say "7/8 serving: serving_deploy gates each challenger (same rows), builds + smoke-tests a Bento, moves @champion"
-sleep 5; wait_runs serving_deploy
+wait_runs serving_deploy "$TRAINING_RUNS"  # one per challenger
 ml-platform registry history | sed 's/^/  /'
 for _ in $(seq 1 60); do curl -sf "$SERVE_URL/readyz" >/dev/null && break; sleep 1; done
 curl -s "$SERVE_URL/readyz" | python -c "import json,sys; r=json.load(sys.stdin); print(f\"  service {r['model_name']}: champion v{r['champion']}, ready={r['ready']} {r['reasons'] or ''}\")"
-airflow dags trigger batch_scoring >/dev/null
-sleep 5; wait_runs batch_scoring
+api trigger batch_scoring >/dev/null
+wait_runs batch_scoring
 python - <<'PY'
 from ml_platform.lake.paths import table_path
 from ml_platform.lake.reader import read_pandas
@@ -204,7 +216,7 @@ curl -s -X POST "$SERVE_URL/predict?explain=true" -H 'Content-Type: application/
 echo "  OpenAPI: $SERVE_URL/docs   metrics: $SERVE_URL/metrics   registry: ml-platform registry history | rollback"
 
 say "8/8 monitoring loop: $DEMO_WEEKS weeks from $LOOP_START (shift from $DEMO_SHIFT_DAY): traffic, monitoring DAG, retrain_on_drift sensor -> training -> gate"
-airflow dags unpause -y retrain_on_drift >/dev/null  # its deferrable sensor waits in the triggerer
+api unpause retrain_on_drift  # its deferrable sensor waits in the triggerer
 python scripts/demo_weeks.py --first-day "$LOOP_START" --weeks "$DEMO_WEEKS" --shift-day "$DEMO_SHIFT_DAY" \
   --incoming "$ML_PLATFORM_HOME/incoming" --serve-url "$SERVE_URL"
 ml-platform registry history | sed 's/^/  /'

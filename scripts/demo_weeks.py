@@ -8,7 +8,8 @@ Each simulated week (Sunday .. Saturday):
 1. the week's transaction files land (copied from the generated `--incoming` folder, in which
    the generator shifted amounts, channels and rates from `--shift-day` on);
 2. the data plane ingests, gates and snapshots them and publishes the snapshot to the online
-   store (`ml-platform run --publish`, one Spark job);
+   store (`ml-platform run --publish`, one Spark job; the CLI's main is called in this process,
+   so the imports and the Spark Connect session are paid once, not every week);
 3. live traffic: `--requests` POSTs to the running BentoML service (customers of the snapshot);
 4. the `monitoring` DAG runs for the week through Airflow (`airflow dags test`): prediction log,
    late labels, drift, realised performance, the policy's decision;
@@ -32,9 +33,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import redirect_stderr, redirect_stdout
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from airflow_api import ApiError, runs, wait_new_run  # noqa: E402
 
 
 def _run(cmd: list[str], log: Path, timeout: float = 1800) -> None:
@@ -43,6 +48,19 @@ def _run(cmd: list[str], log: Path, timeout: float = 1800) -> None:
         r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout, env=dict(os.environ))
     if r.returncode != 0:
         sys.exit(f"`{' '.join(cmd)}` failed (exit {r.returncode}); its output: {log}")
+
+
+def run_data_plane(args: list[str], log: Path) -> None:
+    """`ml-platform run ARGS` in this process: the CLI's own main, its output to `log`. One process
+    for every week saves the imports (Great Expectations alone takes 5 s) and the Spark Connect
+    session's start that a new CLI process pays each week."""
+    from ml_platform.cli import main as cli
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as f, redirect_stdout(f), redirect_stderr(f):
+        rc = cli(["run", *args])
+    if rc != 0:
+        sys.exit(f"`ml-platform run {' '.join(args)}` failed (exit {rc}); its output: {log}")
 
 
 def land_week(incoming: Path, landing: Path, days: list[date]) -> int:
@@ -66,38 +84,6 @@ def send_traffic(url: str, customers: list[str], requests: int, batch: int, seed
                 if p["found"]:
                     versions[p["model_version"]] = versions.get(p["model_version"], 0) + 1
     return versions
-
-
-def _runs(dag_id: str) -> list[dict[str, Any]]:
-    out = subprocess.run(["airflow", "dags", "list-runs", dag_id, "-o", "json"], capture_output=True, text=True).stdout
-    return next((json.loads(ln) for ln in out.splitlines() if ln.startswith("[") and ln.rstrip().endswith("]")), [])
-
-
-def wait_idle(dag_id: str, timeout: float = 1800) -> None:
-    """Wait until no run of `dag_id` is queued or running, showing their states; exit 1 unless all succeeded."""
-    deadline = time.monotonic() + timeout
-    while True:
-        states = {r["run_id"]: r["state"] for r in _runs(dag_id)}
-        print("\r  runs: " + ", ".join(f"{k.split('__')[0]} {k.split('__')[1][:10]}={v}"
-                                       for k, v in sorted(states.items())), end="", flush=True)
-        if states and not any(v in ("queued", "running") for v in states.values()):
-            print()
-            sys.exit(0 if all(v == "success" for v in states.values()) else 1)
-        if time.monotonic() > deadline:
-            sys.exit(f"\ntimed out waiting for {dag_id} runs")
-        time.sleep(2)
-
-
-def wait_new_run(dag_id: str, known: set[str], timeout: float) -> dict[str, Any]:
-    """Wait for a run of `dag_id` not in `known` to finish; return it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        new = [r for r in _runs(dag_id) if r["run_id"] not in known]
-        done = [r for r in new if r["state"] in ("success", "failed")]
-        if done:
-            return done[0]
-        time.sleep(2)
-    sys.exit(f"no new {dag_id} run finished within {timeout:.0f} s (Airflow logs: $ML_PLATFORM_HOME/logs)")
 
 
 def wait_champion(url: str, version: str, timeout: float = 300) -> None:
@@ -202,18 +188,17 @@ def main(argv: list[str] | None = None) -> int:
         if land_week(a.incoming, s.landing_dir, days) == 0:
             sys.exit(f"\nno generated files for {first} .. {end} under {a.incoming}")
         print(", features", end="", flush=True)
-        _run(["ml-platform", "run", "--start", first.isoformat(), "--end", end.isoformat(), "--publish"],
-             logs / f"{end}-run.log")
+        run_data_plane(["--start", first.isoformat(), "--end", end.isoformat(), "--publish"], logs / f"{end}-run.log")
         print(", traffic", end="", flush=True)
         served = send_traffic(a.serve_url, sample_customers(10**9), a.requests, a.batch, seed=k)
         print(", monitoring", end="", flush=True)
-        known = {r["run_id"] for r in _runs("training")}
+        known = {r["dag_run_id"] for r in runs("training")}
         _run(["airflow", "dags", "test", "monitoring", (end + timedelta(days=1)).isoformat()],
              logs / f"{end}-monitoring.log")
         row = week_row(end) | {"served": served}
         if row["retrain"]:
             print(", retrain: waiting for retrain_on_drift -> training", end="", flush=True)
-            deploys = {r["run_id"] for r in _runs("serving_deploy")}
+            deploys = {r["dag_run_id"] for r in runs("serving_deploy")}
             train = wait_new_run("training", known, 1800)
             row["training"] = train["state"]
             print(f" ({train['state']}) -> serving_deploy", end="", flush=True)
@@ -248,4 +233,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except ApiError as e:
+        sys.exit(f"demo_weeks: {e}")
