@@ -131,10 +131,11 @@ def evaluate_and_decide(policy: Any = None, settings: Settings | None = None) ->
     rows, source = comparison_rows(challenger, champion, s)
     if rows is None:  # e.g. a challenger trained on older cutoffs than the champion's validation
         own = held_out_rows(challenger, s)
-        c_eval, h_eval = evaluate_version(challenger, own, s), evaluate_version(champion, own, s)
+        c_eval = evaluate_version(challenger, own, s, policy.latency_p99_ms)
+        h_eval = evaluate_version(champion, own, s, policy.latency_p99_ms)
         return Decision(s.model_name, False, f"champion v{champion} kept: not comparable: {source}", c_eval, h_eval,
                         policy, {"unseen_rows": False})
-    c_eval = evaluate_version(challenger, rows, s)
-    h_eval = evaluate_version(champion, rows, s) if champion else None
+    c_eval = evaluate_version(challenger, rows, s, policy.latency_p99_ms)
+    h_eval = evaluate_version(champion, rows, s, policy.latency_p99_ms) if champion else None
     decision = decide_promotion(c_eval, h_eval, policy, s.model_name)
     return replace(decision, reason=f"{decision.reason} [evaluated on {source}]")
