@@ -1,5 +1,6 @@
 """Training: point-in-time training set -> Optuna HPO fanned out over mapped workers on one shared
-study -> final fit, evaluation (metrics, plots, SHAP, fairness) -> MLflow model `@challenger`.
+study -> final fit, test metrics -> MLflow model `@challenger` -> the evaluation report (plots,
+SHAP, fairness), written after registration so that serving_deploy's gate need not wait for it.
 
 Scheduled weekly (Monday 04:00 UTC) OR by the `training.retrain_requested` asset (the monitoring
 loop); the `features` asset never triggers training. Asset-triggered runs have no logical date:
@@ -119,22 +120,34 @@ def training() -> None:
 
     @task(outlets=[CHALLENGER])
     def register(plan: dict, trials: list[int], params=None, outlet_events=None) -> dict:
-        """Refit the best configuration, evaluate, register as @challenger, emit the asset."""
+        """Refit the best configuration, test metrics, register as @challenger, emit the asset
+        (serving_deploy's gate starts now; the report follows in `evaluation_report`)."""
         from ml_platform.training.train import finalize_and_register, load_training_frame
 
         df, names, lineage = load_training_frame(plan["training_set_id"])
         res = finalize_and_register(df, names, study_name=plan["study"], parent_run_id=plan["parent_run_id"],
                                     training_set_id=plan["training_set_id"], lineage=lineage, seed=params["seed"],
                                     distributed_workers=params["distributed_workers"],
-                                    extra_tags={"decision_id": plan["decision_id"], "data_as_of": plan.get("data_as_of")})
+                                    extra_tags={"decision_id": plan["decision_id"], "data_as_of": plan.get("data_as_of")},
+                                    report=False)
         extra = {"model_name": res.model_name, "version": res.version, "training_set_id": plan["training_set_id"],
                  "decision_id": plan["decision_id"]}
         outlet_events[CHALLENGER].extra = extra
-        return {**extra, "test_roc_auc": res.test_metrics["roc_auc"], "report": res.report, "trials": sum(trials)}
+        return {**extra, "test_roc_auc": res.test_metrics["roc_auc"], "trials": sum(trials)}
+
+    @task
+    def evaluation_report(registered: dict, params=None) -> str:
+        """The HTML evaluation report (ROC, calibration, SHAP, fairness) of the registered version,
+        beside the gate rather than before it; its path (also in MLflow under evaluation/)."""
+        from ml_platform.training.train import evaluation_report as report
+
+        path = report(registered["version"], seed=params["seed"])
+        print(f"evaluation report: {path}")
+        return path
 
     s = shards(p)
     p >> build >> s
-    register(p, hpo.partial(plan=p).expand(shard=s))
+    evaluation_report(register(p, hpo.partial(plan=p).expand(shard=s)))
 
 
 training()

@@ -11,7 +11,7 @@
 #      the CLI and the Python API (rebuilt from lineage), online lookups, a skew check
 #   6. training: the `training` DAG, triggered with params as from the UI: point-in-time training
 #      set, Optuna search across model families on 2 mapped workers tracked in MLflow, the best
-#      model evaluated (HTML report with SHAP and fairness) and registered as churn_model@challenger
+#      model registered as churn_model@challenger, then its HTML report (SHAP, fairness)
 #   7. serving: `ml-platform serve` (BentoML) runs from step 6 on; each new challenger goes through
 #      the serving_deploy DAG (gate on the same rows -> Bento build + smoke test -> @champion),
 #      the running service picks the champion up, batch_scoring writes gold.churn_scores, and the

@@ -119,7 +119,14 @@ def test_training_dag_fans_out_hpo_and_registers_a_challenger(bag):
     tis = {ti.task_id: ti for ti in result.get_task_instances()}
     assert sum(1 for ti in result.get_task_instances() if ti.task_id == "hpo") == 2  # two mapped workers
     out = tis["register"].xcom_pull(task_ids="register")
-    assert out["model_name"] == "churn_model" and Path(out["report"]).exists()
+    assert out["model_name"] == "churn_model"
+    # the report is written after registration, by its own task, into the version's MLflow run
+    report = Path(tis["evaluation_report"].xcom_pull(task_ids="evaluation_report"))
+    assert report.is_file() and "data:image/png;base64," in report.read_text()
+    mv_report = MlflowClient(s.mlflow_tracking_uri).get_model_version("churn_model", out["version"])
+    assert mv_report.tags["evaluation_report"] == str(report)
+    logged = {f.path for f in MlflowClient(s.mlflow_tracking_uri).list_artifacts(mv_report.run_id, "evaluation")}
+    assert {"evaluation/evaluation.html", "evaluation/test_rows.parquet", "evaluation/shap_summary.png"} <= logged
     mlflow.set_tracking_uri(s.mlflow_tracking_uri)
     mv = MlflowClient().get_model_version_by_alias("churn_model", "challenger")
     assert str(mv.version) == out["version"] and mv.tags["training_set_id"] == out["training_set_id"]

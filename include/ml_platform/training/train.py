@@ -211,11 +211,13 @@ def hpo_worker(df: Any, feature_names: Sequence[str], *, study_name: str, parent
 def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: str, parent_run_id: str,
                           training_set_id: str, lineage: dict[str, int], seed: int = 0, threads: int = 1,
                           distributed_workers: int = 0, spark: Any = None, extra_tags: dict[str, str] | None = None,
-                          settings: Settings | None = None) -> TrainResult:
+                          settings: Settings | None = None, report: bool = True) -> TrainResult:
     """Refit the study's best configuration, evaluate on the test cutoff, register as @challenger.
 
     `distributed_workers` > 0 refits an xgboost or mlp winner over that many Spark tasks / torch
-    processes (`training.distributed`); other families, and 0, fit in this process."""
+    processes (`training.distributed`); other families, and 0, fit in this process.
+    `report=False` leaves the evaluation report (plots, SHAP, fairness) to `evaluation_report`
+    later, off the path to the promotion gate (the training DAG's last task)."""
     import mlflow
     import optuna
     from mlflow import MlflowClient
@@ -266,22 +268,12 @@ def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: 
         report_dir.mkdir(parents=True, exist_ok=True)
         # the held-out rows, for promotion to re-score the champion on exactly these
         test.frame.to_parquet(report_dir / TEST_ROWS_FILE, index=False)
-        plots = evaluation_plots(test.y, test_p, threshold, report_dir)
-        shap_paths, shap_means = shap_plots(fitted, test.x, train.x, train.encoder.output_names, report_dir, seed=seed)
-        plots.update(shap_paths)
-        present = [c for c in SENSITIVE if c in test.frame.columns]
-        fairness, fair_plot = fairness_report(test.y, test_p, threshold, test.frame[present], report_dir)
-        if fair_plot is not None:
-            plots["fairness"] = fair_plot
-        else:
-            mlflow.set_tag("fairness", "skipped: no sensitive attribute (gender, age_band, region) in the training set")
-        mlflow.log_dict({"mean_abs_shap": shap_means}, "evaluation/shap_importance.json")
-        report = html_report(f"{s.model_name}: {study_name}", {**metrics, "fairness": fairness}, plots,
-                             {"family": family, "best trial": best.number, "validation AUC": float(best.value),
-                              "training_set_id": training_set_id, "lineage": lineage,
-                              "train cutoffs": ",".join(map(str, train.cutoffs)), "test cutoff": str(test.cutoffs[0])},
-                             report_dir / "evaluation.html")
-        mlflow.log_artifacts(str(report_dir), "evaluation")
+        mlflow.log_artifact(str(report_dir / TEST_ROWS_FILE), "evaluation")
+        facts = {"family": family, "best trial": best.number, "validation AUC": float(best.value),
+                 "training_set_id": training_set_id, "lineage": lineage,
+                 "train cutoffs": ",".join(map(str, train.cutoffs)), "test cutoff": str(test.cutoffs[0])}
+        html = (_write_report(fitted, train, test, test_p, threshold, metrics, f"{s.model_name}: {study_name}", facts,
+                              report_dir, seed) if report else None)
     tags = {"training_set_id": training_set_id, "lineage": json.dumps(lineage, sort_keys=True),
             "optuna.study": study_name, "optuna.best_trial": str(best.number), "family": family,
             "train_cutoffs": ",".join(map(str, train.cutoffs)), "test_cutoff": str(test.cutoffs[0]),
@@ -295,7 +287,68 @@ def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: 
         client.set_model_version_tag(s.model_name, version, k, v)
     client.set_registered_model_alias(s.model_name, "challenger", version)
     return TrainResult(s.model_name, version, run_id, family, dict(best.params), metrics, float(best.value), tags,
-                       report=str(report))
+                       report=str(html) if html else "")
+
+
+def _write_report(fitted: Any, train: Any, test: Any, test_p: np.ndarray, threshold: float, metrics: dict[str, Any],
+                  title: str, facts: dict[str, Any], report_dir: Path, seed: int) -> Path:
+    """Plots, SHAP, fairness and the HTML page into `report_dir`, logged under evaluation/ of the
+    active MLflow run; the HTML path."""
+    import mlflow
+
+    plots = evaluation_plots(test.y, test_p, threshold, report_dir)
+    shap_paths, shap_means = shap_plots(fitted, test.x, train.x, train.encoder.output_names, report_dir, seed=seed)
+    plots.update(shap_paths)
+    present = [c for c in SENSITIVE if c in test.frame.columns]
+    fairness, fair_plot = fairness_report(test.y, test_p, threshold, test.frame[present], report_dir)
+    if fair_plot is not None:
+        plots["fairness"] = fair_plot
+    else:
+        mlflow.set_tag("fairness", "skipped: no sensitive attribute (gender, age_band, region) in the training set")
+    mlflow.log_dict({"mean_abs_shap": shap_means}, "evaluation/shap_importance.json")
+    html = html_report(title, {**metrics, "fairness": fairness}, plots, facts, report_dir / "evaluation.html")
+    mlflow.log_artifacts(str(report_dir), "evaluation")
+    return html
+
+
+def evaluation_report(version: str, seed: int = 0, settings: Settings | None = None) -> str:
+    """The evaluation report of registered `version`, written after registration (the training
+    DAG's last task, beside the promotion gate): the version's own pyfunc re-scores the test
+    cutoff of its training set, split as at registration; the report goes where
+    `finalize_and_register(report=True)` puts it, and into the same MLflow run. The HTML path."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    s = settings or get_settings()
+    mlflow_setup(s)
+    client = MlflowClient()
+    mv = client.get_model_version(s.model_name, version)
+    tags = mv.tags
+    model = mlflow.pyfunc.load_model(f"models:/{s.model_name}/{version}").unwrap_python_model()
+    df, names, lineage = load_training_frame(tags["training_set_id"], s)
+    parts = split_by_cutoff(df, names)
+    train, test = parts["train"], parts["test"]
+    threshold = float(tags["threshold"])
+    test_p = model.fitted.predict_proba(test.x)
+    metrics = classification_metrics(test.y, test_p, threshold)
+    run_id = tags["run_id"]
+    logged = client.get_run(run_id).data.metrics
+    if abs(float(metrics["roc_auc"]) - logged.get("test_roc_auc", float("nan"))) > 1e-9:
+        from ml_platform.errors import MlPlatformError
+
+        raise MlPlatformError(f"v{version}: its test cutoff re-scored gives ROC AUC {metrics['roc_auc']:.6f}, "
+                              f"registration logged {logged.get('test_roc_auc')}: the report would describe other rows")
+    facts = {"family": tags["family"], "best trial": int(tags["optuna.best_trial"]),
+             "validation AUC": logged.get("val_auc"),
+             "training_set_id": tags["training_set_id"], "lineage": lineage,
+             "train cutoffs": tags["train_cutoffs"], "test cutoff": tags["test_cutoff"]}
+    report_dir = s.reports_dir / "training" / run_id
+    report_dir.mkdir(parents=True, exist_ok=True)
+    with mlflow.start_run(run_id=run_id):
+        html = _write_report(model.fitted, train, test, test_p, threshold, metrics,
+                             f"{s.model_name}: {tags['optuna.study']}", facts, report_dir, seed)
+    client.set_model_version_tag(s.model_name, version, "evaluation_report", str(html))
+    return str(html)
 
 
 def _final_fit(family: str, params: dict[str, Any], train: Any, val: Any, seed: int, threads: int,
