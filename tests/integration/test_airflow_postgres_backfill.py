@@ -125,6 +125,24 @@ def test_backfill_of_four_dates_succeeds_on_postgres(stack):
     assert snaps == ["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04"]
 
 
+def test_the_demo_rest_client_agrees_with_the_cli(stack, monkeypatch):
+    """scripts/airflow_api.py (the demo's waits and unpauses) against the same api-server."""
+    import sys
+
+    env, home, db = stack
+    monkeypatch.setenv("ML_PLATFORM_AIRFLOW_PORT", env["ML_PLATFORM_AIRFLOW_PORT"])
+    monkeypatch.setenv("AIRFLOW_HOME", env["AIRFLOW_HOME"])
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    sys.modules.pop("airflow_api", None)
+    import airflow_api
+
+    airflow_api.wait_parsed(["features_build", "training"], timeout=120)
+    assert {r["dag_run_id"]: r["state"] for r in airflow_api.runs("features_build")} == _runs(env)
+    assert airflow_api.wait_idle("features_build", min_runs=DAYS, timeout=60) is True
+    with pytest.raises(airflow_api.ApiError, match="HTTP 404"):
+        airflow_api.unpause("no_such_dag")
+
+
 def test_a_retrain_request_event_runs_training_and_registers_a_challenger(stack):
     env, home, db = stack
     _wait_registered(env, "training")
