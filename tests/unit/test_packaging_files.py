@@ -48,6 +48,19 @@ def test_spark_worker_runs_the_project_image_and_lake_is_a_named_volume(compose)
     assert "lake:/lake" in services["spark-worker"]["volumes"]
 
 
+def test_spark_connect_service_is_opt_in_and_runs_the_servers_module(compose):
+    import json
+
+    svc = compose["services"]["spark-connect"]
+    assert svc["profiles"] == ["connect"] and "ports" not in svc  # the compose network only
+    module = svc["command"][svc["command"].index("-m") + 1]
+    assert (ROOT / "include" / Path(*module.split("."))).with_suffix(".py").is_file()
+    env = svc["environment"]
+    assert env["ML_PLATFORM_SPARK_MASTER"] == json.loads(env["AIRFLOW_CONN_SPARK_DEFAULT"])["host"]
+    assert env["ML_PLATFORM_SPARK_REMOTE"] == "${ML_PLATFORM_SPARK_REMOTE:-}"  # empty unless opted in
+    assert compose["services"]["airflow-scheduler"]["environment"] is env  # one environment for all
+
+
 def test_dockerfile_base_java_requirements_and_jars():
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM apache/airflow:3\.3\.2-python3\.11$", text, re.M)

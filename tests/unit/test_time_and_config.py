@@ -64,3 +64,36 @@ def test_delta_sql_quotes_paths_and_spark_connect_client_passes_exit_code_and_ou
     assert lines[1:] == ["arg x on"]
     assert run_connect_client(str(job), ["y", "3"], {"JOB_FLAG": "off"}, lines.append) == 3
     assert lines[-1] == "arg y off"
+
+
+def test_spark_connect_server_command_carries_the_lake_conf_and_keeps_loopback_only_for_a_local_master(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from ml_platform.config import Settings
+    from ml_platform.lake.connect_server import SERVER_CLASS, main, server_command
+
+    def conf(cmd: list[str]) -> dict[str, str]:
+        return dict(cmd[i + 1].split("=", 1) for i, a in enumerate(cmd) if a == "--conf")
+
+    local = server_command("127.0.0.1", 15999, Settings(home=tmp_path))
+    assert local[0].endswith("/bin/spark-submit") and local[-1] == "spark-internal"
+    assert local[local.index("--master") + 1] == "local[*]" and local[local.index("--class") + 1] == SERVER_CLASS
+    c = conf(local)
+    assert c["spark.connect.grpc.binding.address"] == "127.0.0.1" and c["spark.connect.grpc.binding.port"] == "15999"
+    assert c["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension" and "delta-spark_" in c["spark.jars"]
+    assert c["spark.pyspark.python"] == sys.executable and c["spark.driver.host"] == "127.0.0.1"
+    cluster = conf(server_command("0.0.0.0", None, Settings(home=tmp_path, spark_master="spark://spark-master:7077")))
+    assert cluster["spark.connect.grpc.binding.port"] == "15002"  # the setting's default
+    assert "spark.driver.host" not in cluster and "spark.driver.bindAddress" not in cluster  # executors reach it
+    # set-up has not fetched the jars: a clear error and exit 2, nothing started
+    from ml_platform.config import get_settings
+
+    monkeypatch.setenv("ML_PLATFORM_SPARK_JARS_DIR", str(tmp_path / "none"))
+    get_settings.cache_clear()
+    try:
+        assert main(["--print"]) == 2
+        assert "no Delta jars" in capsys.readouterr().err
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert main(["--print"]) == 0 and SERVER_CLASS in capsys.readouterr().out

@@ -30,7 +30,9 @@ def delta_jars(settings: Settings | None = None) -> list[Path]:
 
 
 def spark_conf(settings: Settings | None = None) -> dict[str, str]:
-    """Spark configuration shared by in-process sessions and spark-submit (`--conf`)."""
+    """Spark configuration shared by in-process sessions and spark-submit (`--conf`). With a
+    local master (`ML_PLATFORM_SPARK_MASTER`, default `local[*]`) the driver listens on 127.0.0.1
+    only; with a cluster's it keeps Spark's defaults, so that executors can reach it."""
     s = settings or get_settings()
     return {
         "spark.jars": ",".join(str(j) for j in delta_jars(s)),
@@ -46,10 +48,9 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.warehouse.dir": str(s.home / "spark-warehouse"),
-        "spark.driver.host": "127.0.0.1",
-        "spark.driver.bindAddress": "127.0.0.1",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
-    }
+    } | ({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}  # nothing listens beyond loopback
+         if s.spark_master.startswith("local") else {})  # a cluster's executors must reach the driver
 
 
 def get_spark(app_name: str = "ml-platform", settings: Settings | None = None,
