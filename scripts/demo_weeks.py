@@ -11,8 +11,9 @@ Each simulated week (Sunday .. Saturday):
    store (`ml-platform run --publish`, one Spark job; the CLI's main is called in this process,
    so the imports and the Spark Connect session are paid once, not every week);
 3. live traffic: `--requests` POSTs to the running BentoML service (customers of the snapshot);
-4. the `monitoring` DAG runs for the week through Airflow (`airflow dags test`): prediction log,
-   late labels, drift, realised performance, the policy's decision;
+4. the `monitoring` DAG runs for the week through Airflow (`dag.test()`, what `airflow dags test`
+   runs, in this process: the DAG is parsed once and the tasks' imports stay warm): prediction
+   log, late labels, drift, realised performance, the policy's decision;
 5. a retrain decision is picked up by the deferrable sensor of `retrain_on_drift` (running in
    the scheduler), which emits `training.retrain_requested`; the training DAG runs, its
    challenger goes through `serving_deploy` (the gate decides), and the script waits for that.
@@ -29,11 +30,11 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import time
 import urllib.request
-from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,12 +43,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from airflow_api import ApiError, runs, wait_new_run  # noqa: E402
 
 
-def _run(cmd: list[str], log: Path, timeout: float = 1800) -> None:
+@contextmanager
+def output_to(log: Path) -> Iterator[None]:
+    """Everything this process and its children write to stdout/stderr goes to `log` meanwhile
+    (file descriptors 1 and 2, so also loggers that hold on to the original streams)."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
     with log.open("w") as f:
-        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout, env=dict(os.environ))
-    if r.returncode != 0:
-        sys.exit(f"`{' '.join(cmd)}` failed (exit {r.returncode}); its output: {log}")
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 def run_data_plane(args: list[str], log: Path) -> None:
@@ -56,11 +71,32 @@ def run_data_plane(args: list[str], log: Path) -> None:
     session's start that a new CLI process pays each week."""
     from ml_platform.cli import main as cli
 
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("w") as f, redirect_stdout(f), redirect_stderr(f):
+    with output_to(log):
         rc = cli(["run", *args])
     if rc != 0:
         sys.exit(f"`ml-platform run {' '.join(args)}` failed (exit {rc}); its output: {log}")
+
+
+_DAGS: dict[str, Any] = {}
+
+
+def run_dag(dag_id: str, logical_date: date, log: Path) -> None:
+    """One run of `dag_id` for `logical_date` through Airflow, in this process: `dag.test()`, what
+    `airflow dags test` runs, with the DAG parsed once and the tasks' imports warm from the second
+    week on (a week's monitoring run: about 8 s instead of 18 s in a new CLI process)."""
+    from datetime import datetime, timezone
+
+    with output_to(log):
+        if dag_id not in _DAGS:
+            from airflow.dag_processing.dagbag import DagBag
+
+            bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags" / f"{dag_id}.py"))
+            _DAGS[dag_id] = bag.get_dag(dag_id) if not bag.import_errors else bag.import_errors
+        if not hasattr(_DAGS[dag_id], "test"):
+            sys.exit(f"could not load the {dag_id} DAG: {_DAGS[dag_id]}")
+        run = _DAGS[dag_id].test(logical_date=datetime.combine(logical_date, datetime.min.time(), tzinfo=timezone.utc))
+    if str(run.state) != "success":
+        sys.exit(f"the {dag_id} run for {logical_date} ended {run.state}; its output: {log}")
 
 
 def land_week(incoming: Path, landing: Path, days: list[date]) -> int:
@@ -193,8 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         served = send_traffic(a.serve_url, sample_customers(10**9), a.requests, a.batch, seed=k)
         print(", monitoring", end="", flush=True)
         known = {r["dag_run_id"] for r in runs("training")}
-        _run(["airflow", "dags", "test", "monitoring", (end + timedelta(days=1)).isoformat()],
-             logs / f"{end}-monitoring.log")
+        run_dag("monitoring", end + timedelta(days=1), logs / f"{end}-monitoring.log")
         row = week_row(end) | {"served": served}
         if row["retrain"]:
             print(", retrain: waiting for retrain_on_drift -> training", end="", flush=True)
