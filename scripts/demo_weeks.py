@@ -164,7 +164,12 @@ def week_row(end: date) -> dict[str, Any]:
 
 
 def plot(rows: list[dict[str, Any]], shift_day: date, path: Path) -> None:
+    import logging
+
     import matplotlib
+
+    # Airflow's logging (imported by run_dag) would print matplotlib's INFO notes on the console
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
