@@ -91,9 +91,9 @@ def run_dag(dag_id: str, logical_date: date, log: Path) -> None:
             from airflow.dag_processing.dagbag import DagBag
 
             bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags" / f"{dag_id}.py"))
-            _DAGS[dag_id] = bag.get_dag(dag_id) if not bag.import_errors else bag.import_errors
-        if not hasattr(_DAGS[dag_id], "test"):
-            sys.exit(f"could not load the {dag_id} DAG: {_DAGS[dag_id]}")
+            if bag.import_errors or dag_id not in bag.dag_ids:  # the message follows the restored stderr
+                sys.exit(f"could not load the {dag_id} DAG: {bag.import_errors}")
+            _DAGS[dag_id] = bag.get_dag(dag_id)
         run = _DAGS[dag_id].test(logical_date=datetime.combine(logical_date, datetime.min.time(), tzinfo=timezone.utc))
     if str(run.state) != "success":
         sys.exit(f"the {dag_id} run for {logical_date} ended {run.state}; its output: {log}")
