@@ -8,12 +8,12 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/env.sh"
-# port from the settings; the server's command line from ml_platform.lake.connect_server (the
-# master, the lake's configuration), the same module the compose stack's spark-connect service runs
-PORT="$(ML_PLATFORM_SPARK_REMOTE= python -c 'from ml_platform.config import get_settings; print(get_settings().spark_connect_port)')" \
-  || { echo "could not read the settings (see the error above)" >&2; exit 1; }
-ML_PLATFORM_SPARK_REMOTE= python -m ml_platform.lake.connect_server --bind 127.0.0.1 --port "$PORT" --print >/dev/null \
+# the server's command line from ml_platform.lake.connect_server (master, port and the lake's
+# configuration from the settings), the same module the compose stack's spark-connect service runs;
+# building it once here also reports bad settings or missing jars before anything starts
+CMD="$(ML_PLATFORM_SPARK_REMOTE= python -m ml_platform.lake.connect_server --bind 127.0.0.1 --print)" \
   || { echo "could not build the Spark Connect server's command (see the error above)" >&2; exit 1; }
+PORT="$(sed -n 's/^spark\.connect\.grpc\.binding\.port=//p' <<<"$CMD")"
 RUN="$ML_PLATFORM_HOME/run"; LOGS="$ML_PLATFORM_HOME/logs"; PID="$RUN/spark-connect.pid"
 mkdir -p "$RUN" "$LOGS"
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
