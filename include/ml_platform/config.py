@@ -138,5 +138,20 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings (cached; call `get_settings.cache_clear()` after changing env)."""
-    return Settings()
+    """The process-wide settings (cached; call `get_settings.cache_clear()` after changing env).
+
+    A bad or unknown `ML_PLATFORM_*` variable is a `ConfigError` naming it and what is wrong,
+    which every entry point reports as an error message, not a traceback."""
+    from pydantic import ValidationError
+
+    from ml_platform.errors import ConfigError
+
+    try:
+        return Settings()
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            name = "ML_PLATFORM_" + "_".join(map(str, err["loc"])).upper() if err["loc"] else ""
+            value = f"={err['input']!r}" if err["loc"] and isinstance(err["input"], str) else ""
+            problems.append(f"{name}{value}: {err['msg']}" if name else err["msg"])
+        raise ConfigError("bad settings: " + "; ".join(problems)) from None

@@ -97,3 +97,25 @@ def test_spark_connect_server_command_carries_the_lake_conf_and_keeps_loopback_o
         monkeypatch.undo()
         get_settings.cache_clear()
     assert main(["--print"]) == 0 and SERVER_CLASS in capsys.readouterr().out
+
+
+def test_get_settings_names_a_bad_or_unknown_variable_without_a_traceback(monkeypatch, capsys):
+    from ml_platform.cli import main
+    from ml_platform.config import get_settings
+    from ml_platform.errors import ConfigError
+
+    monkeypatch.setenv("ML_PLATFORM_SPARK_CONNECT_PORT", "abc")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=r"ML_PLATFORM_SPARK_CONNECT_PORT='abc': Input should be a valid integer"):
+            get_settings()
+        assert main(["tables"]) == 2
+        assert "ml-platform: error: bad settings: ML_PLATFORM_SPARK_CONNECT_PORT='abc'" in capsys.readouterr().err
+        monkeypatch.delenv("ML_PLATFORM_SPARK_CONNECT_PORT")
+        monkeypatch.setenv("ML_PLATFORM_HOEM", "/tmp")
+        get_settings.cache_clear()
+        with pytest.raises(ConfigError, match="unknown setting.*ML_PLATFORM_HOEM"):
+            get_settings()
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
