@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import Param, dag, task
+from platform_dags import event_extra, fail_on_platform_error
 from platform_operators import LakeSparkSubmitOperator
 
 from ml_platform.assets import FEATURES
@@ -31,26 +32,21 @@ SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "batch_scor
     default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "on_failure_callback": task_failure_alert},
     tags=["scoring", "spark", "gold"],
     doc_md=__doc__,
-    params={"snapshot_date": Param("", type="string", description="YYYY-MM-DD on a manual run; empty: the newest.")},
+    params={"snapshot_date": Param(None, type=["null", "string"], format="date", title="Snapshot date",
+                                   description="The feature snapshot to score on a manual run; empty: the newest.")},
 )
 def batch_scoring() -> None:
     @task
     def resolve(params=None, triggering_asset_events=None) -> dict:
         """The snapshot date (event extra, param, or newest) and the champion version to use."""
-        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
-        from ml_platform.errors import MlPlatformError
         from ml_platform.registry.evaluate import alias_version
         from ml_platform.serving.batch import resolve_snapshot
 
-        requested = params.get("snapshot_date") or None
-        for events in (triggering_asset_events or {}).values():
-            for ev in events:
-                requested = (ev.extra or {}).get("snapshot_date", requested)
-        try:
-            snapshot = resolve_snapshot(requested)
-        except MlPlatformError as e:
-            raise AirflowFailException(str(e)) from None
+        from_event = event_extra(triggering_asset_events, "snapshot_date")
+        with fail_on_platform_error(None if from_event else "snapshot_date"):
+            snapshot = resolve_snapshot(from_event or params.get("snapshot_date") or None)
         version = alias_version("champion")
         if version is None:
             raise AirflowSkipException("no model has alias @champion yet: nothing to score (promote one first)")

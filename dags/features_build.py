@@ -11,7 +11,8 @@ the feature registry and, when this snapshot is the newest, publishes it to the 
 spark-submit against the `spark_default` connection. `publish_features` emits the `features`
 asset only when this run's snapshot is the newest in the table, so a backfill of old dates
 neither republishes stale values nor triggers anything downstream. Rerunning or backfilling any
-interval is safe.
+interval is safe (from the UI: the trigger dialog's Backfill option). Links:
+`ingest_validate_features` -> the gate's JSON result and the GE data docs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import Param, dag, task
+from platform_links import ResultLink, data_docs, gate_result, link_results
 from platform_operators import LakeSparkSubmitOperator
 
 from ml_platform.assets import FEATURES
@@ -97,6 +99,7 @@ def features_build() -> None:
         outlet_events[FEATURES].extra = {"snapshot_date": snapshot.isoformat()}
         return snapshot.isoformat()
 
+    link_results(data_plane, ResultLink("Gate result", gate_result()), ResultLink("GE data docs", data_docs()))
     find_landed_files() >> data_plane >> publish_features()
 
 

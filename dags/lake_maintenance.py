@@ -29,14 +29,16 @@ SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "lake_maint
     default_args={"retries": 1, "retry_delay": timedelta(minutes=5), "on_failure_callback": task_failure_alert},
     tags=["lake", "maintenance", "spark"],
     doc_md=__doc__,
-    params={"tables": Param("", type="string",
-                            description="Comma-separated tables; empty: the platform's tables and all feature tables.")},
+    params={"tables": Param(None, type=["null", "string"], pattern=r"^( *[A-Za-z_][\w]*\.[A-Za-z_][\w]* *,?)*$",
+                            title="Tables",
+                            description="Comma-separated tables (layer.name, e.g. silver.transactions); empty: the "
+                                        "platform's tables and all feature tables.")},
 )
 def lake_maintenance() -> None:
     LakeSparkSubmitOperator(
         task_id="optimize_and_vacuum",
         application=SPARK_JOB,
-        application_args=["--tables", "{{ params.tables }}"],
+        application_args=["--tables", "{{ params.tables or '' }}"],
         conn_id="spark_default",
         name="lake_maintenance_{{ ds_nodash }}",
         doc_md="OPTIMIZE, then VACUUM with a retention that keeps pinned versions readable.",

@@ -17,7 +17,8 @@ For the week ending the day before the run's data interval end:
 Every step replaces its own window (rerun / backfill safe). Params: drift thresholds and policy
 overrides (JSON object, keys of `RetrainPolicy`); defaults from the ML_PLATFORM_DRIFT_* and
 ML_PLATFORM_RETRAIN_POLICY settings. Alerts (log, and the webhook when set) on drift, on a
-performance-triggered decision and on any task failure.
+performance-triggered decision and on any task failure. Links: `detect_drift` -> the week's drift
+report.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import Param, dag, task
+from platform_dags import fail_on_platform_error
+from platform_links import ResultLink, link_results, report
 from platform_operators import LakeSparkSubmitOperator
 
 from ml_platform.config import get_settings
 from ml_platform.monitoring.alerts import task_failure_alert
+from ml_platform.monitoring.policy import RetrainPolicy
 
 _settings = get_settings()  # environment only, no I/O
 DRIFT_PYTHON = str(_settings.drift_python)
@@ -51,7 +55,9 @@ LABELS_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "monitorin
                          description="False discovery rate of the per-feature drift tests."),
         "effect_threshold": Param(_settings.drift_effect_threshold, type="number", minimum=0,
                                   description="A significant feature drifts only with PSI at or above this."),
-        "policy": Param({}, type="object", description="Retrain policy overrides, e.g. {\"cooldown_days\": 7}."),
+        "policy": Param({}, **RetrainPolicy.json_schema(),
+                        description="Retrain policy overrides (keys of RetrainPolicy), e.g. {\"cooldown_days\": 7}; "
+                                    "{}: the ML_PLATFORM_RETRAIN_POLICY setting."),
     },
 )
 def monitoring() -> None:
@@ -94,17 +100,12 @@ def monitoring() -> None:
 
     @task
     def decide(spec: dict | None, drift: dict | None, perf: dict, params=None, data_interval_end=None) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from ml_platform.errors import MlPlatformError
         from ml_platform.monitoring.alerts import send_alert
         from ml_platform.monitoring.policy import decide_retrain
         from ml_platform.monitoring.weekly import history, log_drift_report, record_decision, retrain_policy
 
-        try:
+        with fail_on_platform_error("policy"):
             policy = retrain_policy(params["policy"])
-        except MlPlatformError as e:
-            raise AirflowFailException(str(e)) from None
         end = (data_interval_end - timedelta(days=1)).date()
         if drift:
             log_drift_report(spec, drift)
@@ -124,7 +125,7 @@ def monitoring() -> None:
         return decision.to_dict() | {"new": new, "performance": perf}
 
     spec = drift_spec()
-    d = detect_drift(spec)
+    d = link_results(detect_drift(spec), ResultLink("Drift report", report("report")))
     p = performance()
     load_prediction_log() >> labels >> [spec, p]
     decide(spec, d, p)

@@ -9,7 +9,8 @@ local port pinned to the candidate version and smoke-tested (readiness, a sample
 p99 latency); only then are the aliases moved and the move recorded. `confirm_serving` waits
 until the running `ml-platform serve` (127.0.0.1, ML_PLATFORM_SERVING_PORT) reports the new
 champion, or logs that no service is running. Re-running a run re-applies the same decision,
-which is a no-op.
+which is a no-op. Writes `registry.alias_history`, MLflow aliases and a Bento. Links:
+`apply_decision` -> the champion's model version, `confirm_serving` -> the service's API docs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, task
+from platform_dags import event_extra, fail_on_platform_error
+from platform_links import ResultLink, link_results, model_version, service_docs
 
 from ml_platform.assets import CHALLENGER
 from ml_platform.config import get_settings
@@ -36,16 +39,16 @@ _settings = get_settings()  # environment variables only, no I/O
     tags=["serving", "registry", "bentoml"],
     doc_md=__doc__,
     params={
-        "min_auc_gain": Param(0.005, type="number", description="Challenger AUC minus champion AUC, at least."),
-        "calibration_tolerance": Param(0.02, type="number", minimum=0, description="ECE may worsen by at most this."),
-        "fairness_tolerance": Param(0.05, type="number", minimum=0,
+        "min_auc_gain": Param(0.005, type="number", minimum=-1, maximum=1, description="Challenger AUC minus champion AUC, at least."),
+        "calibration_tolerance": Param(0.02, type="number", minimum=0, maximum=1, description="ECE may worsen by at most this."),
+        "fairness_tolerance": Param(0.05, type="number", minimum=0, maximum=1,
                                     description="Equalized odds / demographic parity gaps may grow by at most this."),
-        "latency_p99_ms": Param(_settings.promotion_latency_p99_ms, type="number", minimum=0, description="Single-row predict p99 budget (model)."),
+        "latency_p99_ms": Param(_settings.promotion_latency_p99_ms, type="number", exclusiveMinimum=0, description="Single-row predict p99 budget (model)."),
         "floor_auc": Param(0.70, type="number", minimum=0, maximum=1, description="Any champion: minimum AUC."),
-        "floor_max_ece": Param(0.15, type="number", minimum=0, description="First model: largest calibration error."),
-        "floor_max_fairness_gap": Param(1.0, type="number", minimum=0,
+        "floor_max_ece": Param(0.15, type="number", minimum=0, maximum=1, description="First model: largest calibration error."),
+        "floor_max_fairness_gap": Param(1.0, type="number", minimum=0, maximum=1,
                                         description="First model: largest fairness gap (1 = off; small groups are noisy)."),
-        "smoke_p99_ms": Param(_settings.smoke_latency_p99_ms, type="number", minimum=0, description="Bento smoke test: HTTP p99 budget."),
+        "smoke_p99_ms": Param(_settings.smoke_latency_p99_ms, type="number", exclusiveMinimum=0, description="Bento smoke test: HTTP p99 budget."),
     },
 )
 def serving_deploy() -> None:
@@ -54,24 +57,16 @@ def serving_deploy() -> None:
         """Both models on the challenger's held-out rows -> a Decision (every number, the reason)."""
         import logging
 
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from ml_platform.errors import MlPlatformError
         from ml_platform.registry.aliases import evaluate_and_decide
         from ml_platform.registry.promotion import Policy
 
-        decision_id, announced = None, None
-        for events in (triggering_asset_events or {}).values():
-            for ev in events:
-                decision_id = (ev.extra or {}).get("decision_id", decision_id)
-                announced = (ev.extra or {}).get("version", announced)
+        decision_id = event_extra(triggering_asset_events, "decision_id")
+        announced = event_extra(triggering_asset_events, "version")
         policy = Policy.from_mapping({k: params[k] for k in ("min_auc_gain", "calibration_tolerance",
                                                              "fairness_tolerance", "latency_p99_ms", "floor_auc",
                                                              "floor_max_ece", "floor_max_fairness_gap")})
-        try:
+        with fail_on_platform_error():
             decision = evaluate_and_decide(policy)
-        except MlPlatformError as e:
-            raise AirflowFailException(str(e)) from None
         if announced and str(announced) != decision.challenger.version:
             logging.getLogger(__name__).warning("event announced v%s; @challenger is now v%s (evaluated)",
                                                 announced, decision.challenger.version)
@@ -134,10 +129,10 @@ def serving_deploy() -> None:
     g = gate(ev)
     tag = build_bento(ev)
     smoke = smoke_test(tag, ev)
-    applied = apply_decision(ev)
+    applied = link_results(apply_decision(ev), ResultLink("Champion version", model_version("champion_version")))
     g >> [tag, applied]
     smoke >> applied
-    confirm_serving(applied)
+    link_results(confirm_serving(applied), ResultLink("Service API docs", service_docs()))
 
 
 serving_deploy()

@@ -10,7 +10,9 @@ window), horizon_days, n_trials (total, split across workers), n_workers, famili
 seed, distributed_workers (refit an xgboost/mlp winner on Spark; 0 = in the task). Tasks pass ids through XCom, never data. Emits `registry.challenger` with the model name
 and version. The model version is tagged with the retrain request's decision_id (when one caused
 the run) and `data_as_of`, the newest feature snapshot at planning time (the retrain policy's
-clock for cool-down and budget).
+clock for cool-down and budget). Writes `ml.training_sets` (partition per run), MLflow runs (the
+study and its trials) and a model version. Links: `register` -> MLflow run and model version,
+`evaluation_report` -> the HTML report. A bad param fails `plan` with a message naming it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+from platform_dags import event_extra, fail_on_platform_error
+from platform_links import ResultLink, link_results, mlflow_run, model_version, report
 from platform_operators import LakeSparkSubmitOperator
 
 from ml_platform.assets import CHALLENGER, RETRAIN_REQUESTED
@@ -29,6 +33,9 @@ from ml_platform.monitoring.alerts import task_failure_alert
 _settings = get_settings()  # environment variables only, no I/O
 SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "training_set.py")
 FAMILIES = "xgboost,logreg,random_forest,extra_trees,mlp"
+_FAMILY = "(" + FAMILIES.replace(",", "|") + ")"
+FAMILIES_PATTERN = rf"^ *{_FAMILY} *(, *{_FAMILY} *)*$"  # the form refuses an unknown family
+CUTOFFS_PATTERN = r"^( *\d{4}-\d{2}-\d{2} *(, *\d{4}-\d{2}-\d{2} *)*)?$"
 
 
 @dag(
@@ -42,14 +49,20 @@ FAMILIES = "xgboost,logreg,random_forest,extra_trees,mlp"
     tags=["training", "mlflow", "optuna"],
     doc_md=__doc__,
     params={
-        "cutoffs": Param("", type="string", description="Comma-separated cutoff dates; empty: the last `last_k` usable ones."),
-        "last_k": Param(4, type="integer", minimum=3, description="Cutoffs to use when none are given (>= 3)."),
-        "horizon_days": Param(_settings.label_horizon_days, type="integer", minimum=1, description="Churn label window."),
-        "n_trials": Param(_settings.training_trials, type="integer", minimum=1, description="Optuna trials in total (split across workers)."),
+        "cutoffs": Param(None, type=["null", "string"], pattern=CUTOFFS_PATTERN, title="Cutoffs",
+                         description="Comma-separated cutoff dates (YYYY-MM-DD,...); empty: the last `last_k` "
+                                     "snapshot dates whose label window is fully observed."),
+        "last_k": Param(4, type="integer", minimum=3, maximum=52, description="Cutoffs to use when none are given (>= 3)."),
+        "horizon_days": Param(_settings.label_horizon_days, type="integer", minimum=1, maximum=730,
+                              description="Churn label window in days: no purchase within it = churned."),
+        "n_trials": Param(_settings.training_trials, type="integer", minimum=1, maximum=10_000,
+                          description="Optuna trials in total (split across workers)."),
         "n_workers": Param(2, type="integer", minimum=1, maximum=16, description="Mapped HPO tasks on one study."),
-        "families": Param(FAMILIES, type="string", description="Model families to search, comma-separated."),
-        "timeout": Param(None, type=["null", "number"], description="Seconds per HPO worker (empty: no limit)."),
-        "seed": Param(0, type="integer", description="Seed (one worker: reproducible)."),
+        "families": Param(FAMILIES, type="string", pattern=FAMILIES_PATTERN,
+                          description="Model families to search, comma-separated, from: " + FAMILIES + "."),
+        "timeout": Param(None, type=["null", "number"], exclusiveMinimum=0,
+                         description="Seconds per HPO worker (empty: no limit)."),
+        "seed": Param(0, type="integer", minimum=0, description="Seed (one worker: reproducible)."),
         "distributed_workers": Param(0, type="integer", minimum=0, maximum=64,
                                     description="0: final fit in the task; N: refit an xgboost/mlp winner over N Spark "
                                                 "tasks (xgboost.spark) / torch processes (TorchDistributor)."),
@@ -60,31 +73,28 @@ def training() -> None:
     def plan(params=None, run_id=None, triggering_asset_events=None) -> dict:
         """Resolve cutoffs, name the training set and study after the run, open the study's MLflow run."""
         import hashlib
+        from datetime import date
 
-        from ml_platform.training.families import check_families
-        from ml_platform.training.hpo import split_trials
-        from ml_platform.training.train import start_study_run, usable_cutoffs
-
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from ml_platform.errors import MlPlatformError
-
-        try:  # bad params or too little data: fail now with the reason, a retry would not help
-            families = check_families(params["families"].split(","))
-            cutoffs = [c.strip() for c in params["cutoffs"].split(",") if c.strip()]
-            if not cutoffs:
-                cutoffs = [d.isoformat() for d in usable_cutoffs(params["horizon_days"], params["last_k"])]
-        except MlPlatformError as e:
-            raise AirflowFailException(str(e)) from None
         from ml_platform.lake.paths import table_path
         from ml_platform.lake.reader import partition_values
+        from ml_platform.training.families import check_families
+        from ml_platform.training.hpo import split_trials
+        from ml_platform.training.labels import check_cutoffs, parse_cutoffs
+        from ml_platform.training.train import start_study_run, usable_cutoffs
 
+        # bad params or too little data: fail now with the reason, a retry would not help
+        with fail_on_platform_error("families"):
+            families = check_families(params["families"].split(","))
+        days = partition_values(table_path("silver.transactions"), "txn_date")
+        with fail_on_platform_error("cutoffs"):
+            given = parse_cutoffs(params["cutoffs"] or "")
+            if given:  # a window that is not observed yet fails here, not in the Spark job
+                given = check_cutoffs(given, params["horizon_days"], date.fromisoformat(days[-1]) if days else None)
+        with fail_on_platform_error():
+            cutoffs = [d.isoformat() for d in given or usable_cutoffs(params["horizon_days"], params["last_k"])]
         snaps = partition_values(table_path("features.customer_features"), "snapshot_date")
         tsid = "train-" + hashlib.sha256(run_id.encode()).hexdigest()[:12]
-        decision = None
-        for events in (triggering_asset_events or {}).values():
-            for ev in events:
-                decision = (ev.extra or {}).get("decision_id", decision)
+        decision = event_extra(triggering_asset_events, "decision_id")
         study = f"churn-{tsid}"
         parent = start_study_run(study, tsid, {**params, "airflow_run_id": run_id, "decision_id": decision})
         return {"training_set_id": tsid, "cutoffs": ",".join(cutoffs), "study": study, "parent_run_id": parent,
@@ -122,7 +132,8 @@ def training() -> None:
     def register(plan: dict, trials: list[int], params=None, outlet_events=None) -> dict:
         """Refit the best configuration, test metrics, register as @challenger, emit the asset
         (serving_deploy's gate starts now; the report follows in `evaluation_report`)."""
-        from ml_platform.training.train import finalize_and_register, load_training_frame
+        from ml_platform.config import get_settings
+        from ml_platform.training.train import finalize_and_register, load_training_frame, mlflow_setup
 
         df, names, lineage = load_training_frame(plan["training_set_id"])
         res = finalize_and_register(df, names, study_name=plan["study"], parent_run_id=plan["parent_run_id"],
@@ -133,7 +144,8 @@ def training() -> None:
         extra = {"model_name": res.model_name, "version": res.version, "training_set_id": plan["training_set_id"],
                  "decision_id": plan["decision_id"]}
         outlet_events[CHALLENGER].extra = extra
-        return {**extra, "test_roc_auc": res.test_metrics["roc_auc"], "trials": sum(trials)}
+        return {**extra, "test_roc_auc": res.test_metrics["roc_auc"], "trials": sum(trials), "run_id": res.run_id,
+                "experiment_id": mlflow_setup(get_settings())}
 
     @task
     def evaluation_report(registered: dict, params=None) -> str:
@@ -147,7 +159,9 @@ def training() -> None:
 
     s = shards(p)
     p >> build >> s
-    evaluation_report(register(p, hpo.partial(plan=p).expand(shard=s)))
+    registered = link_results(register(p, hpo.partial(plan=p).expand(shard=s)),
+                              ResultLink("MLflow run", mlflow_run()), ResultLink("Model version", model_version()))
+    link_results(evaluation_report(registered), ResultLink("Evaluation report", report()))
 
 
 training()

@@ -62,6 +62,9 @@ export ML_PLATFORM_SMOKE_LATENCY_P99_MS="${ML_PLATFORM_SMOKE_LATENCY_P99_MS:-200
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
 t0=$(date +%s)
+mkdir -p "$ML_PLATFORM_HOME/run" "$ML_PLATFORM_HOME/logs"
+# the settings this demo runs with (the ui test tier restarts Airflow and the service on them)
+env | grep '^ML_PLATFORM_' | sort >"$ML_PLATFORM_HOME/run/demo.env"
 say() { printf '\n\033[1m== %s\033[0m  [%ss]\n' "$*" "$(( $(date +%s) - t0 ))"; }
 
 # one long-lived Spark Connect server runs every Spark job of the demo (the CLI's and the DAG
@@ -107,6 +110,8 @@ PY
 
 say "3/8 Airflow on 127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT (metadata: ${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-SQLite under $AIRFLOW_HOME})"
 bash scripts/airflow_up.sh
+# the MLflow UI over the demo's store: the target of the tasks' "MLflow run" / "Model version" links
+bash scripts/mlflow_ui.sh >"$ML_PLATFORM_HOME/logs/mlflow-ui-start.log" 2>&1 &
 # Airflow's REST API from here on (scripts/airflow_api.py): an `airflow` CLI call costs 3 s of start-up
 api() { python scripts/airflow_api.py "$@"; }
 api parsed features_build training serving_deploy batch_scoring monitoring retrain_on_drift
@@ -190,7 +195,7 @@ print(f"  test cutoff {mv.tags['test_cutoff']}: ROC AUC {m['test_roc_auc']:.3f},
       f"F1 {m['test_f1']:.3f} at threshold {m['test_threshold']:.3f}, ECE {m['test_ece']:.3f}")
 print(f"  evaluation report: {s.reports_dir / 'training' / mv.tags['run_id'] / 'evaluation.html'}")
 PY
-echo "  MLflow UI: mlflow ui --backend-store-uri sqlite:///$ML_PLATFORM_HOME/mlflow/mlflow.db --host 127.0.0.1 --port ${ML_PLATFORM_MLFLOW_PORT:-25000}"
+echo "  MLflow UI: http://127.0.0.1:${ML_PLATFORM_MLFLOW_PORT:-25000} (also linked from the training DAG's register task)"
 
 say "7/8 serving: serving_deploy gates each challenger (same rows), builds + smoke-tests a Bento, moves @champion"
 wait_runs serving_deploy "$TRAINING_RUNS"  # one per challenger
@@ -226,7 +231,10 @@ curl -s -X POST "$SERVE_URL/predict" -H 'Content-Type: application/json' -d "{\"
 cat <<MSG
 
 Airflow UI:  http://127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT   (user admin; password in
-             $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated)
+             $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated); each task's result
+             (MLflow run, evaluation and drift reports, GE data docs, the service's API docs)
+             is a link on the task's page
+MLflow UI:   http://127.0.0.1:${ML_PLATFORM_MLFLOW_PORT:-25000}
 Logs:        $ML_PLATFORM_HOME/logs/   Stop everything: make stop
 Demo took $(( $(date +%s) - t0 ))s.
 MSG

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Run the test suite tier by tier (unit, spark, dags, integration, e2e), printing each tier's
+# Run the test suite tier by tier (unit, spark, dags, integration, e2e, ui), printing each tier's
 # wall time. Starts the PostgreSQL and Redis servers the integration tier needs unless
 # ML_PLATFORM_TEST_PG_URL / ML_PLATFORM_TEST_REDIS_URL already point at running ones.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
-TIERS="${TIERS:-unit spark dags integration e2e}"
+TIERS="${TIERS:-unit spark dags integration e2e ui}"
 
 if [[ " $TIERS " == *" integration "* && -z "${ML_PLATFORM_TEST_PG_URL:-}" ]]; then
   eval "$(bash scripts/services.sh start)" || { echo "could not start PostgreSQL/Redis (see scripts/services.sh)" >&2; exit 1; }
 fi
 
+# the ui tier's screenshots (and outcomes.json), a folder a person can open after the run
+export ML_PLATFORM_UI_SCREENSHOTS="${ML_PLATFORM_UI_SCREENSHOTS:-$ROOT/test-results/ui}"
 # tiers share one trained model (tests/conftest.py::trained_model): built by the first tier that needs it
 export ML_PLATFORM_TEST_SHARED="${ML_PLATFORM_TEST_SHARED:-$(mktemp -d -t ml-platform-shared-XXXX)}"
 

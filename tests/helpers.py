@@ -100,3 +100,57 @@ def small_trial_data(seed: int) -> Any:
     x = rng.normal(size=(600, 5))
     y = (x[:, 0] - x[:, 1] + rng.normal(scale=0.7, size=600) > 0).astype(float)
     return TrialData(x[:400], y[:400], x[400:], y[400:])
+
+
+def free_port_block(n: int = 3) -> int:
+    """A port p with p .. p+n-1 free (Airflow's api-server and its two log servers)."""
+    import socket
+
+    from ml_platform.serving.bento import free_port
+
+    def free(port: int) -> bool:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return True
+            except OSError:
+                return False
+
+    for _ in range(50):
+        p = free_port()
+        if p + n < 65535 and all(free(p + i) for i in range(1, n)):
+            return p
+    raise RuntimeError("no block of free ports")
+
+
+def demo_home() -> Path | None:
+    """Where the e2e tier's quick demo runs when tiers share a folder (scripts/test.sh), so the ui
+    tier can open what it produced instead of running the demo a second time."""
+    import os
+
+    shared = os.environ.get("ML_PLATFORM_TEST_SHARED")
+    return Path(shared) / "demo" / "platform" if shared else None
+
+
+def run_quick_demo(home: Path, log: Path, serving_port: int) -> tuple[int, str]:
+    """`make demo QUICK=1`'s script in a fresh platform home, as a user runs it; then `make stop`.
+    Returns the exit code and the output. `home/DONE` marks a demo that ran to the end."""
+    import os
+    import subprocess
+
+    from ml_platform.serving.bento import free_port
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ML_PLATFORM_"))}
+    env |= {"QUICK": "1", "ML_PLATFORM_HOME": str(home), "ML_PLATFORM_AIRFLOW_PORT": str(free_port_block()),
+            "ML_PLATFORM_SERVING_PORT": str(serving_port), "ML_PLATFORM_MLFLOW_PORT": str(free_port()),
+            "ML_PLATFORM_SPARK_CONNECT_PORT": str(free_port())}
+    try:
+        with log.open("w") as f:
+            r = subprocess.run(["bash", str(root / "scripts" / "demo.sh")], env=env, cwd=root, stdout=f,
+                               stderr=subprocess.STDOUT, timeout=2400)
+    finally:
+        subprocess.run(["bash", str(root / "scripts" / "stop.sh")], env=env, capture_output=True, timeout=120)
+    if r.returncode == 0:
+        (home / "DONE").touch()
+    return r.returncode, log.read_text()

@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Variables with the prefix that belong to the set-up and test scripts, not to this object.
 SCRIPT_VARIABLES = frozenset({
     "ML_PLATFORM_CACHE", "ML_PLATFORM_PG_PORT", "ML_PLATFORM_REDIS_PORT", "ML_PLATFORM_SERVICES_DIR",
-    "ML_PLATFORM_TEST_PG_URL", "ML_PLATFORM_TEST_REDIS_URL", "ML_PLATFORM_TEST_SHARED",
+    "ML_PLATFORM_TEST_PG_URL", "ML_PLATFORM_TEST_REDIS_URL", "ML_PLATFORM_TEST_SHARED", "ML_PLATFORM_UI_SCREENSHOTS",
 })
 
 

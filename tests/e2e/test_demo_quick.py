@@ -6,53 +6,26 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
+import shutil
 from pathlib import Path
 
 import pytest
 
-from ml_platform.serving.bento import free_port
+from tests.helpers import demo_home, run_quick_demo
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_block(n: int = 3) -> int:
-    """A port p with p .. p+n-1 free (Airflow's api-server and its two log servers)."""
-    for _ in range(50):
-        p = free_port()
-        if p + n < 65535 and all(_free(p + i) for i in range(1, n)):
-            return p
-    raise RuntimeError("no block of free ports")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
 @pytest.mark.timeout(2700)  # about 8 minutes on 2 cores, 13 to 24 with a JVM per Spark job (README "The quick demo")
 def test_quick_demo_closes_the_loop(tmp_path):
-    home = tmp_path / "platform"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ML_PLATFORM_"))}
-    port = _free_block()
-    env |= {"QUICK": "1", "ML_PLATFORM_HOME": str(home), "ML_PLATFORM_AIRFLOW_PORT": str(port),
-            "ML_PLATFORM_SERVING_PORT": os.environ["ML_PLATFORM_SERVING_PORT"],
-            "ML_PLATFORM_SPARK_CONNECT_PORT": str(free_port())}
-    log = tmp_path / "demo.log"
-    try:
-        with log.open("w") as f:
-            r = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh")], env=env, cwd=ROOT, stdout=f,
-                               stderr=subprocess.STDOUT, timeout=2400)
-        out = log.read_text()
-        assert r.returncode == 0, out[-6000:]
-    finally:
-        subprocess.run(["bash", str(ROOT / "scripts" / "stop.sh")], env=env, capture_output=True, timeout=120)
+    # in the folder the tiers share, the ui tier then opens what this demo produced
+    home = demo_home() or tmp_path / "platform"
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    rc, out = run_quick_demo(home, home.parent / "demo.log", int(os.environ["ML_PLATFORM_SERVING_PORT"]))
+    assert rc == 0, out[-6000:]
     assert "8/8 monitoring loop: 4 weeks" in out and "Demo took" in out
     weeks = json.loads((home / "reports" / "monitoring_weeks.json").read_text())
     assert [w["week_end"] for w in weeks] == ["2025-03-29", "2025-04-05", "2025-04-12", "2025-04-19"]

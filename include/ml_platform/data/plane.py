@@ -108,6 +108,16 @@ def _expected_rows(spark: SparkSession, bronze: str, start: date, ndays: int, s:
     return int(per_day * s.row_count_min_ratio * ndays), int(per_day * s.row_count_max_ratio * ndays) + 1
 
 
+def gate_result_path(start: date, end: date, settings: Settings | None = None) -> Path:
+    """The gate's JSON result for the bronze rows ingested in [start, end)."""
+    return (settings or get_settings()).reports_dir / "validation" / f"transactions_{start}_{end}.json"
+
+
+def data_docs_index(settings: Settings | None = None) -> Path:
+    """The Great Expectations data docs site of every gate run (GE's file-context layout)."""
+    return (settings or get_settings()).reports_dir / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+
 def validate_to_silver(spark: SparkSession, start: date, end: date, settings: Settings | None = None) -> dict[str, Any]:
     """Gate the bronze rows ingested in [start, end); write quarantine, and silver if the gate passes.
 
@@ -132,7 +142,7 @@ def validate_to_silver(spark: SparkSession, start: date, end: date, settings: Se
                        docs_root=s.reports_dir / "gx", run_name=f"transactions_{start}_{end}")
     result = outcome.result
     result["interval"] = [start.isoformat(), end.isoformat()]
-    result_path = save_result(result, s.reports_dir / "validation" / f"transactions_{start}_{end}.json")
+    result_path = save_result(result, gate_result_path(start, end, s))
     result["result_path"] = str(result_path)
     _replace_partitions(outcome.quarantine.withColumn("failed_rules", F.array_join("failed_rules", ",")),
                         table_path("quarantine.transactions", s), "ingest_date", interval_days)

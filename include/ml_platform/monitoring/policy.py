@@ -68,6 +68,13 @@ class RetrainPolicy:
                 raise ValueError(f"retrain policy {k} must be {what}, got {v!r}") from None
         return cls(**out)
 
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """JSON schema of an overrides object: the known keys, each a non-negative number or integer."""
+        return {"type": "object", "additionalProperties": False,
+                "properties": {name: {"type": "number" if f.type in ("float", float) else "integer", "minimum": 0}
+                               for name, f in cls.__dataclass_fields__.items()}}
+
 
 @dataclass(frozen=True)
 class Window:

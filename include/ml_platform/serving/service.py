@@ -127,8 +127,20 @@ async def _json(send: Any, status: int, body: dict[str, Any], extra: list[tuple[
     await send({"type": "http.response.body", "body": data})
 
 
-app = FastAPI(title="churn prediction", version="1",
+app = FastAPI(title="churn prediction", version="1", docs_url=None, redoc_url=None,
               description="Churn probability and risk band per customer, from the champion model.")
+
+
+@app.get("/docs", include_in_schema=False)
+def _docs() -> Response:
+    """Swagger UI over the OpenAPI document, from the assets BentoML serves itself: FastAPI's own
+    page loads them from a public CDN and renders blank on a machine without internet."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    return get_swagger_ui_html(openapi_url="/docs.json", title="churn prediction API",
+                               swagger_js_url="/static_content/swagger-ui-bundle.js",
+                               swagger_css_url="/static_content/swagger-ui.css",
+                               swagger_favicon_url="/static_content/favicon-light-32x32.png")
 
 
 @app.exception_handler(RequestValidationError)

@@ -32,6 +32,19 @@ class LabelWindowNotObserved(MlPlatformError):
     """A cutoff's label window reaches past the data."""
 
 
+def parse_cutoffs(text: str) -> list[date]:
+    """Dates from a comma-separated `YYYY-MM-DD,...` string (empty: none), or an error naming the bad one."""
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            out.append(date.fromisoformat(part))
+        except ValueError:
+            raise MlPlatformError(f"{part!r} is not a date (YYYY-MM-DD)") from None
+    return out
+
+
 def check_cutoffs(cutoffs: Sequence[date], horizon_days: int, last_day: date | None) -> list[date]:
     """Sorted distinct cutoffs, or a clear error naming those whose window is not fully observed."""
     if horizon_days <= 0:

@@ -1,0 +1,384 @@
+"""The Airflow UI as a user drives it, in a real browser (Debian's chromium through Playwright).
+
+Runs on what the e2e tier's quick demo produced (the folder the tiers share; the demo runs here
+first when this tier runs alone): Airflow, the MLflow UI and `ml-platform serve` are started again
+on that platform home with the demo's settings. Logs in, opens every DAG, triggers each from its
+form with the defaults, refuses bad values, backfills two dates of `features_build` from the form,
+follows every result link of the demo's runs and opens the service's API docs. A screenshot of
+every page goes to `$ML_PLATFORM_UI_SCREENSHOTS` (scripts/test.sh: `test-results/ui/`), with
+`outcomes.json`: each DAG's outcome of its UI trigger.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import demo_home, free_port_block, run_quick_demo
+
+pytestmark = pytest.mark.ui
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+DAGS = ["features_build", "training", "serving_deploy", "batch_scoring", "monitoring", "retrain_on_drift",
+        "lake_maintenance", "platform_check"]
+#: DAGs whose UI-triggered run must succeed; the others must reach their first task (training's HPO
+#: and the rest of the loop are the e2e tier's; here they are stopped once the first task ended).
+RUN_TO_THE_END = {"platform_check", "batch_scoring", "lake_maintenance"}
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    d = Path(os.environ.get("ML_PLATFORM_UI_SCREENSHOTS") or ROOT / "test-results" / "ui")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> dict[str, Any]:
+    """Airflow (api-server, scheduler, dag-processor, triggerer), the MLflow UI and the service,
+    on the quick demo's platform home with the demo's settings and fresh ports."""
+    from ml_platform.serving.bento import free_port
+
+    home = demo_home()
+    if home is None or not (home / "DONE").exists():  # this tier alone: the demo first
+        home = home or tmp_path_factory.mktemp("demo") / "platform"
+        home.mkdir(parents=True, exist_ok=True)
+        rc, out = run_quick_demo(home, home.parent / "demo.log", free_port())
+        assert rc == 0, out[-4000:]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ML_PLATFORM_"))}
+    for line in (home / "run" / "demo.env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        env[key] = value
+    env.pop("ML_PLATFORM_SPARK_REMOTE", None)  # the demo's Connect server is gone: a JVM per job
+    port = free_port_block()
+    env |= {"ML_PLATFORM_HOME": str(home), "ML_PLATFORM_AIRFLOW_PORT": str(port),
+            "ML_PLATFORM_SERVING_PORT": str(free_port()), "ML_PLATFORM_MLFLOW_PORT": str(free_port())}
+    for script in ("airflow_up.sh", "mlflow_ui.sh"):
+        up = subprocess.run(["bash", str(ROOT / "scripts" / script)], env=env, capture_output=True, text=True)
+        assert up.returncode == 0, up.stderr[-3000:]
+    serve = subprocess.Popen([str(Path(sys.executable).parent / "ml-platform"), "serve"], env=env,
+                             stdout=(home / "logs" / "serve-ui.log").open("w"), stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    (home / "run" / "serve-ui.pid").write_text(str(serve.pid))
+    base = f"http://127.0.0.1:{port}"
+    password = json.loads((home / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+    token = _request("POST", f"{base}/auth/token", {"username": "admin", "password": password})["access_token"]
+    stack = {"env": env, "home": home, "base": base, "password": password, "token": token,
+             "service": f"http://127.0.0.1:{env['ML_PLATFORM_SERVING_PORT']}"}
+    deadline = time.monotonic() + 120
+    while len(_api(stack, "GET", "/api/v2/dags?limit=100")["dags"]) < len(DAGS):
+        assert time.monotonic() < deadline, "the dag-processor did not register every DAG"
+        time.sleep(2)
+    yield stack
+    subprocess.run(["bash", str(ROOT / "scripts" / "stop.sh")], env=env, capture_output=True, timeout=120)
+
+
+def _request(method: str, url: str, body: dict | None = None, token: str | None = None) -> Any:
+    req = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def _api(stack: dict, method: str, path: str, body: dict | None = None) -> Any:
+    return _request(method, stack["base"] + path, body, stack["token"])
+
+
+def _runs(stack: dict, dag_id: str) -> dict[str, dict]:
+    return {r["dag_run_id"]: r for r in _api(stack, "GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]}
+
+
+def _tis(stack: dict, dag_id: str, run_id: str) -> dict[str, dict]:
+    from urllib.parse import quote
+
+    out = _api(stack, "GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances?limit=100")
+    return {t["task_id"]: t for t in out["task_instances"] if t["map_index"] in (-1, 0)}
+
+
+def _wait(what: str, check, timeout: float = 600, every: float = 3) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(every)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, stack, shots):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.goto(stack["base"] + "/")
+    pg.get_by_label("Username").fill("admin")
+    pg.get_by_label("Password").fill(stack["password"])
+    pg.screenshot(path=shots / "00-login.png")
+    pg.get_by_role("button", name="Sign in").click()
+    pg.wait_for_url(lambda u: "/auth/login" not in u)
+    pg.wait_for_load_state("networkidle")
+    pg.screenshot(path=shots / "01-home.png")
+    yield pg
+    context.close()
+
+
+def _open_trigger_form(page, stack: dict, dag_id: str):
+    page.goto(f"{stack['base']}/dags/{dag_id}")
+    page.wait_for_load_state("networkidle")
+    page.get_by_role("button", name="Trigger").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    page.wait_for_timeout(500)  # the form validates its params as it renders
+    return dialog
+
+
+def _pick_date(page, dialog, field, day: str) -> None:
+    """Type a date (YYYY-MM-DD, 00:00 UTC) into one of the form's date-and-time popovers."""
+    field.click()
+    page.get_by_placeholder("YYYY/MM/DD").fill(day.replace("-", "/"))
+    page.get_by_placeholder("HH:mm").fill("00:00")
+    page.get_by_placeholder("HH:mm").press("Enter")
+    dialog.get_by_text(re.compile(r"^(Trigger Dag|Run Backfill)")).click()  # closes the popover
+
+
+def _submit(dialog):
+    return dialog.get_by_role("button", name=re.compile(r"^(Trigger|Run Backfill)$"))
+
+
+def test_results_are_served_behind_the_login_and_only_from_the_reports_folder(stack, page):
+    reports = stack["home"] / "reports"
+    report = next(reports.glob("training/*/evaluation.html"))
+    url = f"{stack['base']}/ml-platform/files/{report.relative_to(reports).as_posix()}"
+    anonymous = page.context.browser.new_context()
+    try:
+        assert anonymous.request.get(url).status == 401  # no session: no file
+    finally:
+        anonymous.close()
+    ok = page.request.get(url)
+    assert ok.status == 200 and b"<html" in ok.body()[:2000].lower()
+    for probe in ("../airflow/airflow.db", "..%2Fairflow%2Fairflow.db", "%2Fetc%2Fpasswd", "training",
+                  "nope.html"):
+        assert page.request.get(f"{stack['base']}/ml-platform/files/{probe}").status == 404, probe
+
+
+def _settle(stack: dict, dag_id: str) -> None:
+    """Pause the DAG and stop its active runs: the demo's always-listening sensor, the scheduled run
+    that unpausing from the form starts, the rest of a run whose first task was all this tier checks."""
+    from urllib.parse import quote
+
+    _api(stack, "PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": True})
+    for run in _runs(stack, dag_id).values():
+        if run["state"] in ("queued", "running"):
+            _api(stack, "PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run['dag_run_id'])}", {"state": "failed"})
+
+
+def _first_task(stack: dict, dag_id: str) -> str:
+    tasks = _api(stack, "GET", f"/api/v2/dags/{dag_id}/tasks")["tasks"]
+    downstream = {d for t in tasks for d in t["downstream_task_ids"]}
+    return next(t["task_id"] for t in tasks if t["task_id"] not in downstream)
+
+
+def test_the_form_refuses_bad_values_or_the_first_task_names_the_param(stack, page, shots):
+    dialog = _open_trigger_form(page, stack, "training")
+    families = dialog.locator("[name='element_families']")
+    families.fill("xgboost,catboost")
+    families.blur()
+    page.wait_for_timeout(500)
+    before = set(_runs(stack, "training"))
+    _submit(dialog).click()
+    page.wait_for_timeout(2000)
+    page.screenshot(path=shots / "30-training-bad-family.png", full_page=True)
+    # the form stays open with the reason; no run exists
+    assert "Invalid input for param families" in dialog.inner_text()
+    assert set(_runs(stack, "training")) == before, "a run was created with an unknown model family"
+    dialog = _open_trigger_form(page, stack, "training")  # a new form: the error toast covers this one
+    cutoffs = dialog.locator("[name='element_cutoffs']")
+    cutoffs.fill("2025-02-30")  # the shape of a date, not a date: the form cannot know
+    cutoffs.blur()
+    page.wait_for_timeout(500)
+    before = set(_runs(stack, "training"))
+    _submit(dialog).click()
+    run_id = _wait("the run", lambda: next(iter(set(_runs(stack, "training")) - before), None), 60)
+    ti = _wait("plan", lambda: (t := _tis(stack, "training", run_id).get("plan")) and t["state"] == "failed" and t, 300)
+    from urllib.parse import quote
+
+    log = _api(stack, "GET", f"/api/v2/dags/training/dagRuns/{quote(run_id)}/taskInstances/plan/logs/"
+                             f"{ti['try_number']}?full_content=true")
+    text = json.dumps(log)
+    assert "param cutoffs: '2025-02-30' is not a date" in text
+    assert ti["try_number"] == 1  # failed at once: a retry would not help
+    assert "Traceback" not in text
+    _wait("the run to fail", lambda: _runs(stack, "training")[run_id]["state"] == "failed", 60, 1)
+    _settle(stack, "training")
+
+
+def test_a_backfill_of_two_dates_from_the_form_leaves_the_tables_as_the_schedule_did(stack, page, shots):
+    lake = stack["home"] / "lake"
+    demo = _tables(lake)  # the demo's history job made these dates' snapshots
+    # the schedule first: unpaused, features_build catches up on its two weekly intervals
+    _api(stack, "PATCH", "/api/v2/dags/features_build", {"is_paused": False})
+    scheduled = _wait("the two scheduled runs", lambda: (r := list(_runs(stack, "features_build").values()))
+                      and len(r) == 2 and all(x["state"] in ("success", "failed") for x in r) and r, 900)
+    assert {r["state"] for r in scheduled} == {"success"} and {r["run_type"] for r in scheduled} == {"scheduled"}
+    after_schedule = _tables(lake)
+    assert after_schedule == demo  # the schedule reprocessed the demo's dates: nothing changed
+
+    dialog = _open_trigger_form(page, stack, "features_build")
+    dialog.get_by_text("Backfill", exact=True).click()
+    start, end = stack["env"]["ML_PLATFORM_DAG_START_DATE"], stack["env"]["ML_PLATFORM_DAG_END_DATE"]
+    for day in (start, end):  # From, then To
+        _pick_date(page, dialog, dialog.get_by_text("Select date and time").first, day)
+    dialog.get_by_text("All Runs").click()  # the schedule ran these dates: reprocess them
+    dialog.get_by_text("2 runs will be triggered.").wait_for()
+    page.screenshot(path=shots / "20-features_build-backfill-form.png", full_page=True)
+    _submit(dialog).click()
+    backfill = _wait("the backfill", lambda: next(iter(
+        _api(stack, "GET", "/api/v2/backfills?dag_id=features_build")["backfills"]), None), 60)
+    _wait("the backfill to complete",
+          lambda: _api(stack, "GET", f"/api/v2/backfills/{backfill['id']}")["completed_at"], 900)
+    runs = [r for r in _runs(stack, "features_build").values() if r["start_date"] > backfill["created_at"]]
+    page.goto(f"{stack['base']}/dags/features_build")
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=shots / "21-features_build-after-backfill.png", full_page=True)
+    assert sorted(r["logical_date"][:10] for r in runs) == [start, end], runs  # the two dates, rerun
+    assert {r["state"] for r in runs} == {"success"}, runs
+    spans = sorted((r["start_date"], r["end_date"]) for r in runs)
+    assert spans[0][1] <= spans[1][0], f"the two dates ran at the same time: {spans}"  # one at a time
+    assert _tables(lake) == after_schedule  # the backfill left the tables as the schedule did
+
+
+def test_every_dag_triggers_from_its_form_with_the_defaults(stack, page, shots):
+    outcomes: dict[str, Any] = {}
+    for i, dag_id in enumerate(DAGS):  # one at a time: each run owns the lake while it writes
+        _settle(stack, dag_id)
+        before = set(_runs(stack, dag_id))
+        dialog = _open_trigger_form(page, stack, dag_id)
+        if dag_id == "features_build":  # the demo bounds its schedule (ML_PLATFORM_DAG_END_DATE): a run
+            # for today would be past the DAG's end and have no task; take its first interval instead
+            _pick_date(page, dialog, dialog.get_by_text(re.compile(r"^[A-Z][a-z]{2} \d{2}, \d{4} \d{2}:\d{2}$")).first,
+                       stack["env"]["ML_PLATFORM_DAG_START_DATE"])
+        page.screenshot(path=shots / f"{10 + i:02d}-{dag_id}-trigger-form.png", full_page=True)
+        button = _submit(dialog)
+        assert button.is_enabled(), f"{dag_id}: the trigger form refuses its own defaults"
+        button.click()
+        run_id = _wait(f"{dag_id}'s run", lambda: next(iter(set(_runs(stack, dag_id)) - before), None), 60)
+        run = _runs(stack, dag_id)[run_id]
+        dag = _api(stack, "GET", f"/api/v2/dags/{dag_id}/details")
+        defaults = {k: v["value"] for k, v in (dag.get("params") or {}).items()}
+        assert run["conf"] == defaults, (dag_id, run["conf"], defaults)
+        first = _first_task(stack, dag_id)
+
+        def first_done():
+            t = _tis(stack, dag_id, run_id).get(first)
+            return t if t and t["state"] in ("success", "skipped", "failed", "deferred") else None
+
+        ti = _wait(f"{dag_id}.{first}", first_done, 900)
+        state = _runs(stack, dag_id)[run_id]["state"]
+        if dag_id in RUN_TO_THE_END:
+            state = _wait(f"{dag_id}'s run to end",
+                          lambda: _runs(stack, dag_id)[run_id]["state"] in ("success", "failed")
+                          and _runs(stack, dag_id)[run_id]["state"], 900)
+        elif state in ("queued", "running"):  # the rest is the e2e tier's: stop it here
+            state = "stopped after its first task"
+        _settle(stack, dag_id)
+        outcomes[dag_id] = {"run_id": run_id, "first_task": first, "first_task_state": ti["state"], "run": state}
+        page.goto(f"{stack['base']}/dags/{dag_id}/runs/{run_id}")
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=shots / f"{10 + i:02d}-{dag_id}-run.png", full_page=True)
+    (shots / "outcomes.json").write_text(json.dumps(outcomes, indent=2))
+    for dag_id in DAGS:
+        if dag_id in RUN_TO_THE_END:
+            assert outcomes[dag_id]["run"] == "success", outcomes[dag_id]
+        else:
+            assert outcomes[dag_id]["first_task_state"] in ("success", "skipped", "deferred"), outcomes[dag_id]
+
+
+def _tables(lake: Path) -> dict[str, Any]:
+    """Every row of silver and of the feature snapshots, in a stable order."""
+    from deltalake import DeltaTable
+
+    out = {}
+    for name in ("silver/transactions", "features/customer_features"):
+        df = DeltaTable(str(lake / name)).to_pandas()
+        out[name] = df.sort_values(list(df.columns)).reset_index(drop=True).to_json()
+    return out
+
+
+def test_every_result_link_opens_its_page(stack, page, shots):
+    links = {  # (dag, task): link names the demo's runs must carry
+        ("training", "register"): ["MLflow run", "Model version"],
+        ("training", "evaluation_report"): ["Evaluation report"],
+        ("features_build", "ingest_validate_features"): ["Gate result", "GE data docs"],
+        ("monitoring", "detect_drift"): ["Drift report"],
+        ("serving_deploy", "apply_decision"): ["Champion version"],
+        ("serving_deploy", "confirm_serving"): ["Service API docs"],
+    }
+    from urllib.parse import quote
+
+    seen = []
+    for (dag_id, task_id), names in links.items():
+        run = next(r for r in sorted(_runs(stack, dag_id).values(), key=lambda r: r["start_date"] or "", reverse=True)
+                   if r["state"] == "success" and _tis(stack, dag_id, r["dag_run_id"]).get(task_id, {}).get("state")
+                   == "success")
+        got = _api(stack, "GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run['dag_run_id'])}/taskInstances/"
+                                 f"{task_id}/links")["extra_links"]
+        for name in names:
+            url = got.get(name)
+            assert url, (dag_id, task_id, name, got)
+            page.goto(f"{stack['base']}/dags/{dag_id}/runs/{quote(run['dag_run_id'])}/tasks/{task_id}")
+            page.wait_for_load_state("networkidle")
+            button = page.get_by_role("link", name=name)
+            assert button.count() >= 1, f"no {name!r} button on {dag_id}.{task_id}"
+            with page.context.expect_page() as new:
+                button.first.click()
+            target = new.value
+            target.wait_for_load_state("networkidle")
+            answer = page.request.get(url)
+            assert answer.status == 200, (name, url, answer.status)
+            slug = re.sub(r"\W+", "-", f"{dag_id}-{task_id}-{name}").lower()
+            target.screenshot(path=shots / f"50-{slug}.png", full_page=False)
+            target.close()
+            seen.append(name)
+    assert sorted(seen) == sorted(n for names in links.values() for n in names)
+
+
+def test_the_service_api_docs_render_without_internet(stack, browser, shots):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        pg = context.new_page()
+        outside = []
+        pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith(stack["service"]) else None)
+        _wait("the service", lambda: _healthy(stack["service"]), 120, 1)
+        pg.goto(stack["service"] + "/docs")
+        pg.wait_for_selector("text=/predict", timeout=30_000)  # Swagger UI rendered the operations
+        pg.screenshot(path=shots / "60-service-docs.png", full_page=True)
+        assert outside == [], f"the docs page loads from outside the service: {outside}"
+    finally:
+        context.close()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=5) as r:
+            return r.status == 200
+    except OSError:
+        return False
