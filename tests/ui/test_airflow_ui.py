@@ -154,10 +154,11 @@ def _open_trigger_form(page, stack: dict, dag_id: str):
 def _pick_date(page, dialog, field, day: str) -> None:
     """Type a date (YYYY-MM-DD, 00:00 UTC) into one of the form's date-and-time popovers."""
     field.click()
-    page.get_by_placeholder("YYYY/MM/DD").fill(day.replace("-", "/"))
-    page.get_by_placeholder("HH:mm").fill("00:00")
-    page.get_by_placeholder("HH:mm").press("Enter")
-    dialog.get_by_text(re.compile(r"^(Trigger Dag|Run Backfill)")).click()  # closes the popover
+    page.locator("input[placeholder='YYYY/MM/DD']:visible").last.fill(day.replace("-", "/"))
+    time_field = page.locator("input[placeholder='HH:mm']:visible").last  # the popover just opened
+    time_field.fill("00:00")
+    time_field.press("Enter")
+    dialog.get_by_role("heading").first.click()  # closes the popover
 
 
 def _submit(dialog):
