@@ -1,8 +1,9 @@
 """Deployment: a new `@challenger` -> the promotion gate -> a smoke-tested Bento -> `@champion`.
 
 Triggered by the `registry.challenger` asset (its extra names the version and the decision_id
-of the retrain that produced it). `evaluate` re-scores the champion and the challenger on the
-challenger's held-out rows and decides with the policy in the params. A rejected challenger
+of the retrain that produced it); a manual run with no `@challenger` is a clear skip. `evaluate`
+re-scores the champion and the challenger on the challenger's held-out rows and decides with
+the policy in the params. A rejected challenger
 moves nothing; the rejection is recorded in `registry.alias_history`. A promoted one is first
 built into a versioned Bento (`bentoml build`, our lock file), served from that Bento on a free
 local port pinned to the candidate version and smoke-tested (readiness, a sample of customers,
@@ -57,8 +58,14 @@ def serving_deploy() -> None:
         """Both models on the challenger's held-out rows -> a Decision (every number, the reason)."""
         import logging
 
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from ml_platform.registry.aliases import evaluate_and_decide
+        from ml_platform.registry.evaluate import alias_version
         from ml_platform.registry.promotion import Policy
+
+        if alias_version("challenger") is None:  # e.g. a manual run after the last one was decided
+            raise AirflowSkipException("no model has alias @challenger: nothing to evaluate or deploy")
 
         decision_id = event_extra(triggering_asset_events, "decision_id")
         announced = event_extra(triggering_asset_events, "version")

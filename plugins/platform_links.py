@@ -48,9 +48,13 @@ def link_results(task: Any, *links: ResultLink) -> Any:
 
 
 def _base_url() -> str:
+    """The api-server's path prefix (from `[api] base_url`): report links are relative to the UI's own
+    origin, so they keep working when Airflow moves to another host or port."""
+    from urllib.parse import urlsplit
+
     from airflow.configuration import conf
 
-    return conf.get("api", "base_url", fallback="") or ""
+    return urlsplit(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
 
 
 def report(key: str | None = None) -> UrlOf:

@@ -137,7 +137,7 @@ def _docs() -> Response:
     page loads them from a public CDN and renders blank on a machine without internet."""
     from fastapi.openapi.docs import get_swagger_ui_html
 
-    return get_swagger_ui_html(openapi_url="/docs.json", title="churn prediction API",
+    return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="churn prediction API",
                                swagger_js_url="/static_content/swagger-ui-bundle.js",
                                swagger_css_url="/static_content/swagger-ui.css",
                                swagger_favicon_url="/static_content/favicon-light-32x32.png")
