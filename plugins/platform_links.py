@@ -74,35 +74,33 @@ def _arg(operator: Any, flag: str) -> str | None:
     return args[args.index(flag) + 1] if flag in args[:-1] else None
 
 
-def gate_result() -> UrlOf:
-    """The gate's JSON result of a data-plane job, from its rendered `--start`/`--end` arguments."""
+def _gate_file(path_function: str) -> UrlOf:
+    """A report of a data-plane job's gate: `ml_platform.data.plane.<path_function>(start, end)`, with
+    start and end from the job's rendered `--start`/`--end` arguments."""
 
     def url_of(_result: Any, operator: Any) -> str | None:
         from datetime import date
 
-        from ml_platform.data.plane import gate_result_path
+        from ml_platform.data import plane
         from ml_platform.links import report_url
 
         start, end = _arg(operator, "--start"), _arg(operator, "--end")
         if not start or not end:
             return None
-        path = gate_result_path(date.fromisoformat(start), date.fromisoformat(end))
+        path = getattr(plane, path_function)(date.fromisoformat(start), date.fromisoformat(end))
         return report_url(path, _base_url()) if path.exists() else None
 
     return url_of
 
 
+def gate_result() -> UrlOf:
+    """The gate's JSON result of the job's interval."""
+    return _gate_file("gate_result_path")
+
+
 def data_docs() -> UrlOf:
-    """The Great Expectations data docs site (every gate run, newest first)."""
-
-    def url_of(_result: Any, _operator: Any) -> str | None:
-        from ml_platform.data.plane import data_docs_index
-        from ml_platform.links import report_url
-
-        index = data_docs_index()
-        return report_url(index, _base_url()) if index.exists() else None
-
-    return url_of
+    """The Great Expectations data docs page of the job's gate run (the site's index if none)."""
+    return _gate_file("data_docs_page")
 
 
 def mlflow_run() -> UrlOf:

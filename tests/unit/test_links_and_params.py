@@ -67,3 +67,23 @@ def test_the_policy_schema_accepts_what_the_policy_accepts_and_refuses_unknown_k
     for bad in ({"cooldown": 7}, {"cooldown_days": -1}, {"cooldown_days": 1.5}, {"auc_drop": "x"}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
+
+
+def test_the_gate_links_name_the_intervals_own_result_and_newest_data_docs_page(tmp_path):
+    from datetime import date
+
+    from ml_platform.data.plane import data_docs_page, gate_result_path
+
+    s = Settings(home=tmp_path)
+    start, end = date(2025, 3, 9), date(2025, 3, 16)
+    assert gate_result_path(start, end, s) == s.reports_dir / "validation" / "transactions_2025-03-09_2025-03-16.json"
+    site = s.reports_dir / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site"
+    assert data_docs_page(start, end, s) == site / "index.html"  # no run yet: the site's index
+    for run_time in ("20261129T130416Z", "20261129T140000Z"):
+        page = site / "validations" / "suite" / "transactions_2025-03-09_2025-03-16" / run_time / "batch.html"
+        page.parent.mkdir(parents=True)
+        page.write_text("<html></html>")
+    other = site / "validations" / "suite" / "transactions_2025-03-16_2025-03-23" / "20261129T150000Z" / "b.html"
+    other.parent.mkdir(parents=True)
+    other.write_text("")
+    assert data_docs_page(start, end, s).parent.name == "20261129T140000Z"

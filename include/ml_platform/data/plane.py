@@ -108,14 +108,22 @@ def _expected_rows(spark: SparkSession, bronze: str, start: date, ndays: int, s:
     return int(per_day * s.row_count_min_ratio * ndays), int(per_day * s.row_count_max_ratio * ndays) + 1
 
 
+def gate_run_name(start: date, end: date) -> str:
+    """The gate run of the bronze rows ingested in [start, end): names its JSON result and GE run."""
+    return f"transactions_{start}_{end}"
+
+
 def gate_result_path(start: date, end: date, settings: Settings | None = None) -> Path:
     """The gate's JSON result for the bronze rows ingested in [start, end)."""
-    return (settings or get_settings()).reports_dir / "validation" / f"transactions_{start}_{end}.json"
+    return (settings or get_settings()).reports_dir / "validation" / f"{gate_run_name(start, end)}.json"
 
 
-def data_docs_index(settings: Settings | None = None) -> Path:
-    """The Great Expectations data docs site of every gate run (GE's file-context layout)."""
-    return (settings or get_settings()).reports_dir / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+def data_docs_page(start: date, end: date, settings: Settings | None = None) -> Path:
+    """The Great Expectations data docs page of the newest gate run for [start, end), else the site's
+    index (GE's file-context layout: validations/<suite>/<run name>/<run time>/<batch>.html)."""
+    site = (settings or get_settings()).reports_dir / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site"
+    pages = sorted(site.glob(f"validations/*/{gate_run_name(start, end)}/*/*.html"), key=lambda p: p.parent.name)
+    return pages[-1] if pages else site / "index.html"
 
 
 def validate_to_silver(spark: SparkSession, start: date, end: date, settings: Settings | None = None) -> dict[str, Any]:
@@ -139,7 +147,7 @@ def validate_to_silver(spark: SparkSession, start: date, end: date, settings: Se
     outcome = run_gate(batch, RuleContext(interval_end=end_of(end - timedelta(days=1)), amount_max=s.amount_max),
                        quarantine_max_share=s.quarantine_max_share,
                        rows_expected=_expected_rows(spark, bronze, start, len(interval_days), s),
-                       docs_root=s.reports_dir / "gx", run_name=f"transactions_{start}_{end}")
+                       docs_root=s.reports_dir / "gx", run_name=gate_run_name(start, end))
     result = outcome.result
     result["interval"] = [start.isoformat(), end.isoformat()]
     result_path = save_result(result, gate_result_path(start, end, s))
