@@ -1,7 +1,7 @@
 # Environment shared by the Makefile targets, the demo and CI (source it; no side effects).
 # Every value can be overridden by exporting it first.
 ROOT="${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
-export TZ=UTC  # ARCHITECTURE.md "Time": Spark, pandas, DuckDB and Airflow all in UTC
+export TZ=UTC  # docs/ARCHITECTURE.md "Time": Spark, pandas, DuckDB and Airflow all in UTC
 export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore:PySpark does not yet fully support pandas:FutureWarning}"  # pyspark 4.2 + pandas 3: noise on every session
 export ML_PLATFORM_HOME="${ML_PLATFORM_HOME:-$ROOT/.platform}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$ML_PLATFORM_HOME/airflow}"

@@ -1,6 +1,6 @@
 """`features.customer_features`: one row per customer per snapshot date.
 
-Time semantics (ARCHITECTURE.md, "Time"): snapshot date d stands for the instant
+Time semantics (docs/ARCHITECTURE.md, "Time"): snapshot date d stands for the instant
 end(d) = d + 1 day 00:00 UTC; only silver rows with transaction_ts < end(d) are used.
 Windows of N days cover [end(d) - N days, end(d)). No wall clock is read anywhere: the
 dates come from the caller (the Airflow data interval or the CLI).

@@ -6,7 +6,7 @@ import re
 
 from ml_platform.config import Settings, get_settings
 
-#: table name -> partition columns (ARCHITECTURE.md, "Storage").
+#: table name -> partition columns (docs/ARCHITECTURE.md, "Storage").
 TABLES: dict[str, list[str]] = {
     "bronze.transactions": ["ingest_date"],
     "bronze.customers": ["ingest_date"],

@@ -1,6 +1,6 @@
 """One Optuna study across model families, shared by parallel workers (Airflow mapped tasks).
 
-Storage (ARCHITECTURE.md): never the MLflow database (both keep an `alembic_version` table) and
+Storage (docs/ARCHITECTURE.md): never the MLflow database (both keep an `alembic_version` table) and
 never SQLite for parallel workers (it locks). Embedded default: `JournalStorage` on a file under
 the platform home (`<home>/optuna/journal.log`, file-open lock, safe across processes);
 production: its own PostgreSQL database, given as an SQLAlchemy URL.

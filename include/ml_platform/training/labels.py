@@ -1,4 +1,4 @@
-"""Churn labels with the time semantics of ARCHITECTURE.md ("Time").
+"""Churn labels with the time semantics of docs/ARCHITECTURE.md ("Time").
 
 For a cutoff c (a date standing for the instant end(c) = c + 1 day 00:00 UTC):
 - the population is every customer with at least one purchase before end(c);
