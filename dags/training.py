@@ -85,10 +85,10 @@ def training() -> None:
         # bad params or too little data: fail now with the reason, a retry would not help
         with fail_on_platform_error("families"):
             families = check_families(params["families"].split(","))
-        days = partition_values(table_path("silver.transactions"), "txn_date")
         with fail_on_platform_error("cutoffs"):
             given = parse_cutoffs(params["cutoffs"] or "")
             if given:  # a window that is not observed yet fails here, not in the Spark job
+                days = partition_values(table_path("silver.transactions"), "txn_date")
                 given = check_cutoffs(given, params["horizon_days"], date.fromisoformat(days[-1]) if days else None)
         with fail_on_platform_error():
             cutoffs = [d.isoformat() for d in given or usable_cutoffs(params["horizon_days"], params["last_k"])]

@@ -129,7 +129,12 @@ def cmd_features(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cutoffs(value: str) -> list[date]:
-    return [_date(v.strip()) for v in value.split(",") if v.strip()]
+    from ml_platform.training.labels import parse_cutoffs
+
+    try:
+        return parse_cutoffs(value)
+    except MlPlatformError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _store(spark: bool = False) -> Any:
