@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build (or reuse) the project's Python environments and fetch the Spark jars.
+# Build (or reuse) the project's Python environments, fetch the Spark jars and install Azurite.
 #
 # Environments are cached outside the clone, keyed by the hash of their lock file and the
 # Python version; each is built in a temporary folder and renamed into place only when the
@@ -90,3 +90,17 @@ if [ ! -f "$JDIR/.complete" ]; then
 fi
 ln -sfn "$JDIR" "$ROOT/.jars"
 log "jars: $(ls "$ROOT/.jars" | tr '\n' ' ')"
+
+# 4. Azurite (the Azure Storage emulator of the azure tier and the Azurite demo), from the npm
+#    registry at the versions of its lock file (integrity hashes checked by npm ci).
+AKEY="$(cat "$ROOT/scripts/azurite/package-lock.json" | sha256sum | cut -c1-16)"
+ADIR="$CACHE/azurite-$AKEY"
+if [ ! -f "$ADIR/.complete" ]; then
+  command -v npm >/dev/null || { log "need Node.js and npm on PATH to install Azurite"; exit 1; }
+  log "installing Azurite through npm (first time only)"
+  rm -rf "$ADIR.tmp"; mkdir -p "$ADIR.tmp"
+  cp "$ROOT/scripts/azurite/package.json" "$ROOT/scripts/azurite/package-lock.json" "$ADIR.tmp/"
+  (cd "$ADIR.tmp" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+  rm -rf "$ADIR"; mv "$ADIR.tmp" "$ADIR"; touch "$ADIR/.complete"
+fi
+ln -sfn "$ADIR" "$ROOT/.azurite"

@@ -71,10 +71,23 @@ def _progress(label: str) -> Callable[[int, int], None]:
     return report
 
 
+def _location(value: str) -> str:
+    """A local path, an abfss:// URI or a Blob https:// URL (argparse type)."""
+    from ml_platform.errors import ConfigError
+    from ml_platform.lake.storage import normalize
+
+    try:
+        return normalize(value)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _spark(app: str) -> Any:
     from ml_platform.config import get_settings
     from ml_platform.lake import get_spark
+    from ml_platform.lake.storage import check_location
 
+    check_location(get_settings().lake_uri, what="lake (ML_PLATFORM_LAKE_URI)")  # before a JVM, before any write
     remote = get_settings().spark_remote
     _say(f"connecting to the Spark Connect server {remote}" if remote
          else "starting Spark (Delta jars from the set-up cache)")
@@ -84,11 +97,16 @@ def _spark(app: str) -> Any:
 def cmd_generate(a: argparse.Namespace) -> dict[str, Any]:
     from ml_platform.config import get_settings
     from ml_platform.data.generator import GeneratorSpec, write_landing
+    from ml_platform.lake.storage import upath
 
-    out = a.out or get_settings().landing_dir
+    if a.out:
+        from ml_platform.lake.storage import check_location
+
+        check_location(a.out, what="--out")
+    out = upath(a.out) if a.out else get_settings().landing_dir
     spec = GeneratorSpec(customers=a.customers, start=a.start, end=a.end, seed=a.seed, drift_at=a.drift_at)
-    counts = write_landing(spec, Path(out), a.format, progress=_progress("generating days"))
-    return {"out": str(out), **counts}
+    counts = write_landing(spec, out, a.format, progress=_progress("generating days"))
+    return {"out": a.out or get_settings().landing_uri, **counts}
 
 
 def cmd_ingest(a: argparse.Namespace) -> dict[str, Any]:
@@ -375,13 +393,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--end", type=_date, required=True, help="last day, inclusive")
     g.add_argument("--seed", type=int, default=42, help="random seed; same seed, same files")
     g.add_argument("--drift-at", type=_date, default=None, help="shift amounts, channels and rates from this day")
-    g.add_argument("--out", type=Path, default=None, help="output root (default <home>/landing)")
+    g.add_argument("--out", type=_location, default=None,
+                   help="output root: a folder or an abfss:// URI (default: the landing zone, ML_PLATFORM_LANDING_URI)")
     g.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     g.set_defaults(func=cmd_generate)
 
     i = sub.add_parser("ingest", help="load your own transactions (and customers) file(s) into bronze")
-    i.add_argument("--transactions", type=Path, required=True, help="a file or a folder of files")
-    i.add_argument("--customers", type=Path, default=None, help="optional customers file or folder")
+    i.add_argument("--transactions", type=_location, required=True,
+                   help="a file or a folder of files: a local path, an abfss:// URI or a Blob https:// URL")
+    i.add_argument("--customers", type=_location, default=None, help="optional customers file or folder (same forms)")
     i.add_argument("--format", choices=("csv", "parquet"), default=None, help="default: from the file extension")
     i.add_argument("--delimiter", default=",", help="CSV field separator; ' ' for whitespace-separated text")
     i.add_argument("--timestamp-format", default=None,

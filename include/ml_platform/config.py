@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Repository root when the package is installed from a checkout (editable install).
@@ -33,7 +33,17 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ML_PLATFORM_", extra="forbid")
 
     home: Path = Field(default=Path(".platform"), description="Platform home: lake, landing, Airflow, MLflow, logs.")
-    lake_uri: str = Field(default="", description="Root of the Delta lake; default <home>/lake.")
+    lake_uri: str = Field(default="", description="Root of the Delta lake: a local folder (default <home>/lake) or "
+                          "abfss://<container>@<account>.dfs.core.windows.net/<path> (Azure Storage).")
+    landing_uri: str = Field(default="", description="Landing zone of incoming files: a local folder (default "
+                             "<home>/landing) or an abfss:// URI (a Blob container).")
+    azure_storage_account_key: SecretStr | None = Field(default=None, description="Azure Storage account key (secret).")
+    azure_storage_sas_token: SecretStr | None = Field(default=None, description="Azure Storage SAS token (secret), used when no key is set.")
+    azure_client_id: str = Field(default="", description="Service principal (with the secret and tenant) or user-assigned managed identity.")
+    azure_client_secret: SecretStr | None = Field(default=None, description="Service principal secret (secret).")
+    azure_tenant_id: str = Field(default="", description="Service principal tenant.")
+    azure_emulator_endpoint: str = Field(default="", description="Blob endpoint of an emulator (Azurite), e.g. "
+                                         "http://127.0.0.1:20000/devstoreaccount1; emulator-only settings apply only then.")
     spark_jars_dir: Path = Field(default=REPO_ROOT / ".jars", description="Folder of the Delta jars fetched at set-up.")
     spark_master: str = Field(default="local[*]", description="Spark master for sessions built in-process.")
     spark_remote: str = Field(default="", description="Spark Connect URL (sc://host:port); when set, every job is a "
@@ -100,10 +110,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _derive(self) -> Settings:
         self.home = self.home.expanduser().absolute()
-        if not self.lake_uri:
-            self.lake_uri = str(self.home / "lake")
-        elif "://" not in self.lake_uri:
-            self.lake_uri = str(Path(self.lake_uri).expanduser().absolute())
+        from ml_platform.lake.storage import normalize
+
+        emulator = bool(self.azure_emulator_endpoint)
+        self.lake_uri = normalize(self.lake_uri or self.home / "lake", emulator)
+        self.landing_uri = normalize(self.landing_uri or self.home / "landing", emulator)
         if not self.mlflow_tracking_uri:
             self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
         if not self.optuna_storage:
@@ -114,10 +125,11 @@ class Settings(BaseSettings):
 
     @property
     def catalog_dir(self) -> Path:
-        """Small JSON catalog kept with the lake: feature-table specs, training-set metadata."""
-        if "://" in self.lake_uri and not self.lake_uri.startswith("file:"):
-            raise ValueError(f"the catalog needs a local lake root, got {self.lake_uri}")
-        return Path(self.lake_uri.removeprefix("file://").removeprefix("file:")) / "_catalog"
+        """Small JSON catalog kept with the lake: feature-table specs, training-set metadata
+        (a `pathlib.Path`, or a `UPath` when the lake is on Azure Storage)."""
+        from ml_platform.lake.storage import upath
+
+        return upath(self.lake_uri, self) / "_catalog"
 
     @property
     def dag_start_date_utc(self) -> datetime:
@@ -129,7 +141,10 @@ class Settings(BaseSettings):
 
     @property
     def landing_dir(self) -> Path:
-        return self.home / "landing"
+        """The landing zone (a `Path`, or a `UPath` when it is a Blob container)."""
+        from ml_platform.lake.storage import upath
+
+        return upath(self.landing_uri, self)
 
     @property
     def reports_dir(self) -> Path:

@@ -71,5 +71,10 @@ def test_dockerfile_base_java_requirements_and_jars():
 
 def test_requirements_are_exact_pins():
     for name in ("requirements.txt", "requirements-drift.txt"):
-        lines = [ln.strip() for ln in (ROOT / name).read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-        assert lines and all(re.fullmatch(r"[A-Za-z0-9_.\-\[\],]+==[^=\s]+", ln) for ln in lines), name
+        text = (ROOT / name).read_text()
+        entries = [e.strip() for e in re.split(r"\n(?=[A-Za-z0-9])", re.sub(r"(?m)^\s*#.*\n", "", text)) if e.strip()]
+        assert entries, name
+        for entry in entries:  # `name==version \` then one or more `--hash=sha256:...` lines
+            pin, *hashes = [part.strip() for part in entry.split("\\\n")]
+            assert re.fullmatch(r"[A-Za-z0-9_.\-\[\],]+==[^=\s]+", pin), (name, pin)
+            assert hashes and all(re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", h) for h in hashes), (name, pin)

@@ -46,7 +46,7 @@ def test_settings_reject_unknown_variables(monkeypatch, tmp_path):
 def test_settings_derive_lake_from_home(tmp_path):
     s = Settings(home=tmp_path)
     assert s.lake_uri == str(tmp_path / "lake")
-    assert Settings(home=tmp_path, lake_uri="abfss://c@acct.dfs.core.windows.net/lake").lake_uri.startswith("abfss://")
+    assert Settings(home=tmp_path, lake_uri="abfss://data@acct.dfs.core.windows.net/lake").lake_uri.startswith("abfss://")
 
 
 def test_delta_sql_quotes_paths_and_spark_connect_client_passes_exit_code_and_output(tmp_path):

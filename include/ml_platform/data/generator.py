@@ -149,7 +149,8 @@ def _add_dirty_rows(df: pd.DataFrame, day: date, share: float, rng: np.random.Ge
 
 def write_landing(spec: GeneratorSpec, out: Path, fmt: str = "parquet",
                   progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
-    """Write the generated files under `out` in the landing layout; returns counts."""
+    """Write the generated files under `out` (a `Path`, or a `UPath` of a Blob container) in the
+    landing layout; returns counts."""
     if fmt not in ("parquet", "csv"):
         raise ValueError(f"unknown format {fmt!r}: use parquet or csv")
     customers = make_customers(spec)
@@ -168,10 +169,17 @@ def write_landing(spec: GeneratorSpec, out: Path, fmt: str = "parquet",
 
 
 def _write(df: pd.DataFrame, path: Path, fmt: str) -> None:
+    if "transaction_ts" in df and fmt == "parquet":
+        df = df.assign(transaction_ts=df["transaction_ts"].astype("datetime64[us]").dt.tz_localize("UTC"))
+    if not type(path).__module__.startswith("pathlib"):  # a Blob (UPath): one upload, never half-written
+        import io
+
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False) if fmt == "parquet" else buf.write(df.to_csv(index=False).encode())
+        path.write_bytes(buf.getvalue())
+        return
     tmp = path.with_name(path.name + ".tmp")
     if fmt == "parquet":
-        if "transaction_ts" in df:
-            df = df.assign(transaction_ts=df["transaction_ts"].astype("datetime64[us]").dt.tz_localize("UTC"))
         df.to_parquet(tmp, index=False)
     else:
         df.to_csv(tmp, index=False)

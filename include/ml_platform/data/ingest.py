@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from ml_platform.config import Settings, get_settings
@@ -38,37 +38,48 @@ class IngestResult:
     load_ids: tuple[str, ...]
 
 
-def list_files(source: Path, fmt: str | None) -> tuple[list[Path], str]:
-    """Files to read under `source` (a file or a folder) and their format."""
-    source = Path(source)
-    if not source.exists():
-        raise DataContractError(f"input {source} does not exist")
-    if source.is_file():
-        files = [source]
-    else:
-        files = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+def _suffix(name: str) -> str:
+    return PurePosixPath(name).suffix.lower()
+
+
+def list_files(source: str | Path, fmt: str | None) -> tuple[list[str], str]:
+    """Files to read under `source` (a file or a folder; a local path, an `abfss://` URI or a
+    Blob `https://` URL) and their format. Hidden (`.x`, `_x`) and in-flight (`.tmp`) files are left out."""
+    from ml_platform.lake import storage
+
+    found = storage.list_files(source)
+    if not found:
+        raise DataContractError(f"input {source} does not exist or holds no file")
+    single = len(found) == 1 and storage.normalize(source) == found[0]
+    files = found if single else [
+        f for f in found
+        if not any(part.startswith((".", "_")) for part in f[len(storage.normalize(source)):].split("/"))
+        and not f.endswith(".tmp")]
     if fmt is None:
-        suffixes = {p.suffix.lower() for p in files}
+        suffixes = {_suffix(f) for f in files}
         fmt = "parquet" if suffixes and suffixes <= {".parquet"} else "csv"
     if fmt not in _EXTENSIONS:
         raise DataContractError(f"unknown format {fmt!r}: use csv or parquet")
-    if source.is_dir():
-        files = [p for p in files if p.suffix.lower() in _EXTENSIONS[fmt]]
+    if not single:
+        files = [f for f in files if _suffix(f) in _EXTENSIONS[fmt]]
     if not files:
         raise DataContractError(f"no {fmt} files under {source}")
     return files, fmt
 
 
-def file_load_id(path: Path) -> str:
-    """Content hash of a file: the same bytes always give the same load id."""
+def file_load_id(path: str | Path) -> str:
+    """Content hash of a file (local or in Azure Storage): the same bytes always give the same
+    load id, wherever they landed."""
+    from ml_platform.lake.storage import open_binary
+
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_binary(path) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:24]
 
 
-def _read(spark: SparkSession, files: list[Path], fmt: str, delimiter: str) -> DataFrame:
+def _read(spark: SparkSession, files: list[str], fmt: str, delimiter: str) -> DataFrame:
     paths = [str(p) for p in files]
     if fmt == "parquet":
         return spark.read.parquet(*paths)
@@ -143,16 +154,16 @@ def conform(df: DataFrame, contract: Contract, timestamp_format: str | None = No
     return df.select(*[cast for _, _, cast in typed], *keep)
 
 
-def ingest(spark: SparkSession, source: Path, contract: Contract, ingest_date: date, *,
+def ingest(spark: SparkSession, source: str | Path, contract: Contract, ingest_date: date, *,
            fmt: str | None = None, delimiter: str = ",", timestamp_format: str | None = None,
            settings: Settings | None = None) -> IngestResult:
     """Append the new files under `source` to bronze.<contract>; already-loaded files are skipped."""
-    files, fmt = list_files(Path(source), fmt)
+    files, fmt = list_files(source, fmt)
     return ingest_files(spark, {f: ingest_date for f in files}, contract, fmt=fmt, delimiter=delimiter,
                         timestamp_format=timestamp_format, settings=settings)
 
 
-def ingest_files(spark: SparkSession, files: dict[Path, date], contract: Contract, *, fmt: str,
+def ingest_files(spark: SparkSession, files: dict[str, date], contract: Contract, *, fmt: str,
                  delimiter: str = ",", timestamp_format: str | None = None,
                  settings: Settings | None = None) -> IngestResult:
     """Append `files` (each with its ingest_date) to bronze.<contract> in one Delta commit.
@@ -163,6 +174,7 @@ def ingest_files(spark: SparkSession, files: dict[Path, date], contract: Contrac
     from pyspark.sql import functions as F
 
     from ml_platform.lake.delta_sql import is_delta
+    from ml_platform.lake.storage import is_remote
 
     s = settings or get_settings()
     table = f"bronze.{contract.name}"
@@ -179,10 +191,10 @@ def ingest_files(spark: SparkSession, files: dict[Path, date], contract: Contrac
         return IngestResult(table, days[0] if days else date.min, len(files), 0, 0, tuple(sorted(set(ids.values()))))
     keep = ("source_file", "load_id", "ingest_date")
 
-    def tag(df: DataFrame, group: list[Path]) -> DataFrame:
+    def tag(df: DataFrame, group: list[str]) -> DataFrame:
         # Spark reports local files as file:/abs/path (or file:///abs/path): compare on the path
         uri = F.url_decode(F.regexp_replace(F.col("_metadata.file_path"), "^file:(//)?", ""))
-        by_uri = {str(f.resolve()): f for f in group}
+        by_uri = {(f if is_remote(f) else str(Path(f).resolve())): f for f in group}
         return df.withColumns({
             "source_file": F.element_at(F.create_map(*[x for u, f in by_uri.items() for x in (F.lit(u), F.lit(str(f)))]), uri),
             "load_id": F.element_at(F.create_map(*[x for u, f in by_uri.items() for x in (F.lit(u), F.lit(ids[f]))]), uri),

@@ -57,16 +57,22 @@ def days_in(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days)]
 
 
-def landed_days(table: str, start: date, end: date, settings: Settings | None = None) -> list[tuple[date, Path]]:
-    """Landing folders `<home>/landing/<table>/<YYYY-MM-DD>/` with files, for days in [start, end)."""
+def landed_days(table: str, start: date, end: date, settings: Settings | None = None) -> list[tuple[date, str]]:
+    """Landing folders `<landing>/<table>/<YYYY-MM-DD>/` with files, for days in [start, end).
+
+    The landing zone is a local folder or a Blob container (`ML_PLATFORM_LANDING_URI`); one
+    listing of the table's folder finds every day."""
+    from ml_platform.lake.storage import list_files
+
     s = settings or get_settings()
-    out = []
-    for d in days_in(start, end):
-        folder = s.landing_dir / table / d.isoformat()
-        if folder.is_dir() and any(p.is_file() and not p.name.startswith((".", "_")) and not p.name.endswith(".tmp")
-                                   for p in folder.iterdir()):
-            out.append((d, folder))
-    return out
+    root = f"{s.landing_uri.rstrip('/')}/{table}"
+    wanted = {d.isoformat(): d for d in days_in(start, end)}
+    days: set[str] = set()
+    for f in list_files(root, s):
+        day, _, name = f[len(root) + 1:].partition("/")
+        if day in wanted and name and not name.split("/")[-1].startswith((".", "_")) and not name.endswith(".tmp"):
+            days.add(day)
+    return [(wanted[d], f"{root}/{d}") for d in sorted(days)]
 
 
 def ingest_landed(spark: SparkSession, start: date, end: date, settings: Settings | None = None) -> dict[str, Any]:
@@ -74,7 +80,7 @@ def ingest_landed(spark: SparkSession, start: date, end: date, settings: Setting
     s = settings or get_settings()
     report: dict[str, Any] = {"transactions": [], "customers": []}
     for contract in (TRANSACTIONS, CUSTOMERS):
-        by_format: dict[str, dict[Path, date]] = {}
+        by_format: dict[str, dict[str, date]] = {}
         for d, folder in landed_days(contract.name, start, end, s):
             files, fmt = list_files(folder, None)
             by_format.setdefault(fmt, {}).update({f: d for f in files})

@@ -8,7 +8,6 @@ the CLI and Airflow tasks read the registry without a JVM.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -75,11 +74,11 @@ class FeatureTable:
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON so that readers see the old file or the new one, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    """Write JSON so that readers see the old file or the new one, never a partial one
+    (locally or on Azure Storage: `lake.storage.write_text_atomic`)."""
+    from ml_platform.lake.storage import write_text_atomic
+
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
 
 
 class Registry:

@@ -91,7 +91,9 @@ class FeatureStore:
                  spark: SparkSession | None = None) -> None:
         s = settings or get_settings()
         if lake_uri is not None:
-            s = s.model_copy(update={"lake_uri": lake_uri if "://" in lake_uri else str(Path(lake_uri).absolute())})
+            from ml_platform.lake.storage import normalize
+
+            s = s.model_copy(update={"lake_uri": normalize(lake_uri, bool(s.azure_emulator_endpoint))})
         self.settings = s
         self.registry = Registry(s.catalog_dir)
         self._spark = spark
@@ -198,16 +200,14 @@ class FeatureStore:
 
     def describe(self, name: str, now: datetime | None = None) -> dict[str, Any]:
         """Spec, Delta version, rows, latest snapshot and freshness, from the Delta log (no Spark)."""
-        from deltalake import DeltaTable
-
-        from ml_platform.lake.reader import add_actions, table_summary
+        from ml_platform.lake.reader import add_actions, delta_table, table_summary
 
         spec = self.registry.get(name)
         path = self.path(name)
         summary = table_summary(path)
         out: dict[str, Any] = {"spec": spec.to_json(), **summary}
         if summary.get("exists"):
-            actions = add_actions(DeltaTable(path))
+            actions = add_actions(delta_table(path))
             maxes = [v for v in actions.get(f"max.{spec.timestamp_key}", []) if v is not None]
             if maxes:
                 latest = max(maxes)

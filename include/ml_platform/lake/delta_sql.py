@@ -22,9 +22,9 @@ def ident(path: str) -> str:
 
 def is_delta(path: str) -> bool:
     """Whether `path` holds a Delta table (its `_delta_log` has a commit)."""
-    from deltalake import DeltaTable
+    from ml_platform.lake.reader import table_exists
 
-    return bool(DeltaTable.is_deltatable(str(path)))
+    return table_exists(str(path))
 
 
 def merge_into(spark: SparkSession, path: str, source: DataFrame, on: str, *, update: bool) -> None:

@@ -9,6 +9,24 @@ from __future__ import annotations
 from typing import Any
 
 
+def delta_table(path: str, version: int | None = None) -> Any:
+    """delta-rs `DeltaTable` of `path` (local or Azure: credentials from `lake.storage`)."""
+    from deltalake import DeltaTable
+
+    from ml_platform.lake.storage import delta_options, is_remote
+
+    return DeltaTable(path, version=version, storage_options=delta_options(path) if is_remote(path) else None)
+
+
+def write_delta(path: str, data: Any, **kwargs: Any) -> None:
+    """delta-rs `write_deltalake` to `path` with the location's storage options."""
+    from deltalake import write_deltalake
+
+    from ml_platform.lake.storage import delta_options, is_remote
+
+    write_deltalake(path, data, storage_options=delta_options(path) if is_remote(path) else None, **kwargs)
+
+
 def add_actions(dt: Any) -> dict[str, list[Any]]:
     """The live files of a DeltaTable with their stats and partition values, as python lists."""
     import pyarrow as pa
@@ -17,28 +35,27 @@ def add_actions(dt: Any) -> dict[str, list[Any]]:
 
 
 def table_exists(path: str) -> bool:
+    """Whether `path` holds a Delta table (its `_delta_log` has a commit)."""
     from deltalake import DeltaTable
 
-    return DeltaTable.is_deltatable(path)
+    from ml_platform.lake.storage import delta_options, is_remote
+
+    return bool(DeltaTable.is_deltatable(str(path), storage_options=delta_options(path) if is_remote(path) else None))
 
 
 def partition_values(path: str, column: str) -> list[str]:
     """Distinct values of partition `column` among the table's live files (sorted)."""
-    from deltalake import DeltaTable
-
-    if not DeltaTable.is_deltatable(path):
+    if not table_exists(path):
         return []
-    values = add_actions(DeltaTable(path))[f"partition.{column}"]
+    values = add_actions(delta_table(path))[f"partition.{column}"]
     return sorted({str(v) for v in values if v is not None})
 
 
 def table_summary(path: str) -> dict[str, Any]:
     """Version, live file count and row count (from file statistics) of a Delta table."""
-    from deltalake import DeltaTable
-
-    if not DeltaTable.is_deltatable(path):
+    if not table_exists(path):
         return {"path": path, "exists": False}
-    dt = DeltaTable(path)
+    dt = delta_table(path)
     rows = add_actions(dt)["num_records"]
     return {"path": path, "exists": True, "version": dt.version(), "files": len(rows),
             "rows": int(sum(r or 0 for r in rows))}
@@ -53,9 +70,11 @@ def read_pandas(path: str, version: int | None = None, columns: list[str] | None
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from deltalake import DeltaTable
 
-    dt = DeltaTable(path, version=version)
+    from ml_platform.lake.storage import arrow_filesystem, is_remote, parse
+
+    dt = delta_table(path, version=version)
+    fs = arrow_filesystem(path)[0] if is_remote(path) else None  # pyarrow's Azure client, the lake's credentials
     actions = add_actions(dt)
     part_cols = [k.removeprefix("partition.") for k in actions if k.startswith("partition.")]
     schema = pa.schema(dt.schema().to_arrow())
@@ -64,7 +83,10 @@ def read_pandas(path: str, version: int | None = None, columns: list[str] | None
         if partition and str(actions[f"partition.{partition[0]}"][i]) != partition[1]:
             continue
         uri = rel if "://" in rel else f"{path.rstrip('/')}/{rel}"
-        t = pq.read_table(uri.removeprefix("file://"))
+        if fs is not None:
+            loc = parse(uri)
+            uri = f"{loc.container}/{loc.path}"  # type: ignore[union-attr]
+        t = pq.read_table(uri.removeprefix("file://"), filesystem=fs)
         for col in part_cols:
             if col not in t.column_names:
                 value = actions[f"partition.{col}"][i]

@@ -7,21 +7,21 @@ from typing import Any
 
 def replace_rows(path: str, data: Any, column: str, value: str) -> None:
     """Replace the rows whose `column` equals `value` by `data` in one commit (creates the table)."""
-    from deltalake import DeltaTable, write_deltalake
+    from ml_platform.lake.reader import table_exists, write_delta
 
-    if DeltaTable.is_deltatable(path):
-        write_deltalake(path, data, mode="overwrite", predicate=f"{column} = '{value}'")
+    if table_exists(path):
+        write_delta(path, data, mode="overwrite", predicate=f"{column} = '{value}'")
     else:
-        write_deltalake(path, data, mode="append")
+        write_delta(path, data, mode="append")
 
 
 def insert_new(path: str, data: Any, key: str) -> int:
     """Insert the rows of `data` whose `key` is not in the table yet (MERGE); how many were inserted."""
-    from deltalake import DeltaTable, write_deltalake
+    from ml_platform.lake.reader import delta_table, table_exists, write_delta
 
-    if not DeltaTable.is_deltatable(path):
-        write_deltalake(path, data, mode="append")
+    if not table_exists(path):
+        write_delta(path, data, mode="append")
         return data.num_rows
-    m = DeltaTable(path).merge(data, predicate=f"t.{key} = s.{key}", source_alias="s",
+    m = delta_table(path).merge(data, predicate=f"t.{key} = s.{key}", source_alias="s",
                                target_alias="t").when_not_matched_insert_all().execute()
     return int(m.get("num_target_rows_inserted", 0))

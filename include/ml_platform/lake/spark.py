@@ -33,8 +33,10 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
     """Spark configuration shared by in-process sessions and spark-submit (`--conf`). With a
     local master (`ML_PLATFORM_SPARK_MASTER`, default `local[*]`) the driver listens on 127.0.0.1
     only; with a cluster's it keeps Spark's defaults, so that executors can reach it."""
+    from ml_platform.lake import storage
+
     s = settings or get_settings()
-    return {
+    return storage.spark_conf(s) | {
         "spark.jars": ",".join(str(j) for j in delta_jars(s)),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -69,8 +71,11 @@ def get_spark(app_name: str = "ml-platform", settings: Settings | None = None,
         for key, value in (extra_conf or {}).items():
             spark.conf.set(key, value)
         return spark
+    from ml_platform.lake import storage
+
     builder = SparkSession.builder.appName(app_name).master(s.spark_master)
-    for key, value in {**spark_conf(s), **(extra_conf or {})}.items():
+    # credentials of the lake's storage account: set in-process only, never on a command line
+    for key, value in {**spark_conf(s), **storage.spark_conf(s, secrets=True), **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

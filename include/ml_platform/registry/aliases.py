@@ -45,11 +45,11 @@ def history(settings: Settings | None = None) -> list[dict[str, Any]]:
 
 def _append(row: dict[str, Any], settings: Settings) -> None:
     import pyarrow as pa
-    from deltalake import write_deltalake
 
     from ml_platform.lake.paths import table_path
+    from ml_platform.lake.reader import write_delta
 
-    write_deltalake(table_path(HISTORY_TABLE, settings), pa.Table.from_pylist([row], schema=_schema()), mode="append")
+    write_delta(table_path(HISTORY_TABLE, settings), pa.Table.from_pylist([row], schema=_schema()), mode="append")
 
 
 def apply_decision(decision: Decision, *, dag_run_id: str = "", decision_id: str = "",

@@ -102,10 +102,10 @@ def load_spool(folder: Path, settings: Any = None) -> dict[str, Any]:
 
     Segments of workers that are gone are deleted once loaded."""
     import pyarrow as pa
-    from deltalake import DeltaTable, write_deltalake
 
     from ml_platform.config import get_settings
     from ml_platform.lake.paths import table_path
+    from ml_platform.lake.reader import delta_table, table_exists, write_delta
 
     s = settings or get_settings()
     segments = sorted(folder.glob("*.jsonl")) if folder.exists() else []
@@ -122,11 +122,11 @@ def load_spool(folder: Path, settings: Any = None) -> dict[str, Any]:
     inserted = 0
     if records:
         table = pa.Table.from_pylist(list(records.values()), schema=_schema())
-        if not DeltaTable.is_deltatable(path):
-            write_deltalake(path, table, partition_by=["date"], mode="append")
+        if not table_exists(path):
+            write_delta(path, table, partition_by=["date"], mode="append")
             inserted = table.num_rows
         else:
-            m = DeltaTable(path).merge(table, predicate="t.prediction_id = s.prediction_id", source_alias="s",
+            m = delta_table(path).merge(table, predicate="t.prediction_id = s.prediction_id", source_alias="s",
                                        target_alias="t").when_not_matched_insert_all().execute()
             inserted = int(m.get("num_target_rows_inserted", 0))
     for seg in finished:

@@ -1,0 +1,312 @@
+"""Where lake files live: a local folder or Azure Storage, one place that knows the difference.
+
+A location is a local path (or `file:` URI) or an Azure URI
+`abfs[s]://<container>@<account>.dfs.core.windows.net/<path>` (a Blob URL
+`https://<account>.blob.core.windows.net/<container>/<path>` is accepted where files are read and
+is turned into that form). Each engine keeps its own client and gets its options from here:
+
+- Python-side files (catalog JSON, landed files, reports): fsspec through `adlfs`, as a
+  `UPath` (universal_pathlib), so the same `Path`-like code runs on both;
+- delta-rs: `delta_options()` (object_store's Azure keys);
+- Spark: `spark_conf()` (Hadoop's ABFS connector; secrets only in-process, never on a command line).
+
+Credentials come from settings (`ML_PLATFORM_AZURE_*`): an account key, a SAS token, a service
+principal, or none of them, which means the platform's identity (managed identity, or workload
+identity on AKS). `ML_PLATFORM_AZURE_EMULATOR_ENDPOINT` says the account is an emulator (Azurite)
+at that Blob endpoint; the emulator-only settings (plain HTTP, Blob-only service) are set only
+then. Secrets are `SecretStr` in settings and never part of an error message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ml_platform.errors import ConfigError
+
+if TYPE_CHECKING:
+    from upath import UPath
+
+    from ml_platform.config import Settings
+
+
+def get_settings() -> Settings:
+    """The process settings (imported here, late: `is_remote`/`parse` stay usable without them)."""
+    from ml_platform.config import get_settings as settings
+
+    return settings()
+
+_ABFS = re.compile(r"^(abfss?)://(?P<container>[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62})@"
+                   r"(?P<account>[a-z0-9]{3,24})\.dfs\.core\.windows\.net(?:/(?P<path>.*))?$")
+_BLOB_URL = re.compile(r"^https://(?P<account>[a-z0-9]{3,24})\.blob\.core\.windows\.net/"
+                       r"(?P<container>[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62})(?:/(?P<path>.*))?$")
+#: What to write instead of a URI this module cannot use.
+FORMS = ("a local path", "abfss://<container>@<account>.dfs.core.windows.net/<path>")
+
+
+@dataclass(frozen=True)
+class AzureLocation:
+    """A folder or file in an Azure Storage container."""
+
+    account: str
+    container: str
+    path: str  # inside the container, no leading or trailing slash
+    scheme: str = "abfss"  # TLS; `abfs` (plain HTTP) only against an emulator
+
+    @property
+    def uri(self) -> str:
+        """The ABFS URI Spark and delta-rs both read."""
+        return f"{self.scheme}://{self.container}@{self.account}.dfs.core.windows.net/{self.path}".rstrip("/")
+
+
+def is_remote(uri: str | Path) -> bool:
+    """True for a URI of a storage service, False for a local path or `file:` URI."""
+    text = str(uri)
+    return "://" in text and not text.startswith("file:")
+
+
+def parse(uri: str | Path) -> Path | AzureLocation:
+    """A local path, or the Azure location of `uri`; a `ConfigError` naming it otherwise."""
+    text = str(uri)
+    if not is_remote(text):
+        return Path(text.removeprefix("file://").removeprefix("file:")).expanduser().absolute()
+    m = _ABFS.match(text) or _BLOB_URL.match(text)
+    if not m:
+        scheme = text.split("://", 1)[0]
+        why = ("a container name is 3-63 lowercase letters, digits or single hyphens; an account name 3-24 "
+               "lowercase letters or digits" if scheme in ("abfs", "abfss", "https") else f"unknown scheme {scheme!r}")
+        raise ConfigError(f"cannot use storage location {text!r}: {why}; write {' or '.join(FORMS)}")
+    path = (m.group("path") or "").strip("/")
+    if ".." in path.split("/"):
+        raise ConfigError(f"cannot use storage location {text!r}: '..' is not allowed in a path")
+    return AzureLocation(m.group("account"), m.group("container"), path)
+
+
+def normalize(uri: str | Path, emulator: bool = False) -> str:
+    """The one spelling of a location: an absolute local path, or an `abfss://` URI (`abfs://`
+    against an emulator, which speaks plain HTTP: Hadoop's `abfss` would wait on a TLS handshake)."""
+    loc = parse(uri)
+    if isinstance(loc, Path):
+        return str(loc)
+    return AzureLocation(loc.account, loc.container, loc.path, "abfs" if emulator else "abfss").uri
+
+
+def list_files(uri: str | Path, settings: Settings | None = None) -> list[str]:
+    """Every file at or under `uri` (sorted), in the location's own spelling; [] when nothing is there."""
+    loc = parse(uri)
+    if isinstance(loc, Path):
+        if loc.is_file():
+            return [str(loc)]
+        return sorted(str(p) for p in loc.rglob("*") if p.is_file()) if loc.is_dir() else []
+    s = settings or get_settings()
+    fs = upath(loc.uri, s).fs
+    root = f"{loc.container}/{loc.path}".rstrip("/")
+    found = fs.find(root) if fs.exists(root) else []
+    scheme = "abfs" if s.azure_emulator_endpoint else "abfss"
+    return sorted(AzureLocation(loc.account, *f"{p}/".split("/", 1), scheme).uri for p in found)  # type: ignore[misc]
+
+
+def arrow_filesystem(uri: str | Path, settings: Settings | None = None) -> tuple[Any, str]:
+    """pyarrow's own filesystem for `uri` and the path in it (Azure: `<container>/<path>`); no
+    fsspec needed, so the small drift environment reads Azure too."""
+    import pyarrow.fs as pafs
+
+    loc = parse(uri)
+    if isinstance(loc, Path):
+        return pafs.LocalFileSystem(), str(loc)
+    s = settings or get_settings()
+    kind = auth_kind(s)
+    opts: dict[str, Any] = {"account_name": loc.account}
+    if kind == "key":
+        opts["account_key"] = _secret(s.azure_storage_account_key)
+    elif kind == "sas":
+        opts["sas_token"] = _secret(s.azure_storage_sas_token).lstrip("?")
+    elif kind == "service_principal":
+        opts |= {"client_id": s.azure_client_id, "client_secret": _secret(s.azure_client_secret),
+                 "tenant_id": s.azure_tenant_id}
+    elif s.azure_client_id:
+        opts["client_id"] = s.azure_client_id
+    if s.azure_emulator_endpoint:
+        from urllib.parse import urlsplit
+
+        host = urlsplit(s.azure_emulator_endpoint).netloc
+        opts |= {"blob_storage_authority": host, "dfs_storage_authority": host,
+                 "blob_storage_scheme": "http", "dfs_storage_scheme": "http"}
+    return pafs.AzureFileSystem(**opts), f"{loc.container}/{loc.path}".rstrip("/")
+
+
+def open_binary(uri: str | Path, settings: Settings | None = None) -> Any:
+    """A binary reader of the file at `uri` (a context manager)."""
+    loc = parse(uri)
+    return open(loc, "rb") if isinstance(loc, Path) else upath(loc.uri, settings).open("rb")
+
+
+def _secret(value: Any) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+def auth_kind(settings: Settings | None = None) -> str:
+    """How the platform signs in to Azure Storage: key, sas, service_principal or identity."""
+    s = settings or get_settings()
+    if s.azure_storage_account_key is not None:
+        return "key"
+    if s.azure_storage_sas_token is not None:
+        return "sas"
+    if s.azure_client_secret is not None:
+        return "service_principal"
+    return "identity"
+
+
+def delta_options(uri: str | Path, settings: Settings | None = None) -> dict[str, str]:
+    """delta-rs (object_store) storage options for `uri`; empty for a local path."""
+    loc = parse(uri)
+    if isinstance(loc, Path):
+        return {}
+    s = settings or get_settings()
+    opts = {"azure_storage_account_name": loc.account}
+    kind = auth_kind(s)
+    if kind == "key":
+        opts["azure_storage_account_key"] = _secret(s.azure_storage_account_key)
+    elif kind == "sas":
+        opts["azure_storage_sas_token"] = _secret(s.azure_storage_sas_token).lstrip("?")
+    elif kind == "service_principal":
+        opts |= {"azure_client_id": s.azure_client_id, "azure_client_secret": _secret(s.azure_client_secret),
+                 "azure_tenant_id": s.azure_tenant_id}
+    elif s.azure_client_id:  # a user-assigned managed identity
+        opts["azure_msi_client_id"] = s.azure_client_id
+    if s.azure_emulator_endpoint:
+        opts |= {"azure_storage_endpoint": s.azure_emulator_endpoint.rstrip("/"), "azure_allow_http": "true",
+                 "azure_storage_use_emulator": "false"}
+    return opts
+
+
+def fsspec_options(account: str, settings: Settings | None = None) -> dict[str, Any]:
+    """adlfs (`AzureBlobFileSystem`) arguments for `account`."""
+    s = settings or get_settings()
+    kind = auth_kind(s)
+    if s.azure_emulator_endpoint:
+        key = _secret(s.azure_storage_account_key)
+        auth = f"AccountKey={key}" if kind == "key" else f"SharedAccessSignature={_secret(s.azure_storage_sas_token).lstrip('?')}"
+        return {"connection_string": f"DefaultEndpointsProtocol=http;AccountName={account};{auth};"
+                                     f"BlobEndpoint={s.azure_emulator_endpoint.rstrip('/')};"}
+    opts: dict[str, Any] = {"account_name": account}
+    if kind == "key":
+        opts["account_key"] = _secret(s.azure_storage_account_key)
+    elif kind == "sas":
+        opts["sas_token"] = _secret(s.azure_storage_sas_token).lstrip("?")
+    elif kind == "service_principal":
+        opts |= {"client_id": s.azure_client_id, "client_secret": _secret(s.azure_client_secret),
+                 "tenant_id": s.azure_tenant_id}
+    else:
+        opts["anon"] = False  # DefaultAzureCredential: managed or workload identity
+    return opts
+
+
+def upath(uri: str | Path, settings: Settings | None = None) -> Path | UPath:
+    """A `Path`-like handle on `uri`: `pathlib.Path` locally, an adlfs-backed `UPath` on Azure."""
+    loc = parse(uri)
+    if isinstance(loc, Path):
+        return loc
+    from upath import UPath
+
+    return UPath(f"az://{loc.container}/{loc.path}".rstrip("/"), **fsspec_options(loc.account, settings))
+
+
+def write_text_atomic(path: Path | UPath, text: str) -> None:
+    """Replace the file at `path` with `text` in one step: a local rename, or one blob upload
+    (a blob is replaced whole, never seen half-written)."""
+    import os
+
+    if isinstance(path, Path) and type(path).__module__.startswith("pathlib"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    else:
+        path.write_text(text)
+
+
+def spark_conf(settings: Settings | None = None, *, secrets: bool = False) -> dict[str, str]:
+    """Hadoop ABFS settings (as `spark.hadoop.*`) for every account the platform's locations name.
+
+    Without `secrets` the result holds no credential (it may go on a spark-submit command line);
+    with it, only the credential keys, for a session built in-process."""
+    s = settings or get_settings()
+    accounts = sorted({loc.account for loc in map(parse, (s.lake_uri, s.landing_uri)) if isinstance(loc, AzureLocation)})
+    if not accounts:
+        return {}
+    conf: dict[str, str] = {}
+    kind = auth_kind(s)
+    for account in accounts:
+        host = f"{account}.dfs.core.windows.net"
+        if secrets:
+            if kind == "key":
+                conf[f"fs.azure.account.key.{host}"] = _secret(s.azure_storage_account_key)
+            elif kind == "sas":
+                conf[f"fs.azure.sas.fixed.token.{host}"] = _secret(s.azure_storage_sas_token).lstrip("?")
+            elif kind == "service_principal":
+                conf[f"fs.azure.account.oauth2.client.secret.{host}"] = _secret(s.azure_client_secret)
+            continue
+        if kind == "sas":
+            conf[f"fs.azure.account.auth.type.{host}"] = "SAS"
+        elif kind == "service_principal":
+            conf |= {f"fs.azure.account.auth.type.{host}": "OAuth",
+                     f"fs.azure.account.oauth.provider.type.{host}":
+                         "org.apache.hadoop.fs.azurebfs.oauth2.ClientCredsTokenProvider",
+                     f"fs.azure.account.oauth2.client.id.{host}": s.azure_client_id,
+                     f"fs.azure.account.oauth2.client.endpoint.{host}":
+                         f"https://login.microsoftonline.com/{s.azure_tenant_id}/oauth2/token"}
+        elif kind == "identity":
+            conf |= {f"fs.azure.account.auth.type.{host}": "OAuth",
+                     f"fs.azure.account.oauth.provider.type.{host}":
+                         "org.apache.hadoop.fs.azurebfs.oauth2.MsiTokenProvider"}
+            if s.azure_client_id:
+                conf[f"fs.azure.account.oauth2.client.id.{host}"] = s.azure_client_id
+    if s.azure_emulator_endpoint and not secrets:
+        from urllib.parse import urlsplit
+
+        conf |= {"fs.azure.abfs.endpoint": urlsplit(s.azure_emulator_endpoint).netloc,
+                 "fs.azure.account.hns.enabled": "false", "fs.azure.fns.account.service.type": "BLOB",
+                 "fs.azure.ingress.service.type": "BLOB", "fs.azure.always.use.https": "false",
+                 "fs.azure.ssl.channel.mode": "Default_JSSE",
+                 "fs.azure.networking.library": "JDK_HTTP_URL_CONNECTION",
+                 "fs.azure.createRemoteFileSystemDuringInitialization": "true"}
+    return {f"spark.hadoop.{k}": v for k, v in conf.items()}
+
+
+def check_location(uri: str | Path, settings: Settings | None = None, *, what: str = "lake") -> None:
+    """Fail early, before any write, when `uri` cannot be used: one `ConfigError` that names the
+    URI (never a secret) and what to set. A missing container is created only on an emulator."""
+    loc = parse(uri)
+    if isinstance(loc, Path):
+        return
+    s = settings or get_settings()
+    hint = ("set ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY, ML_PLATFORM_AZURE_STORAGE_SAS_TOKEN or "
+            "ML_PLATFORM_AZURE_CLIENT_ID/_CLIENT_SECRET/_TENANT_ID (none: the managed identity)")
+    try:
+        from adlfs import AzureBlobFileSystem
+
+        fs = AzureBlobFileSystem(**fsspec_options(loc.account, s), skip_instance_cache=True)
+        if not fs.exists(loc.container):
+            if not s.azure_emulator_endpoint:
+                raise ConfigError(f"{what} {loc.uri}: container {loc.container!r} does not exist in account "
+                                  f"{loc.account!r}; create it (az storage container create) or fix the URI")
+            fs.mkdir(loc.container)
+        fs.ls(f"{loc.container}/{loc.path}".rstrip("/"), detail=False) if loc.path and fs.exists(
+            f"{loc.container}/{loc.path}") else None
+    except ConfigError:
+        raise
+    except Exception as e:  # the SDKs' errors name the cause; their text never carries the key
+        reason = type(e).__name__
+        text = str(e).split("\n", 1)[0]
+        for secret in (s.azure_storage_account_key, s.azure_storage_sas_token, s.azure_client_secret):
+            if secret is not None and _secret(secret):
+                text = text.replace(_secret(secret), "***")
+        if "AuthenticationFailed" in str(e) or "AuthorizationFailure" in str(e) or "403" in text:
+            raise ConfigError(f"{what} {loc.uri}: Azure refused the credentials ({text[:200]}); {hint}") from None
+        raise ConfigError(f"{what} {loc.uri}: storage account {loc.account!r} is not reachable "
+                          f"({reason}: {text[:200]}); check the account name"
+                          + (f" and that the emulator at {s.azure_emulator_endpoint} runs" if s.azure_emulator_endpoint
+                             else " and the network") ) from None

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Start/stop Azurite's Blob service (the Azure Storage emulator) on 127.0.0.1 for the azure test
+# tier and the Azurite demo: data under $ML_PLATFORM_AZURITE_DIR (default <home>/azurite), pid
+# under <home>/run/ (scripts/stop.sh stops it with the rest).
+#   scripts/azurite.sh start|stop|status
+# `start` waits until the service answers and prints the variables that point the platform at it.
+# Azurite is installed by scripts/bootstrap.sh from the npm registry at the version pinned in
+# scripts/azurite/package-lock.json.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/env.sh"
+PORT="${ML_PLATFORM_AZURITE_PORT:-20000}"
+DATA="${ML_PLATFORM_AZURITE_DIR:-$ML_PLATFORM_HOME/azurite}"
+RUN="$ML_PLATFORM_HOME/run"; PIDF="$RUN/azurite.pid"
+# Azurite's published development account (the same for every Azurite; not a secret)
+ACCOUNT=devstoreaccount1
+KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+
+running() { [ -f "$PIDF" ] && kill -0 "$(cat "$PIDF")" 2>/dev/null; }
+
+start() {
+  [ -x "$ROOT/.azurite/node_modules/.bin/azurite-blob" ] || { echo "Azurite is not installed: run make setup" >&2; exit 1; }
+  mkdir -p "$DATA" "$RUN"
+  if ! running; then
+    setsid nohup "$ROOT/.azurite/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$PORT" \
+      --location "$DATA" --loose --skipApiVersionCheck >"$DATA/azurite.log" 2>&1 </dev/null &
+    echo $! >"$PIDF"
+  fi
+  for _ in $(seq 1 60); do
+    # any HTTP answer (403 without credentials) means the service listens
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/$ACCOUNT?comp=list")" != 000 ]; then
+      echo "export ML_PLATFORM_AZURE_EMULATOR_ENDPOINT=http://127.0.0.1:$PORT/$ACCOUNT"
+      echo "export ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY='$KEY'"
+      return 0
+    fi
+    running || { echo "Azurite died: $DATA/azurite.log" >&2; tail -20 "$DATA/azurite.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  echo "Azurite did not answer in 30 s: $DATA/azurite.log" >&2; exit 1
+}
+
+stop() {
+  running && { kill -TERM "$(cat "$PIDF")"; for _ in $(seq 1 20); do running || break; sleep 0.25; done; }
+  rm -f "$PIDF"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) if running; then echo "Azurite: http://127.0.0.1:$PORT/$ACCOUNT (pid $(cat "$PIDF"))"; else echo "Azurite: not running"; exit 3; fi ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
