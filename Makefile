@@ -1,7 +1,7 @@
 # The two commands: `make demo` and `make test` (README.md). Everything else is a helper.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-TIERS ?= unit spark dags integration e2e ui
+TIERS ?= unit spark dags integration e2e ui azure
 QUICK ?= 0
 
 help:  ## list the targets

@@ -276,9 +276,36 @@ def spark_conf(settings: Settings | None = None, *, secrets: bool = False) -> di
     return {f"spark.hadoop.{k}": v for k, v in conf.items()}
 
 
+def _container_client(loc: AzureLocation, s: Settings) -> Any:
+    """An azure-storage-blob client of `loc`'s container that gives up after 2 quick retries."""
+    from azure.storage.blob import ContainerClient, LinearRetry
+
+    opts = fsspec_options(loc.account, s)
+    quick = {"retry_policy": LinearRetry(backoff=0.5, random_jitter_range=0, retry_total=2),
+             "connection_timeout": 5, "read_timeout": 15}
+    if "connection_string" in opts:
+        return ContainerClient.from_connection_string(opts["connection_string"], loc.container, **quick)
+    url = f"https://{loc.account}.blob.core.windows.net"
+    kind = auth_kind(s)
+    if kind == "key":
+        credential: Any = {"account_name": loc.account, "account_key": opts["account_key"]}
+    elif kind == "sas":
+        credential = opts["sas_token"]
+    elif kind == "service_principal":
+        from azure.identity import ClientSecretCredential
+
+        credential = ClientSecretCredential(s.azure_tenant_id, s.azure_client_id, opts["client_secret"])
+    else:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(managed_identity_client_id=s.azure_client_id or None)
+    return ContainerClient(url, loc.container, credential=credential, **quick)
+
+
 def check_location(uri: str | Path, settings: Settings | None = None, *, what: str = "lake") -> None:
     """Fail early, before any write, when `uri` cannot be used: one `ConfigError` that names the
-    URI (never a secret) and what to set. A missing container is created only on an emulator."""
+    URI (never a secret) and what to set: a missing container, refused credentials, an
+    unreachable account or endpoint."""
     loc = parse(uri)
     if isinstance(loc, Path):
         return
@@ -286,27 +313,29 @@ def check_location(uri: str | Path, settings: Settings | None = None, *, what: s
     hint = ("set ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY, ML_PLATFORM_AZURE_STORAGE_SAS_TOKEN or "
             "ML_PLATFORM_AZURE_CLIENT_ID/_CLIENT_SECRET/_TENANT_ID (none: the managed identity)")
     try:
-        from adlfs import AzureBlobFileSystem
+        from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
-        fs = AzureBlobFileSystem(**fsspec_options(loc.account, s), skip_instance_cache=True)
-        if not fs.exists(loc.container):
-            if not s.azure_emulator_endpoint:
-                raise ConfigError(f"{what} {loc.uri}: container {loc.container!r} does not exist in account "
-                                  f"{loc.account!r}; create it (az storage container create) or fix the URI")
-            fs.mkdir(loc.container)
-        fs.ls(f"{loc.container}/{loc.path}".rstrip("/"), detail=False) if loc.path and fs.exists(
-            f"{loc.container}/{loc.path}") else None
+        client = _container_client(loc, s)
+        try:
+            next(iter(client.list_blobs(name_starts_with=loc.path or None, results_per_page=1).by_page()), None)
+        except ResourceNotFoundError:
+            raise ConfigError(f"{what} {loc.uri}: container {loc.container!r} does not exist in account "
+                              f"{loc.account!r}; create it (az storage container create --name {loc.container}) "
+                              f"or fix the URI") from None
+        except (ClientAuthenticationError, HttpResponseError) as e:
+            if isinstance(e, ClientAuthenticationError) or getattr(e, "status_code", None) == 403:
+                raise ConfigError(f"{what} {loc.uri}: Azure refused the credentials "
+                                  f"({getattr(e, 'reason', None) or type(e).__name__}); {hint}") from None
+            raise
     except ConfigError:
         raise
-    except Exception as e:  # the SDKs' errors name the cause; their text never carries the key
+    except Exception as e:  # the SDK's errors name the cause; a secret is masked in case one does
         reason = type(e).__name__
         text = str(e).split("\n", 1)[0]
         for secret in (s.azure_storage_account_key, s.azure_storage_sas_token, s.azure_client_secret):
             if secret is not None and _secret(secret):
                 text = text.replace(_secret(secret), "***")
-        if "AuthenticationFailed" in str(e) or "AuthorizationFailure" in str(e) or "403" in text:
-            raise ConfigError(f"{what} {loc.uri}: Azure refused the credentials ({text[:200]}); {hint}") from None
         raise ConfigError(f"{what} {loc.uri}: storage account {loc.account!r} is not reachable "
                           f"({reason}: {text[:200]}); check the account name"
                           + (f" and that the emulator at {s.azure_emulator_endpoint} runs" if s.azure_emulator_endpoint
-                             else " and the network") ) from None
+                             else " and the network")) from None
