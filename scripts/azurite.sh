@@ -17,9 +17,11 @@ ACCOUNT=devstoreaccount1
 KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 
 running() { [ -f "$PIDF" ] && kill -0 "$(cat "$PIDF")" 2>/dev/null; }
+# the node process serving $PORT (setsid may fork, so $! is not always it)
+server_pid() { pgrep -f -- "azurite-blob --blobHost 127.0.0.1 --blobPort $PORT " | head -n1; }
 
 start() {
-  [ -x "$ROOT/.azurite/node_modules/.bin/azurite-blob" ] || { echo "Azurite is not installed: run make setup" >&2; exit 1; }
+  [ -x "$ROOT/.azurite/node_modules/.bin/azurite-blob" ] || { echo "Azurite is not installed: install Node.js + npm, then run make setup" >&2; exit 1; }
   mkdir -p "$DATA" "$RUN"
   if ! running; then
     setsid nohup "$ROOT/.azurite/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$PORT" \
@@ -29,11 +31,12 @@ start() {
   for _ in $(seq 1 60); do
     # any HTTP answer (403 without credentials) means the service listens
     if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/$ACCOUNT?comp=list")" != 000 ]; then
+      server_pid >"$PIDF"
       echo "export ML_PLATFORM_AZURE_EMULATOR_ENDPOINT=http://127.0.0.1:$PORT/$ACCOUNT"
       echo "export ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY='$KEY'"
       return 0
     fi
-    running || { echo "Azurite died: $DATA/azurite.log" >&2; tail -20 "$DATA/azurite.log" >&2; exit 1; }
+    [ -n "$(server_pid)" ] || { echo "Azurite died: $DATA/azurite.log" >&2; tail -20 "$DATA/azurite.log" >&2; exit 1; }
     sleep 0.5
   done
   echo "Azurite did not answer in 30 s: $DATA/azurite.log" >&2; exit 1

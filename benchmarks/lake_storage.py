@@ -1,0 +1,129 @@
+"""Lake storage benchmark: the same data-plane job and PIT training set on local disk and on Azurite.
+
+    python benchmarks/lake_storage.py [--customers 2000] [--days 28] [--smoke]
+
+Generates the same landed files once, lands them in a local folder and in an Azurite Blob
+container, then runs, as a user does, `ml-platform run` (ingest -> gate -> silver -> daily feature
+snapshots) and `ml-platform features training-set` (labels + point-in-time join) against a local
+lake and against an `abfss://` lake on Azurite (loopback). Prints the wall time of each step on
+both, the ratio, and the number of HTTP requests Azurite served during each step (from its debug
+log). Each step is one process with its own JVM, as in the CLI; the JVM start is in both columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCOUNT = "devstoreaccount1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def requests_served(debug_log: Path) -> int:
+    """HTTP requests Azurite has answered so far (one debug line per incoming request)."""
+    if not debug_log.exists():
+        return 0
+    return sum(1 for line in debug_log.open(errors="replace") if "BlobStorageContextMiddleware: RequestMethod=" in line)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--customers", type=int, default=2000)
+    p.add_argument("--days", type=int, default=28)
+    p.add_argument("--smoke", action="store_true", help="tiny data: checks the script runs")
+    a = p.parse_args()
+    customers, days = (200, 10) if a.smoke else (a.customers, a.days)
+    start = date(2025, 1, 1)
+    end = start + timedelta(days=days - 1)
+    cutoff = end - timedelta(days=8)  # its 7-day label window is observed
+    work = Path(tempfile.mkdtemp(prefix="lake-storage-bench-"))
+    port = free_port()
+    debug = work / "azurite-debug.log"
+    az_env = {**os.environ, "ML_PLATFORM_HOME": str(work / "azurite-home"), "ML_PLATFORM_AZURITE_PORT": str(port),
+              "ML_PLATFORM_AZURITE_DIR": str(work / "azurite-data")}
+    # Azurite with a debug log (the request counter); started here, not through azurite.sh, for the flag
+    (work / "azurite-data").mkdir(parents=True)
+    server = subprocess.Popen([str(ROOT / ".azurite/node_modules/.bin/azurite-blob"), "--blobHost", "127.0.0.1",
+                               "--blobPort", str(port), "--location", str(work / "azurite-data"), "--loose",
+                               "--skipApiVersionCheck", "--debug", str(debug)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        key = re.search(r"KEY='([^']+)'", (ROOT / "scripts/azurite.sh").read_text()).group(1)  # type: ignore[union-attr]
+        endpoint = f"http://127.0.0.1:{port}/{ACCOUNT}"
+        for _ in range(60):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        from azure.storage.blob import BlobServiceClient
+
+        from ml_platform.data.generator import GeneratorSpec, write_landing
+
+        blobs = BlobServiceClient.from_connection_string(
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key};BlobEndpoint={endpoint};")
+        for c in ("lake", "landing"):
+            blobs.create_container(c)
+        files = work / "landed"
+        print(f"generating {customers} customers x {days} days", file=sys.stderr)
+        write_landing(GeneratorSpec(customers=customers, start=start, end=end, seed=3), files)
+        for f in sorted(files.rglob("*.parquet")):
+            blobs.get_blob_client("landing", f"in/{f.relative_to(files).as_posix()}").upload_blob(f.read_bytes())
+        base = {k: v for k, v in os.environ.items() if not k.startswith("ML_PLATFORM_AZURE")}
+        base["ML_PLATFORM_SNAPSHOT_CADENCE"] = "daily"
+        envs = {
+            "local disk": base | {"ML_PLATFORM_HOME": str(work / "local"), "ML_PLATFORM_LANDING_URI": str(files)},
+            "Azurite": base | {"ML_PLATFORM_HOME": str(work / "remote"),
+                               "ML_PLATFORM_LAKE_URI": f"abfss://lake@{ACCOUNT}.dfs.core.windows.net/bench",
+                               "ML_PLATFORM_LANDING_URI": f"abfss://landing@{ACCOUNT}.dfs.core.windows.net/in",
+                               "ML_PLATFORM_AZURE_EMULATOR_ENDPOINT": endpoint,
+                               "ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY": key},
+        }
+        steps = {
+            "data plane (ml-platform run)": ["run", "--start", str(start), "--end", str(end)],
+            "PIT training set": ["features", "training-set", "--cutoffs", str(cutoff), "--horizon-days", "7",
+                                 "--id", "bench"],
+        }
+        exe = str(Path(sys.executable).parent / "ml-platform")
+        results: dict[str, dict[str, tuple[float, int]]] = {}
+        for step, args in steps.items():
+            for where, env in envs.items():
+                before = requests_served(debug)
+                t0 = time.perf_counter()
+                run = subprocess.run([exe, *args], env=env, capture_output=True, text=True)
+                took = time.perf_counter() - t0
+                if run.returncode != 0:
+                    print(run.stderr[-2000:], file=sys.stderr)
+                    return 1
+                results.setdefault(step, {})[where] = (took, requests_served(debug) - before)
+                print(f"  {step} on {where}: {took:.1f} s", file=sys.stderr)
+        print(f"{customers} customers x {days} days ({sum(1 for _ in files.rglob('*.parquet'))} files), 2 cores")
+        print(f"{'step':32} {'local disk':>11} {'Azurite':>9} {'ratio':>6} {'Azurite requests':>17}")
+        for step, r in results.items():
+            (lt, _), (at, n) = r["local disk"], r["Azurite"]
+            print(f"{step:32} {lt:10.1f}s {at:8.1f}s {at / lt:6.2f} {n:17d}")
+        print(json.dumps({s: {w: {"seconds": round(t, 1), "requests": n} for w, (t, n) in r.items()}
+                          for s, r in results.items()}))
+        return 0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
