@@ -117,17 +117,7 @@ def arrow_filesystem(uri: str | Path, settings: Settings | None = None) -> tuple
     if isinstance(loc, Path):
         return pafs.LocalFileSystem(), str(loc)
     s = settings or get_settings()
-    kind = auth_kind(s)
-    opts: dict[str, Any] = {"account_name": loc.account}
-    if kind == "key":
-        opts["account_key"] = _secret(s.azure_storage_account_key)
-    elif kind == "sas":
-        opts["sas_token"] = _secret(s.azure_storage_sas_token).lstrip("?")
-    elif kind == "service_principal":
-        opts |= {"client_id": s.azure_client_id, "client_secret": _secret(s.azure_client_secret),
-                 "tenant_id": s.azure_tenant_id}
-    elif s.azure_client_id:
-        opts["client_id"] = s.azure_client_id
+    opts: dict[str, Any] = {"account_name": loc.account, **credentials(s)}
     if s.azure_emulator_endpoint:
         from urllib.parse import urlsplit
 
@@ -159,23 +149,36 @@ def auth_kind(settings: Settings | None = None) -> str:
     return "identity"
 
 
+def credentials(settings: Settings | None = None) -> dict[str, str]:
+    """The configured credential under the names pyarrow and adlfs share: `account_key`,
+    `sas_token`, `client_id` + `client_secret` + `tenant_id`, or for the platform's identity only
+    an optional (user-assigned) `client_id`."""
+    s = settings or get_settings()
+    kind = auth_kind(s)
+    if kind == "key":
+        return {"account_key": _secret(s.azure_storage_account_key)}
+    if kind == "sas":
+        return {"sas_token": _secret(s.azure_storage_sas_token).lstrip("?")}
+    if kind == "service_principal":
+        return {"client_id": s.azure_client_id, "client_secret": _secret(s.azure_client_secret),
+                "tenant_id": s.azure_tenant_id}
+    return {"client_id": s.azure_client_id} if s.azure_client_id else {}
+
+
+#: delta-rs (object_store) names of the `credentials()` keys; for the platform's identity the
+#: client id is `azure_msi_client_id`.
+_DELTA_KEYS = {"account_key": "azure_storage_account_key", "sas_token": "azure_storage_sas_token",
+               "client_id": "azure_client_id", "client_secret": "azure_client_secret", "tenant_id": "azure_tenant_id"}
+
+
 def delta_options(uri: str | Path, settings: Settings | None = None) -> dict[str, str]:
     """delta-rs (object_store) storage options for `uri`; empty for a local path."""
     loc = parse(uri)
     if isinstance(loc, Path):
         return {}
     s = settings or get_settings()
-    opts = {"azure_storage_account_name": loc.account}
-    kind = auth_kind(s)
-    if kind == "key":
-        opts["azure_storage_account_key"] = _secret(s.azure_storage_account_key)
-    elif kind == "sas":
-        opts["azure_storage_sas_token"] = _secret(s.azure_storage_sas_token).lstrip("?")
-    elif kind == "service_principal":
-        opts |= {"azure_client_id": s.azure_client_id, "azure_client_secret": _secret(s.azure_client_secret),
-                 "azure_tenant_id": s.azure_tenant_id}
-    elif s.azure_client_id:  # a user-assigned managed identity
-        opts["azure_msi_client_id"] = s.azure_client_id
+    keys = _DELTA_KEYS | ({"client_id": "azure_msi_client_id"} if auth_kind(s) == "identity" else {})
+    opts = {"azure_storage_account_name": loc.account} | {keys[k]: v for k, v in credentials(s).items()}
     if s.azure_emulator_endpoint:
         opts |= {"azure_storage_endpoint": s.azure_emulator_endpoint.rstrip("/"), "azure_allow_http": "true",
                  "azure_storage_use_emulator": "false"}
@@ -191,17 +194,8 @@ def fsspec_options(account: str, settings: Settings | None = None) -> dict[str, 
         auth = f"AccountKey={key}" if kind == "key" else f"SharedAccessSignature={_secret(s.azure_storage_sas_token).lstrip('?')}"
         return {"connection_string": f"DefaultEndpointsProtocol=http;AccountName={account};{auth};"
                                      f"BlobEndpoint={s.azure_emulator_endpoint.rstrip('/')};"}
-    opts: dict[str, Any] = {"account_name": account}
-    if kind == "key":
-        opts["account_key"] = _secret(s.azure_storage_account_key)
-    elif kind == "sas":
-        opts["sas_token"] = _secret(s.azure_storage_sas_token).lstrip("?")
-    elif kind == "service_principal":
-        opts |= {"client_id": s.azure_client_id, "client_secret": _secret(s.azure_client_secret),
-                 "tenant_id": s.azure_tenant_id}
-    else:
-        opts["anon"] = False  # DefaultAzureCredential: managed or workload identity
-    return opts
+    # the platform's identity: DefaultAzureCredential (managed or workload identity)
+    return {"account_name": account, **(credentials(s) if kind != "identity" else {"anon": False})}
 
 
 def upath(uri: str | Path, settings: Settings | None = None) -> Path | UPath:
