@@ -3,6 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 TIERS ?= unit spark dags integration e2e ui azure
 QUICK ?= 0
+LAKE ?= local
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -10,8 +11,8 @@ help:  ## list the targets
 setup:  ## build both Python environments and fetch the Delta jars (cached; seconds when warm)
 	@bash scripts/bootstrap.sh
 
-demo: setup  ## the end-to-end demo (scripts/demo.sh); QUICK=1: 4 loop weeks, fewer steps (the e2e tier runs it)
-	@QUICK=$(QUICK) bash scripts/demo.sh
+demo: setup  ## the end-to-end demo (scripts/demo.sh); QUICK=1: 4 loop weeks, fewer steps; LAKE=azurite: on Azurite
+	@QUICK=$(QUICK) LAKE=$(LAKE) bash scripts/demo.sh
 
 test: setup  ## set up, start PostgreSQL/Redis, run every test tier with wall times
 	@TIERS="$(TIERS)" bash scripts/test.sh

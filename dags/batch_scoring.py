@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from platform_dags import event_extra, fail_on_platform_error
+from platform_dags import event_extra, fail_on_platform_error, lake_credentials
 from platform_operators import LakeSparkSubmitOperator
 
 from ml_platform.assets import FEATURES
@@ -29,7 +29,8 @@ SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "batch_scor
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "on_failure_callback": task_failure_alert},
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "on_failure_callback": task_failure_alert,
+                  "pre_execute": lake_credentials},
     tags=["scoring", "spark", "gold"],
     doc_md=__doc__,
     params={"snapshot_date": Param(None, type=["null", "string"], format="date", title="Snapshot date",

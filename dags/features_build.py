@@ -2,9 +2,12 @@
 
 Runs `@daily` (`@weekly` when `ML_PLATFORM_SNAPSHOT_CADENCE=weekly`, as in the demo) with catch-up,
 one run at a time. Each run owns its data interval: it ingests the files landed under
-`<home>/landing/transactions/<day>/` for the days of the interval (a day without a file is a
-clear skip of `find_landed_files`, not a failure), gates them (failing rows go to
-`quarantine.transactions`; a failed gate fails the run and leaves silver untouched), merges
+`<landing>/transactions/<day>/` for the days of the interval (a day without a file is a
+clear skip of `find_landed_files`, not a failure). When the landing zone is a Blob container
+(`ML_PLATFORM_LANDING_URI=abfss://...`), a deferrable `WasbPrefixSensor` first waits, in the
+triggerer, up to `ML_PLATFORM_LANDING_WAIT_SECONDS` for the interval's last day, and the Azure
+provider's hook lists the container (connection `ML_PLATFORM_AZURE_CONN_ID`). It gates them
+(failing rows go to `quarantine.transactions`; a failed gate fails the run and leaves silver untouched), merges
 silver, replaces the feature snapshot of the interval's last day, registers the table's spec in
 the feature registry and, when this snapshot is the newest, publishes it to the online store
 (SQLite by default, Redis with `ML_PLATFORM_ONLINE_STORE=redis`). All Spark work is one
@@ -22,15 +25,19 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import Param, dag, task
+from platform_dags import lake_credentials
 from platform_links import ResultLink, data_docs, gate_result, link_results
 from platform_operators import LakeSparkSubmitOperator
 
 from ml_platform.assets import FEATURES
 from ml_platform.config import get_settings
 from ml_platform.data.plane import run_interval
+from ml_platform.lake.storage import is_remote, parse
 from ml_platform.monitoring.alerts import task_failure_alert
 
 _settings = get_settings()  # environment variables only, no I/O
+LANDING = parse(_settings.landing_uri) if is_remote(_settings.landing_uri) else None  # a Blob container
+WASB_CONN_ID = _settings.azure_conn_id or "wasb_default"
 SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "data_plane.py")
 
 
@@ -41,7 +48,8 @@ SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "data_plane
     end_date=pendulum.instance(_settings.dag_end_date_utc) if _settings.dag_end_date else None,
     catchup=True,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "on_failure_callback": task_failure_alert},
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "on_failure_callback": task_failure_alert,
+                  "pre_execute": lake_credentials},
     tags=["features", "data-plane", "spark"],
     doc_md=__doc__,
     params={
@@ -54,19 +62,27 @@ SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "data_plane
     user_defined_macros={"run_interval": lambda start, end: run_interval(start, end, _settings.snapshot_cadence)},
 )
 def features_build() -> None:
-    @task
+    @task(trigger_rule="none_failed")  # also after the landing sensor gave up waiting (skipped)
     def find_landed_files(data_interval_start=None, data_interval_end=None) -> list[str]:
-        """List the landing folders of the interval; skip (not fail) when nothing landed."""
+        """List the landing folders of the interval; skip (not fail) when nothing landed. A Blob
+        landing zone is listed with the Azure provider's hook (connection ML_PLATFORM_AZURE_CONN_ID)."""
         from airflow.sdk.exceptions import AirflowSkipException
 
         from ml_platform.data.plane import landed_days
 
-        start, end = run_interval(data_interval_start, data_interval_end, _settings.snapshot_cadence)
-        days = landed_days("transactions", start, end)
+        s = get_settings()
+        start, end = run_interval(data_interval_start, data_interval_end, s.snapshot_cadence)
+        names = None
+        if LANDING is not None:
+            from airflow.providers.microsoft.azure.hooks.wasb import WasbHook
+
+            prefix = f"{LANDING.path}/transactions/".lstrip("/")
+            names = [n[len(prefix):] for n in WasbHook(wasb_conn_id=WASB_CONN_ID).get_blobs_list_recursive(
+                LANDING.container, prefix=prefix)]
+        days = landed_days("transactions", start, end, names=names)
         if not days:
             raise AirflowSkipException(
-                f"no transaction files landed for [{start}, {end}) "
-                f"under {get_settings().landing_dir / 'transactions'}")
+                f"no transaction files landed for [{start}, {end}) under {s.landing_uri}/transactions")
         return [str(folder) for _, folder in days]
 
     data_plane = LakeSparkSubmitOperator(
@@ -100,7 +116,24 @@ def features_build() -> None:
         return snapshot.isoformat()
 
     link_results(data_plane, ResultLink("Gate result", gate_result()), ResultLink("GE data docs", data_docs()))
-    find_landed_files() >> data_plane >> publish_features()
+    landed = find_landed_files()
+    if LANDING is not None:
+        from airflow.providers.microsoft.azure.sensors.wasb import WasbPrefixSensor
+
+        # a Blob landing zone: wait (deferred, in the triggerer) until the interval's last day landed
+        WasbPrefixSensor(
+            task_id="wait_for_landing",
+            container_name=LANDING.container,
+            prefix=f"{LANDING.path}/transactions/".lstrip("/") + "{{ (run_interval(data_interval_start, "
+                   "data_interval_end)[1] - macros.timedelta(days=1)).isoformat() }}/",
+            wasb_conn_id=WASB_CONN_ID,
+            deferrable=True,
+            poke_interval=30,
+            timeout=_settings.landing_wait_seconds,
+            soft_fail=True,  # nothing landed in time: find_landed_files decides (skip), errors show there
+            doc_md="Deferrable WasbPrefixSensor: the last day of the interval in the Blob landing zone.",
+        ) >> landed
+    landed >> data_plane >> publish_features()
 
 
 features_build()

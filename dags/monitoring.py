@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from platform_dags import fail_on_platform_error
+from platform_dags import fail_on_platform_error, lake_credentials
 from platform_links import ResultLink, link_results, report
 from platform_operators import LakeSparkSubmitOperator
 
@@ -47,7 +47,8 @@ LABELS_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "monitorin
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "on_failure_callback": task_failure_alert},
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "on_failure_callback": task_failure_alert,
+                  "pre_execute": lake_credentials},
     tags=["monitoring", "drift"],
     doc_md=__doc__,
     params={

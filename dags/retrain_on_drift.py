@@ -17,6 +17,7 @@ import pendulum
 from airflow.sdk import dag, task
 from retrain_sensor import RetrainDecisionSensor
 
+from platform_dags import lake_credentials
 from ml_platform.assets import RETRAIN_REQUESTED
 from ml_platform.config import get_settings
 from ml_platform.monitoring.alerts import task_failure_alert
@@ -28,7 +29,8 @@ from ml_platform.monitoring.alerts import task_failure_alert
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30), "on_failure_callback": task_failure_alert},
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30), "on_failure_callback": task_failure_alert,
+                  "pre_execute": lake_credentials},
     tags=["monitoring", "training"],
     doc_md=__doc__,
 )

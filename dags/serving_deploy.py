@@ -20,7 +20,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from platform_dags import event_extra, fail_on_platform_error
+from platform_dags import event_extra, fail_on_platform_error, lake_credentials
 from platform_links import ResultLink, link_results, model_version, service_docs
 
 from ml_platform.assets import CHALLENGER
@@ -36,7 +36,8 @@ _settings = get_settings()  # environment variables only, no I/O
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30), "on_failure_callback": task_failure_alert},
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30), "on_failure_callback": task_failure_alert,
+                  "pre_execute": lake_credentials},
     tags=["serving", "registry", "bentoml"],
     doc_md=__doc__,
     params={

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
-from platform_dags import event_extra, fail_on_platform_error
+from platform_dags import event_extra, fail_on_platform_error, lake_credentials
 from platform_links import ResultLink, link_results, mlflow_run, model_version, report
 from platform_operators import LakeSparkSubmitOperator
 
@@ -45,7 +45,8 @@ CUTOFFS_PATTERN = r"^( *\d{4}-\d{2}-\d{2} *(, *\d{4}-\d{2}-\d{2} *)*)?$"
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "on_failure_callback": task_failure_alert},
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "on_failure_callback": task_failure_alert,
+                  "pre_execute": lake_credentials},
     tags=["training", "mlflow", "optuna"],
     doc_md=__doc__,
     params={

@@ -28,3 +28,37 @@ def fail_on_platform_error(param: str | None = None) -> Iterator[None]:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"param {param}: {e}" if param else str(e)) from None
+
+
+def lake_credentials(context: Any = None) -> None:
+    """`pre_execute` of every platform task: with `ML_PLATFORM_AZURE_CONN_ID` set, the Azure
+    Storage credentials of this task process (and of the Spark job it starts) are the ones of that
+    Airflow connection (type `wasb` or `adls`), replacing any `ML_PLATFORM_AZURE_*` secret of the
+    environment. A missing or unusable connection fails the task at once, naming the connection
+    (never a secret)."""
+    import os
+
+    from ml_platform.config import get_settings
+
+    conn_id = get_settings().azure_conn_id
+    if not conn_id:
+        return
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+
+    from ml_platform.errors import MlPlatformError
+    from ml_platform.lake.storage import connection_env
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+        env = connection_env(conn.conn_type or "", conn.login, conn.password, conn.extra_dejson or {})
+    except AirflowNotFoundException:
+        raise AirflowFailException(f"ML_PLATFORM_AZURE_CONN_ID={conn_id}: no such Airflow connection") from None
+    except MlPlatformError as e:
+        raise AirflowFailException(f"Airflow connection {conn_id}: {e}") from None
+    for name, value in env.items():
+        if value:
+            os.environ[name] = value
+        else:
+            os.environ.pop(name, None)
+    get_settings.cache_clear()

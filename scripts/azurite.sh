@@ -2,8 +2,11 @@
 # Start/stop Azurite's Blob service (the Azure Storage emulator) on 127.0.0.1 for the azure test
 # tier and the Azurite demo: data under $ML_PLATFORM_AZURITE_DIR (default <home>/azurite), pid
 # under <home>/run/ (scripts/stop.sh stops it with the rest).
-#   scripts/azurite.sh start|stop|status
-# `start` waits until the service answers and prints the variables that point the platform at it.
+#   scripts/azurite.sh start [container ...]|stop|status
+# `start` waits until the service answers, creates the containers it is given (if missing), and
+# prints the variables that point the platform at it: the emulator endpoint and key, and for
+# clients of their own the connection string (AZURE_STORAGE_CONNECTION_STRING, what MLflow's
+# wasbs:// artifact store reads) and an Airflow connection `azure_lake` of the provider's type.
 # Azurite is installed by scripts/bootstrap.sh from the npm registry at the version pinned in
 # scripts/azurite/package-lock.json.
 set -euo pipefail
@@ -32,8 +35,25 @@ start() {
     # any HTTP answer (403 without credentials) means the service listens
     if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/$ACCOUNT?comp=list")" != 000 ]; then
       server_pid >"$PIDF"
-      echo "export ML_PLATFORM_AZURE_EMULATOR_ENDPOINT=http://127.0.0.1:$PORT/$ACCOUNT"
+      local endpoint="http://127.0.0.1:$PORT/$ACCOUNT"
+      local conn="DefaultEndpointsProtocol=http;AccountName=$ACCOUNT;AccountKey=$KEY;BlobEndpoint=$endpoint;"
+      if [ $# -gt 0 ]; then
+        AZURE_STORAGE_CONNECTION_STRING="$conn" python - "$@" <<'PY' || { echo "could not create the containers $*" >&2; exit 1; }
+import os, sys
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import BlobServiceClient
+service = BlobServiceClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"])
+for name in sys.argv[1:]:
+    try:
+        service.create_container(name)
+    except ResourceExistsError:
+        pass
+PY
+      fi
+      echo "export ML_PLATFORM_AZURE_EMULATOR_ENDPOINT=$endpoint"
       echo "export ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY='$KEY'"
+      echo "export AZURE_STORAGE_CONNECTION_STRING='$conn'"
+      echo "export AIRFLOW_CONN_AZURE_LAKE='{\"conn_type\": \"wasb\", \"extra\": {\"connection_string\": \"$conn\"}}'"
       return 0
     fi
     [ -n "$(server_pid)" ] || { echo "Azurite died: $DATA/azurite.log" >&2; tail -20 "$DATA/azurite.log" >&2; exit 1; }
@@ -48,7 +68,7 @@ stop() {
 }
 
 case "${1:-}" in
-  start) start ;;
+  start) shift; start "$@" ;;
   stop) stop ;;
   status) if running; then echo "Azurite: http://127.0.0.1:$PORT/$ACCOUNT (pid $(cat "$PIDF"))"; else echo "Azurite: not running"; exit 3; fi ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;

@@ -24,10 +24,18 @@
 # QUICK=1 (`make demo QUICK=1`, the e2e tier's run): 1000 customers, the history up to the loop in
 # the one CLI job (no features_build runs, no backfill), no step 5, one training
 # run (the weekly slot; 4 trials), 4 loop weeks with the shift from the first.
+# LAKE=azurite (`make demo QUICK=1 LAKE=azurite`): the lake, the landing zone and the MLflow
+# artifacts in Azure Storage, emulated by Azurite (scripts/azurite.sh; needs Node.js + npm at
+# set-up): abfss:// URIs for Spark and delta-rs, an MLflow tracking server (its store: SQLite
+# under the home, or ML_PLATFORM_MLFLOW_BACKEND_STORE, e.g. PostgreSQL) that every client reaches
+# over HTTP and that keeps artifacts under wasbs://; the Airflow tasks take the storage
+# credential from the Airflow connection `azure_lake` only.
 # Settings: the ML_PLATFORM_* variables in README.md. Rerunning the demo is safe (idempotent).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 QUICK="${QUICK:-0}"
+LAKE="${LAKE:-local}"
+case "$LAKE" in local|azurite) ;; *) echo "LAKE=$LAKE: use local (the default) or azurite" >&2; exit 2 ;; esac
 if [ "$QUICK" = 1 ]; then
   DEMO_WEEKS="${DEMO_WEEKS:-4}" DEMO_CUSTOMERS="${DEMO_CUSTOMERS:-1000}" DEMO_TRIALS="${DEMO_TRIALS:-4}"
   DEMO_SHIFT_DAY="${DEMO_SHIFT_DAY:-2025-03-23}"
@@ -63,9 +71,22 @@ source "$ROOT/scripts/env.sh"
 cd "$ROOT"
 t0=$(date +%s)
 mkdir -p "$ML_PLATFORM_HOME/run" "$ML_PLATFORM_HOME/logs"
-# the settings this demo runs with (the ui test tier restarts Airflow and the service on them)
-env | grep '^ML_PLATFORM_' | sort >"$ML_PLATFORM_HOME/run/demo.env"
 say() { printf '\n\033[1m== %s\033[0m  [%ss]\n' "$*" "$(( $(date +%s) - t0 ))"; }
+if [ "$LAKE" = azurite ]; then
+  AZ_ACCOUNT=devstoreaccount1
+  export ML_PLATFORM_AZURITE_PORT="${ML_PLATFORM_AZURITE_PORT:-20000}"
+  eval "$(bash scripts/azurite.sh start lake landing mlflow)"
+  AZ_CONNECTION_STRING="$AZURE_STORAGE_CONNECTION_STRING"; unset AZURE_STORAGE_CONNECTION_STRING  # the MLflow server's only
+  export ML_PLATFORM_LAKE_URI="abfss://lake@$AZ_ACCOUNT.dfs.core.windows.net/platform"
+  export ML_PLATFORM_LANDING_URI="abfss://landing@$AZ_ACCOUNT.dfs.core.windows.net/incoming"
+  export ML_PLATFORM_AZURE_CONN_ID=azure_lake   # AIRFLOW_CONN_AZURE_LAKE, from azurite.sh
+  export ML_PLATFORM_MLFLOW_BACKEND_STORE="${ML_PLATFORM_MLFLOW_BACKEND_STORE:-sqlite:///$ML_PLATFORM_HOME/mlflow/mlflow.db}"
+  export ML_PLATFORM_MLFLOW_ARTIFACTS="wasbs://mlflow@$AZ_ACCOUNT.blob.core.windows.net/artifacts"
+  export ML_PLATFORM_MLFLOW_TRACKING_URI="http://127.0.0.1:${ML_PLATFORM_MLFLOW_PORT:-25000}"
+  echo "Azure Storage (Azurite at $ML_PLATFORM_AZURE_EMULATOR_ENDPOINT): lake $ML_PLATFORM_LAKE_URI, landing $ML_PLATFORM_LANDING_URI, MLflow artifacts $ML_PLATFORM_MLFLOW_ARTIFACTS"
+fi
+# the settings this demo runs with, secrets left out (the ui test tier restarts Airflow and the service on them)
+env | grep '^ML_PLATFORM_' | grep -v '^ML_PLATFORM_AZURE_STORAGE_' | sort >"$ML_PLATFORM_HOME/run/demo.env"
 
 # one long-lived Spark Connect server runs every Spark job of the demo (the CLI's and the DAG
 # tasks'): no JVM start per job. SPARK_CONNECT=0 keeps a JVM per job; a URL already in
@@ -81,14 +102,18 @@ say "1/8 synthetic data: ${DEMO_CUSTOMERS:-2000} customers, $DATA_START .. $LOOP
 mkdir -p "$ML_PLATFORM_HOME/reports"
 ml-platform data generate --customers "${DEMO_CUSTOMERS:-2000}" --start "$DATA_START" --end "$LOOP_END" \
   --drift-at "$DEMO_SHIFT_DAY" --seed 42 --out "$ML_PLATFORM_HOME/incoming" > "$ML_PLATFORM_HOME/reports/generate.json"
-python - "$ML_PLATFORM_HOME/incoming" "$ML_PLATFORM_HOME/landing" "$DATA_END" <<'PY'
-import shutil, sys
+python - "$ML_PLATFORM_HOME/incoming" "$DATA_END" <<'PY'
+import sys
+from datetime import date, timedelta
 from pathlib import Path
-incoming, landing, last = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-shutil.copytree(incoming / "customers", landing / "customers", dirs_exist_ok=True)
-for day in sorted((incoming / "transactions").iterdir()):
-    if day.name <= last:
-        shutil.copytree(day, landing / "transactions" / day.name, dirs_exist_ok=True)
+sys.path.insert(0, "scripts")
+from demo_weeks import land
+from ml_platform.config import get_settings
+incoming, last = Path(sys.argv[1]), date.fromisoformat(sys.argv[2])
+landing = get_settings().landing_dir  # a local folder, or a Blob container (LAKE=azurite)
+land(incoming, landing, "customers")
+first = min(date.fromisoformat(d.name) for d in (incoming / "transactions").iterdir())
+land(incoming, landing, "transactions", [first + timedelta(days=i) for i in range((last - first).days + 1)])
 PY
 
 if [ -n "${CONNECT_PID:-}" ]; then
@@ -99,19 +124,24 @@ say "2/8 history $DATA_START .. $HISTORY_END: ingest -> GE gate -> silver -> wee
 ml-platform run --start "$DATA_START" --end "$HISTORY_END" --batch-days "${HISTORY_BATCH_DAYS:-90}" --publish \
   > "$ML_PLATFORM_HOME/reports/history.json"
 
-echo "  MLflow tracking store (SQLite): $ML_PLATFORM_HOME/mlflow/mlflow.db"
 mkdir -p "$ML_PLATFORM_HOME/mlflow"
-python - <<PY >/dev/null 2>&1 || { echo "could not initialise the MLflow store" >&2; exit 1; }
-import mlflow
-mlflow.set_tracking_uri("sqlite:///$ML_PLATFORM_HOME/mlflow/mlflow.db")
-if mlflow.get_experiment_by_name("churn") is None:
-    mlflow.create_experiment("churn", artifact_location="$ML_PLATFORM_HOME/mlflow/artifacts")
+if [ "$LAKE" = azurite ]; then
+  echo "  MLflow tracking server $ML_PLATFORM_MLFLOW_TRACKING_URI: store ${ML_PLATFORM_MLFLOW_BACKEND_STORE%%://*}, artifacts $ML_PLATFORM_MLFLOW_ARTIFACTS"
+  AZURE_STORAGE_CONNECTION_STRING="$AZ_CONNECTION_STRING" bash scripts/mlflow_ui.sh >/dev/null
+else
+  echo "  MLflow tracking store (SQLite): $ML_PLATFORM_HOME/mlflow/mlflow.db"
+fi
+python - <<'PY' >/dev/null 2>&1 || { echo "could not initialise the MLflow store" >&2; exit 1; }
+from ml_platform.config import get_settings
+from ml_platform.training.train import mlflow_setup
+mlflow_setup(get_settings())
 PY
 
 say "3/8 Airflow on 127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT (metadata: ${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-SQLite under $AIRFLOW_HOME})"
-bash scripts/airflow_up.sh
+# LAKE=azurite: Airflow's tasks sign in with the `azure_lake` connection, not the environment's key
+env -u ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY bash scripts/airflow_up.sh
 # the MLflow UI over the demo's store: the target of the tasks' "MLflow run" / "Model version" links
-bash scripts/mlflow_ui.sh >"$ML_PLATFORM_HOME/logs/mlflow-ui-start.log" 2>&1 &
+[ "$LAKE" = azurite ] || bash scripts/mlflow_ui.sh >"$ML_PLATFORM_HOME/logs/mlflow-ui-start.log" 2>&1 &
 # Airflow's REST API from here on (scripts/airflow_api.py): an `airflow` CLI call costs 3 s of start-up
 api() { python scripts/airflow_api.py "$@"; }
 api parsed features_build training serving_deploy batch_scoring monitoring retrain_on_drift

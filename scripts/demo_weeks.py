@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import random
-import shutil
 import sys
 import time
 import urllib.request
@@ -99,14 +98,24 @@ def run_dag(dag_id: str, logical_date: date, log: Path) -> None:
         sys.exit(f"the {dag_id} run for {logical_date} ended {run.state}; its output: {log}")
 
 
-def land_week(incoming: Path, landing: Path, days: list[date]) -> int:
+def land(incoming: Path, landing: Any, table: str, days: list[date] | None = None) -> int:
+    """Copy the generated files of `table` (of `days`, else all) into the landing zone, a local
+    folder or a Blob container (a `UPath`); the number of day folders copied."""
     n = 0
-    for d in days:
-        src = incoming / "transactions" / d.isoformat()
-        if src.exists():
-            shutil.copytree(src, landing / "transactions" / d.isoformat(), dirs_exist_ok=True)
-            n += 1
+    for src in sorted((incoming / table).iterdir()):
+        if days is not None and src.name not in {d.isoformat() for d in days}:
+            continue
+        for f in sorted(p for p in src.rglob("*") if p.is_file()):
+            dest = landing.joinpath(table, *f.relative_to(incoming / table).parts)
+            if not hasattr(dest, "fs"):  # a local folder (a UPath has its fsspec filesystem)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(f.read_bytes())
+        n += 1
     return n
+
+
+def land_week(incoming: Path, landing: Any, days: list[date]) -> int:
+    return land(incoming, landing, "transactions", days)
 
 
 def send_traffic(url: str, customers: list[str], requests: int, batch: int, seed: int) -> dict[str, int]:

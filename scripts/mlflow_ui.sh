@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
-# Start the MLflow UI over the platform's own tracking store on 127.0.0.1:$ML_PLATFORM_MLFLOW_PORT
-# (the target of the Airflow tasks' "MLflow run" and "Model version" links). Records its pid under
-# $ML_PLATFORM_HOME/run/ for scripts/stop.sh and waits until it answers. With an HTTP tracking URI
-# (a tracking server of your own) there is nothing to start: the links point at that server.
+# Start the MLflow server on 127.0.0.1:$ML_PLATFORM_MLFLOW_PORT (the target of the Airflow tasks'
+# "MLflow run" and "Model version" links). Records its pid under $ML_PLATFORM_HOME/run/ for
+# scripts/stop.sh and waits until it answers. Two roles:
+# - the UI over the embedded store (default): the tasks write the SQLite file themselves;
+# - the tracking server every client reaches over HTTP: ML_PLATFORM_MLFLOW_BACKEND_STORE names its
+#   store (e.g. postgresql+psycopg2://user@host:5432/mlflow) and ML_PLATFORM_MLFLOW_ARTIFACTS its
+#   artifact root (e.g. wasbs://<container>@<account>.blob.core.windows.net/<path>), which it
+#   proxies: only the server holds the storage credential (AZURE_STORAGE_CONNECTION_STRING or
+#   AZURE_STORAGE_ACCESS_KEY, else the Azure identity). Clients then set
+#   ML_PLATFORM_MLFLOW_TRACKING_URI=http://127.0.0.1:$ML_PLATFORM_MLFLOW_PORT.
+# With an HTTP tracking URI and no backend store (a tracking server of your own) there is nothing
+# to start: the links point at that server.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/env.sh"
 PORT="${ML_PLATFORM_MLFLOW_PORT:-25000}"
-STORE="${ML_PLATFORM_MLFLOW_TRACKING_URI:-sqlite:///$ML_PLATFORM_HOME/mlflow/mlflow.db}"
+STORE="${ML_PLATFORM_MLFLOW_BACKEND_STORE:-${ML_PLATFORM_MLFLOW_TRACKING_URI:-sqlite:///$ML_PLATFORM_HOME/mlflow/mlflow.db}}"
 case "$STORE" in http://*|https://*) echo "MLflow tracking server: $STORE"; exit 0 ;; esac
+ARGS=(--backend-store-uri "$STORE" --host 127.0.0.1 --port "$PORT" --workers 1)
+[ -n "${ML_PLATFORM_MLFLOW_ARTIFACTS:-}" ] && ARGS+=(--serve-artifacts --artifacts-destination "$ML_PLATFORM_MLFLOW_ARTIFACTS")
 RUN="$ML_PLATFORM_HOME/run"; LOGS="$ML_PLATFORM_HOME/logs"
 mkdir -p "$RUN" "$LOGS" "$ML_PLATFORM_HOME/mlflow"
 if ! { [ -f "$RUN/mlflow-ui.pid" ] && kill -0 "$(cat "$RUN/mlflow-ui.pid")" 2>/dev/null; }; then
-  setsid nohup mlflow server --backend-store-uri "$STORE" --host 127.0.0.1 --port "$PORT" --workers 1 \
-    >"$LOGS/mlflow-ui.log" 2>&1 </dev/null &
+  setsid nohup mlflow server "${ARGS[@]}" >"$LOGS/mlflow-ui.log" 2>&1 </dev/null &
   echo $! >"$RUN/mlflow-ui.pid"
 fi
 for _ in $(seq 1 90); do
-  if curl -sf "http://127.0.0.1:$PORT/health" >/dev/null; then echo "MLflow UI: http://127.0.0.1:$PORT"; exit 0; fi
+  if curl -sf "http://127.0.0.1:$PORT/health" >/dev/null; then echo "MLflow server: http://127.0.0.1:$PORT"; exit 0; fi
   kill -0 "$(cat "$RUN/mlflow-ui.pid")" 2>/dev/null || { echo "mlflow server died: $LOGS/mlflow-ui.log" >&2; tail -20 "$LOGS/mlflow-ui.log" >&2; exit 1; }
   sleep 1
 done

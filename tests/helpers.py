@@ -133,7 +133,10 @@ def demo_home() -> Path | None:
 
 
 def run_quick_demo(home: Path, log: Path, serving_port: int) -> tuple[int, str]:
-    """`make demo QUICK=1`'s script in a fresh platform home, as a user runs it; then `make stop`.
+    """`make demo QUICK=1 LAKE=azurite`'s script in a fresh platform home, as a user runs it; then
+    `make stop`. The richest topology the quick demo has: the lake, the landing zone and MLflow's
+    artifacts in Azurite, an MLflow tracking server on PostgreSQL (when the test services run;
+    a fresh database each time) that every client reaches over HTTP.
     Returns the exit code and the output. `home/DONE` marks a demo that ran to the end."""
     import os
     import subprocess
@@ -141,10 +144,13 @@ def run_quick_demo(home: Path, log: Path, serving_port: int) -> tuple[int, str]:
     from ml_platform.serving.bento import free_port
 
     root = Path(__file__).resolve().parents[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ML_PLATFORM_"))}
-    env |= {"QUICK": "1", "ML_PLATFORM_HOME": str(home), "ML_PLATFORM_AIRFLOW_PORT": str(free_port_block()),
-            "ML_PLATFORM_SERVING_PORT": str(serving_port), "ML_PLATFORM_MLFLOW_PORT": str(free_port()),
-            "ML_PLATFORM_SPARK_CONNECT_PORT": str(free_port())}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ML_PLATFORM_", "AZURE_"))}
+    env |= {"QUICK": "1", "LAKE": "azurite", "ML_PLATFORM_HOME": str(home),
+            "ML_PLATFORM_AIRFLOW_PORT": str(free_port_block()), "ML_PLATFORM_SERVING_PORT": str(serving_port),
+            "ML_PLATFORM_MLFLOW_PORT": str(free_port()), "ML_PLATFORM_SPARK_CONNECT_PORT": str(free_port()),
+            "ML_PLATFORM_AZURITE_PORT": str(free_port())}
+    if pg := os.environ.get("ML_PLATFORM_TEST_PG_URL"):
+        env["ML_PLATFORM_MLFLOW_BACKEND_STORE"] = fresh_database(pg, "mlflow_demo")
     try:
         with log.open("w") as f:
             r = subprocess.run(["bash", str(root / "scripts" / "demo.sh")], env=env, cwd=root, stdout=f,
@@ -154,3 +160,15 @@ def run_quick_demo(home: Path, log: Path, serving_port: int) -> tuple[int, str]:
     if r.returncode == 0:
         (home / "DONE").touch()
     return r.returncode, log.read_text()
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """An empty PostgreSQL database `name` on the test server (dropped first if it exists); its URL."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(f"{server_url}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
+    return f"{server_url}/{name}"

@@ -24,6 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT_VARIABLES = frozenset({
     "ML_PLATFORM_CACHE", "ML_PLATFORM_PG_PORT", "ML_PLATFORM_REDIS_PORT", "ML_PLATFORM_SERVICES_DIR",
     "ML_PLATFORM_TEST_PG_URL", "ML_PLATFORM_TEST_REDIS_URL", "ML_PLATFORM_TEST_SHARED", "ML_PLATFORM_UI_SCREENSHOTS",
+    "ML_PLATFORM_AZURITE_PORT", "ML_PLATFORM_AZURITE_DIR", "ML_PLATFORM_MLFLOW_BACKEND_STORE", "ML_PLATFORM_MLFLOW_ARTIFACTS",
 })
 
 
@@ -42,6 +43,11 @@ class Settings(BaseSettings):
     azure_client_id: str = Field(default="", description="Service principal (with the secret and tenant) or user-assigned managed identity.")
     azure_client_secret: SecretStr | None = Field(default=None, description="Service principal secret (secret).")
     azure_tenant_id: str = Field(default="", description="Service principal tenant.")
+    azure_conn_id: str = Field(default="", description="Airflow connection (type wasb or adls) whose credentials DAG "
+                               "tasks use for Azure Storage instead of the ML_PLATFORM_AZURE_* secrets; the landing "
+                               "sensor's connection (default wasb_default).")
+    landing_wait_seconds: int = Field(default=3600, ge=0, description="How long features_build waits for the last "
+                                      "day of its interval to land in a Blob landing zone before it skips.")
     azure_emulator_endpoint: str = Field(default="", description="Blob endpoint of an emulator (Azurite), e.g. "
                                          "http://127.0.0.1:20000/devstoreaccount1; emulator-only settings apply only then.")
     spark_jars_dir: Path = Field(default=REPO_ROOT / ".jars", description="Folder of the Delta jars fetched at set-up.")

@@ -197,6 +197,56 @@ def test_vacuum_on_azurite_keeps_the_version_a_training_set_pins(lakes):
     _same(before, _read(env, "features.customer_features", version=pinned))  # still readable after VACUUM
 
 
+_DAG_RUNS = """
+import json
+from datetime import datetime, timezone
+from airflow.dag_processing.dagbag import DagBag
+dag = DagBag().get_dag("features_build")
+out = {}
+# dag.test() runs a deferred trigger inline with no timeout: the day that never lands marks the
+# sensor done and checks what the hook's listing decides
+for day, kw in (("2025-01-03", {}), ("2025-02-10", {"mark_success_pattern": "wait_for_landing|ingest_validate_features"})):
+    run = dag.test(logical_date=datetime.fromisoformat(day).replace(tzinfo=timezone.utc), **kw)
+    out[day] = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+print("STATES " + json.dumps(out))
+"""
+
+
+def test_features_build_waits_for_blobs_and_takes_credentials_from_the_airflow_connection(azurite, airflow_db, tmp_path):
+    """features_build as deployed on Azure: the Blob landing zone found by the provider's
+    deferrable sensor and hook, every task (and its Spark job) signed in with the `wasb`
+    connection's credentials only; a day whose listing is empty is a skip."""
+    from ml_platform.data.generator import GeneratorSpec, write_landing
+
+    write_landing(GeneratorSpec(customers=300, start=date(2025, 1, 1), end=date(2025, 1, 3), seed=3), tmp_path / "gen")
+    for f in sorted((tmp_path / "gen").rglob("*.parquet")):
+        azurite["hook"].load_file(str(f), container_name="landing",
+                                  blob_name=f"dagzone/{f.relative_to(tmp_path / 'gen').as_posix()}")
+    env = _env(tmp_path / "home", azurite, ML_PLATFORM_LAKE_URI=f"abfss://lake@{ACCOUNT}.dfs.core.windows.net/dagrun",
+               ML_PLATFORM_LANDING_URI=f"abfss://landing@{ACCOUNT}.dfs.core.windows.net/dagzone",
+               ML_PLATFORM_AZURE_CONN_ID="azure_lake", ML_PLATFORM_LANDING_WAIT_SECONDS="3")
+    del env["ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY"]  # the connection is the only credential
+    run = subprocess.run([sys.executable, "-c", _DAG_RUNS], env=env, capture_output=True, text=True, timeout=900)
+    OUTPUTS.append(run.stdout + run.stderr)
+    assert run.returncode == 0, run.stderr[-3000:]
+    states = json.loads(next(ln for ln in run.stdout.splitlines() if ln.startswith("STATES ")).split(" ", 1)[1])
+    assert set(states["2025-01-03"].values()) == {"success"}, states
+    assert states["2025-02-10"]["find_landed_files"] == "skipped", states
+    feats = _read(env | {"ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY": azurite["key"]}, "features.customer_features")
+    assert sorted(feats["snapshot_date"].astype(str).unique()) == ["2025-01-03"] and len(feats) > 0
+
+
+def test_a_missing_connection_fails_the_task_naming_it(azurite, airflow_db, tmp_path):
+    env = _env(tmp_path / "home", azurite, ML_PLATFORM_AZURE_CONN_ID="no_such_conn")
+    script = ("from airflow.dag_processing.dagbag import DagBag\n"
+              "run = DagBag().get_dag('platform_check').test()\n"
+              "print('STATE', run.state)")
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    OUTPUTS.append(run.stdout + run.stderr)
+    assert "STATE failed" in run.stdout, run.stdout[-2000:]
+    assert "ML_PLATFORM_AZURE_CONN_ID=no_such_conn: no such Airflow connection" in run.stdout + run.stderr
+
+
 def test_mlflow_artifacts_round_trip_through_a_blob_container(azurite, tmp_path, monkeypatch):
     import mlflow
     import numpy as np

@@ -1,6 +1,8 @@
-"""`make demo QUICK=1` end to end, as a user runs it: Airflow's components, the BentoML service,
-Spark + Delta, MLflow, in a fresh platform home. The loop must close: drift -> the policy's
-retrain decision -> exactly one asset-triggered training run -> the gate decides on it."""
+"""`make demo QUICK=1 LAKE=azurite` end to end, as a user runs it: Airflow's components, the
+BentoML service, Spark + Delta on an Azure Storage lake (Azurite), an MLflow tracking server on
+PostgreSQL with its artifacts in a Blob container, in a fresh platform home. The loop must close:
+drift -> the policy's retrain decision -> exactly one asset-triggered training run -> the gate
+decides on it."""
 
 from __future__ import annotations
 
@@ -50,6 +52,16 @@ def test_quick_demo_closes_the_loop(tmp_path):
     import mlflow
     from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(f"sqlite:///{home}/mlflow/mlflow.db")
+    settings = dict(line.split("=", 1) for line in (home / "run" / "demo.env").read_text().splitlines())
+    store = settings["ML_PLATFORM_MLFLOW_BACKEND_STORE"]  # the tracking server's own store (it is stopped)
+    assert store.startswith("postgresql") or not os.environ.get("ML_PLATFORM_TEST_PG_URL"), store
+    assert settings["ML_PLATFORM_MLFLOW_TRACKING_URI"].startswith("http://127.0.0.1:")
+    mlflow.set_tracking_uri(store)
     tagged = [v for v in MlflowClient().search_model_versions("name='churn_model'") if v.tags.get("decision_id")]
     assert sorted(v.tags["decision_id"] for v in tagged) == sorted(w["decision_id"] for w in retrains)
+    # nothing of the lake, the landing zone or the artifacts on local disk: all of it went to Azurite
+    assert not any((home / p).exists() for p in ("lake", "landing", "mlflow/artifacts"))
+    assert sum(f.stat().st_size for f in (home / "azurite").rglob("*") if f.is_file()) > 5_000_000
+    runs_artifacts = {MlflowClient().get_run(v.run_id).info.artifact_uri.split(":")[0]
+                      for v in MlflowClient().search_model_versions("name='churn_model'")}
+    assert runs_artifacts == {"mlflow-artifacts"}, runs_artifacts  # served by the tracking server from wasbs://

@@ -67,6 +67,11 @@ def stack(tmp_path_factory) -> dict[str, Any]:
     env.setdefault("ML_PLATFORM_SERVING_PORT", "23000")
     env.setdefault("ML_PLATFORM_AIRFLOW_PORT", str(free_port_block()))
     env["ML_PLATFORM_HOME"] = str(home)
+    if "ML_PLATFORM_AZURE_EMULATOR_ENDPOINT" in env:  # the demo ran on Azurite: its data is under the home
+        up = subprocess.run(["bash", str(ROOT / "scripts" / "azurite.sh"), "start"], env=env, capture_output=True,
+                            text=True, timeout=120)
+        assert up.returncode == 0, up.stderr[-3000:]
+        env |= dict(re.findall(r"^export (\w+)='?(.*?)'?$", up.stdout, re.M))
     port = int(env["ML_PLATFORM_AIRFLOW_PORT"])
     for script in ("airflow_up.sh", "mlflow_ui.sh"):
         up = subprocess.run(["bash", str(ROOT / "scripts" / script)], env=env, capture_output=True, text=True)

@@ -57,19 +57,24 @@ def days_in(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days)]
 
 
-def landed_days(table: str, start: date, end: date, settings: Settings | None = None) -> list[tuple[date, str]]:
+def landed_days(table: str, start: date, end: date, settings: Settings | None = None,
+                names: list[str] | None = None) -> list[tuple[date, str]]:
     """Landing folders `<landing>/<table>/<YYYY-MM-DD>/` with files, for days in [start, end).
 
     The landing zone is a local folder or a Blob container (`ML_PLATFORM_LANDING_URI`); one
-    listing of the table's folder finds every day."""
+    listing of the table's folder finds every day. `names` is that listing when the caller made
+    it (the DAG lists a Blob container with the Azure provider's hook): paths relative to the
+    table's folder (`<day>/<file>`)."""
     from ml_platform.lake.storage import list_files
 
     s = settings or get_settings()
     root = f"{s.landing_uri.rstrip('/')}/{table}"
+    if names is None:
+        names = [f[len(root) + 1:] for f in list_files(root, s)]
     wanted = {d.isoformat(): d for d in days_in(start, end)}
     days: set[str] = set()
-    for f in list_files(root, s):
-        day, _, name = f[len(root) + 1:].partition("/")
+    for relative in names:
+        day, _, name = relative.partition("/")
         if day in wanted and name and not name.split("/")[-1].startswith((".", "_")) and not name.endswith(".tmp"):
             days.add(day)
     return [(wanted[d], f"{root}/{d}") for d in sorted(days)]

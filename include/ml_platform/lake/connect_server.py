@@ -4,7 +4,9 @@ Two callers: `scripts/spark_connect.sh` (the demo's server, on 127.0.0.1, in the
 the `spark-connect` service of docker-compose.yaml (in the foreground, on the compose network,
 against the standalone master). The server gets the lake's configuration (`spark_conf`: Delta
 jars from the set-up cache, the Delta extension, UTC) and runs Python UDFs
-(`mlflow.pyfunc.spark_udf`) with this interpreter.
+(`mlflow.pyfunc.spark_udf`) with this interpreter. With the lake on Azure Storage, the account's
+credential goes to the server in a properties file readable only by its user
+(`<home>/run/spark-connect-secrets.conf`), not on its command line.
 
     python -m ml_platform.lake.connect_server [--bind 127.0.0.1] [--port 15002] [--print]
 
@@ -20,6 +22,7 @@ import sys
 
 from ml_platform.config import Settings, get_settings
 from ml_platform.errors import MlPlatformError
+from ml_platform.lake import storage
 from ml_platform.lake.spark import spark_conf
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -40,6 +43,14 @@ def server_command(bind: str, port: int | None = None, settings: Settings | None
             "spark.log.level": "WARN"}
     for key, value in conf.items():
         cmd += ["--conf", f"{key}={value}"]
+    if secrets := storage.spark_conf(s, secrets=True):
+        # the lake's storage credential: in a file only this user reads, never on the command line
+        path = s.home / "run" / "spark-connect-secrets.conf"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text("".join(f"{k} {v}\n" for k, v in secrets.items()))
+        cmd += ["--properties-file", str(path)]
     return [*cmd, "spark-internal"]
 
 

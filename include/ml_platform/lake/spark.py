@@ -51,6 +51,9 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.warehouse.dir": str(s.home / "spark-warehouse"),
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        # spark-submit exits when the job's main returns, even if a library left non-daemon threads
+        # behind (hadoop-azure's ABFS clients do: without it the driver JVM of a finished job hangs)
+        "spark.submit.callSystemExitOnMainExit": "true",
     } | ({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}  # nothing listens beyond loopback
          if s.spark_master.startswith("local") else {})  # a cluster's executors must reach the driver
 

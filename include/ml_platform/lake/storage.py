@@ -149,6 +149,50 @@ def auth_kind(settings: Settings | None = None) -> str:
     return "identity"
 
 
+#: The settings that carry an Azure credential, all replaced together by `connection_env`.
+CREDENTIAL_VARIABLES = ("ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY", "ML_PLATFORM_AZURE_STORAGE_SAS_TOKEN",
+                        "ML_PLATFORM_AZURE_CLIENT_ID", "ML_PLATFORM_AZURE_CLIENT_SECRET", "ML_PLATFORM_AZURE_TENANT_ID")
+
+
+def connection_env(conn_type: str, login: str | None, password: str | None,
+                   extra: dict[str, Any]) -> dict[str, str]:
+    """The `ML_PLATFORM_AZURE_*` credential settings an Airflow connection of the Azure provider
+    (`wasb` or `adls`) stands for, in the order the provider's hooks try them: a connection string
+    (its AccountKey or SharedAccessSignature), a service principal (login = client id, password =
+    secret, extra `tenant_id`), a shared access key, a SAS token, the password or extra
+    `account_key` as account key, else the platform's identity (extra `managed_identity_client_id`
+    for a user-assigned one). Every variable of `CREDENTIAL_VARIABLES` is in the result: "" means
+    unset, so a connection never mixes with credentials of the environment."""
+    if conn_type not in ("wasb", "adls"):
+        raise ConfigError(f"connection type {conn_type!r} does not hold Azure Storage credentials: use wasb or adls")
+
+    def field(name: str) -> str:
+        value = extra.get(name) or extra.get(f"extra__{conn_type}__{name}") or ""
+        return str(value)
+
+    key, sas, client, secret, tenant = "", "", "", "", ""
+    connection_string = field("connection_string")
+    if connection_string:
+        parts = dict(p.split("=", 1) for p in connection_string.split(";") if "=" in p)
+        key, sas = parts.get("AccountKey", ""), parts.get("SharedAccessSignature", "")
+        if not (key or sas):
+            raise ConfigError("the connection's connection string has neither AccountKey nor SharedAccessSignature")
+    elif field("tenant_id"):
+        client, secret, tenant = login or "", password or "", field("tenant_id")
+        if not (client and secret):
+            raise ConfigError("a service principal connection (extra tenant_id) needs the client id as login "
+                              "and the secret as password")
+    elif field("shared_access_key"):
+        key = field("shared_access_key")
+    elif field("sas_token"):
+        sas = field("sas_token").partition("?")[2] if field("sas_token").startswith("https") else field("sas_token")
+    elif password or field("account_key"):
+        key = password or field("account_key")
+    else:
+        client = field("managed_identity_client_id")
+    return dict(zip(CREDENTIAL_VARIABLES, (key, sas.lstrip("?"), client, secret, tenant), strict=True))
+
+
 def credentials(settings: Settings | None = None) -> dict[str, str]:
     """The configured credential under the names pyarrow and adlfs share: `account_key`,
     `sas_token`, `client_id` + `client_secret` + `tenant_id`, or for the platform's identity only

@@ -62,6 +62,8 @@ def mlflow_setup(settings: Settings) -> str:
     exp = mlflow.get_experiment_by_name(settings.mlflow_experiment)
     if exp is not None:
         return str(exp.experiment_id)
+    if settings.mlflow_tracking_uri.startswith(("http://", "https://")):  # a server: its artifact root
+        return str(mlflow.create_experiment(settings.mlflow_experiment))
     return str(mlflow.create_experiment(settings.mlflow_experiment,
                                         artifact_location=str(settings.home / "mlflow" / "artifacts")))
 
