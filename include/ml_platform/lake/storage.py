@@ -19,6 +19,7 @@ then. Secrets are `SecretStr` in settings and never part of an error message.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
     from upath import UPath
 
     from ml_platform.config import Settings
+
+
+# the Azure SDK logs every request at INFO (with its URL): Airflow's task logging would show them all
+logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
 
 def get_settings() -> Settings:
