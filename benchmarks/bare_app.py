@@ -19,7 +19,7 @@ from starlette.routing import Route
 from ml_platform.config import get_settings
 from ml_platform.features.online import open_online_store
 from ml_platform.features.registry import Registry
-from ml_platform.training.scoring import feature_names
+from ml_platform.model.scoring import feature_names
 
 _s = get_settings()
 _model = mlflow.pyfunc.load_model(os.environ["BARE_MODEL_URI"])

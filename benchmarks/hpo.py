@@ -101,9 +101,9 @@ def worker(home: str, data_file: str, study: str, parent_run: str, n: int, famil
 
 def raw_fits(data_file: str, params: dict[str, Any], n: int, threads: int) -> dict[str, float]:
     """The peer: `n` plain fits of one configuration, no Optuna, no MLflow, no pruning."""
-    from ml_platform.training.families import fit_family, suggest_params
-
     import optuna
+
+    from ml_platform.training.families import fit_family, suggest_params
 
     d = np.load(data_file)
     fixed = suggest_params(optuna.trial.FixedTrial(params), params["family"])

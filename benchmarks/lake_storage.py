@@ -54,8 +54,6 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="lake-storage-bench-"))
     port = free_port()
     debug = work / "azurite-debug.log"
-    az_env = {**os.environ, "ML_PLATFORM_HOME": str(work / "azurite-home"), "ML_PLATFORM_AZURITE_PORT": str(port),
-              "ML_PLATFORM_AZURITE_DIR": str(work / "azurite-data")}
     # Azurite with a debug log (the request counter); started here, not through azurite.sh, for the flag
     (work / "azurite-data").mkdir(parents=True)
     server = subprocess.Popen([str(ROOT / ".azurite/node_modules/.bin/azurite-blob"), "--blobHost", "127.0.0.1",

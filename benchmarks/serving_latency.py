@@ -32,8 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
 from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -142,14 +142,13 @@ async def open_loop(url: str, ids: list[str], rate: float, seconds: float) -> di
 def breakdown(env: dict[str, str], ids: list[str], uri: str, n: int) -> dict[str, float]:
     """One request's parts, timed in this process with the service's own objects."""
     import mlflow.pyfunc
+    import pandas as pd
 
     from ml_platform.config import Settings
     from ml_platform.features.online import open_online_store
     from ml_platform.features.registry import Registry
+    from ml_platform.model.scoring import feature_names, rescore
     from ml_platform.serving.spool import PredictionSpool
-    from ml_platform.training.scoring import feature_names, rescore
-
-    import pandas as pd
 
     s = Settings(home=Path(env["ML_PLATFORM_HOME"]), online_store="redis", redis_url=env["ML_PLATFORM_REDIS_URL"])
     store, table = open_online_store(s), Registry(s.catalog_dir).get("features.customer_features")

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from platform_dags import event_extra, fail_on_platform_error, lake_credentials
-from platform_operators import LakeSparkSubmitOperator
 
 from ml_platform.assets import FEATURES
 from ml_platform.monitoring.alerts import task_failure_alert
+from platform_dags import event_extra, fail_on_platform_error, lake_credentials
+from platform_operators import LakeSparkSubmitOperator
 
 SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "batch_score.py")
 

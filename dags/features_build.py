@@ -25,15 +25,15 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from platform_dags import lake_credentials
-from platform_links import ResultLink, data_docs, gate_result, link_results
-from platform_operators import LakeSparkSubmitOperator
 
 from ml_platform.assets import FEATURES
 from ml_platform.config import get_settings
-from ml_platform.data.plane import run_interval
 from ml_platform.lake.storage import is_remote, parse
 from ml_platform.monitoring.alerts import task_failure_alert
+from ml_platform.pipelines.data_plane import run_interval
+from platform_dags import lake_credentials
+from platform_links import ResultLink, data_docs, gate_result, link_results
+from platform_operators import LakeSparkSubmitOperator
 
 _settings = get_settings()  # environment variables only, no I/O
 LANDING = parse(_settings.landing_uri) if is_remote(_settings.landing_uri) else None  # a Blob container
@@ -68,7 +68,7 @@ def features_build() -> None:
         landing zone is listed with the Azure provider's hook (connection ML_PLATFORM_AZURE_CONN_ID)."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from ml_platform.data.plane import landed_days
+        from ml_platform.pipelines.data_plane import landed_days
 
         s = get_settings()
         start, end = run_interval(data_interval_start, data_interval_end, s.snapshot_cadence)

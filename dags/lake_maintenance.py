@@ -2,7 +2,7 @@
 
 The VACUUM retention per table never drops files still needed by a Delta version that a
 training set's lineage pins, nor by `as_of_known_time` queries within
-`ML_PLATFORM_AS_OF_HORIZON_DAYS` (see `ml_platform.lake.maintenance`). One spark-submit
+`ML_PLATFORM_AS_OF_HORIZON_DAYS` (see `ml_platform.pipelines.lake_maintenance`). One spark-submit
 against the `spark_default` connection; it does not overlap with itself.
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import Param, dag
-from platform_dags import lake_credentials
-from platform_operators import LakeSparkSubmitOperator
 
 from ml_platform.monitoring.alerts import task_failure_alert
+from platform_dags import lake_credentials
+from platform_operators import LakeSparkSubmitOperator
 
 SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "lake_maintenance.py")
 

@@ -28,13 +28,13 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from platform_dags import fail_on_platform_error, lake_credentials
-from platform_links import ResultLink, link_results, report
-from platform_operators import LakeSparkSubmitOperator
 
 from ml_platform.config import get_settings
 from ml_platform.monitoring.alerts import task_failure_alert
 from ml_platform.monitoring.policy import RetrainPolicy
+from platform_dags import fail_on_platform_error, lake_credentials
+from platform_links import ResultLink, link_results, report
+from platform_operators import LakeSparkSubmitOperator
 
 _settings = get_settings()  # environment only, no I/O
 DRIFT_PYTHON = str(_settings.drift_python)

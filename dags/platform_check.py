@@ -13,9 +13,9 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from platform_dags import lake_credentials
 from ml_platform.config import get_settings
 from ml_platform.monitoring.alerts import task_failure_alert
+from platform_dags import lake_credentials
 
 DRIFT_PYTHON = str(get_settings().drift_python)
 

@@ -15,12 +15,12 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import dag, task
-from retrain_sensor import RetrainDecisionSensor
 
-from platform_dags import lake_credentials
 from ml_platform.assets import RETRAIN_REQUESTED
 from ml_platform.config import get_settings
 from ml_platform.monitoring.alerts import task_failure_alert
+from platform_dags import lake_credentials
+from retrain_sensor import RetrainDecisionSensor
 
 
 @dag(

@@ -20,12 +20,12 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from platform_dags import event_extra, fail_on_platform_error, lake_credentials
-from platform_links import ResultLink, link_results, model_version, service_docs
 
 from ml_platform.assets import CHALLENGER
 from ml_platform.config import get_settings
 from ml_platform.monitoring.alerts import task_failure_alert
+from platform_dags import event_extra, fail_on_platform_error, lake_credentials
+from platform_links import ResultLink, link_results, model_version, service_docs
 
 _settings = get_settings()  # environment variables only, no I/O
 
@@ -98,7 +98,8 @@ def serving_deploy() -> None:
     @task
     def smoke_test(tag: str, evaluated: dict, params=None) -> dict:
         """Serve THAT Bento pinned to the candidate on a free port: readiness, customers, p99. Always stopped."""
-        from ml_platform.serving.bento import sample_customers, smoke_test as smoke
+        from ml_platform.serving.bento import sample_customers
+        from ml_platform.serving.bento import smoke_test as smoke
 
         return smoke(tag, evaluated["decision"]["challenger"]["version"], sample_customers(20),
                      p99_budget_ms=params["smoke_p99_ms"])

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
-from platform_dags import event_extra, fail_on_platform_error, lake_credentials
-from platform_links import ResultLink, link_results, mlflow_run, model_version, report
-from platform_operators import LakeSparkSubmitOperator
 
 from ml_platform.assets import CHALLENGER, RETRAIN_REQUESTED
 from ml_platform.config import get_settings
 from ml_platform.monitoring.alerts import task_failure_alert
+from platform_dags import event_extra, fail_on_platform_error, lake_credentials
+from platform_links import ResultLink, link_results, mlflow_run, model_version, report
+from platform_operators import LakeSparkSubmitOperator
 
 _settings = get_settings()  # environment variables only, no I/O
 SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "training_set.py")
@@ -122,7 +122,8 @@ def training() -> None:
     @task(max_active_tis_per_dagrun=16)
     def hpo(shard: dict, plan: dict, params=None) -> int:
         """Run this worker's share of trials on the shared study (journal file or PostgreSQL storage)."""
-        from ml_platform.training.train import hpo_worker, load_training_frame
+        from ml_platform.features.training_frame import load_training_frame
+        from ml_platform.training.train import hpo_worker
 
         df, names, _ = load_training_frame(plan["training_set_id"])
         return hpo_worker(df, names, study_name=plan["study"], parent_run_id=plan["parent_run_id"],
@@ -134,7 +135,8 @@ def training() -> None:
         """Refit the best configuration, test metrics, register as @challenger, emit the asset
         (serving_deploy's gate starts now; the report follows in `evaluation_report`)."""
         from ml_platform.config import get_settings
-        from ml_platform.training.train import finalize_and_register, load_training_frame, mlflow_setup
+        from ml_platform.features.training_frame import load_training_frame
+        from ml_platform.training.train import finalize_and_register, mlflow_setup
 
         df, names, lineage = load_training_frame(plan["training_set_id"])
         res = finalize_and_register(df, names, study_name=plan["study"], parent_run_id=plan["parent_run_id"],

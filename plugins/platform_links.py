@@ -75,14 +75,14 @@ def _arg(operator: Any, flag: str) -> str | None:
 
 
 def _gate_file(path_function: str) -> UrlOf:
-    """A report of a data-plane job's gate: `ml_platform.data.plane.<path_function>(start, end)`, with
+    """A report of a data-plane job's gate: `ml_platform.pipelines.data_plane.<path_function>(start, end)`, with
     start and end from the job's rendered `--start`/`--end` arguments."""
 
     def url_of(_result: Any, operator: Any) -> str | None:
         from datetime import date
 
-        from ml_platform.data import plane
         from ml_platform.links import report_url
+        from ml_platform.pipelines import data_plane as plane
 
         start, end = _arg(operator, "--start"), _arg(operator, "--end")
         if not start or not end:

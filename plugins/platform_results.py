@@ -15,10 +15,9 @@ from ml_platform.links import RESULTS_PREFIX
 
 
 def _results_app() -> Any:
+    from airflow.api_fastapi.core_api.security import requires_authenticated
     from fastapi import Depends, FastAPI, HTTPException
     from fastapi.responses import FileResponse
-
-    from airflow.api_fastapi.core_api.security import requires_authenticated
 
     app = FastAPI(title="ML platform results", docs_url=None, redoc_url=None, openapi_url=None)
 

@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or args.end <= args.start:
         p.error(f"unknown steps {unknown}" if unknown else "--end must be after --start")
 
-    from ml_platform.data import plane
     from ml_platform.lake import run_job
+    from ml_platform.pipelines import data_plane as plane
 
     def body(spark: Any, out: dict[str, Any]) -> None:
         out["interval"] = [args.start.isoformat(), args.end.isoformat()]

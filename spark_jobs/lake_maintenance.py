@@ -4,7 +4,7 @@
 
 OPTIMIZE then VACUUM every existing lake table (default: the platform's tables and every
 registered feature table), with a retention that keeps versions pinned by training-set lineage
-and the as-of horizon readable (`ml_platform.lake.maintenance`). Prints one JSON line prefixed
+and the as-of horizon readable (`ml_platform.pipelines.lake_maintenance`). Prints one JSON line prefixed
 `LAKE_MAINTENANCE_RESULT `.
 """
 
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from ml_platform.lake import run_job
-    from ml_platform.lake.maintenance import maintain, maintained_tables
+    from ml_platform.pipelines.lake_maintenance import maintain, maintained_tables
 
     tables = [t.strip() for t in args.tables.split(",") if t.strip()] or maintained_tables()
     return run_job("lake_maintenance", lambda spark, out: out.update(tables=maintain(spark, tables)))

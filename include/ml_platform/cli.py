@@ -110,7 +110,7 @@ def cmd_generate(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_ingest(a: argparse.Namespace) -> dict[str, Any]:
-    from ml_platform.data.contracts import CUSTOMERS, TRANSACTIONS
+    from ml_platform.contracts import CUSTOMERS, TRANSACTIONS
     from ml_platform.data.ingest import ingest, list_files
 
     # check the paths before paying for a JVM
@@ -131,7 +131,7 @@ def cmd_ingest(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_validate(a: argparse.Namespace) -> dict[str, Any]:
-    from ml_platform.data import plane
+    from ml_platform.pipelines import data_plane as plane
 
     spark = _spark("validate")
     _say(f"running the gate on bronze rows ingested {a.start}..{a.end}")
@@ -139,7 +139,7 @@ def cmd_validate(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_features(a: argparse.Namespace) -> dict[str, Any]:
-    from ml_platform.data import plane
+    from ml_platform.pipelines import data_plane as plane
 
     spark = _spark("features")
     _say(f"building feature snapshots {a.start}..{a.end} ({a.cadence or 'configured'} cadence)")
@@ -178,11 +178,9 @@ def cmd_training_set(a: argparse.Namespace) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
     from ml_platform.features import FeatureLookup
-    from ml_platform.training.labels import build_churn_labels
-
     from ml_platform.lake.paths import table_path
     from ml_platform.lake.reader import partition_values
-    from ml_platform.training.labels import check_cutoffs
+    from ml_platform.training.labels import build_churn_labels, check_cutoffs
 
     store = _store()
     store.get_table(a.table)  # fail fast, before a JVM, on an unregistered table or unobservable cutoffs
@@ -246,7 +244,7 @@ def cmd_train(a: argparse.Namespace) -> dict[str, Any]:
 def cmd_backtest(a: argparse.Namespace) -> dict[str, Any] | str:
     from ml_platform.config import get_settings
     from ml_platform.data.ingest import list_files
-    from ml_platform.training.backtest import check_plan, prepare_workspace, run_backtest, use_workspace
+    from ml_platform.pipelines.backtest import check_plan, prepare_workspace, run_backtest, use_workspace
     from ml_platform.training.families import check_families
 
     plan = check_plan(a.train_cutoffs, a.test_cutoff, a.horizon_days)
@@ -275,8 +273,8 @@ def cmd_backtest(a: argparse.Namespace) -> dict[str, Any] | str:
 
 def cmd_run(a: argparse.Namespace) -> dict[str, Any]:
     from ml_platform.config import get_settings
-    from ml_platform.data import plane
     from ml_platform.features.customer_features import snapshot_dates
+    from ml_platform.pipelines import data_plane as plane
 
     spark = _spark("run")
     cadence = a.cadence or get_settings().snapshot_cadence

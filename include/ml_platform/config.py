@@ -7,8 +7,8 @@ fall back to a default).
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
 import os
+from datetime import date, datetime, time, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal

@@ -127,8 +127,8 @@ def lakes(azurite: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> 
 def test_landed_blobs_are_found_by_the_providers_deferrable_prefix_sensor(azurite):
     import asyncio
 
-    from airflow.providers.microsoft.azure.sensors.wasb import WasbPrefixSensor
     from airflow.providers.common.compat.sdk import TaskDeferred
+    from airflow.providers.microsoft.azure.sensors.wasb import WasbPrefixSensor
 
     hook = azurite["hook"]
     hook.load_string("x", container_name="landing", blob_name="sensor/transactions/2025-01-03/t.csv")

@@ -199,12 +199,12 @@ def test_monitoring_twice_over_one_week_hands_exactly_one_retrain_to_training(ba
     from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
     from airflow.sdk.exceptions import TaskDeferred
     from airflow.utils.session import create_session
-    from retrain_sensor import RetrainDecisionSensor, RetrainDecisionTrigger
 
     from ml_platform.config import get_settings
     from ml_platform.lake.paths import table_path
     from ml_platform.lake.reader import partition_values, read_pandas
     from ml_platform.registry.evaluate import alias_version, client
+    from retrain_sensor import RetrainDecisionSensor, RetrainDecisionTrigger
 
     s = get_settings()
     champion = alias_version("champion", s)

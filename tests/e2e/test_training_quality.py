@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 def _training_frame(trained_model: dict) -> tuple[pd.DataFrame, list[str]]:
     from ml_platform.config import Settings
-    from ml_platform.training.train import load_training_frame
+    from ml_platform.features.training_frame import load_training_frame
 
     df, names, _ = load_training_frame("backtest", Settings(home=trained_model["workspace"]))
     return df, names
@@ -42,12 +42,11 @@ def test_backtest_on_a_csv_reports_metrics_in_a_plausible_band(trained_model):
 def test_shuffled_labels_give_chance_auc(trained_model):
     """Retrain the winning configuration on shuffled labels: features that leaked the label would
     still rank the (shuffled) test labels; honest features give AUC 0.5 +- 0.05 on >= 5000 rows."""
+    import optuna
     from sklearn.metrics import roc_auc_score
 
     from ml_platform.training.families import fit_family, suggest_params
     from ml_platform.training.splits import split_by_cutoff
-
-    import optuna
 
     df, names = _training_frame(trained_model)
     rng = np.random.default_rng(3)
@@ -64,7 +63,7 @@ def test_shuffled_labels_give_chance_auc(trained_model):
 def test_a_row_with_nulls_scores_the_same_through_pyfunc_spark_udf_and_rescoring(trained_model, spark):
     import mlflow
 
-    from ml_platform.training.scoring import feature_names, rescore, spark_scorer
+    from ml_platform.model.scoring import feature_names, rescore, spark_scorer
 
     mlflow.set_tracking_uri(trained_model["registry"])
     uri = "models:/churn_model@challenger"

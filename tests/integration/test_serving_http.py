@@ -105,7 +105,7 @@ def test_service_end_to_end(home, redis_server, tmp_path):
         # the same customer's features given as a row score the same
         import redis
 
-        from ml_platform.training.scoring import feature_names
+        from ml_platform.model.scoring import feature_names
 
         names = feature_names(mlflow.pyfunc.load_model(f"models:/churn_model/{v1}"))
         rc = redis.Redis.from_url(redis_server.url)

@@ -28,8 +28,8 @@ def _data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def test_distributed_fit_on_two_workers_gives_a_usable_model(spark, family):
     from sklearn.metrics import roc_auc_score
 
+    from ml_platform.model.pyfunc import ChurnModel
     from ml_platform.training.distributed import fit_distributed
-    from ml_platform.training.pyfunc import ChurnModel
 
     assert spark.sparkContext.defaultParallelism >= 2  # local[2]: one task slot per worker
     xt, yt = _data(3000, 1)

@@ -128,7 +128,7 @@ def test_online_sqlite_publish_get_skew(store):
 
 
 def test_vacuum_keeps_versions_pinned_by_training_sets(store, spark, settings):
-    from ml_platform.lake.maintenance import maintain
+    from ml_platform.pipelines.lake_maintenance import maintain
 
     s = settings.model_copy(update={"vacuum_min_retention_hours": 0.0, "as_of_horizon_days": 0})
     for name in ("features.pinned", "features.unpinned"):

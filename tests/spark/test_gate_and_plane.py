@@ -6,9 +6,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from ml_platform.data import plane
 from ml_platform.errors import ValidationFailed
 from ml_platform.lake.paths import table_path
+from ml_platform.pipelines import data_plane as plane
 from ml_platform.validation.rules import ROW_RULES
 from tests.helpers import land, txn, utc
 

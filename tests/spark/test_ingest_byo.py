@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from ml_platform import cli
-from ml_platform.data.contracts import TRANSACTIONS
+from ml_platform.contracts import TRANSACTIONS
 from ml_platform.data.ingest import ingest
 from ml_platform.errors import DataContractError
 from ml_platform.lake.paths import table_path

@@ -13,10 +13,10 @@ pytestmark = pytest.mark.spark
 def test_scrambling_silver_after_the_last_cutoff_leaves_training_features_identical(spark, settings):
     from pyspark.sql import functions as F
 
-    from ml_platform.data import plane
     from ml_platform.data.generator import GeneratorSpec, write_landing
     from ml_platform.features import FeatureLookup, FeatureStore
     from ml_platform.lake.paths import table_path
+    from ml_platform.pipelines import data_plane as plane
     from ml_platform.training.labels import build_churn_labels
 
     s = settings

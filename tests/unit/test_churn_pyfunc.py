@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml_platform.model.pyfunc import ChurnModel
 from ml_platform.training.families import fit_family
-from ml_platform.training.pyfunc import ChurnModel
 
 pytestmark = pytest.mark.unit
 

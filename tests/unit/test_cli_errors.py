@@ -81,7 +81,7 @@ def test_backtest_refuses_cutoffs_whose_labels_are_not_known_at_the_test_cutoff(
 def test_backtest_data_end_ignores_a_sparse_tail():
     from datetime import date, timedelta
 
-    from ml_platform.training.backtest import observed_end
+    from ml_platform.pipelines.backtest import observed_end
 
     days = {date(2025, 1, 1) + timedelta(days=i): 100 for i in range(30)}
     days |= {date(2025, 1, 31): 3, date(2025, 2, 6): 1}  # stray future-dated rows after the log ends

@@ -72,7 +72,7 @@ def test_the_policy_schema_accepts_what_the_policy_accepts_and_refuses_unknown_k
 def test_the_gate_links_name_the_intervals_own_result_and_newest_data_docs_page(tmp_path):
     from datetime import date
 
-    from ml_platform.data.plane import data_docs_page, gate_result_path
+    from ml_platform.pipelines.data_plane import data_docs_page, gate_result_path
 
     s = Settings(home=tmp_path)
     start, end = date(2025, 3, 9), date(2025, 3, 16)

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ml_platform.lake.maintenance import MARGIN_HOURS, pinned_versions, retention_hours
 from ml_platform.features.registry import write_json_atomic
+from ml_platform.pipelines.lake_maintenance import MARGIN_HOURS, pinned_versions, retention_hours
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)

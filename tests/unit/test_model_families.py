@@ -56,7 +56,7 @@ def test_unknown_family_is_a_clear_error():
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_shap_explains_every_family(family, tmp_path):
-    from ml_platform.training.report import shap_plots
+    from ml_platform.evaluation.report import shap_plots
 
     xt, yt = _data(600, 3)
     fitted = fit_family(family, {**PARAMS[family], **({"max_epochs": 3} if family == "mlp" else {})}, xt, yt, xt, yt)
@@ -67,7 +67,7 @@ def test_shap_explains_every_family(family, tmp_path):
     # the registered model explains a single served row the same way (serving's ?explain=true)
     import pandas as pd
 
-    from ml_platform.training.pyfunc import ChurnModel
+    from ml_platform.model.pyfunc import ChurnModel
 
     names = [f"f{i}" for i in range(6)]
     model = ChurnModel(fitted, names, background=xt[:100])
@@ -83,9 +83,9 @@ def test_platt_scaling_fixes_inflated_probabilities_keeps_ranking_and_explains()
     leaves the AUC as it was, and SHAP (log-odds) is the base's times the slope."""
     from sklearn.metrics import roc_auc_score
 
-    from ml_platform.training.explain import shap_values
+    from ml_platform.evaluation.metrics import expected_calibration_error
+    from ml_platform.model.explain import shap_values
     from ml_platform.training.families import Calibrated, calibrate
-    from ml_platform.training.metrics import expected_calibration_error
 
     def rare(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         x, _ = _data(n, seed)

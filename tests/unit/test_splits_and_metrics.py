@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ml_platform.errors import MlPlatformError
-from ml_platform.training.metrics import best_threshold, classification_metrics, expected_calibration_error
+from ml_platform.evaluation.metrics import best_threshold, classification_metrics, expected_calibration_error
 from ml_platform.training.splits import split_by_cutoff
 
 pytestmark = pytest.mark.unit

@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from ml_platform.config import Settings
-from ml_platform.data.plane import days_in, end_of, run_interval
 from ml_platform.features.customer_features import snapshot_dates
+from ml_platform.pipelines.data_plane import days_in, end_of, run_interval
 
 pytestmark = pytest.mark.unit
 

@@ -91,7 +91,7 @@ def test_a_categorical_feature_is_encoded_in_training_and_in_the_served_model(tm
     import mlflow
 
     from ml_platform.config import Settings
-    from ml_platform.training.scoring import rescore
+    from ml_platform.model.scoring import rescore
     from ml_platform.training.train import train_and_register
 
     rng = np.random.default_rng(7)

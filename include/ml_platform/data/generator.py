@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ml_platform.data.contracts import CHANNELS
+from ml_platform.contracts import CHANNELS
 
 CATEGORIES = ("grocery", "electronics", "fashion", "home", "beauty", "sports", "toys", "books")
 AGE_BANDS = ("18-25", "26-35", "36-50", "51-65", "65+")

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from ml_platform.config import Settings, get_settings
-from ml_platform.data.contracts import Contract
+from ml_platform.contracts import Contract
 from ml_platform.errors import DataContractError
 from ml_platform.lake.paths import table_path
 

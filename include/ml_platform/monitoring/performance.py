@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_platform.training.metrics import expected_calibration_error
+from ml_platform.evaluation.metrics import expected_calibration_error
 
 MIN_ROWS = 30  # below this a group's AUC is not reported
 

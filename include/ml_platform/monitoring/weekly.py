@@ -88,8 +88,8 @@ def reference_scores(version: str, training_set_id: str, settings: Settings | No
     import mlflow
     import pandas as pd
 
-    from ml_platform.training.scoring import rescore
-    from ml_platform.training.train import load_training_frame
+    from ml_platform.features.training_frame import load_training_frame
+    from ml_platform.model.scoring import rescore
 
     s = settings or get_settings()
     path = drift_dir(s) / f"reference-scores-v{version}.parquet"
@@ -130,10 +130,10 @@ def _offline(versions: list[str], s: Settings) -> tuple[dict[str, float], dict[s
 def performance_window(window_end: date, days: int = 7, settings: Settings | None = None) -> dict[str, Any]:
     import pandas as pd
 
+    from ml_platform.contracts import SENSITIVE
     from ml_platform.lake.reader import read_pandas, table_exists
     from ml_platform.lake.rows import replace_rows
     from ml_platform.monitoring.performance import compare_variants, performance_table
-    from ml_platform.training.splits import SENSITIVE
 
     s = settings or get_settings()
     labels_path = table_path("monitoring.labels", s)

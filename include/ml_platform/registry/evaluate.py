@@ -43,7 +43,7 @@ def held_out_rows(version: str, settings: Settings | None = None) -> Any:
     import mlflow.artifacts
     import pandas as pd
 
-    from ml_platform.training.train import TEST_ROWS_FILE
+    from ml_platform.model.artifacts import TEST_ROWS_FILE
 
     s = settings or get_settings()
     mv = client(s).get_model_version(s.model_name, version)
@@ -112,7 +112,7 @@ def single_row_p99_ms(model: Any, rows: Any, n: int = 100, rounds: int = 3, budg
     job (an HPO worker, a starting server) measures the neighbour, not the model. A round within
     `budget_ms` ends the measurement: later rounds could only lower the figure, never change
     whether it is within the budget."""
-    from ml_platform.training.scoring import rescore
+    from ml_platform.model.scoring import rescore
 
     sample = rows.head(min(n, len(rows)))
     for i in range(min(20, len(sample))):  # warm-up
@@ -139,9 +139,9 @@ def evaluate_version(version: str, rows: Any, settings: Settings | None = None,
     from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
     from sklearn.metrics import roc_auc_score
 
-    from ml_platform.training.metrics import expected_calibration_error
-    from ml_platform.training.scoring import rescore
-    from ml_platform.training.splits import SENSITIVE
+    from ml_platform.contracts import SENSITIVE
+    from ml_platform.evaluation.metrics import expected_calibration_error
+    from ml_platform.model.scoring import rescore
 
     s = settings or get_settings()
     model = mlflow.pyfunc.load_model(f"models:/{s.model_name}/{version}")

@@ -41,8 +41,8 @@ def score_snapshot(spark: Any, snapshot_date: date, model_version: str, settings
     from pyspark.sql import functions as F
 
     from ml_platform.lake.paths import table_path
+    from ml_platform.model.scoring import schema_types, spark_scorer
     from ml_platform.serving.routing import BANDS, parse_bands
-    from ml_platform.training.scoring import schema_types, spark_scorer
 
     s = settings or get_settings()
     mlflow.set_tracking_uri(s.mlflow_tracking_uri)

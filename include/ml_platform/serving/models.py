@@ -38,7 +38,7 @@ class Loaded:
 def load_version(name: str, version: str, alias: str) -> Served:
     import mlflow.pyfunc
 
-    from ml_platform.training.scoring import feature_names, input_types
+    from ml_platform.model.scoring import feature_names, input_types
 
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
     return Served(name, str(version), alias, model, model.unwrap_python_model(), tuple(feature_names(model)),

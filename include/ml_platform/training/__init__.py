@@ -1,4 +1,4 @@
 """Training: churn labels (`labels`), cutoff splits (`splits`), model families (`families`), the
-shared Optuna study (`hpo`), the distributed final fit (`distributed`), evaluation (`metrics`,
-`report`, `explain`), the served pyfunc (`pyfunc`, `scoring`), the whole flow (`train`) and the
-one-command backtest on a user's file (`backtest`)."""
+shared Optuna study (`hpo`), the distributed final fit (`distributed`) and the whole flow
+(`train`). What a trained model is lives in `ml_platform.model`, how it is judged in
+`ml_platform.evaluation`."""

@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from ml_platform.contracts import SENSITIVE
 from ml_platform.errors import MlPlatformError
-from ml_platform.training.encoding import FeatureEncoder
-
-SENSITIVE = ("gender", "age_band", "region")
+from ml_platform.model.encoding import FeatureEncoder
 
 
 @dataclass(frozen=True)

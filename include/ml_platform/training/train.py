@@ -25,14 +25,16 @@ from typing import Any
 import numpy as np
 
 from ml_platform.config import REPO_ROOT, Settings, get_settings
+from ml_platform.contracts import SENSITIVE
+from ml_platform.evaluation.metrics import best_threshold, classification_metrics, expected_calibration_error
+from ml_platform.evaluation.report import evaluation_plots, fairness_report, html_report, shap_plots
+from ml_platform.features.training_frame import load_training_frame, with_sensitive_attributes
+from ml_platform.model.artifacts import TEST_ROWS_FILE
 from ml_platform.training.families import Calibrated, calibrate, suggest_params
 from ml_platform.training.hpo import TrialData, open_study, run_worker, split_trials, storage_for
-from ml_platform.training.metrics import best_threshold, classification_metrics, expected_calibration_error
-from ml_platform.training.report import evaluation_plots, fairness_report, html_report, shap_plots
-from ml_platform.training.splits import SENSITIVE, split_by_cutoff
+from ml_platform.training.splits import split_by_cutoff
 
 #: The challenger's held-out rows (features, label, sensitive attributes), logged under evaluation/.
-TEST_ROWS_FILE = "test_rows.parquet"
 
 
 @dataclass
@@ -161,33 +163,6 @@ def start_study_run(study_name: str, training_set_id: str, params: dict[str, Any
     return str(run.info.run_id)
 
 
-def load_training_frame(training_set_id: str, settings: Settings | None = None) -> tuple[Any, list[str], dict[str, int]]:
-    """A materialised training set as pandas without Spark (delta-rs file list + pyarrow), with the
-    customers' sensitive attributes beside it; (frame, feature names, lineage)."""
-    from ml_platform.features.store import FeatureStore
-    from ml_platform.lake.paths import table_path
-    from ml_platform.lake.reader import read_pandas
-
-    s = settings or get_settings()
-    meta = FeatureStore(settings=s).get_training_set(training_set_id).metadata
-    df = read_pandas(table_path("ml.training_sets", s), version=meta["table_version"],
-                     partition=("training_set_id", training_set_id))[meta["columns"]]
-    return with_sensitive_attributes(df, s), list(meta["feature_names"]), dict(meta["lineage"])
-
-
-def with_sensitive_attributes(df: Any, settings: Settings) -> Any:
-    """Join gender / age band / region from silver.customers (for fairness, never as features)."""
-    from ml_platform.lake.paths import table_path
-    from ml_platform.lake.reader import read_pandas, table_exists
-
-    customers = table_path("silver.customers", settings)
-    if not table_exists(customers) or "customer_id" not in df.columns:
-        return df
-    attrs = read_pandas(customers)
-    keep = ["customer_id", *[c for c in SENSITIVE if c in attrs.columns and c not in df.columns]]
-    return df.merge(attrs[keep], on="customer_id", how="left")
-
-
 def hpo_worker(df: Any, feature_names: Sequence[str], *, study_name: str, parent_run_id: str, n_trials: int,
                families: Sequence[str], seed: int = 0, threads: int = 1, timeout: float | None = None,
                settings: Settings | None = None, progress: Any = None, progress_total: int | None = None) -> int:
@@ -225,7 +200,7 @@ def finalize_and_register(df: Any, feature_names: Sequence[str], *, study_name: 
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
-    from ml_platform.training.pyfunc import ChurnModel
+    from ml_platform.model.pyfunc import ChurnModel
 
     s = settings or get_settings()
     names = list(feature_names)

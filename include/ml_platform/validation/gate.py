@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ml_platform.data.contracts import TRANSACTIONS
+from ml_platform.contracts import TRANSACTIONS
 from ml_platform.validation.rules import ROW_RULES, RuleContext
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ml_platform.data.contracts import CHANNELS
+from ml_platform.contracts import CHANNELS
 
 if TYPE_CHECKING:
     from pyspark.sql import Column

@@ -108,7 +108,7 @@ def shap_plots(fitted: Any, x: np.ndarray, background: np.ndarray, feature_names
     with a sampled background for logistic regression and the MLP. Returns the plots and the
     mean |SHAP| per feature.
     """
-    from ml_platform.training.explain import shap_values
+    from ml_platform.model.explain import shap_values
 
     plt = _fig()
     rng = np.random.default_rng(seed)

@@ -90,16 +90,16 @@ def run_backtest(plan: BacktestPlan, transactions: Path, customers: Path | None,
                  timestamp_format: str | None = None, say: Callable[[str], None] = lambda m: None,
                  progress: Any = None) -> dict[str, Any]:
     """Run every step in the current (workspace) settings; the metrics as a JSON-able dict."""
-    from pyspark.sql import functions as F
 
     from ml_platform.config import get_settings
-    from ml_platform.data import plane
-    from ml_platform.data.contracts import CUSTOMERS, TRANSACTIONS
+    from ml_platform.contracts import CUSTOMERS, TRANSACTIONS
     from ml_platform.data.ingest import ingest
     from ml_platform.features import FeatureLookup, FeatureStore
+    from ml_platform.features.training_frame import with_sensitive_attributes
     from ml_platform.lake.paths import table_path
+    from ml_platform.pipelines import data_plane as plane
     from ml_platform.training.labels import build_churn_labels
-    from ml_platform.training.train import train_and_register, with_sensitive_attributes
+    from ml_platform.training.train import train_and_register
 
     s = get_settings()
     day = datetime.now(timezone.utc).date()

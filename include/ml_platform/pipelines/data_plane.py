@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml_platform.config import Settings, get_settings
-from ml_platform.data.contracts import CUSTOMERS, TRANSACTIONS
+from ml_platform.contracts import CUSTOMERS, TRANSACTIONS
 from ml_platform.data.ingest import ingest_files, list_files
 from ml_platform.errors import MlPlatformError, ValidationFailed
 from ml_platform.features.customer_features import (
@@ -25,8 +25,7 @@ from ml_platform.features.customer_features import (
     snapshot_dates,
 )
 from ml_platform.features.registry import Registry
-from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES
-from ml_platform.lake.paths import table_path
+from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES, table_path
 from ml_platform.validation.gate import run_gate, save_result
 from ml_platform.validation.rules import RuleContext
 

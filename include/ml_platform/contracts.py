@@ -2,7 +2,9 @@
 
 Enforced by ingestion (`ml_platform.data.ingest`): a missing required column, or a column
 whose values cannot be read as the contract type at all, rejects the file before anything is
-written. Bad individual rows are the validation gate's job.
+written. Bad individual rows are the validation gate's job. Also the customers' sensitive
+attributes (`SENSITIVE`): read for fairness reports and slices, never used as model features.
+The lowest layer of the package (docs/ARCHITECTURE.md): it imports nothing of the platform.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CHANNELS = ("online", "mobile", "store")
+#: Customer attributes kept out of every feature set; fairness is measured across them.
+SENSITIVE = ("gender", "age_band", "region")
 
 
 @dataclass(frozen=True)
