@@ -249,14 +249,13 @@ def test_the_form_refuses_bad_values_or_the_first_task_names_the_param(stack, pa
 
 
 def test_a_backfill_of_two_dates_from_the_form_leaves_the_tables_as_the_schedule_did(stack, page, shots):
-    lake = stack["home"] / "lake"
-    demo = _tables(lake)  # the demo's history job made these dates' snapshots
+    demo = _tables(stack["env"])  # the demo's history job made these dates' snapshots
     # the schedule first: unpaused, features_build catches up on its two weekly intervals
     _api(stack, "PATCH", "/api/v2/dags/features_build", {"is_paused": False})
     scheduled = _wait("the two scheduled runs", lambda: (r := list(_runs(stack, "features_build").values()))
                       and len(r) == 2 and all(x["state"] in ("success", "failed") for x in r) and r, 900)
     assert {r["state"] for r in scheduled} == {"success"} and {r["run_type"] for r in scheduled} == {"scheduled"}
-    after_schedule = _tables(lake)
+    after_schedule = _tables(stack["env"])
     assert after_schedule == demo  # the schedule reprocessed the demo's dates: nothing changed
 
     start, end = stack["env"]["ML_PLATFORM_DAG_START_DATE"], stack["env"]["ML_PLATFORM_DAG_END_DATE"]
@@ -287,7 +286,7 @@ def test_a_backfill_of_two_dates_from_the_form_leaves_the_tables_as_the_schedule
     assert {r["state"] for r in runs} == {"success"}, runs
     spans = sorted((r["start_date"], r["end_date"]) for r in runs)
     assert spans[0][1] <= spans[1][0], f"the two dates ran at the same time: {spans}"  # one at a time
-    assert _tables(lake) == after_schedule  # the backfill left the tables as the schedule did
+    assert _tables(stack["env"]) == after_schedule  # the backfill left the tables as the schedule did
 
 
 def test_every_dag_triggers_from_its_form_with_the_defaults(stack, page, shots):
@@ -344,15 +343,28 @@ def test_every_dag_triggers_from_its_form_with_the_defaults(stack, page, shots):
             assert outcomes[dag_id]["first_task_state"] in ("success", "skipped", "deferred"), outcomes[dag_id]
 
 
-def _tables(lake: Path) -> dict[str, Any]:
-    """Every row of silver and of the feature snapshots, in a stable order."""
-    from deltalake import DeltaTable
+def _tables(env: dict[str, str]) -> dict[str, Any]:
+    """Every row of silver and of the feature snapshots, in a stable order, from the lake the
+    demo's settings `env` name (a local folder, or Azure Storage when the demo ran on Azurite)."""
+    from ml_platform.config import Settings, get_settings
+    from ml_platform.lake.paths import table_path
+    from ml_platform.lake.reader import read_pandas
 
-    out = {}
-    for name in ("silver/transactions", "features/customer_features"):
-        df = DeltaTable(str(lake / name)).to_pandas()
-        out[name] = df.sort_values(list(df.columns)).reset_index(drop=True).to_json()
-    return out
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    get_settings.cache_clear()
+    try:
+        s = Settings()
+        out = {}
+        for name in ("silver.transactions", "features.customer_features"):
+            df = read_pandas(table_path(name, s))
+            out[name] = df.sort_values(list(df.columns)).reset_index(drop=True).to_json()
+        return out
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
 
 
 #: a valid value other than the default for the params typed into text and number fields
