@@ -105,13 +105,17 @@ def main() -> int:
     print(f"\ndrift detection, {a.features} features ({len(cats)} categorical), one core of 2")
     print(f"{'':46s}{'detector s':>11s}{'whole call s':>13s}")
     print(f"{'detect_drift, ' + f'{a.rows:,} rows':46s}{res.detector_seconds:11.2f}{whole:13.2f}")
-    print(f"{'detect_drift, ' + f'{a.big:,} rows sampled to {big.n_reference:,}':46s}"
-          f"{big.detector_seconds:11.2f}{big_whole:13.2f}")
+    print(
+        f"{'detect_drift, ' + f'{a.big:,} rows sampled to {big.n_reference:,}':46s}"
+        f"{big.detector_seconds:11.2f}{big_whole:13.2f}"
+    )
     print(f"{'floor: scipy ks_2samp + chi2_contingency, ' + f'{a.rows:,}':46s}{floor:11.2f}")
     print(f"found the shifted column: {res.drifted == ['f00']}; sampled run drifted: {big.drifted}")
     ok = res.detector_seconds <= 5.0
-    print(f"goal <= 5 s detector time at {a.rows:,} x {a.features}: {'met' if ok else 'NOT met'} "
-          f"({res.detector_seconds / floor:.1f}x the scipy floor)")
+    print(
+        f"goal <= 5 s detector time at {a.rows:,} x {a.features}: {'met' if ok else 'NOT met'} "
+        f"({res.detector_seconds / floor:.1f}x the scipy floor)"
+    )
     return 0
 
 

@@ -61,7 +61,9 @@ def print_comparison(start_s: float, job_s: float, spark_peak: int, duck_s: floa
     """The side-by-side table every Spark-vs-DuckDB benchmark prints."""
     total = start_s + job_s
     print(f"{'engine':<8}{'wall s':>10}{'peak RSS MiB':>15}")
-    print(f"{'spark':<8}{total:>10.2f}{spark_peak / 2**20:>15.0f}   (session start {start_s:.2f}s + {step} {job_s:.2f}s)")
+    print(
+        f"{'spark':<8}{total:>10.2f}{spark_peak / 2**20:>15.0f}   (session start {start_s:.2f}s + {step} {job_s:.2f}s)"
+    )
     print(f"{'duckdb':<8}{duck_s:>10.2f}{duck_peak / 2**20:>15.0f}")
     print(f"spark/duckdb: {total / duck_s:.1f}x with session start, {job_s / duck_s:.1f}x without")
 
@@ -73,8 +75,13 @@ def make_data(rows: int, out: Path) -> tuple[Path, date, int]:
 
     days = 365
     customers = max(50, int(rows / (RATE_PER_CUSTOMER_DAY * days)))
-    spec = GeneratorSpec(customers=customers, start=date(2024, 1, 1), end=date(2024, 1, 1) + timedelta(days=days - 1),
-                         seed=1, dirty_share=0.0)
+    spec = GeneratorSpec(
+        customers=customers,
+        start=date(2024, 1, 1),
+        end=date(2024, 1, 1) + timedelta(days=days - 1),
+        seed=1,
+        dirty_share=0.0,
+    )
     frames = [df for _, df in generate_days(spec, make_customers(spec))]
     df = pd.concat(frames, ignore_index=True)
     df["transaction_ts"] = df["transaction_ts"].astype("datetime64[us]").dt.tz_localize("UTC")
@@ -115,7 +122,8 @@ def duckdb_features(path: Path, snapshot: date, out: Path) -> None:
     windows = "".join(
         f"count(*) FILTER (WHERE transaction_ts >= $end - INTERVAL {w} DAY) AS frequency_{w}d, "
         f"coalesce(sum(amount) FILTER (WHERE transaction_ts >= $end - INTERVAL {w} DAY), 0) AS monetary_{w}d, "
-        for w in (30, 90, 180))
+        for w in (30, 90, 180)
+    )
     window_cols = "".join(f"frequency_{w}d, round(monetary_{w}d, 6) AS monetary_{w}d, " for w in (30, 90, 180))
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -138,7 +146,12 @@ def compare(spark_out: Path, duck_out: Path) -> tuple[int, float]:
 
     from ml_platform.lake.reader import read_pandas
 
-    s = read_pandas(str(spark_out)).drop(columns=["snapshot_date", "feature_timestamp"]).set_index("customer_id").sort_index()
+    s = (
+        read_pandas(str(spark_out))
+        .drop(columns=["snapshot_date", "feature_timestamp"])
+        .set_index("customer_id")
+        .sort_index()
+    )
     d = pd.read_parquet(duck_out).set_index("customer_id").sort_index()
     if list(s.index) != list(d.index):
         raise SystemExit(f"outputs disagree on customers: spark {len(s)} vs duckdb {len(d)}")
@@ -184,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         from ml_platform.features.customer_features import FEATURE_COLUMNS
 
         customers, worst = compare(work / "spark_delta", work / "duck.parquet")
-        print(f"outputs agree: {customers:,} customers x {len(FEATURE_COLUMNS)} features (+ customer_id), max abs diff {worst:.1e}")
+        print(
+            f"outputs agree: {customers:,} customers x {len(FEATURE_COLUMNS)} features (+ customer_id), max abs diff {worst:.1e}"
+        )
         print_comparison(start_s, job_s, spark_mem.peak, duck_s, duck_mem.peak, "job")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -67,8 +67,9 @@ def draw_params(families: list[str], n: int, seed: int) -> list[dict[str, Any]]:
     return out
 
 
-def worker(home: str, data_file: str, study: str, parent_run: str, n: int, families: list[str],
-           threads: int, seed: int) -> dict[str, float]:
+def worker(
+    home: str, data_file: str, study: str, parent_run: str, n: int, families: list[str], threads: int, seed: int
+) -> dict[str, float]:
     """One HPO worker process (what an Airflow `hpo` task does); its wall and fit seconds."""
     os.environ["ML_PLATFORM_HOME"] = home
     from ml_platform.config import get_settings
@@ -124,8 +125,9 @@ def machine_speedup(data_file: str, params: dict[str, Any], n: int) -> tuple[flo
     return walls[0], walls[1]
 
 
-def run_setting(name: str, workers: int, threads: int, params: list[dict[str, Any]], data_file: str,
-                families: list[str], seed: int) -> dict[str, Any]:
+def run_setting(
+    name: str, workers: int, threads: int, params: list[dict[str, Any]], data_file: str, families: list[str], seed: int
+) -> dict[str, Any]:
     """A fresh platform home and study, the parameter sets enqueued, `workers` processes."""
     home = tempfile.mkdtemp(prefix=f"hpo-bench-{name}-")
     os.environ["ML_PLATFORM_HOME"] = home
@@ -143,17 +145,28 @@ def run_setting(name: str, workers: int, threads: int, params: list[dict[str, An
     shares = [len(params) // workers + (1 if i < len(params) % workers else 0) for i in range(workers)]
     ctx = mp.get_context("spawn")
     with ctx.Pool(workers) as pool:
-        results = pool.starmap(worker, [(home, data_file, study_name, parent, n, families, threads, seed + i)
-                                        for i, n in enumerate(shares)])
+        results = pool.starmap(
+            worker,
+            [(home, data_file, study_name, parent, n, families, threads, seed + i) for i, n in enumerate(shares)],
+        )
     study = open_study(study_name, storage_for(s.optuna_storage), seed)
     states = [t.state.name for t in study.trials]
     span = max(r["end"] for r in results) - min(r["start"] for r in results)
     busy = sum(r["wall"] for r in results)
     fit = sum(r["fit"] for r in results)
-    return {"setting": name, "workers": workers, "threads": threads, "trials": len(states),
-            "complete": states.count("COMPLETE"), "pruned": states.count("PRUNED"), "wall": span,
-            "trials_per_min": len(states) / span * 60.0, "bookkeeping_share": (busy - fit) / busy,
-            "bookkeeping_s_per_trial": (busy - fit) / len(states), "fit_s_per_trial": fit / len(states)}
+    return {
+        "setting": name,
+        "workers": workers,
+        "threads": threads,
+        "trials": len(states),
+        "complete": states.count("COMPLETE"),
+        "pruned": states.count("PRUNED"),
+        "wall": span,
+        "trials_per_min": len(states) / span * 60.0,
+        "bookkeeping_share": (busy - fit) / busy,
+        "bookkeeping_s_per_trial": (busy - fit) / len(states),
+        "fit_s_per_trial": fit / len(states),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,8 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     data_file = str(Path(tempfile.mkdtemp(prefix="hpo-bench-data-")) / "data.npz")
     np.savez(data_file, **make_data(rows, args.seed))
     params = draw_params(families, trials, args.seed)
-    print(f"{rows} rows (20 features), {trials} trials of {', '.join(families)} per setting, "
-          f"{os.cpu_count()} cores", flush=True)
+    print(
+        f"{rows} rows (20 features), {trials} trials of {', '.join(families)} per setting, {os.cpu_count()} cores",
+        flush=True,
+    )
     out = []
     for name, workers, threads in (("1w x 1t", 1, 1), ("2w x 1t", 2, 1), ("1w x 2t", 1, 2)):
         r = run_setting(name.replace(" ", ""), workers, threads, params, data_file, families, args.seed)
@@ -185,18 +200,26 @@ def main(argv: list[str] | None = None) -> int:
     n_raw = 2 if args.smoke else 8
     one, two_raw = machine_speedup(data_file, params[0], n_raw)
     base = out[0]["trials_per_min"]
-    print(f"\n{'setting':<10} {'trials':>6} {'pruned':>6} {'wall s':>8} {'trials/min':>10} {'speed-up':>8} "
-          f"{'fit s/trial':>11} {'bookkeeping s/trial':>19} {'bookkeeping':>11}")
+    print(
+        f"\n{'setting':<10} {'trials':>6} {'pruned':>6} {'wall s':>8} {'trials/min':>10} {'speed-up':>8} "
+        f"{'fit s/trial':>11} {'bookkeeping s/trial':>19} {'bookkeeping':>11}"
+    )
     for r in out:
-        print(f"{r['setting']:<10} {r['trials']:>6} {r['pruned']:>6} {r['wall']:>8.1f} {r['trials_per_min']:>10.1f} "
-              f"{r['trials_per_min'] / base:>7.2f}x {r['fit_s_per_trial']:>11.2f} {r['bookkeeping_s_per_trial']:>19.3f} "
-              f"{r['bookkeeping_share']:>10.1%}")
+        print(
+            f"{r['setting']:<10} {r['trials']:>6} {r['pruned']:>6} {r['wall']:>8.1f} {r['trials_per_min']:>10.1f} "
+            f"{r['trials_per_min'] / base:>7.2f}x {r['fit_s_per_trial']:>11.2f} {r['bookkeeping_s_per_trial']:>19.3f} "
+            f"{r['bookkeeping_share']:>10.1%}"
+        )
     two = out[1]["trials_per_min"] / base
     worst = max(r["bookkeeping_share"] for r in out)
-    print(f"\npeer (the machine): {n_raw} plain fits of one configuration, 1 process {one:.1f} s, "
-          f"2 processes {two_raw:.1f} s: {one / two_raw:.2f}x")
-    print(f"2 workers vs 1: {two:.2f}x (ideal 2.00x, this machine's plain-fit ceiling {one / two_raw:.2f}x, "
-          f"goal >= 1.70x: {'met' if two >= 1.7 else 'NOT met'})")
+    print(
+        f"\npeer (the machine): {n_raw} plain fits of one configuration, 1 process {one:.1f} s, "
+        f"2 processes {two_raw:.1f} s: {one / two_raw:.2f}x"
+    )
+    print(
+        f"2 workers vs 1: {two:.2f}x (ideal 2.00x, this machine's plain-fit ceiling {one / two_raw:.2f}x, "
+        f"goal >= 1.70x: {'met' if two >= 1.7 else 'NOT met'})"
+    )
     print(f"bookkeeping: at most {worst:.1%} of trial time (goal <= 5%: {'met' if worst <= 0.05 else 'NOT met'})")
     return 0
 

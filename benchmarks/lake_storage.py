@@ -56,10 +56,23 @@ def main() -> int:
     debug = work / "azurite-debug.log"
     # Azurite with a debug log (the request counter); started here, not through azurite.sh, for the flag
     (work / "azurite-data").mkdir(parents=True)
-    server = subprocess.Popen([str(ROOT / ".azurite/node_modules/.bin/azurite-blob"), "--blobHost", "127.0.0.1",
-                               "--blobPort", str(port), "--location", str(work / "azurite-data"), "--loose",
-                               "--skipApiVersionCheck", "--debug", str(debug)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".azurite/node_modules/.bin/azurite-blob"),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--location",
+            str(work / "azurite-data"),
+            "--loose",
+            "--skipApiVersionCheck",
+            "--debug",
+            str(debug),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         key = re.search(r"KEY='([^']+)'", (ROOT / "scripts/azurite.sh").read_text()).group(1)  # type: ignore[union-attr]
         endpoint = f"http://127.0.0.1:{port}/{ACCOUNT}"
@@ -74,7 +87,8 @@ def main() -> int:
         from ml_platform.data.generator import GeneratorSpec, write_landing
 
         blobs = BlobServiceClient.from_connection_string(
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key};BlobEndpoint={endpoint};")
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key};BlobEndpoint={endpoint};"
+        )
         for c in ("lake", "landing"):
             blobs.create_container(c)
         files = work / "landed"
@@ -86,16 +100,27 @@ def main() -> int:
         base["ML_PLATFORM_SNAPSHOT_CADENCE"] = "daily"
         envs = {
             "local disk": base | {"ML_PLATFORM_HOME": str(work / "local"), "ML_PLATFORM_LANDING_URI": str(files)},
-            "Azurite": base | {"ML_PLATFORM_HOME": str(work / "remote"),
-                               "ML_PLATFORM_LAKE_URI": f"abfss://lake@{ACCOUNT}.dfs.core.windows.net/bench",
-                               "ML_PLATFORM_LANDING_URI": f"abfss://landing@{ACCOUNT}.dfs.core.windows.net/in",
-                               "ML_PLATFORM_AZURE_EMULATOR_ENDPOINT": endpoint,
-                               "ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY": key},
+            "Azurite": base
+            | {
+                "ML_PLATFORM_HOME": str(work / "remote"),
+                "ML_PLATFORM_LAKE_URI": f"abfss://lake@{ACCOUNT}.dfs.core.windows.net/bench",
+                "ML_PLATFORM_LANDING_URI": f"abfss://landing@{ACCOUNT}.dfs.core.windows.net/in",
+                "ML_PLATFORM_AZURE_EMULATOR_ENDPOINT": endpoint,
+                "ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY": key,
+            },
         }
         steps = {
             "data plane (ml-platform run)": ["run", "--start", str(start), "--end", str(end)],
-            "PIT training set": ["features", "training-set", "--cutoffs", str(cutoff), "--horizon-days", "7",
-                                 "--id", "bench"],
+            "PIT training set": [
+                "features",
+                "training-set",
+                "--cutoffs",
+                str(cutoff),
+                "--horizon-days",
+                "7",
+                "--id",
+                "bench",
+            ],
         }
         exe = str(Path(sys.executable).parent / "ml-platform")
         results: dict[str, dict[str, tuple[float, int]]] = {}
@@ -115,8 +140,11 @@ def main() -> int:
         for step, r in results.items():
             (lt, _), (at, n) = r["local disk"], r["Azurite"]
             print(f"{step:32} {lt:10.1f}s {at:8.1f}s {at / lt:6.2f} {n:17d}")
-        print(json.dumps({s: {w: {"seconds": round(t, 1), "requests": n} for w, (t, n) in r.items()}
-                          for s, r in results.items()}))
+        print(
+            json.dumps(
+                {s: {w: {"seconds": round(t, 1), "requests": n} for w, (t, n) in r.items()} for s, r in results.items()}
+            )
+        )
         return 0
     finally:
         server.terminate()

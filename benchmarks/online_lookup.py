@@ -51,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     table = customer_features_table("weekly")
     ts = datetime(2025, 3, 23, tzinfo=timezone.utc)
     rng = random.Random(0)
-    values = [[rng.random() * 100 if f.dtype == "double" else rng.randint(0, 50) for f in table.features]
-              for _ in range(min(n, 1000))]
+    values = [
+        [rng.random() * 100 if f.dtype == "double" else rng.randint(0, 50) for f in table.features]
+        for _ in range(min(n, 1000))
+    ]
 
     def rows():
         for i in range(n):
@@ -81,8 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         results.append(("redis-py GET (floor)", "1 key", _time(lambda: raw.get("bench:raw"), calls)))
     print(f"{'backend':<22}{'lookup':<10}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}")
     for name, case, samples in results:
-        print(f"{name:<22}{case:<10}{_pct(samples, 0.5):>9.3f}{_pct(samples, 0.99):>9.3f}"
-              f"{statistics.fmean(samples) * 1000:>9.3f}")
+        print(
+            f"{name:<22}{case:<10}{_pct(samples, 0.5):>9.3f}{_pct(samples, 0.99):>9.3f}"
+            f"{statistics.fmean(samples) * 1000:>9.3f}"
+        )
     return 0
 
 

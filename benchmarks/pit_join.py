@@ -37,14 +37,20 @@ def make_data(n_entities: int, n_features: int, out: Path) -> None:
     week = np.timedelta64(7 * 86_400_000_000, "us")
     k = np.repeat(np.arange(keys), weeks)
     fts = base + np.tile(np.arange(weeks), keys) * week
-    feats = pd.DataFrame({"customer_id": pd.array([f"C{x:08d}" for x in k]), "feature_timestamp": fts,
-                          **{f: rng.random(len(k)) for f in FEATURES}})
+    feats = pd.DataFrame(
+        {
+            "customer_id": pd.array([f"C{x:08d}" for x in k]),
+            "feature_timestamp": fts,
+            **{f: rng.random(len(k)) for f in FEATURES},
+        }
+    )
     feats.to_parquet(out / "features.parquet", index=False, row_group_size=1_000_000)
     ek = rng.integers(0, int(keys * 1.05), n_entities)  # ~5 % of keys have no features
     ets = base + (rng.random(n_entities) * weeks * 7 * 86_400_000_000).astype("int64").astype("timedelta64[us]")
     ets = ets - np.timedelta64(3 * 86_400_000_000, "us")  # some events before the first feature row
-    ent = pd.DataFrame({"customer_id": pd.array([f"C{x:08d}" for x in ek]), "event_timestamp": ets,
-                        "row": np.arange(n_entities)})
+    ent = pd.DataFrame(
+        {"customer_id": pd.array([f"C{x:08d}" for x in ek]), "event_timestamp": ets, "row": np.arange(n_entities)}
+    )
     ent.to_parquet(out / "entities.parquet", index=False, row_group_size=1_000_000)
 
 
@@ -66,8 +72,15 @@ def spark_join(spark, out: Path) -> None:
 
     ent = spark.read.parquet(str(out / "entities.parquet"))
     feats = spark.read.parquet(str(out / "features.parquet"))
-    res = pit_join(ent, feats, entity_keys=["customer_id"], feature_keys=["customer_id"], event_ts="event_timestamp",
-                   feature_ts="feature_timestamp", feature_names=FEATURES)
+    res = pit_join(
+        ent,
+        feats,
+        entity_keys=["customer_id"],
+        feature_keys=["customer_id"],
+        event_ts="event_timestamp",
+        feature_ts="feature_timestamp",
+        feature_names=FEATURES,
+    )
     res.write.mode("overwrite").parquet(str(out / "spark.parquet"))
 
 

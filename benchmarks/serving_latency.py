@@ -71,19 +71,36 @@ def build_home(home: Path, redis_url: str, customers: int) -> tuple[dict[str, st
     x[rng.random(x.shape) < 0.1] = np.nan
     ids = [f"B{i:07d}" for i in range(customers)]
     ts = datetime(2025, 3, 1, tzinfo=timezone.utc)
-    RedisOnlineStore(redis_url).publish(spec, ((ids[i], ts, [None if np.isnan(v) else float(v) for v in x[i]])
-                                               for i in range(customers)), tag="bench")
+    RedisOnlineStore(redis_url).publish(
+        spec, ((ids[i], ts, [None if np.isnan(v) else float(v) for v in x[i]]) for i in range(customers)), tag="bench"
+    )
     logit = (np.nan_to_num(x[:, 0]) - 10) / 5 - (np.nan_to_num(x[:, 1]) - 10) / 8
     y = (rng.random(customers) < 1 / (1 + np.exp(-logit))).astype(int)
-    frame = pd.DataFrame(x, columns=names).assign(customer_id=ids, churned=y,
-                                                  cutoff_date=[date(2025, 1, 4) + timedelta(days=7 * (i % 4))
-                                                               for i in range(customers)])
-    res = train_and_register(frame, names, training_set_id="bench", lineage={}, study_name="bench", n_trials=2,
-                             families=["xgboost"], settings=s)
-    apply_decision(evaluate_and_decide(Policy(latency_p99_ms=1e9, floor_auc=0, floor_max_ece=1,
-                                              floor_max_fairness_gap=1), s), settings=s)
-    env = {"ML_PLATFORM_HOME": str(home), "ML_PLATFORM_ONLINE_STORE": "redis", "ML_PLATFORM_REDIS_URL": redis_url,
-           "ML_PLATFORM_SERVING_WORKERS": "1"}
+    frame = pd.DataFrame(x, columns=names).assign(
+        customer_id=ids,
+        churned=y,
+        cutoff_date=[date(2025, 1, 4) + timedelta(days=7 * (i % 4)) for i in range(customers)],
+    )
+    res = train_and_register(
+        frame,
+        names,
+        training_set_id="bench",
+        lineage={},
+        study_name="bench",
+        n_trials=2,
+        families=["xgboost"],
+        settings=s,
+    )
+    apply_decision(
+        evaluate_and_decide(Policy(latency_p99_ms=1e9, floor_auc=0, floor_max_ece=1, floor_max_fairness_gap=1), s),
+        settings=s,
+    )
+    env = {
+        "ML_PLATFORM_HOME": str(home),
+        "ML_PLATFORM_ONLINE_STORE": "redis",
+        "ML_PLATFORM_REDIS_URL": redis_url,
+        "ML_PLATFORM_SERVING_WORKERS": "1",
+    }
     return env, ids, f"models:/churn_model/{res.version}"
 
 
@@ -92,8 +109,9 @@ def start(cmd: list[str], env: dict[str, str], log: Path, ready: Callable[[], bo
     import httpx
 
     full = {k: v for k, v in os.environ.items() if not k.startswith("ML_PLATFORM_")} | env
-    proc = subprocess.Popen(cmd, env=full, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-                            cwd=ROOT)
+    proc = subprocess.Popen(
+        cmd, env=full, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
+    )
     deadline = time.time() + 180
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -114,8 +132,9 @@ async def open_loop(url: str, ids: list[str], rate: float, seconds: float) -> di
     n = int(rate * seconds)
     lat: list[float] = []
     errors = 0
-    async with httpx.AsyncClient(base_url=url, timeout=10,
-                                 limits=httpx.Limits(max_connections=256, max_keepalive_connections=256)) as c:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=10, limits=httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    ) as c:
         for i in range(20):  # warm-up, not measured
             await c.post("/predict", json={"customer_ids": [ids[i]]})
         t0 = time.perf_counter()
@@ -135,8 +154,13 @@ async def open_loop(url: str, ids: list[str], rate: float, seconds: float) -> di
         await asyncio.gather(*(one(i) for i in range(n)))
         wall = time.perf_counter() - t0
     a = np.array(lat)
-    return {"requests": n, "errors": errors, "achieved_rps": n / wall, "p50": float(np.percentile(a, 50)),
-            "p99": float(np.percentile(a, 99))}
+    return {
+        "requests": n,
+        "errors": errors,
+        "achieved_rps": n / wall,
+        "p50": float(np.percentile(a, 50)),
+        "p99": float(np.percentile(a, 99)),
+    }
 
 
 def breakdown(env: dict[str, str], ids: list[str], uri: str, n: int) -> dict[str, float]:
@@ -172,7 +196,8 @@ def breakdown(env: dict[str, str], ids: list[str], uri: str, n: int) -> dict[str
         parts["spool"].append(time.perf_counter() - t)
     spool.close()
     return {k: float(np.percentile(v, 50)) * 1000 for k, v in parts.items()} | {
-        "model_p99": float(np.percentile(parts["model"], 99)) * 1000}
+        "model_p99": float(np.percentile(parts["model"], 99)) * 1000
+    }
 
 
 def main() -> int:
@@ -188,8 +213,22 @@ def main() -> int:
         raise SystemExit("redis-server is not installed (apt-get install redis-server)")
     tmp = Path(tempfile.mkdtemp(prefix="serving-bench-"))
     rport = free_port()
-    redis = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(rport), "--save", "",
-                              "--appendonly", "no", "--dir", str(tmp)], stdout=subprocess.DEVNULL)
+    redis = subprocess.Popen(
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(rport),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     procs: list[subprocess.Popen] = []
     try:
         time.sleep(0.5)
@@ -199,18 +238,37 @@ def main() -> int:
         port = free_port()
         say("BentoML service (ml-platform serve, 1 worker)")
         url = f"http://127.0.0.1:{port}"
-        procs.append(start([str(BIN / "ml-platform"), "serve", "--port", str(port)], env, tmp / "serve.log",
-                           lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200))
+        procs.append(
+            start(
+                [str(BIN / "ml-platform"), "serve", "--port", str(port)],
+                env,
+                tmp / "serve.log",
+                lambda: httpx.get(url + "/readyz", timeout=2).status_code == 200,
+            )
+        )
         results["bentoml service"] = asyncio.run(open_loop(f"http://127.0.0.1:{port}", ids, a.rate, a.seconds))
         stop_process_group(procs.pop(), wait=20)
         port = free_port()
         say("bare Starlette app (uvicorn, 1 process)")
         url = f"http://127.0.0.1:{port}"
-        procs.append(start([str(BIN / "uvicorn"), "benchmarks.bare_app:app", "--host", "127.0.0.1", "--port", str(port),
-                            "--no-access-log", "--log-level", "warning"], env | {"BARE_MODEL_URI": uri},
-                           tmp / "bare.log",
-                           lambda: httpx.post(url + "/predict", json={"customer_ids": ["x"]}, timeout=2).status_code
-                           == 200))
+        procs.append(
+            start(
+                [
+                    str(BIN / "uvicorn"),
+                    "benchmarks.bare_app:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                env | {"BARE_MODEL_URI": uri},
+                tmp / "bare.log",
+                lambda: httpx.post(url + "/predict", json={"customer_ids": ["x"]}, timeout=2).status_code == 200,
+            )
+        )
         results["bare starlette app"] = asyncio.run(open_loop(f"http://127.0.0.1:{port}", ids, a.rate, a.seconds))
         stop_process_group(procs.pop(), wait=20)
         parts = breakdown(env, ids, uri, 500 if not a.smoke else 50)
@@ -218,29 +276,38 @@ def main() -> int:
         for proc in procs:
             stop_process_group(proc, wait=20)
         redis.terminate()
-    print(f"\nserving latency at {a.rate:.0f} req/s for {a.seconds:.0f} s, one customer per request (2 cores, "
-          f"load generator on the same machine)")
+    print(
+        f"\nserving latency at {a.rate:.0f} req/s for {a.seconds:.0f} s, one customer per request (2 cores, "
+        f"load generator on the same machine)"
+    )
     print(f"{'':22s}{'p50 ms':>9s}{'p99 ms':>9s}{'errors':>8s}{'req/s':>8s}")
     for name, r in results.items():
         print(f"{name:22s}{r['p50']:9.2f}{r['p99']:9.2f}{r['errors']:8d}{r['achieved_rps']:8.0f}")
     print(f"{'model call alone':22s}{parts['model']:9.2f}{parts['model_p99']:9.2f}")
-    print(f"{'  (through pyfunc)':22s}{parts['pyfunc']:9.2f}   a DataFrame + MLflow's schema check per call: not the serving path")
+    print(
+        f"{'  (through pyfunc)':22s}{parts['pyfunc']:9.2f}   a DataFrame + MLflow's schema check per call: not the serving path"
+    )
     svc, bare = results["bentoml service"], results["bare starlette app"]
     http = svc["p50"] - parts["lookup"] - parts["model"] - parts["spool"]
-    print(f"\nbreakdown of the service's p50 ({svc['p50']:.2f} ms): online lookup {parts['lookup']:.2f}, model "
-          f"{parts['model']:.2f}, prediction-log write {parts['spool']:.3f}, HTTP + framework + validation "
-          f"{http:.2f} ms")
+    print(
+        f"\nbreakdown of the service's p50 ({svc['p50']:.2f} ms): online lookup {parts['lookup']:.2f}, model "
+        f"{parts['model']:.2f}, prediction-log write {parts['spool']:.3f}, HTTP + framework + validation "
+        f"{http:.2f} ms"
+    )
     saturated = [n for n, r in results.items() if r["achieved_rps"] < 0.95 * a.rate]
     if saturated:
-        print(f"SATURATED at {a.rate:.0f} req/s: {', '.join(saturated)} (with the load generator on the same 2 "
-              f"cores): the latencies measure a growing queue, not the server; use a lower --rate")
+        print(
+            f"SATURATED at {a.rate:.0f} req/s: {', '.join(saturated)} (with the load generator on the same 2 "
+            f"cores): the latencies measure a growing queue, not the server; use a lower --rate"
+        )
     ratio = svc["p99"] / bare["p99"]
     verdict = "not meaningful (saturated)" if saturated else ("met" if ratio <= 1.5 else "NOT met")
-    print(f"service p99 / bare app p99 = {ratio:.2f} (goal <= 1.5): {verdict}; "
-          f"aim p50 <= 2 ms: {'met' if svc['p50'] <= 2 else 'not met'}, p99 <= 10 ms: "
-          f"{'met' if svc['p99'] <= 10 else 'not met'}")
+    print(
+        f"service p99 / bare app p99 = {ratio:.2f} (goal <= 1.5): {verdict}; "
+        f"aim p50 <= 2 ms: {'met' if svc['p50'] <= 2 else 'not met'}, p99 <= 10 ms: "
+        f"{'met' if svc['p99'] <= 10 else 'not met'}"
+    )
     return 0
-
 
 
 if __name__ == "__main__":

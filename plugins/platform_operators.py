@@ -25,8 +25,9 @@ class LakeSparkSubmitOperator(SparkSubmitOperator):
 
             from ml_platform.lake.spark import run_connect_client
 
-            rc = run_connect_client(self.application, list(self.application_args or []), self.env_vars or {},
-                                    self.log.info)
+            rc = run_connect_client(
+                self.application, list(self.application_args or []), self.env_vars or {}, self.log.info
+            )
             if rc != 0:
                 raise AirflowException(f"{self.application} exited with {rc} (its output is above)")
             return None

@@ -22,9 +22,14 @@ class RetrainDecisionTrigger(BaseTrigger):
         self.decisions_path, self.handled_path, self.poke_interval = decisions_path, handled_path, poke_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return ("retrain_sensor.RetrainDecisionTrigger", {"decisions_path": self.decisions_path,
-                                                           "handled_path": self.handled_path,
-                                                           "poke_interval": self.poke_interval})
+        return (
+            "retrain_sensor.RetrainDecisionTrigger",
+            {
+                "decisions_path": self.decisions_path,
+                "handled_path": self.handled_path,
+                "poke_interval": self.poke_interval,
+            },
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from ml_platform.monitoring.handoff import pending_decisions
@@ -53,8 +58,11 @@ class RetrainDecisionSensor(BaseSensorOperator):
         pending = pending_decisions(*self._paths())
         if pending:
             return pending[0]
-        self.defer(trigger=RetrainDecisionTrigger(*self._paths(), poke_interval=self.poke_interval),
-                   method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
+        self.defer(
+            trigger=RetrainDecisionTrigger(*self._paths(), poke_interval=self.poke_interval),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         return event

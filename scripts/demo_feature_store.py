@@ -17,20 +17,29 @@ from ml_platform.training.labels import build_churn_labels
 def main(cutoffs: list[date], horizon_days: int, customers: list[str]) -> int:
     store = FeatureStore()
     entity = build_churn_labels(cutoffs, horizon_days, spark=store.spark)
-    ts = store.create_training_set(entity, [FeatureLookup("features.customer_features")],
-                                   timestamp_key="event_timestamp", label="churned", training_set_id="demo-api")
+    ts = store.create_training_set(
+        entity,
+        [FeatureLookup("features.customer_features")],
+        timestamp_key="event_timestamp",
+        label="churned",
+        training_set_id="demo-api",
+    )
     df = ts.to_pandas()
     rebuilt = store.rebuild_training_set(ts.training_set_id)
     same = ts.load_df().exceptAll(rebuilt).count() == 0 and rebuilt.exceptAll(ts.load_df()).count() == 0
-    print(f"  API training set {ts.training_set_id}: {len(df):,} rows, {len(ts.feature_names)} features, "
-          f"lineage {ts.lineage}, rebuilt identically: {same}")
+    print(
+        f"  API training set {ts.training_set_id}: {len(df):,} rows, {len(ts.feature_names)} features, "
+        f"lineage {ts.lineage}, rebuilt identically: {same}"
+    )
     for cutoff, g in df.groupby("cutoff_date"):
         print(f"    cutoff {cutoff}: {len(g):5,d} customers, churn rate {g['churned'].mean():.3f}")
     for row in store.get_online_features("features.customer_features", customers):
         if row.found:
             v = row.values
-            print(f"  online {row.key}: as of {row.feature_timestamp:%Y-%m-%d %H:%M} UTC  recency {v['recency_days']:.1f} d  "
-                  f"frequency_90d {v['frequency_90d']}  monetary_90d {v['monetary_90d']:.2f}")
+            print(
+                f"  online {row.key}: as of {row.feature_timestamp:%Y-%m-%d %H:%M} UTC  recency {v['recency_days']:.1f} d  "
+                f"frequency_90d {v['frequency_90d']}  monetary_90d {v['monetary_90d']:.2f}"
+            )
         else:
             print(f"  online {row.key}: not found")
     store.spark.stop()

@@ -43,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
             seconds["ingest"], t = round(time.perf_counter() - t, 1), time.perf_counter()
         if "validate" in steps:
             gate = plane.validate_to_silver(spark, args.start, args.end)
-            out["gate"] = {k: gate.get(k) for k in ("success", "rows_validated", "quarantined", "result_path",
-                                                    "data_docs", "skipped")}
+            out["gate"] = {
+                k: gate.get(k)
+                for k in ("success", "rows_validated", "quarantined", "result_path", "data_docs", "skipped")
+            }
             seconds["validate"], t = round(time.perf_counter() - t, 1), time.perf_counter()
         if "features" in steps:
             out["features"] = plane.build_features(spark, args.start, args.end - timedelta(days=1))

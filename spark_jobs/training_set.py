@@ -34,8 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     def body(spark: Any, out: dict[str, Any]) -> None:
         entity = build_churn_labels(cutoffs, a.horizon_days, spark=spark)
         ts = FeatureStore(spark=spark).create_training_set(
-            entity, [FeatureLookup("features.customer_features")], timestamp_key="event_timestamp",
-            label="churned", training_set_id=a.id)
+            entity,
+            [FeatureLookup("features.customer_features")],
+            timestamp_key="event_timestamp",
+            label="churned",
+            training_set_id=a.id,
+        )
         out.update(training_set_id=ts.training_set_id, rows=ts.metadata["rows"], lineage=ts.lineage)
 
     return run_job("training_set", body)

@@ -51,7 +51,9 @@ if str(ROOT / "plugins") not in sys.path:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     bad = [item.nodeid for item in items if sum(1 for t in TIERS if item.get_closest_marker(t)) != 1]
     if bad:
-        raise pytest.UsageError("tests without exactly one tier marker (" + ", ".join(TIERS) + "):\n  " + "\n  ".join(bad))
+        raise pytest.UsageError(
+            "tests without exactly one tier marker (" + ", ".join(TIERS) + "):\n  " + "\n  ".join(bad)
+        )
 
 
 @pytest.fixture(scope="session")
@@ -84,15 +86,32 @@ def spark():
 def airflow_db() -> Path:
     """An initialised Airflow metadata database (SQLite under the test home)."""
     env = {**os.environ}
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     return Path(os.environ["AIRFLOW_HOME"])
 
 
 #: The data and cutoffs of the shared trained model: 6 000 customers over 110 days, weekly
 #: cutoffs with a 14-day churn window, walk-forward (train cutoffs' windows close by the test cutoff).
-TRAINED_MODEL_ARGS = ["--train-cutoffs", "2025-03-02,2025-03-09,2025-03-16", "--test-cutoff", "2025-03-30",
-                      "--horizon-days", "14", "--trials", "6", "--families", "xgboost,logreg", "--seed", "0"]
+TRAINED_MODEL_ARGS = [
+    "--train-cutoffs",
+    "2025-03-02,2025-03-09,2025-03-16",
+    "--test-cutoff",
+    "2025-03-30",
+    "--horizon-days",
+    "14",
+    "--trials",
+    "6",
+    "--families",
+    "xgboost,logreg",
+    "--seed",
+    "0",
+]
 
 
 def user_files(out: Path, customers: int = 6000, seed: int = 5) -> tuple[Path, Path]:
@@ -102,8 +121,9 @@ def user_files(out: Path, customers: int = 6000, seed: int = 5) -> tuple[Path, P
     from ml_platform.data.generator import GeneratorSpec, write_landing
 
     landing = out / "landing"
-    write_landing(GeneratorSpec(customers=customers, start=date(2025, 1, 1), end=date(2025, 4, 20), seed=seed),
-                  landing, "csv")
+    write_landing(
+        GeneratorSpec(customers=customers, start=date(2025, 1, 1), end=date(2025, 4, 20), seed=seed), landing, "csv"
+    )
     tx = out / "transactions.csv"
     with tx.open("w") as f:
         for i, day in enumerate(sorted((landing / "transactions").iterdir())):
@@ -125,8 +145,12 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> dict:
     done = root / "result.json"
     if done.exists():
         out = json.loads(done.read_text())
-        return {**out, "registry": out["mlflow_tracking_uri"], "workspace": root / "workspace",
-                "stderr": (root / "stderr.txt").read_text()}
+        return {
+            **out,
+            "registry": out["mlflow_tracking_uri"],
+            "workspace": root / "workspace",
+            "stderr": (root / "stderr.txt").read_text(),
+        }
     if root.exists():
         import shutil
 
@@ -134,9 +158,24 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     tx, customers = user_files(root)
     ws = root / "workspace"
-    run = subprocess.run([str(Path(sys.executable).parent / "ml-platform"), "backtest", "--transactions", str(tx),
-                          "--customers", str(customers), *TRAINED_MODEL_ARGS, "--workspace", str(ws), "--json"],
-                         env=dict(os.environ), capture_output=True, text=True, timeout=1200)
+    run = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ml-platform"),
+            "backtest",
+            "--transactions",
+            str(tx),
+            "--customers",
+            str(customers),
+            *TRAINED_MODEL_ARGS,
+            "--workspace",
+            str(ws),
+            "--json",
+        ],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout)  # stdout is the JSON alone
     (root / "stderr.txt").write_text(run.stderr)

@@ -11,10 +11,24 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
 
 
-def txn(customer: str | None, tid: str | None, ts: datetime | None, amount: float | None,
-        channel: str | None = "online", category: str | None = "grocery", quantity: int | None = 1) -> dict[str, Any]:
-    return {"customer_id": customer, "transaction_id": tid, "transaction_ts": ts, "amount": amount,
-            "quantity": quantity, "product_category": category, "channel": channel}
+def txn(
+    customer: str | None,
+    tid: str | None,
+    ts: datetime | None,
+    amount: float | None,
+    channel: str | None = "online",
+    category: str | None = "grocery",
+    quantity: int | None = 1,
+) -> dict[str, Any]:
+    return {
+        "customer_id": customer,
+        "transaction_id": tid,
+        "transaction_ts": ts,
+        "amount": amount,
+        "quantity": quantity,
+        "product_category": category,
+        "channel": channel,
+    }
 
 
 def land(home: Path, day: str, rows: list[dict[str, Any]], fmt: str = "parquet") -> Path:
@@ -23,8 +37,18 @@ def land(home: Path, day: str, rows: list[dict[str, Any]], fmt: str = "parquet")
 
     folder = home / "landing" / "transactions" / day
     folder.mkdir(parents=True, exist_ok=True)
-    df = pd.DataFrame(rows, columns=["customer_id", "transaction_id", "transaction_ts", "amount", "quantity",
-                                     "product_category", "channel"])
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "customer_id",
+            "transaction_id",
+            "transaction_ts",
+            "amount",
+            "quantity",
+            "product_category",
+            "channel",
+        ],
+    )
     df["transaction_ts"] = pd.to_datetime(df["transaction_ts"], utc=True).astype("datetime64[us, UTC]")
     df["quantity"] = df["quantity"].astype("Int64")
     path = folder / f"transactions.{fmt}"
@@ -43,9 +67,19 @@ def online_store_contract(store: Any) -> None:
 
     from ml_platform.features.registry import FeatureSpec, FeatureTable
 
-    table = FeatureTable(name="features.contract", primary_keys=("k",), timestamp_key="ts", ttl_seconds=86_400.0,
-                         features=(FeatureSpec("x", "double"), FeatureSpec("n", "bigint"), FeatureSpec("s", "string"),
-                                   FeatureSpec("d", "date"), FeatureSpec("t", "timestamp")))
+    table = FeatureTable(
+        name="features.contract",
+        primary_keys=("k",),
+        timestamp_key="ts",
+        ttl_seconds=86_400.0,
+        features=(
+            FeatureSpec("x", "double"),
+            FeatureSpec("n", "bigint"),
+            FeatureSpec("s", "string"),
+            FeatureSpec("d", "date"),
+            FeatureSpec("t", "timestamp"),
+        ),
+    )
     t0 = datetime(2025, 1, 2, tzinfo=timezone.utc)
 
     def rows(version: int, n: int = 2000):
@@ -145,16 +179,28 @@ def run_quick_demo(home: Path, log: Path, serving_port: int) -> tuple[int, str]:
 
     root = Path(__file__).resolve().parents[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ML_PLATFORM_", "AZURE_"))}
-    env |= {"QUICK": "1", "LAKE": "azurite", "ML_PLATFORM_HOME": str(home),
-            "ML_PLATFORM_AIRFLOW_PORT": str(free_port_block()), "ML_PLATFORM_SERVING_PORT": str(serving_port),
-            "ML_PLATFORM_MLFLOW_PORT": str(free_port()), "ML_PLATFORM_SPARK_CONNECT_PORT": str(free_port()),
-            "ML_PLATFORM_AZURITE_PORT": str(free_port())}
+    env |= {
+        "QUICK": "1",
+        "LAKE": "azurite",
+        "ML_PLATFORM_HOME": str(home),
+        "ML_PLATFORM_AIRFLOW_PORT": str(free_port_block()),
+        "ML_PLATFORM_SERVING_PORT": str(serving_port),
+        "ML_PLATFORM_MLFLOW_PORT": str(free_port()),
+        "ML_PLATFORM_SPARK_CONNECT_PORT": str(free_port()),
+        "ML_PLATFORM_AZURITE_PORT": str(free_port()),
+    }
     if pg := os.environ.get("ML_PLATFORM_TEST_PG_URL"):
         env["ML_PLATFORM_MLFLOW_BACKEND_STORE"] = fresh_database(pg, "mlflow_demo")
     try:
         with log.open("w") as f:
-            r = subprocess.run(["bash", str(root / "scripts" / "demo.sh")], env=env, cwd=root, stdout=f,
-                               stderr=subprocess.STDOUT, timeout=2400)
+            r = subprocess.run(
+                ["bash", str(root / "scripts" / "demo.sh")],
+                env=env,
+                cwd=root,
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                timeout=2400,
+            )
     finally:
         subprocess.run(["bash", str(root / "scripts" / "stop.sh")], env=env, capture_output=True, timeout=120)
     if r.returncode == 0:

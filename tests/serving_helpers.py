@@ -34,9 +34,25 @@ class RedisServer:
     def start(self) -> None:
         import redis
 
-        self.proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir",
-                                      str(self.folder), "--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.folder),
+                "--dbfilename",
+                "dump.rdb",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(100):
             try:
                 redis.Redis(port=self.port).ping()
@@ -77,8 +93,14 @@ def serving_home(trained_model: dict[str, Any], home: Path, redis_url: str, prom
     path = table_path("features.customer_features", ws)
     last = partition_values(path, "snapshot_date")[-1]
     snap = read_pandas(path, partition=("snapshot_date", last))
-    rows = [(key_string(r["customer_id"]), r[spec.timestamp_key].to_pydatetime(),
-             [None if v != v else v for v in (r[f] for f in spec.feature_names)]) for _, r in snap.iterrows()]
+    rows = [
+        (
+            key_string(r["customer_id"]),
+            r[spec.timestamp_key].to_pydatetime(),
+            [None if v != v else v for v in (r[f] for f in spec.feature_names)],
+        )
+        for _, r in snap.iterrows()
+    ]
     RedisOnlineStore(redis_url).publish(spec, rows, tag=f"snap-{last}")
     return env
 
@@ -94,8 +116,13 @@ class Server:
     def __init__(self, env: dict[str, str], log: Path, port: int | None = None) -> None:
         self.port = port or free_port()
         self.log = log.open("w")
-        self.proc = subprocess.Popen([str(BIN / "ml-platform"), "serve", "--port", str(self.port)], env=with_env(env),
-                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [str(BIN / "ml-platform"), "serve", "--port", str(self.port)],
+            env=with_env(env),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.url = f"http://127.0.0.1:{self.port}"
         self.client = httpx.Client(base_url=self.url, timeout=30)
         deadline = time.time() + 180

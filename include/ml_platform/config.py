@@ -21,11 +21,22 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 #: Variables with the prefix that belong to the set-up and test scripts, not to this object.
-SCRIPT_VARIABLES = frozenset({
-    "ML_PLATFORM_CACHE", "ML_PLATFORM_PG_PORT", "ML_PLATFORM_REDIS_PORT", "ML_PLATFORM_SERVICES_DIR",
-    "ML_PLATFORM_TEST_PG_URL", "ML_PLATFORM_TEST_REDIS_URL", "ML_PLATFORM_TEST_SHARED", "ML_PLATFORM_UI_SCREENSHOTS",
-    "ML_PLATFORM_AZURITE_PORT", "ML_PLATFORM_AZURITE_DIR", "ML_PLATFORM_MLFLOW_BACKEND_STORE", "ML_PLATFORM_MLFLOW_ARTIFACTS",
-})
+SCRIPT_VARIABLES = frozenset(
+    {
+        "ML_PLATFORM_CACHE",
+        "ML_PLATFORM_PG_PORT",
+        "ML_PLATFORM_REDIS_PORT",
+        "ML_PLATFORM_SERVICES_DIR",
+        "ML_PLATFORM_TEST_PG_URL",
+        "ML_PLATFORM_TEST_REDIS_URL",
+        "ML_PLATFORM_TEST_SHARED",
+        "ML_PLATFORM_UI_SCREENSHOTS",
+        "ML_PLATFORM_AZURITE_PORT",
+        "ML_PLATFORM_AZURITE_DIR",
+        "ML_PLATFORM_MLFLOW_BACKEND_STORE",
+        "ML_PLATFORM_MLFLOW_ARTIFACTS",
+    }
+)
 
 
 class Settings(BaseSettings):
@@ -34,75 +45,154 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ML_PLATFORM_", extra="forbid")
 
     home: Path = Field(default=Path(".platform"), description="Platform home: lake, landing, Airflow, MLflow, logs.")
-    lake_uri: str = Field(default="", description="Root of the Delta lake: a local folder (default <home>/lake) or "
-                          "abfss://<container>@<account>.dfs.core.windows.net/<path> (Azure Storage).")
-    landing_uri: str = Field(default="", description="Landing zone of incoming files: a local folder (default "
-                             "<home>/landing) or an abfss:// URI (a Blob container).")
+    lake_uri: str = Field(
+        default="",
+        description="Root of the Delta lake: a local folder (default <home>/lake) or "
+        "abfss://<container>@<account>.dfs.core.windows.net/<path> (Azure Storage).",
+    )
+    landing_uri: str = Field(
+        default="",
+        description="Landing zone of incoming files: a local folder (default "
+        "<home>/landing) or an abfss:// URI (a Blob container).",
+    )
     azure_storage_account_key: SecretStr | None = Field(default=None, description="Azure Storage account key (secret).")
-    azure_storage_sas_token: SecretStr | None = Field(default=None, description="Azure Storage SAS token (secret), used when no key is set.")
-    azure_client_id: str = Field(default="", description="Service principal (with the secret and tenant) or user-assigned managed identity.")
+    azure_storage_sas_token: SecretStr | None = Field(
+        default=None, description="Azure Storage SAS token (secret), used when no key is set."
+    )
+    azure_client_id: str = Field(
+        default="", description="Service principal (with the secret and tenant) or user-assigned managed identity."
+    )
     azure_client_secret: SecretStr | None = Field(default=None, description="Service principal secret (secret).")
     azure_tenant_id: str = Field(default="", description="Service principal tenant.")
-    azure_conn_id: str = Field(default="", description="Airflow connection (type wasb or adls) whose credentials DAG "
-                               "tasks use for Azure Storage instead of the ML_PLATFORM_AZURE_* secrets; the landing "
-                               "sensor's connection (default wasb_default).")
-    landing_wait_seconds: int = Field(default=3600, ge=0, description="How long features_build waits for the last "
-                                      "day of its interval to land in a Blob landing zone before it skips.")
-    azure_emulator_endpoint: str = Field(default="", description="Blob endpoint of an emulator (Azurite), e.g. "
-                                         "http://127.0.0.1:20000/devstoreaccount1; emulator-only settings apply only then.")
+    azure_conn_id: str = Field(
+        default="",
+        description="Airflow connection (type wasb or adls) whose credentials DAG "
+        "tasks use for Azure Storage instead of the ML_PLATFORM_AZURE_* secrets; the landing "
+        "sensor's connection (default wasb_default).",
+    )
+    landing_wait_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="How long features_build waits for the last "
+        "day of its interval to land in a Blob landing zone before it skips.",
+    )
+    azure_emulator_endpoint: str = Field(
+        default="",
+        description="Blob endpoint of an emulator (Azurite), e.g. "
+        "http://127.0.0.1:20000/devstoreaccount1; emulator-only settings apply only then.",
+    )
     spark_jars_dir: Path = Field(default=REPO_ROOT / ".jars", description="Folder of the Delta jars fetched at set-up.")
     spark_master: str = Field(default="local[*]", description="Spark master for sessions built in-process.")
-    spark_remote: str = Field(default="", description="Spark Connect URL (sc://host:port); when set, every job is a "
-                              "client of that long-lived server instead of starting its own JVM.")
-    spark_connect_port: int = Field(default=15002, description="Port of the Spark Connect server scripts/spark_connect.sh starts (127.0.0.1).")
+    spark_remote: str = Field(
+        default="",
+        description="Spark Connect URL (sc://host:port); when set, every job is a "
+        "client of that long-lived server instead of starting its own JVM.",
+    )
+    spark_connect_port: int = Field(
+        default=15002, description="Port of the Spark Connect server scripts/spark_connect.sh starts (127.0.0.1)."
+    )
     spark_shuffle_partitions: int = Field(default=8, ge=1)
     spark_driver_memory: str = Field(default="2g")
     dag_start_date: date = Field(default=date(2025, 1, 1), description="First data interval of the catch-up DAGs.")
-    dag_end_date: date | None = Field(default=None, description="Last data interval of the catch-up DAGs (none: open-ended).")
-    snapshot_cadence: Literal["daily", "weekly"] = Field(default="daily", description="How often a feature snapshot is taken.")
-    quarantine_max_share: float = Field(default=0.05, ge=0.0, le=1.0, description="Gate fails above this quarantined share.")
-    row_count_min_ratio: float = Field(default=0.2, gt=0.0, description="Gate fails if today's rows < ratio x previous day.")
-    row_count_max_ratio: float = Field(default=5.0, gt=0.0, description="Gate fails if today's rows > ratio x previous day.")
+    dag_end_date: date | None = Field(
+        default=None, description="Last data interval of the catch-up DAGs (none: open-ended)."
+    )
+    snapshot_cadence: Literal["daily", "weekly"] = Field(
+        default="daily", description="How often a feature snapshot is taken."
+    )
+    quarantine_max_share: float = Field(
+        default=0.05, ge=0.0, le=1.0, description="Gate fails above this quarantined share."
+    )
+    row_count_min_ratio: float = Field(
+        default=0.2, gt=0.0, description="Gate fails if today's rows < ratio x previous day."
+    )
+    row_count_max_ratio: float = Field(
+        default=5.0, gt=0.0, description="Gate fails if today's rows > ratio x previous day."
+    )
     amount_max: float = Field(default=100_000.0, gt=0.0, description="Largest plausible transaction amount.")
     airflow_port: int = Field(default=28080, description="Airflow api-server port (127.0.0.1); +1, +2 for log servers.")
     mlflow_port: int = Field(default=25000, description="MLflow server port (127.0.0.1).")
-    api_token: str = Field(default="", description="Bearer token required by POST /predict when set (health endpoints stay open).")
+    api_token: str = Field(
+        default="", description="Bearer token required by POST /predict when set (health endpoints stay open)."
+    )
     serving_port: int = Field(default=23000, description="Port of `ml-platform serve` (127.0.0.1 by default).")
     serving_workers: int = Field(default=1, ge=1, description="BentoML worker processes of the churn service.")
-    serving_poll_seconds: float = Field(default=10.0, gt=0, description="How often each worker checks the MLflow aliases.")
-    serving_challenger_share: float = Field(default=0.0, ge=0.0, le=1.0,
-                                            description="A/B: share of customers (sticky by id hash) answered by @challenger.")
-    serving_shadow: bool = Field(default=False, description="Shadow: score @challenger too, log it, return the champion.")
+    serving_poll_seconds: float = Field(
+        default=10.0, gt=0, description="How often each worker checks the MLflow aliases."
+    )
+    serving_challenger_share: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="A/B: share of customers (sticky by id hash) answered by @challenger."
+    )
+    serving_shadow: bool = Field(
+        default=False, description="Shadow: score @challenger too, log it, return the champion."
+    )
     serving_max_rows: int = Field(default=100, ge=1, description="Most customers or rows in one /predict request.")
     serving_max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest accepted request body.")
-    serving_pinned_version: str = Field(default="", description="Serve this model version instead of @champion (smoke tests).")
-    promotion_latency_p99_ms: float = Field(default=100.0, gt=0, description="Gate: single-row predict p99 budget (ms).")
+    serving_pinned_version: str = Field(
+        default="", description="Serve this model version instead of @champion (smoke tests)."
+    )
+    promotion_latency_p99_ms: float = Field(
+        default=100.0, gt=0, description="Gate: single-row predict p99 budget (ms)."
+    )
     smoke_latency_p99_ms: float = Field(default=250.0, gt=0, description="Deployment smoke test: HTTP p99 budget (ms).")
     risk_bands: str = Field(default="0.75,0.50,0.25", description="High, Medium, Low thresholds (else Very Low).")
     explain_top_k: int = Field(default=5, ge=1, description="Contributions returned by /predict?explain=true.")
     online_store: Literal["sqlite", "redis"] = Field(default="sqlite", description="Online feature store backend.")
-    online_sqlite_path: Path | None = Field(default=None, description="SQLite online store file; default <home>/online/features.db.")
-    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL of the online store when online_store=redis.")
-    vacuum_min_retention_hours: float = Field(default=168.0, ge=0.0, description="VACUUM never deletes files younger than this.")
+    online_sqlite_path: Path | None = Field(
+        default=None, description="SQLite online store file; default <home>/online/features.db."
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0", description="Redis URL of the online store when online_store=redis."
+    )
+    vacuum_min_retention_hours: float = Field(
+        default=168.0, ge=0.0, description="VACUUM never deletes files younger than this."
+    )
     vacuum_mode: Literal["lite", "full"] = Field(
-        default="lite", description="VACUUM LITE reads expired files from the Delta log; FULL lists the storage too.")
-    as_of_horizon_days: int = Field(default=30, ge=0, description="as_of_known_time queries reach back this far; VACUUM keeps their files.")
+        default="lite", description="VACUUM LITE reads expired files from the Delta log; FULL lists the storage too."
+    )
+    as_of_horizon_days: int = Field(
+        default=30, ge=0, description="as_of_known_time queries reach back this far; VACUUM keeps their files."
+    )
     label_horizon_days: int = Field(default=90, ge=1, description="Churn label window of the training DAG (days).")
-    training_trials: int = Field(default=20, ge=1, description="Optuna trials per training run unless the run's params say otherwise.")
-    mlflow_tracking_uri: str = Field(default="", description="MLflow tracking + registry; default sqlite:///<home>/mlflow/mlflow.db.")
+    training_trials: int = Field(
+        default=20, ge=1, description="Optuna trials per training run unless the run's params say otherwise."
+    )
+    mlflow_tracking_uri: str = Field(
+        default="", description="MLflow tracking + registry; default sqlite:///<home>/mlflow/mlflow.db."
+    )
     mlflow_experiment: str = Field(default="churn", description="MLflow experiment of training runs.")
     model_name: str = Field(default="churn_model", description="Registered model name.")
-    optuna_storage: str = Field(default="", description="Optuna storage: a PostgreSQL URL, or a journal file (default <home>/optuna/journal.log).")
+    optuna_storage: str = Field(
+        default="",
+        description="Optuna storage: a PostgreSQL URL, or a journal file (default <home>/optuna/journal.log).",
+    )
     alert_webhook_url: str = Field(default="", description="Alerts are POSTed here as JSON when set (always logged).")
     alert_timeout_seconds: float = Field(default=5.0, gt=0, description="Timeout of one alert POST.")
     alert_retries: int = Field(default=3, ge=1, description="Attempts per alert POST (backoff 0.5 s, 1 s, ...).")
-    drift_q_value: float = Field(default=0.05, gt=0, le=1, description="Drift: false discovery rate of the per-feature tests.")
-    drift_effect_threshold: float = Field(default=0.1, ge=0, description="Drift: a significant feature counts only with PSI at or above this.")
-    drift_max_rows: int = Field(default=100_000, ge=100, description="Drift: larger samples are sampled down to this (stated in the report).")
-    drift_exclude: str = Field(default="", description="Drift: comma-separated features not watched (e.g. ones that grow with the data's age).")
-    retrain_poll_seconds: float = Field(default=60.0, gt=0.0, description="How often retrain_on_drift's deferrable sensor looks for a new retrain decision (read at parse time).")
-    retrain_policy: str = Field(default="", description="Retrain policy overrides as JSON, e.g. {\"cooldown_days\": 7} (monitoring.policy.RetrainPolicy).")
-    drift_python: Path = Field(default=REPO_ROOT / ".venv-drift" / "bin" / "python", description="Python of the drift environment.")
+    drift_q_value: float = Field(
+        default=0.05, gt=0, le=1, description="Drift: false discovery rate of the per-feature tests."
+    )
+    drift_effect_threshold: float = Field(
+        default=0.1, ge=0, description="Drift: a significant feature counts only with PSI at or above this."
+    )
+    drift_max_rows: int = Field(
+        default=100_000, ge=100, description="Drift: larger samples are sampled down to this (stated in the report)."
+    )
+    drift_exclude: str = Field(
+        default="", description="Drift: comma-separated features not watched (e.g. ones that grow with the data's age)."
+    )
+    retrain_poll_seconds: float = Field(
+        default=60.0,
+        gt=0.0,
+        description="How often retrain_on_drift's deferrable sensor looks for a new retrain decision (read at parse time).",
+    )
+    retrain_policy: str = Field(
+        default="",
+        description='Retrain policy overrides as JSON, e.g. {"cooldown_days": 7} (monitoring.policy.RetrainPolicy).',
+    )
+    drift_python: Path = Field(
+        default=REPO_ROOT / ".venv-drift" / "bin" / "python", description="Python of the drift environment."
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -38,22 +38,28 @@ class Contract:
         return [c.name for c in self.columns]
 
 
-TRANSACTIONS = Contract("transactions", (
-    Column("customer_id", "string", True, "customer key"),
-    Column("transaction_id", "string", True, "unique id of the transaction"),
-    Column("transaction_ts", "timestamp", True, "when it happened (UTC)"),
-    Column("amount", "double", True, "amount paid; refunds are not transactions"),
-    Column("quantity", "int", False, "items bought"),
-    Column("product_category", "string", False, "category of the main item"),
-    Column("channel", "string", False, "online | mobile | store"),
-))
+TRANSACTIONS = Contract(
+    "transactions",
+    (
+        Column("customer_id", "string", True, "customer key"),
+        Column("transaction_id", "string", True, "unique id of the transaction"),
+        Column("transaction_ts", "timestamp", True, "when it happened (UTC)"),
+        Column("amount", "double", True, "amount paid; refunds are not transactions"),
+        Column("quantity", "int", False, "items bought"),
+        Column("product_category", "string", False, "category of the main item"),
+        Column("channel", "string", False, "online | mobile | store"),
+    ),
+)
 
-CUSTOMERS = Contract("customers", (
-    Column("customer_id", "string", True, "customer key"),
-    Column("signup_date", "date", False, "date of sign-up"),
-    Column("region", "string", False, "sales region (sensitive attribute for fairness checks)"),
-    Column("age_band", "string", False, "age band (sensitive attribute)"),
-    Column("gender", "string", False, "gender (sensitive attribute)"),
-))
+CUSTOMERS = Contract(
+    "customers",
+    (
+        Column("customer_id", "string", True, "customer key"),
+        Column("signup_date", "date", False, "date of sign-up"),
+        Column("region", "string", False, "sales region (sensitive attribute for fairness checks)"),
+        Column("age_band", "string", False, "age band (sensitive attribute)"),
+        Column("gender", "string", False, "gender (sensitive attribute)"),
+    ),
+)
 
 CONTRACTS = {c.name: c for c in (TRANSACTIONS, CUSTOMERS)}

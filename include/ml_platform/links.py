@@ -72,5 +72,12 @@ def service_docs_url(settings: Settings | None = None) -> str:
     return f"http://127.0.0.1:{(settings or get_settings()).serving_port}/docs"
 
 
-__all__ = ["RESULTS_PREFIX", "mlflow_run_url", "mlflow_ui", "model_version_url", "report_url", "resolve_report",
-           "service_docs_url"]
+__all__ = [
+    "RESULTS_PREFIX",
+    "mlflow_run_url",
+    "mlflow_ui",
+    "model_version_url",
+    "report_url",
+    "resolve_report",
+    "service_docs_url",
+]

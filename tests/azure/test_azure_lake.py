@@ -38,10 +38,15 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Azurite on a free loopback port, its data outside every platform home."""
     port = free_port_block(1)
     home = tmp_path_factory.mktemp("azurite-home")
-    env = {**os.environ, "ML_PLATFORM_HOME": str(home), "ML_PLATFORM_AZURITE_PORT": str(port),
-           "ML_PLATFORM_AZURITE_DIR": str(tmp_path_factory.mktemp("azurite-data"))}
-    started = subprocess.run(["bash", str(ROOT / "scripts" / "azurite.sh"), "start"], env=env,
-                             capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "ML_PLATFORM_HOME": str(home),
+        "ML_PLATFORM_AZURITE_PORT": str(port),
+        "ML_PLATFORM_AZURITE_DIR": str(tmp_path_factory.mktemp("azurite-data")),
+    }
+    started = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "azurite.sh"), "start"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert started.returncode == 0, started.stderr
     exports = dict(re.findall(r"export (\w+)='?([^'\n]*?)'?$", started.stdout, re.M))
     endpoint, key = exports["ML_PLATFORM_AZURE_EMULATOR_ENDPOINT"], exports["ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY"]
@@ -57,19 +62,26 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _env(home: Path, azure: dict[str, Any] | None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ML_PLATFORM_AZURE", "ML_PLATFORM_LAKE_URI",
-                                                                    "ML_PLATFORM_LANDING_URI"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ML_PLATFORM_AZURE", "ML_PLATFORM_LAKE_URI", "ML_PLATFORM_LANDING_URI"))
+    }
     env |= {"ML_PLATFORM_HOME": str(home), "ML_PLATFORM_SNAPSHOT_CADENCE": "daily"}
     if azure:
-        env |= {"ML_PLATFORM_LAKE_URI": LAKE, "ML_PLATFORM_LANDING_URI": LANDING,
-                "ML_PLATFORM_AZURE_EMULATOR_ENDPOINT": azure["endpoint"],
-                "ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY": azure["key"]}
+        env |= {
+            "ML_PLATFORM_LAKE_URI": LAKE,
+            "ML_PLATFORM_LANDING_URI": LANDING,
+            "ML_PLATFORM_AZURE_EMULATOR_ENDPOINT": azure["endpoint"],
+            "ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY": azure["key"],
+        }
     return env | extra
 
 
 def cli(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    run = subprocess.run([str(Path(sys.executable).parent / "ml-platform"), *args], env=env,
-                         capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "ml-platform"), *args], env=env, capture_output=True, text=True, timeout=900
+    )
     OUTPUTS.append(run.stdout + run.stderr)
     if ok:
         assert run.returncode == 0, run.stderr[-3000:]
@@ -102,7 +114,7 @@ def _same(a: Any, b: Any, drop: tuple[str, ...] = ()) -> None:
     left = a[cols].sort_values(cols).reset_index(drop=True)
     right = b[cols].sort_values(cols).reset_index(drop=True)
     assert len(left) > 0
-    assert left.equals(right), (left.compare(right).head() if len(left) == len(right) else (len(left), len(right)))
+    assert left.equals(right), left.compare(right).head() if len(left) == len(right) else (len(left), len(right))
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +126,9 @@ def lakes(azurite: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> 
     files = tmp_path_factory.mktemp("landed")
     write_landing(GeneratorSpec(customers=400, start=START, end=END, seed=11), files)
     for f in sorted(p for p in files.rglob("*.parquet")):
-        azurite["hook"].load_file(str(f), container_name="landing",
-                                  blob_name=f"incoming/{f.relative_to(files).as_posix()}")
+        azurite["hook"].load_file(
+            str(f), container_name="landing", blob_name=f"incoming/{f.relative_to(files).as_posix()}"
+        )
     local = _env(tmp_path_factory.mktemp("local-home"), None, ML_PLATFORM_LANDING_URI=str(files))
     remote = _env(tmp_path_factory.mktemp("azure-home"), azurite)
     for env in (local, remote):
@@ -134,8 +147,14 @@ def test_landed_blobs_are_found_by_the_providers_deferrable_prefix_sensor(azurit
     hook.load_string("x", container_name="landing", blob_name="sensor/transactions/2025-01-03/t.csv")
 
     def sensor(prefix: str) -> WasbPrefixSensor:
-        return WasbPrefixSensor(task_id="landed", container_name="landing", prefix=prefix,
-                                wasb_conn_id="azure_lake", deferrable=True, poke_interval=0.2)
+        return WasbPrefixSensor(
+            task_id="landed",
+            container_name="landing",
+            prefix=prefix,
+            wasb_conn_id="azure_lake",
+            deferrable=True,
+            poke_interval=0.2,
+        )
 
     sensor("sensor/transactions/2025-01-03/").execute({})  # landed: its first poke succeeds, no deferral
     with pytest.raises(TaskDeferred) as deferred:  # not landed: the sensor hands over to the triggerer
@@ -156,7 +175,10 @@ def test_features_built_on_azurite_equal_those_built_on_local_disk(lakes):
         _same(_read(lakes["local"], table), _read(lakes["remote"], table))
     for table in ("bronze.transactions", "quarantine.transactions"):  # where each row came from: a path vs a Blob URI
         _same(_read(lakes["local"], table), _read(lakes["remote"], table), drop=("source_file",))
-    local, remote = _read(lakes["local"], "features.customer_features"), _read(lakes["remote"], "features.customer_features")
+    local, remote = (
+        _read(lakes["local"], "features.customer_features"),
+        _read(lakes["remote"], "features.customer_features"),
+    )
     assert local["snapshot_date"].nunique() == (END - START).days + 1
     _same(local, remote)
     listed = json.loads(cli(lakes["remote"], "features", "list").stdout)
@@ -171,22 +193,36 @@ def test_point_in_time_training_set_on_azurite_equals_local(lakes):
 
 def test_relanding_the_same_blob_is_a_no_op_and_ingest_takes_blob_uris(lakes):
     day = "2025-01-05"
-    for source in (f"{LANDING}/transactions/{day}",
-                   f"https://{ACCOUNT}.blob.core.windows.net/landing/incoming/transactions/{day}/transactions.parquet"):
+    for source in (
+        f"{LANDING}/transactions/{day}",
+        f"https://{ACCOUNT}.blob.core.windows.net/landing/incoming/transactions/{day}/transactions.parquet",
+    ):
         out = json.loads(cli(lakes["remote"], "ingest", "--transactions", source, "--ingest-date", day).stdout)
         assert out["transactions"]["files"] == 1 and out["transactions"]["new_files"] == 0
 
 
 def test_vacuum_on_azurite_keeps_the_version_a_training_set_pins(lakes):
     env = lakes["remote"] | {"ML_PLATFORM_VACUUM_MIN_RETENTION_HOURS": "0", "ML_PLATFORM_AS_OF_HORIZON_DAYS": "0"}
-    meta = json.loads(cli(env, "features", "training-set", "--cutoffs", CUTOFF, "--horizon-days", "7",
-                          "--id", "ts_azure_check").stdout)
+    meta = json.loads(
+        cli(
+            env, "features", "training-set", "--cutoffs", CUTOFF, "--horizon-days", "7", "--id", "ts_azure_check"
+        ).stdout
+    )
     pinned = meta["lineage"]["features.customer_features"]
     before = _read(env, "features.customer_features", version=pinned)
     cli(env, "features", "build", "--start", "2025-01-10", "--end", "2025-01-12")  # a new version replaces files
-    run = subprocess.run([sys.executable, str(ROOT / "spark_jobs" / "lake_maintenance.py"),
-                          "--tables", "features.customer_features,quarantine.transactions"],
-                         env=env, capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "spark_jobs" / "lake_maintenance.py"),
+            "--tables",
+            "features.customer_features,quarantine.transactions",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     OUTPUTS.append(run.stdout + run.stderr)
     assert run.returncode == 0, run.stderr[-3000:]
     line = next(ln for ln in run.stdout.splitlines() if ln.startswith("LAKE_MAINTENANCE_RESULT "))
@@ -212,7 +248,9 @@ print("STATES " + json.dumps(out))
 """
 
 
-def test_features_build_waits_for_blobs_and_takes_credentials_from_the_airflow_connection(azurite, airflow_db, tmp_path):
+def test_features_build_waits_for_blobs_and_takes_credentials_from_the_airflow_connection(
+    azurite, airflow_db, tmp_path
+):
     """features_build as deployed on Azure: the Blob landing zone found by the provider's
     deferrable sensor and hook, every task (and its Spark job) signed in with the `wasb`
     connection's credentials only; a day whose listing is empty is a skip."""
@@ -220,11 +258,17 @@ def test_features_build_waits_for_blobs_and_takes_credentials_from_the_airflow_c
 
     write_landing(GeneratorSpec(customers=300, start=date(2025, 1, 1), end=date(2025, 1, 3), seed=3), tmp_path / "gen")
     for f in sorted((tmp_path / "gen").rglob("*.parquet")):
-        azurite["hook"].load_file(str(f), container_name="landing",
-                                  blob_name=f"dagzone/{f.relative_to(tmp_path / 'gen').as_posix()}")
-    env = _env(tmp_path / "home", azurite, ML_PLATFORM_LAKE_URI=f"abfss://lake@{ACCOUNT}.dfs.core.windows.net/dagrun",
-               ML_PLATFORM_LANDING_URI=f"abfss://landing@{ACCOUNT}.dfs.core.windows.net/dagzone",
-               ML_PLATFORM_AZURE_CONN_ID="azure_lake", ML_PLATFORM_LANDING_WAIT_SECONDS="3")
+        azurite["hook"].load_file(
+            str(f), container_name="landing", blob_name=f"dagzone/{f.relative_to(tmp_path / 'gen').as_posix()}"
+        )
+    env = _env(
+        tmp_path / "home",
+        azurite,
+        ML_PLATFORM_LAKE_URI=f"abfss://lake@{ACCOUNT}.dfs.core.windows.net/dagrun",
+        ML_PLATFORM_LANDING_URI=f"abfss://landing@{ACCOUNT}.dfs.core.windows.net/dagzone",
+        ML_PLATFORM_AZURE_CONN_ID="azure_lake",
+        ML_PLATFORM_LANDING_WAIT_SECONDS="3",
+    )
     del env["ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY"]  # the connection is the only credential
     run = subprocess.run([sys.executable, "-c", _DAG_RUNS], env=env, capture_output=True, text=True, timeout=900)
     OUTPUTS.append(run.stdout + run.stderr)
@@ -238,9 +282,11 @@ def test_features_build_waits_for_blobs_and_takes_credentials_from_the_airflow_c
 
 def test_a_missing_connection_fails_the_task_naming_it(azurite, airflow_db, tmp_path):
     env = _env(tmp_path / "home", azurite, ML_PLATFORM_AZURE_CONN_ID="no_such_conn")
-    script = ("from airflow.dag_processing.dagbag import DagBag\n"
-              "run = DagBag().get_dag('platform_check').test()\n"
-              "print('STATE', run.state)")
+    script = (
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        "run = DagBag().get_dag('platform_check').test()\n"
+        "print('STATE', run.state)"
+    )
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     OUTPUTS.append(run.stdout + run.stderr)
     assert "STATE failed" in run.stdout, run.stdout[-2000:]
@@ -254,7 +300,9 @@ def test_mlflow_artifacts_round_trip_through_a_blob_container(azurite, tmp_path,
 
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite["connection_string"])
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    exp = mlflow.create_experiment("azure", artifact_location=f"wasbs://mlflow@{ACCOUNT}.blob.core.windows.net/artifacts")
+    exp = mlflow.create_experiment(
+        "azure", artifact_location=f"wasbs://mlflow@{ACCOUNT}.blob.core.windows.net/artifacts"
+    )
     x = np.random.default_rng(0).normal(size=(200, 3))
     model = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
     with mlflow.start_run(experiment_id=exp) as run:
@@ -273,16 +321,32 @@ def test_bad_lake_locations_fail_with_one_clear_error_before_any_write(azurite, 
         f"abfss://missing@{ACCOUNT}.dfs.core.windows.net/lake": "container 'missing' does not exist",
     }
     for uri, expected in cases.items():
-        run = cli(_env(tmp_path / "h", azurite, ML_PLATFORM_LAKE_URI=uri), "run", "--start", "2025-01-01",
-                  "--end", "2025-01-02", ok=False)
+        run = cli(
+            _env(tmp_path / "h", azurite, ML_PLATFORM_LAKE_URI=uri),
+            "run",
+            "--start",
+            "2025-01-01",
+            "--end",
+            "2025-01-02",
+            ok=False,
+        )
         assert run.returncode == 2 and expected in run.stderr and "Traceback" not in run.stderr, run.stderr
         assert uri.split("/lake")[0] in run.stderr
     fresh = f"abfss://lake@{ACCOUNT}.dfs.core.windows.net/fresh-bad"
-    wrong = _env(tmp_path / "h", azurite, ML_PLATFORM_LAKE_URI=fresh,
-                 ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY="d3Jvbmcga2V5IGZvciB0ZXN0cw==")
+    wrong = _env(
+        tmp_path / "h",
+        azurite,
+        ML_PLATFORM_LAKE_URI=fresh,
+        ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY="d3Jvbmcga2V5IGZvciB0ZXN0cw==",
+    )
     run = cli(wrong, "run", "--start", "2025-01-01", "--end", "2025-01-02", ok=False)
     assert run.returncode == 2 and "refused the credentials" in run.stderr and "d3Jvbmcga2V5" not in run.stderr
-    gone = _env(tmp_path / "h", azurite, ML_PLATFORM_LAKE_URI=fresh, ML_PLATFORM_AZURE_EMULATOR_ENDPOINT=f"http://127.0.0.1:{free_port_block(1)}/{ACCOUNT}")
+    gone = _env(
+        tmp_path / "h",
+        azurite,
+        ML_PLATFORM_LAKE_URI=fresh,
+        ML_PLATFORM_AZURE_EMULATOR_ENDPOINT=f"http://127.0.0.1:{free_port_block(1)}/{ACCOUNT}",
+    )
     run = cli(gone, "run", "--start", "2025-01-01", "--end", "2025-01-02", ok=False)
     assert run.returncode == 2 and "not reachable" in run.stderr and "Traceback" not in run.stderr
     assert not list(azurite["hook"].get_blobs_list_recursive(container_name="lake", prefix="fresh-bad/"))
@@ -294,9 +358,13 @@ def test_a_sas_token_reads_the_lake_and_no_secret_is_in_any_log_or_report(azurit
 
     from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
 
-    sas = generate_account_sas(ACCOUNT, azurite["key"], ResourceTypes(service=True, container=True, object=True),
-                               AccountSasPermissions(read=True, list=True),
-                               expiry=datetime.now(timezone.utc) + timedelta(hours=1))
+    sas = generate_account_sas(
+        ACCOUNT,
+        azurite["key"],
+        ResourceTypes(service=True, container=True, object=True),
+        AccountSasPermissions(read=True, list=True),
+        expiry=datetime.now(timezone.utc) + timedelta(hours=1),
+    )
     env = {k: v for k, v in lakes["remote"].items() if k != "ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY"}
     tables = json.loads(cli(env | {"ML_PLATFORM_AZURE_STORAGE_SAS_TOKEN": sas}, "tables").stdout)
     assert tables["features.customer_features"]["rows"] == len(_read(lakes["remote"], "features.customer_features"))
@@ -304,7 +372,9 @@ def test_a_sas_token_reads_the_lake_and_no_secret_is_in_any_log_or_report(azurit
     home = Path(lakes["remote"]["ML_PLATFORM_HOME"])
     written = [p for p in home.rglob("*") if p.is_file()]
     assert written  # the pipeline's logs, gate results and GE pages
-    for text, where in [*((o, "a CLI output") for o in OUTPUTS), *((p.read_bytes().decode("utf-8", "replace"), str(p))
-                                                                  for p in written)]:
+    for text, where in [
+        *((o, "a CLI output") for o in OUTPUTS),
+        *((p.read_bytes().decode("utf-8", "replace"), str(p)) for p in written),
+    ]:
         for secret in secrets:
             assert secret not in text and secret.replace("%2F", "/") not in text, where

@@ -19,8 +19,9 @@ def bag(airflow_db):
     from ml_platform.config import get_settings
 
     get_settings.cache_clear()
-    write_landing(GeneratorSpec(customers=1000, start=START, end=START + timedelta(days=3), seed=11),
-                  get_settings().landing_dir)
+    write_landing(
+        GeneratorSpec(customers=1000, start=START, end=START + timedelta(days=3), seed=11), get_settings().landing_dir
+    )
     return DagBag()
 
 
@@ -109,12 +110,33 @@ def test_training_dag_fans_out_hpo_and_registers_a_challenger(bag):
 
     s = get_settings()
     write_landing(GeneratorSpec(customers=1000, start=date(2025, 1, 5), end=date(2025, 1, 10), seed=12), s.landing_dir)
-    run = subprocess.run([str(Path(sys.executable).parent / "ml-platform"), "run", "--start", "2025-01-05",
-                          "--end", "2025-01-10", "--batch-days", "6"], env=dict(os.environ), capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ml-platform"),
+            "run",
+            "--start",
+            "2025-01-05",
+            "--end",
+            "2025-01-10",
+            "--batch-days",
+            "6",
+        ],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     dag = bag.get_dag("training")
-    result = dag.test(run_conf={"cutoffs": "2025-01-05,2025-01-06,2025-01-07,2025-01-08", "horizon_days": 2,
-                                "n_trials": 4, "n_workers": 2, "families": "logreg,xgboost"})
+    result = dag.test(
+        run_conf={
+            "cutoffs": "2025-01-05,2025-01-06,2025-01-07,2025-01-08",
+            "horizon_days": 2,
+            "n_trials": 4,
+            "n_workers": 2,
+            "families": "logreg,xgboost",
+        }
+    )
     assert str(result.state) == "success", _states(result)
     tis = {ti.task_id: ti for ti in result.get_task_instances()}
     assert sum(1 for ti in result.get_task_instances() if ti.task_id == "hpo") == 2  # two mapped workers
@@ -134,11 +156,21 @@ def test_training_dag_fans_out_hpo_and_registers_a_challenger(bag):
     study = open_study(f"churn-{out['training_set_id']}", storage_for(s.optuna_storage))
     assert len(study.trials) == 4 and out["trials"] == 4  # 2 workers x 2 trials on one study
     probs = mlflow.pyfunc.load_model("models:/churn_model@challenger").predict(
-        __import__("pandas").DataFrame([{n: None for n in mv.tags["features"].split(",")}]).astype("float64"))
+        __import__("pandas").DataFrame([{n: None for n in mv.tags["features"].split(",")}]).astype("float64")
+    )
     assert 0.0 <= float(probs.iloc[0]) <= 1.0  # a row of NULLs still scores
     arts = {a.path.rsplit("/", 1)[-1] for a in MlflowClient().list_artifacts(mv.run_id, "evaluation")}
-    assert {"evaluation.html", "roc.png", "precision_recall.png", "confusion_matrix.png", "calibration.png",
-            "shap_summary.png", "shap_bar.png", "test_metrics.json", "shap_importance.json"} <= arts
+    assert {
+        "evaluation.html",
+        "roc.png",
+        "precision_recall.png",
+        "confusion_matrix.png",
+        "calibration.png",
+        "shap_summary.png",
+        "shap_bar.png",
+        "test_metrics.json",
+        "shap_importance.json",
+    } <= arts
     assert mv.tags["cutoff_date_range"] == "2025-01-05..2025-01-08" and mv.tags["git_commit"]
 
 
@@ -162,14 +194,24 @@ def test_serving_deploy_promotes_the_challenger_then_batch_scoring_scores_the_ne
     import sys
     from pathlib import Path
 
-    pub = subprocess.run([str(Path(sys.executable).parent / "ml-platform"), "features", "publish",
-                          "features.customer_features"], env=dict(os.environ), capture_output=True, text=True,
-                         timeout=600)
+    pub = subprocess.run(
+        [str(Path(sys.executable).parent / "ml-platform"), "features", "publish", "features.customer_features"],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert pub.returncode == 0, pub.stderr[-2000:]
     # tiny data (1000 customers, a 2-day window): judge it against a zero floor, the gate's logic is unit-tested
-    run = bag.get_dag("serving_deploy").test(run_conf={"floor_auc": 0.0, "floor_max_ece": 1.0, "floor_max_fairness_gap": 1.0,
-                                                       "latency_p99_ms": 1000.0,
-                                                       "smoke_p99_ms": 1000.0})
+    run = bag.get_dag("serving_deploy").test(
+        run_conf={
+            "floor_auc": 0.0,
+            "floor_max_ece": 1.0,
+            "floor_max_fairness_gap": 1.0,
+            "latency_p99_ms": 1000.0,
+            "smoke_p99_ms": 1000.0,
+        }
+    )
     states = _states(run)
     assert str(run.state) == "success", states
     assert states["build_bento"] == states["smoke_test"] == states["apply_decision"] == "success"
@@ -210,8 +252,11 @@ def test_monitoring_twice_over_one_week_hands_exactly_one_retrain_to_training(ba
     champion = alias_version("champion", s)
     if champion is None:
         pytest.fail("needs the @champion promoted by the serving_deploy test")
-    conf = {"q_value": 1.0, "effect_threshold": 0.0,
-            "policy": {"persist_windows": 1, "of_windows": 1, "cooldown_days": 0, "max_retrains": 9}}
+    conf = {
+        "q_value": 1.0,
+        "effect_threshold": 0.0,
+        "policy": {"persist_windows": 1, "of_windows": 1, "cooldown_days": 0, "max_retrains": 9},
+    }
     # the week must end after the champion's data_as_of (the newest snapshot when it was trained):
     # windows up to a retrain never cause another one
     newest = date.fromisoformat(partition_values(table_path("features.customer_features", s), "snapshot_date")[-1])
@@ -219,8 +264,10 @@ def test_monitoring_twice_over_one_week_hands_exactly_one_retrain_to_training(ba
     dag = bag.get_dag("monitoring")
     decided = []
     for _ in range(2):  # the same week twice (dag.test replaces the run of that logical date: read it now)
-        run = dag.test(logical_date=datetime.combine(week_end + timedelta(days=1), datetime.min.time(), timezone.utc),
-                       run_conf=conf)
+        run = dag.test(
+            logical_date=datetime.combine(week_end + timedelta(days=1), datetime.min.time(), timezone.utc),
+            run_conf=conf,
+        )
         assert str(run.state) == "success", _states(run)
         decided.append({ti.task_id: ti for ti in run.get_task_instances()}["decide"].xcom_pull(task_ids="decide"))
     first, second = decided
@@ -236,7 +283,8 @@ def test_monitoring_twice_over_one_week_hands_exactly_one_retrain_to_training(ba
     assert Path(report).exists()
     champion_run = client(s).get_model_version(s.model_name, champion).run_id
     assert [a.path for a in client(s).list_artifacts(champion_run, "monitoring/drift")] == [
-        f"monitoring/drift/{Path(report).name}"]
+        f"monitoring/drift/{Path(report).name}"
+    ]
 
     from airflow.models.dag import DagModel
 
@@ -253,8 +301,9 @@ def test_monitoring_twice_over_one_week_hands_exactly_one_retrain_to_training(ba
     # nothing is pending now: the sensor defers (no worker slot) and its trigger stays silent
     with pytest.raises(TaskDeferred):
         RetrainDecisionSensor(task_id="wait").execute({})
-    trig = RetrainDecisionTrigger(table_path("monitoring.retrain_decisions", s),
-                                  table_path("monitoring.retrain_handled", s), poke_interval=0.2)
+    trig = RetrainDecisionTrigger(
+        table_path("monitoring.retrain_decisions", s), table_path("monitoring.retrain_handled", s), poke_interval=0.2
+    )
 
     async def first_event():
         async for ev in trig.run():

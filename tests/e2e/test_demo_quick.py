@@ -62,6 +62,8 @@ def test_quick_demo_closes_the_loop(tmp_path):
     # nothing of the lake, the landing zone or the artifacts on local disk: all of it went to Azurite
     assert not any((home / p).exists() for p in ("lake", "landing", "mlflow/artifacts"))
     assert sum(f.stat().st_size for f in (home / "azurite").rglob("*") if f.is_file()) > 5_000_000
-    runs_artifacts = {MlflowClient().get_run(v.run_id).info.artifact_uri.split(":")[0]
-                      for v in MlflowClient().search_model_versions("name='churn_model'")}
+    runs_artifacts = {
+        MlflowClient().get_run(v.run_id).info.artifact_uri.split(":")[0]
+        for v in MlflowClient().search_model_versions("name='churn_model'")
+    }
     assert runs_artifacts == {"mlflow-artifacts"}, runs_artifacts  # served by the tracking server from wasbs://

@@ -75,7 +75,9 @@ def test_a_row_with_nulls_scores_the_same_through_pyfunc_spark_udf_and_rescoring
     row.iloc[0, ::3] = np.nan  # every third feature NULL
     direct = float(model.predict(row).iloc[0])
     again = float(rescore(model, row.assign(customer_id="C1", extra="ignored"))[0])
-    sdf = spark.createDataFrame(row.astype(object).where(row.notna(), None), schema=", ".join(f"{c} double" for c in names))
+    sdf = spark.createDataFrame(
+        row.astype(object).where(row.notna(), None), schema=", ".join(f"{c} double" for c in names)
+    )
     via_spark = sdf.select(spark_scorer(spark, uri)(*names).alias("p")).collect()[0]["p"]
     assert 0.0 < direct < 1.0
     assert direct == pytest.approx(again, abs=1e-12) and direct == pytest.approx(via_spark, abs=1e-12)

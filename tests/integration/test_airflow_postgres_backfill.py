@@ -53,16 +53,22 @@ def stack(tmp_path_factory, pg_url):
     with admin.connect() as c:
         c.execute(sa.text(f'CREATE DATABASE "{db}"'))
     port = _free_port()
-    env = {**os.environ, "ML_PLATFORM_HOME": str(home), "AIRFLOW_HOME": str(home / "airflow"),
-           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{pg_url}/{db}", "ML_PLATFORM_AIRFLOW_PORT": str(port),
-           "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-           "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
-           "ML_PLATFORM_DAG_START_DATE": START.isoformat(),
-           "ML_PLATFORM_DAG_END_DATE": (START + timedelta(days=DAYS - 1)).isoformat(),
-           "ML_PLATFORM_LABEL_HORIZON_DAYS": "1",
-           "ML_PLATFORM_TRAINING_TRIALS": "4"}  # two training runs below: what is tested is the wiring
-    write_landing(GeneratorSpec(customers=1000, start=START, end=START + timedelta(days=DAYS - 1), seed=5),
-                  home / "landing")
+    env = {
+        **os.environ,
+        "ML_PLATFORM_HOME": str(home),
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{pg_url}/{db}",
+        "ML_PLATFORM_AIRFLOW_PORT": str(port),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+        "ML_PLATFORM_DAG_START_DATE": START.isoformat(),
+        "ML_PLATFORM_DAG_END_DATE": (START + timedelta(days=DAYS - 1)).isoformat(),
+        "ML_PLATFORM_LABEL_HORIZON_DAYS": "1",
+        "ML_PLATFORM_TRAINING_TRIALS": "4",
+    }  # two training runs below: what is tested is the wiring
+    write_landing(
+        GeneratorSpec(customers=1000, start=START, end=START + timedelta(days=DAYS - 1), seed=5), home / "landing"
+    )
     up = subprocess.run(["bash", str(ROOT / "scripts" / "airflow_up.sh")], env=env, capture_output=True, text=True)
     assert up.returncode == 0, up.stderr
     yield env, home, db
@@ -93,10 +99,12 @@ def _wait_registered(env, dag_id: str) -> None:
 def _api(env, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
     import urllib.request
 
-    req = urllib.request.Request(f"http://127.0.0.1:{env['ML_PLATFORM_AIRFLOW_PORT']}{path}", method=method,
-                                 data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json",
-                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{env['ML_PLATFORM_AIRFLOW_PORT']}{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read() or b"{}")
 
@@ -104,9 +112,19 @@ def _api(env, method: str, path: str, body: dict | None = None, token: str | Non
 def test_backfill_of_four_dates_succeeds_on_postgres(stack):
     env, home, db = stack
     _wait_registered(env, "features_build")
-    _airflow(env, "backfill", "create", "--dag-id", "features_build",
-             "--from-date", START.isoformat(), "--to-date", (START + timedelta(days=DAYS - 1)).isoformat(),
-             "--max-active-runs", "1")
+    _airflow(
+        env,
+        "backfill",
+        "create",
+        "--dag-id",
+        "features_build",
+        "--from-date",
+        START.isoformat(),
+        "--to-date",
+        (START + timedelta(days=DAYS - 1)).isoformat(),
+        "--max-active-runs",
+        "1",
+    )
     _airflow(env, "dags", "unpause", "-y", "features_build")  # backfill runs only start for an unpaused DAG
     deadline = time.monotonic() + 900
     while True:
@@ -150,9 +168,16 @@ def test_a_retrain_request_event_runs_training_and_registers_a_challenger(stack)
     password = json.loads((home / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
     token = _api(env, "POST", "/auth/token", {"username": "admin", "password": password})["access_token"]
     assets = {a["name"]: a["id"] for a in _api(env, "GET", "/api/v2/assets?limit=100", token=token)["assets"]}
-    _api(env, "POST", "/api/v2/assets/events", {"asset_id": assets["training.retrain_requested"],
-                                                "extra": {"decision_id": "it-decision-1", "reason": "integration"}},
-         token=token)
+    _api(
+        env,
+        "POST",
+        "/api/v2/assets/events",
+        {
+            "asset_id": assets["training.retrain_requested"],
+            "extra": {"decision_id": "it-decision-1", "reason": "integration"},
+        },
+        token=token,
+    )
     deadline = time.monotonic() + 1200
     while True:
         runs = _runs(env, "training")

@@ -34,12 +34,27 @@ def test_feature_store_publishes_to_redis_without_skew(spark, tmp_path, redis_ur
 
     store = FeatureStore(settings=Settings(home=tmp_path, online_store="redis", redis_url=redis_url), spark=spark)
     ts = pd.Timestamp("2025-01-02")
-    df = pd.DataFrame({"customer_id": [f"C{i:04d}" for i in range(300)], "feature_timestamp": [ts] * 300,
-                       "spend": [i / 3 for i in range(300)], "channel": ["web", None, "store"] * 100})
-    store.register_table("features.redis_demo", df, primary_keys=["customer_id"], timestamp_key="feature_timestamp",
-                         ttl=timedelta(days=1))
-    assert store.publish_online("features.redis_demo") == {"table": "features.redis_demo", "tag": "v0", "rows": 300,
-                                                           "skipped": False}
+    df = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:04d}" for i in range(300)],
+            "feature_timestamp": [ts] * 300,
+            "spend": [i / 3 for i in range(300)],
+            "channel": ["web", None, "store"] * 100,
+        }
+    )
+    store.register_table(
+        "features.redis_demo",
+        df,
+        primary_keys=["customer_id"],
+        timestamp_key="feature_timestamp",
+        ttl=timedelta(days=1),
+    )
+    assert store.publish_online("features.redis_demo") == {
+        "table": "features.redis_demo",
+        "tag": "v0",
+        "rows": 300,
+        "skipped": False,
+    }
     row = store.get_online_features("features.redis_demo", ["C0003"])[0]
     assert row.values == {"spend": 1.0, "channel": "web"} and row.feature_timestamp.date() == date(2025, 1, 2)
     skew = store.check_skew("features.redis_demo", sample=50)

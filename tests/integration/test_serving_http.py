@@ -69,8 +69,12 @@ def test_service_end_to_end(home, redis_server, tmp_path):
     from ml_platform.registry.promotion import Policy
 
     path, env = home
-    env = env | {"ML_PLATFORM_API_TOKEN": TOKEN, "ML_PLATFORM_SERVING_WORKERS": "2",
-                 "ML_PLATFORM_SERVING_POLL_SECONDS": "1", "ML_PLATFORM_SERVING_CHALLENGER_SHARE": "0.1"}
+    env = env | {
+        "ML_PLATFORM_API_TOKEN": TOKEN,
+        "ML_PLATFORM_SERVING_WORKERS": "2",
+        "ML_PLATFORM_SERVING_POLL_SECONDS": "1",
+        "ML_PLATFORM_SERVING_CHALLENGER_SHARE": "0.1",
+    }
     s = _settings(env)
     server = Server(env, tmp_path / "serve.log")
     try:
@@ -94,13 +98,19 @@ def test_service_end_to_end(home, redis_server, tmp_path):
         ids = _ids(redis_server.url, 5000)
         # --- auth
         assert c.post("/predict", json={"customer_ids": ids[:2]}).status_code == 401
-        assert c.post("/predict", json={"customer_ids": ids[:2]}, headers={"Authorization": "Bearer no"}).status_code == 401
+        assert (
+            c.post("/predict", json={"customer_ids": ids[:2]}, headers={"Authorization": "Bearer no"}).status_code
+            == 401
+        )
         r = c.post("/predict", json={"customer_ids": [ids[0], "NO-SUCH-CUSTOMER"]}, headers=AUTH)
         assert r.status_code == 200, r.text
         hit, miss = r.json()["predictions"]
         assert hit["found"] and 0 <= hit["churn_probability"] <= 1 and hit["model_version"] == v1
-        assert hit["variant"] == "champion" and hit["feature_timestamp"] and hit["risk_band"] in (
-            "High", "Medium", "Low", "Very Low")
+        assert (
+            hit["variant"] == "champion"
+            and hit["feature_timestamp"]
+            and hit["risk_band"] in ("High", "Medium", "Low", "Very Low")
+        )
         assert not miss["found"] and "not found" in miss["detail"]
         # the same customer's features given as a row score the same
         import redis
@@ -118,10 +128,15 @@ def test_service_end_to_end(home, redis_server, tmp_path):
 
         # --- bad payloads: 4xx naming the problem, never 5xx
         bad = [
-            ({}, "exactly one of"), ({"customer_ids": []}, "empty"), ({"rows": []}, "empty"),
-            ({"customer_ids": ["a"], "rows": [row]}, "exactly one of"), ({"customer_ids": "abc"}, "customer_ids"),
-            ({"customer_ids": [1, 2]}, "customer_ids"), ({"customer_ids": ["a"], "extra": 1}, "extra"),
-            ({"customer_ids": [" "]}, "blank"), ({"rows": [{"nope": 1}]}, "unknown field"),
+            ({}, "exactly one of"),
+            ({"customer_ids": []}, "empty"),
+            ({"rows": []}, "empty"),
+            ({"customer_ids": ["a"], "rows": [row]}, "exactly one of"),
+            ({"customer_ids": "abc"}, "customer_ids"),
+            ({"customer_ids": [1, 2]}, "customer_ids"),
+            ({"customer_ids": ["a"], "extra": 1}, "extra"),
+            ({"customer_ids": [" "]}, "blank"),
+            ({"rows": [{"nope": 1}]}, "unknown field"),
             ({"rows": [{k: v for k, v in row.items() if k != names[0]}]}, "missing feature"),
             ({"rows": [row | {names[0]: "high"}]}, "must be a number"),
             ({"rows": [row | {names[0]: [1, 2]}]}, "rows"),
@@ -146,7 +161,7 @@ def test_service_end_to_end(home, redis_server, tmp_path):
         def variants() -> dict[str, str]:
             out = {}
             for i in range(0, len(ids), 100):
-                r = c.post("/predict", json={"customer_ids": ids[i:i + 100]}, headers=AUTH)
+                r = c.post("/predict", json={"customer_ids": ids[i : i + 100]}, headers=AUTH)
                 assert r.status_code == 200, r.text
                 out.update({p["customer_id"]: p["variant"] for p in r.json()["predictions"]})
             return out
@@ -167,8 +182,16 @@ def test_service_end_to_end(home, redis_server, tmp_path):
                         if rr.status_code != 200:
                             failures.append(rr.status_code)
                         else:
-                            versions.append((time.time(), {p["model_version"] for p in rr.json()["predictions"]
-                                                           if p["variant"] == "champion"}))
+                            versions.append(
+                                (
+                                    time.time(),
+                                    {
+                                        p["model_version"]
+                                        for p in rr.json()["predictions"]
+                                        if p["variant"] == "champion"
+                                    },
+                                )
+                            )
                     except httpx.HTTPError as exc:
                         failures.append(repr(exc))
 
@@ -193,12 +216,17 @@ def test_service_end_to_end(home, redis_server, tmp_path):
         assert c.post("/predict", json={"rows": [row]}, headers=AUTH).status_code == 200
         assert c.get("/readyz").status_code == 503
         redis_server.start()
-        _wait(lambda: c.post("/predict", json={"customer_ids": ids[:3]}, headers=AUTH).status_code == 200, 20,
-              "recovery after Redis restart")
+        _wait(
+            lambda: c.post("/predict", json={"customer_ids": ids[:3]}, headers=AUTH).status_code == 200,
+            20,
+            "recovery after Redis restart",
+        )
 
         # --- metrics: per-variant counters and latency from both workers, store misses
         m = c.get("/metrics").text
-        assert 'churn_predictions_total{variant="champion"}' in m and 'churn_predictions_total{variant="challenger"}' in m
+        assert (
+            'churn_predictions_total{variant="champion"}' in m and 'churn_predictions_total{variant="challenger"}' in m
+        )
         assert "churn_predict_seconds_bucket" in m and "churn_feature_store_misses_total" in m
         assert "/predict" in c.get("/docs.json").json()["paths"]
     finally:
@@ -218,8 +246,11 @@ def test_prediction_log_survives_sigkill_and_loads_exactly_once(home, redis_serv
     spool_home.mkdir()
     for sub in ("mlflow", "lake"):
         (spool_home / sub).symlink_to(path / sub)
-    env = env | {"ML_PLATFORM_HOME": str(spool_home), "ML_PLATFORM_SERVING_WORKERS": "2",
-                 "ML_PLATFORM_SERVING_SHADOW": "true"}
+    env = env | {
+        "ML_PLATFORM_HOME": str(spool_home),
+        "ML_PLATFORM_SERVING_WORKERS": "2",
+        "ML_PLATFORM_SERVING_SHADOW": "true",
+    }
     s = _settings(env)
     champion = alias_version("champion", s)
     if champion is None:
@@ -231,7 +262,7 @@ def test_prediction_log_survives_sigkill_and_loads_exactly_once(home, redis_serv
     answered = []
     try:
         for i in range(0, 300, 3):
-            r = server.client.post("/predict", json={"customer_ids": ids[i:i + 3]})
+            r = server.client.post("/predict", json={"customer_ids": ids[i : i + 3]})
             assert r.status_code == 200, r.text
             answered += [(r.json()["request_id"], p["customer_id"]) for p in r.json()["predictions"]]
     finally:
@@ -247,8 +278,9 @@ def test_prediction_log_survives_sigkill_and_loads_exactly_once(home, redis_serv
     assert json.loads(returned["features_json"].iloc[0])  # the exact feature values served
 
 
-def test_serving_deploy_dag_promotes_and_the_running_service_confirms(home, redis_server, tmp_path, monkeypatch,
-                                                                      airflow_db):
+def test_serving_deploy_dag_promotes_and_the_running_service_confirms(
+    home, redis_server, tmp_path, monkeypatch, airflow_db
+):
     """The deployment DAG against a running `ml-platform serve`: the Bento is built and
     smoke-tested, the aliases move, and confirm_serving sees the service report the new version."""
     from airflow.dag_processing.dagbag import DagBag
@@ -259,9 +291,13 @@ def test_serving_deploy_dag_promotes_and_the_running_service_confirms(home, redi
     from ml_platform.serving.bento import free_port
 
     path, env = home
-    env = env | {"ML_PLATFORM_SERVING_PORT": str(free_port()), "ML_PLATFORM_SERVING_POLL_SECONDS": "1",
-                 "ML_PLATFORM_SERVING_WORKERS": "2", "ML_PLATFORM_SERVING_SHADOW": "false",
-                 "BENTOML_HOME": str(tmp_path / "bentoml")}
+    env = env | {
+        "ML_PLATFORM_SERVING_PORT": str(free_port()),
+        "ML_PLATFORM_SERVING_POLL_SECONDS": "1",
+        "ML_PLATFORM_SERVING_WORKERS": "2",
+        "ML_PLATFORM_SERVING_SHADOW": "false",
+        "BENTOML_HOME": str(tmp_path / "bentoml"),
+    }
     s = _settings(env)
     champion = alias_version("champion", s)
     if champion is None:
@@ -276,7 +312,8 @@ def test_serving_deploy_dag_promotes_and_the_running_service_confirms(home, redi
     server = Server(env, tmp_path / "serve.log", port=int(env["ML_PLATFORM_SERVING_PORT"]))  # where the DAG looks
     try:
         dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags" / "serving_deploy.py")).get_dag(
-            "serving_deploy")
+            "serving_deploy"
+        )
         # the candidate is the champion's model again: a zero gain must be allowed to promote it
         run = dag.test(run_conf={"min_auc_gain": -1.0, "smoke_p99_ms": 1000.0, "latency_p99_ms": 1000.0})
         states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
@@ -291,4 +328,3 @@ def test_serving_deploy_dag_promotes_and_the_running_service_confirms(home, redi
     finally:
         server.stop()
         get_settings.cache_clear()
-

@@ -21,8 +21,9 @@ def test_batch_scoring_replaces_the_date_with_identical_rows(trained_model, spar
     ws = Settings(home=trained_model["workspace"])
     s = Settings(home=tmp_path, mlflow_tracking_uri=trained_model["registry"])
     shutil.copytree(f"{ws.lake_uri}/features", f"{s.lake_uri}/features")  # the workspace stays untouched
-    version = str(mlflow.MlflowClient(trained_model["registry"]).get_model_version_by_alias(
-        "churn_model", "challenger").version)
+    version = str(
+        mlflow.MlflowClient(trained_model["registry"]).get_model_version_by_alias("churn_model", "challenger").version
+    )
     dates = partition_values(f"{s.lake_uri}/features/customer_features", "snapshot_date")
     newest, older = resolve_snapshot(None, s), resolve_snapshot(dates[0], s)
     assert newest.isoformat() == dates[-1]
@@ -37,15 +38,28 @@ def test_batch_scoring_replaces_the_date_with_identical_rows(trained_model, spar
     df = spark.read.format("delta").load(table)
     rows2 = sorted(df.where(F.col("score_date") == F.lit(newest)).collect())
     assert rows1 == rows2 and first == again  # the rerun replaced the partition with the same rows
-    n = spark.read.format("delta").load(f"{s.lake_uri}/features/customer_features").where(
-        F.col("snapshot_date") == F.lit(newest)).count()
-    assert first["rows"] == n == len(rows1) and df.count() == first["rows"] + df.where(
-        F.col("score_date") == F.lit(older)).count()
-    assert set(df.columns) == {"customer_id", "churn_probability", "risk_band", "model_name", "model_version",
-                               "score_date"}
+    n = (
+        spark.read.format("delta")
+        .load(f"{s.lake_uri}/features/customer_features")
+        .where(F.col("snapshot_date") == F.lit(newest))
+        .count()
+    )
+    assert (
+        first["rows"] == n == len(rows1)
+        and df.count() == first["rows"] + df.where(F.col("score_date") == F.lit(older)).count()
+    )
+    assert set(df.columns) == {
+        "customer_id",
+        "churn_probability",
+        "risk_band",
+        "model_name",
+        "model_version",
+        "score_date",
+    }
     # the bands follow the probabilities, and the scores are the pyfunc's
     for r in rows1[:50]:
         p = r["churn_probability"]
-        assert 0 <= p <= 1 and r["risk_band"] == ("High" if p >= .75 else "Medium" if p >= .5 else "Low" if p >= .25
-                                                  else "Very Low")
+        assert 0 <= p <= 1 and r["risk_band"] == (
+            "High" if p >= 0.75 else "Medium" if p >= 0.5 else "Low" if p >= 0.25 else "Very Low"
+        )
     assert {r["model_version"] for r in rows1} == {version}

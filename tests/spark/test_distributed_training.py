@@ -10,8 +10,16 @@ import pytest
 pytestmark = pytest.mark.spark
 
 PARAMS = {
-    "xgboost": {"max_depth": 3, "learning_rate": 0.1, "min_child_weight": 1.0, "subsample": 0.9,
-                "colsample_bytree": 0.9, "reg_lambda": 1.0, "n_rounds": 100, "balanced": True},
+    "xgboost": {
+        "max_depth": 3,
+        "learning_rate": 0.1,
+        "min_child_weight": 1.0,
+        "subsample": 0.9,
+        "colsample_bytree": 0.9,
+        "reg_lambda": 1.0,
+        "n_rounds": 100,
+        "balanced": True,
+    },
     "mlp": {"lr": 3e-3, "weight_decay": 1e-5, "batch_size": 128, "max_epochs": 8, "patience": 3, "balanced": False},
 }
 

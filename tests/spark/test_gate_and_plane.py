@@ -16,8 +16,10 @@ pytestmark = pytest.mark.spark
 
 
 def _clean_day(day: date, n: int = 40, prefix: str = "") -> list[dict]:
-    return [txn(f"c{i % 10}", f"{prefix}{day}-{i}", utc(day.year, day.month, day.day, i % 24, 0, 0), 10.0 + i)
-            for i in range(n)]
+    return [
+        txn(f"c{i % 10}", f"{prefix}{day}-{i}", utc(day.year, day.month, day.day, i % 24, 0, 0), 10.0 + i)
+        for i in range(n)
+    ]
 
 
 def _run(spark, settings, start: date, end: date) -> dict:
@@ -41,21 +43,24 @@ def test_dirty_rows_go_to_quarantine_with_reasons_and_ge_counts_match(spark, set
     day = date(2025, 1, 6)
     rows = _clean_day(day, 200)
     rows += [
-        txn(None, "bad-1", utc(2025, 1, 6, 1), 5.0),                     # customer_id_not_null
-        txn("c1", None, utc(2025, 1, 6, 1), 5.0),                        # transaction_id_not_null
-        txn("c1", "bad-3", None, 5.0),                                   # transaction_ts_not_null
-        txn("c1", "bad-4", utc(2025, 1, 6, 1), -3.0),                    # amount_in_range
-        txn("c1", "bad-5", utc(2025, 1, 7, 0, 0, 0), 5.0),               # future of the interval
-        txn("c1", "bad-6", utc(2025, 1, 6, 1), 5.0, channel="fax"),      # channel_allowed
-        txn("c1", "dup-7", utc(2025, 1, 6, 1), 5.0),                     # conflicting duplicate id
+        txn(None, "bad-1", utc(2025, 1, 6, 1), 5.0),  # customer_id_not_null
+        txn("c1", None, utc(2025, 1, 6, 1), 5.0),  # transaction_id_not_null
+        txn("c1", "bad-3", None, 5.0),  # transaction_ts_not_null
+        txn("c1", "bad-4", utc(2025, 1, 6, 1), -3.0),  # amount_in_range
+        txn("c1", "bad-5", utc(2025, 1, 7, 0, 0, 0), 5.0),  # future of the interval
+        txn("c1", "bad-6", utc(2025, 1, 6, 1), 5.0, channel="fax"),  # channel_allowed
+        txn("c1", "dup-7", utc(2025, 1, 6, 1), 5.0),  # conflicting duplicate id
         txn("c2", "dup-7", utc(2025, 1, 6, 2), 6.0),
-        txn(None, "bad-9", utc(2025, 1, 6, 1), -1.0),                    # two rules at once
+        txn(None, "bad-9", utc(2025, 1, 6, 1), -1.0),  # two rules at once
     ]
     rows.append(dict(rows[0]))  # an exact duplicate: dropped, not quarantined
     land(settings.home, day.isoformat(), rows)
     result = _run(spark, settings, day, day + timedelta(days=1))
     assert result["success"] and result["exact_duplicates_dropped"] == 1
-    q = {r["transaction_id"]: r["failed_rules"] for r in _rows(spark, settings, "quarantine.transactions", ["transaction_id"])}
+    q = {
+        r["transaction_id"]: r["failed_rules"]
+        for r in _rows(spark, settings, "quarantine.transactions", ["transaction_id"])
+    }
     assert q["bad-1"] == "customer_id_not_null"
     assert q[None] == "transaction_id_not_null"
     assert q["bad-3"] == "transaction_ts_not_null"
@@ -103,8 +108,12 @@ def test_rerun_is_identical_and_no_leakage_from_later_rows(spark, settings):
         land(settings.home, d.isoformat(), _clean_day(d, 30))
     for d in days:
         _run(spark, settings, d, d + timedelta(days=1))
-    tables = {"silver.transactions": ["transaction_id"], "features.customer_features": ["customer_id", "snapshot_date"],
-              "bronze.transactions": ["transaction_id"], "quarantine.transactions": ["transaction_id"]}
+    tables = {
+        "silver.transactions": ["transaction_id"],
+        "features.customer_features": ["customer_id", "snapshot_date"],
+        "bronze.transactions": ["transaction_id"],
+        "quarantine.transactions": ["transaction_id"],
+    }
     snap = {t: _rows(spark, settings, t, o) for t, o in tables.items() if _exists(spark, settings, t)}
     _run(spark, settings, days[1], days[2])  # rerun the middle day
     assert {t: _rows(spark, settings, t, o) for t, o in tables.items() if _exists(spark, settings, t)} == snap
@@ -116,7 +125,9 @@ def test_rerun_is_identical_and_no_leakage_from_later_rows(spark, settings):
     before = [r for r in snap["features.customer_features"] if r["snapshot_date"] == days[1]]
     DeltaTable.forPath(spark, table_path("silver.transactions", settings)).delete(f"txn_date > '{days[1]}'")
     plane.build_features(spark, days[1], days[1], "daily", settings)
-    after = spark.read.format("delta").load(feats).where(f"snapshot_date = '{days[1]}'").orderBy("customer_id").collect()
+    after = (
+        spark.read.format("delta").load(feats).where(f"snapshot_date = '{days[1]}'").orderBy("customer_id").collect()
+    )
     assert after == before and len(before) == 10
 
 

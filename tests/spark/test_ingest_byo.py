@@ -22,7 +22,9 @@ def _bronze(spark, settings):
 
 def test_csv_without_optional_columns_is_ingested_once(spark, settings, tmp_path):
     f = tmp_path / "t.csv"
-    f.write_text("customer_id,transaction_id,transaction_ts,amount\nc1,t1,2025-04-30 10:00:00,12.5\nc2,t2,2025-04-30T11:00:00Z,3\n")
+    f.write_text(
+        "customer_id,transaction_id,transaction_ts,amount\nc1,t1,2025-04-30 10:00:00,12.5\nc2,t2,2025-04-30T11:00:00Z,3\n"
+    )
     r = ingest(spark, f, TRANSACTIONS, DAY, settings=settings)
     assert (r.new_files, r.rows) == (1, 2)
     rows = {x["transaction_id"]: x for x in _bronze(spark, settings).collect()}
@@ -45,7 +47,9 @@ def test_missing_required_column_names_it_and_writes_nothing(spark, settings, tm
 
 def test_unreadable_timestamps_need_a_format(spark, settings, tmp_path):
     f = tmp_path / "t.csv"
-    f.write_text("customer_id,transaction_id,transaction_ts,amount\nc1,t1,30/04/2025 10:00,1\nc1,t2,29/04/2025 09:30,2\n")
+    f.write_text(
+        "customer_id,transaction_id,transaction_ts,amount\nc1,t1,30/04/2025 10:00,1\nc1,t2,29/04/2025 09:30,2\n"
+    )
     with pytest.raises(DataContractError, match="column transaction_ts cannot be read as timestamp.*30/04/2025 10:00"):
         ingest(spark, f, TRANSACTIONS, DAY, settings=settings)
     r = ingest(spark, f, TRANSACTIONS, DAY, timestamp_format="dd/MM/yyyy HH:mm", settings=settings)

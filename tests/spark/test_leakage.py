@@ -29,8 +29,9 @@ def test_scrambling_silver_after_the_last_cutoff_leaves_training_features_identi
 
     def training_features():
         plane.build_feature_snapshots(spark, cutoffs, settings=s)
-        ts = store.create_training_set(entity, [FeatureLookup("features.customer_features")],
-                                       timestamp_key="event_timestamp", label="churned")
+        ts = store.create_training_set(
+            entity, [FeatureLookup("features.customer_features")], timestamp_key="event_timestamp", label="churned"
+        )
         return ts.load_df().select("customer_id", "cutoff_date", *ts.feature_names).persist()
 
     before = training_features()
@@ -38,14 +39,15 @@ def test_scrambling_silver_after_the_last_cutoff_leaves_training_features_identi
     silver = spark.read.format("delta").load(silver_path)
     last = cutoffs[-1]
     after = silver.where(F.col("txn_date") > F.lit(last))
-    scrambled = (after.where(F.xxhash64("transaction_id") % 2 == 0)  # drop about half of the future rows
-                 .withColumn("amount", F.col("amount") * 7 + 3)
-                 .withColumn("channel", F.lit("store"))
-                 .withColumn("transaction_ts", F.col("transaction_ts") - F.expr("INTERVAL 1 HOUR")))
+    scrambled = (
+        after.where(F.xxhash64("transaction_id") % 2 == 0)  # drop about half of the future rows
+        .withColumn("amount", F.col("amount") * 7 + 3)
+        .withColumn("channel", F.lit("store"))
+        .withColumn("transaction_ts", F.col("transaction_ts") - F.expr("INTERVAL 1 HOUR"))
+    )
     scrambled = scrambled.where(F.to_date("transaction_ts") > F.lit(last)).persist()
     n_after, n_scrambled = after.count(), scrambled.count()
-    (scrambled.write.format("delta").mode("overwrite").option("replaceWhere", f"txn_date > '{last}'")
-     .save(silver_path))
+    (scrambled.write.format("delta").mode("overwrite").option("replaceWhere", f"txn_date > '{last}'").save(silver_path))
     assert n_after > 100 and 0 < n_scrambled < n_after  # the future really changed
     assert spark.read.format("delta").load(silver_path).where(F.col("txn_date") > F.lit(last)).count() == n_scrambled
 

@@ -26,19 +26,36 @@ def _frames(spark, entity, feats):
 
 
 def _join(e, f, ttl=None):
-    return pit_join(e, f, entity_keys=["k"], feature_keys=["k"], event_ts="ts", feature_ts="fts",
-                    feature_names=["v"], ttl=ttl, tiebreak=["tb"])
+    return pit_join(
+        e,
+        f,
+        entity_keys=["k"],
+        feature_keys=["k"],
+        event_ts="ts",
+        feature_ts="fts",
+        feature_names=["v"],
+        ttl=ttl,
+        tiebreak=["tb"],
+    )
 
 
 def test_exact_timestamp_included_ttl_and_ties(spark):
-    entity = [("a", _h(10), 1),   # feature row exactly at 10h counts
-              ("a", _h(9), 2),    # only the 5h row is visible
-              ("b", _h(100), 3),  # newest b row is 90h old: outside a 48h TTL
-              ("c", _h(10), 4),   # tie at 10h: the row with the larger commit order wins
-              ("z", _h(10), 5)]   # no feature rows at all
-    feats = [("a", _h(5), 0, 5.0), ("a", _h(10), 0, 10.0), ("a", _h(11), 0, 11.0),
-             ("b", _h(10), 0, 1.0),
-             ("c", _h(10), 1, 100.0), ("c", _h(10), 2, 200.0), ("c", _h(10), 0, 0.0)]
+    entity = [
+        ("a", _h(10), 1),  # feature row exactly at 10h counts
+        ("a", _h(9), 2),  # only the 5h row is visible
+        ("b", _h(100), 3),  # newest b row is 90h old: outside a 48h TTL
+        ("c", _h(10), 4),  # tie at 10h: the row with the larger commit order wins
+        ("z", _h(10), 5),
+    ]  # no feature rows at all
+    feats = [
+        ("a", _h(5), 0, 5.0),
+        ("a", _h(10), 0, 10.0),
+        ("a", _h(11), 0, 11.0),
+        ("b", _h(10), 0, 1.0),
+        ("c", _h(10), 1, 100.0),
+        ("c", _h(10), 2, 200.0),
+        ("c", _h(10), 0, 0.0),
+    ]
     e, f = _frames(spark, entity, feats)
     got = {r["tag"]: r["v"] for r in _join(e, f, ttl=timedelta(hours=48)).collect()}
     assert got == {1: 10.0, 2: 5.0, 3: None, 4: 200.0, 5: None}
@@ -82,15 +99,18 @@ hours = st.integers(min_value=0, max_value=12)
 
 
 @hsettings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(entity=st.lists(st.tuples(st.one_of(keys, st.none()), hours), min_size=1, max_size=12),
-       feats=st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), hours), max_size=15),
-       ttl_hours=st.one_of(st.none(), st.integers(min_value=0, max_value=6)))
+@given(
+    entity=st.lists(st.tuples(st.one_of(keys, st.none()), hours), min_size=1, max_size=12),
+    feats=st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), hours), max_size=15),
+    ttl_hours=st.one_of(st.none(), st.integers(min_value=0, max_value=6)),
+)
 def test_matches_brute_force_reference(spark, entity, feats, ttl_hours):
     ent = [(k, _h(h), i) for i, (k, h) in enumerate(entity)]
     # duplicate (key, time) feature rows are likely with 3 keys x 13 hours; tb orders them uniquely
     fr = [(k, _h(h), i, float(i)) for i, (k, h) in enumerate(feats)]
     ttl = None if ttl_hours is None else timedelta(hours=ttl_hours)
     e, f = _frames(spark, ent, fr)
-    got = sorted(((r["tag"], r["v"]) for r in _join(e, f, ttl).collect()),
-                 key=lambda r: (r[0], -1 if r[1] is None else r[1]))
+    got = sorted(
+        ((r["tag"], r["v"]) for r in _join(e, f, ttl).collect()), key=lambda r: (r[0], -1 if r[1] is None else r[1])
+    )
     assert got == _brute(ent, fr, ttl)

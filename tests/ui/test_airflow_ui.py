@@ -29,8 +29,16 @@ from tests.helpers import demo_home, free_port_block, run_quick_demo
 pytestmark = pytest.mark.ui
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-DAGS = ["features_build", "training", "serving_deploy", "batch_scoring", "monitoring", "retrain_on_drift",
-        "lake_maintenance", "platform_check"]
+DAGS = [
+    "features_build",
+    "training",
+    "serving_deploy",
+    "batch_scoring",
+    "monitoring",
+    "retrain_on_drift",
+    "lake_maintenance",
+    "platform_check",
+]
 #: DAGs whose UI-triggered run must succeed; the others must reach their first task (training's HPO
 #: and the rest of the loop are the e2e tier's; here they are stopped once the first task ended).
 RUN_TO_THE_END = {"platform_check", "batch_scoring", "lake_maintenance", "serving_deploy"}
@@ -68,23 +76,38 @@ def stack(tmp_path_factory) -> dict[str, Any]:
     env.setdefault("ML_PLATFORM_AIRFLOW_PORT", str(free_port_block()))
     env["ML_PLATFORM_HOME"] = str(home)
     if "ML_PLATFORM_AZURE_EMULATOR_ENDPOINT" in env:  # the demo ran on Azurite: its data is under the home
-        up = subprocess.run(["bash", str(ROOT / "scripts" / "azurite.sh"), "start"], env=env, capture_output=True,
-                            text=True, timeout=120)
+        up = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "azurite.sh"), "start"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert up.returncode == 0, up.stderr[-3000:]
         env |= dict(re.findall(r"^export (\w+)='?(.*?)'?$", up.stdout, re.M))
     port = int(env["ML_PLATFORM_AIRFLOW_PORT"])
     for script in ("airflow_up.sh", "mlflow_ui.sh"):
         up = subprocess.run(["bash", str(ROOT / "scripts" / script)], env=env, capture_output=True, text=True)
         assert up.returncode == 0, up.stderr[-3000:]
-    serve = subprocess.Popen([str(Path(sys.executable).parent / "ml-platform"), "serve"], env=env,
-                             stdout=(home / "logs" / "serve-ui.log").open("w"), stderr=subprocess.STDOUT,
-                             start_new_session=True)
+    serve = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ml-platform"), "serve"],
+        env=env,
+        stdout=(home / "logs" / "serve-ui.log").open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     (home / "run" / "serve-ui.pid").write_text(str(serve.pid))
     base = f"http://127.0.0.1:{port}"
     password = json.loads((home / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
     token = _request("POST", f"{base}/auth/token", {"username": "admin", "password": password})["access_token"]
-    stack = {"env": env, "home": home, "base": base, "password": password, "token": token,
-             "service": f"http://127.0.0.1:{env['ML_PLATFORM_SERVING_PORT']}"}
+    stack = {
+        "env": env,
+        "home": home,
+        "base": base,
+        "password": password,
+        "token": token,
+        "service": f"http://127.0.0.1:{env['ML_PLATFORM_SERVING_PORT']}",
+    }
     deadline = time.monotonic() + 120
     while len(_api(stack, "GET", "/api/v2/dags?limit=100")["dags"]) < len(DAGS):
         assert time.monotonic() < deadline, "the dag-processor did not register every DAG"
@@ -94,9 +117,12 @@ def stack(tmp_path_factory) -> dict[str, Any]:
 
 
 def _request(method: str, url: str, body: dict | None = None, token: str | None = None) -> Any:
-    req = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json",
-                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+    req = urllib.request.Request(
+        url,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read() or b"{}")
 
@@ -187,8 +213,7 @@ def test_results_are_served_behind_the_login_and_only_from_the_reports_folder(st
         anonymous.close()
     ok = page.request.get(url)
     assert ok.status == 200 and b"<html" in ok.body()[:2000].lower()
-    for probe in ("../airflow/airflow.db", "..%2Fairflow%2Fairflow.db", "%2Fetc%2Fpasswd", "training",
-                  "nope.html"):
+    for probe in ("../airflow/airflow.db", "..%2Fairflow%2Fairflow.db", "%2Fetc%2Fpasswd", "training", "nope.html"):
         assert page.request.get(f"{stack['base']}/ml-platform/files/{probe}").status == 404, probe
 
 
@@ -238,8 +263,11 @@ def test_the_form_refuses_bad_values_or_the_first_task_names_the_param(stack, pa
     ti = _wait("plan", lambda: (t := _tis(stack, "training", run_id).get("plan")) and t["state"] == "failed" and t, 300)
     from urllib.parse import quote
 
-    log = _api(stack, "GET", f"/api/v2/dags/training/dagRuns/{quote(run_id)}/taskInstances/plan/logs/"
-                             f"{ti['try_number']}?full_content=true")
+    log = _api(
+        stack,
+        "GET",
+        f"/api/v2/dags/training/dagRuns/{quote(run_id)}/taskInstances/plan/logs/{ti['try_number']}?full_content=true",
+    )
     text = json.dumps(log)
     assert "param cutoffs: '2025-02-30' is not a date" in text
     assert ti["try_number"] == 1  # failed at once: a retry would not help
@@ -252,8 +280,16 @@ def test_a_backfill_of_two_dates_from_the_form_leaves_the_tables_as_the_schedule
     demo = _tables(stack["env"])  # the demo's history job made these dates' snapshots
     # the schedule first: unpaused, features_build catches up on its two weekly intervals
     _api(stack, "PATCH", "/api/v2/dags/features_build", {"is_paused": False})
-    scheduled = _wait("the two scheduled runs", lambda: (r := list(_runs(stack, "features_build").values()))
-                      and len(r) == 2 and all(x["state"] in ("success", "failed") for x in r) and r, 900)
+    scheduled = _wait(
+        "the two scheduled runs",
+        lambda: (
+            (r := list(_runs(stack, "features_build").values()))
+            and len(r) == 2
+            and all(x["state"] in ("success", "failed") for x in r)
+            and r
+        ),
+        900,
+    )
     assert {r["state"] for r in scheduled} == {"success"} and {r["run_type"] for r in scheduled} == {"scheduled"}
     after_schedule = _tables(stack["env"])
     assert after_schedule == demo  # the schedule reprocessed the demo's dates: nothing changed
@@ -276,8 +312,11 @@ def test_a_backfill_of_two_dates_from_the_form_leaves_the_tables_as_the_schedule
         page.screenshot(path=shots / f"20-features_build-backfill-refused-{attempt}.png", full_page=True)
     assert backfill is not None, "the backfill dialog created no backfill in 3 attempts"
     (shots / "backfill.json").write_text(json.dumps({"attempts": attempt + 1, **backfill}, indent=2))
-    _wait("the backfill to complete",
-          lambda: _api(stack, "GET", f"/api/v2/backfills/{backfill['id']}")["completed_at"], 900)
+    _wait(
+        "the backfill to complete",
+        lambda: _api(stack, "GET", f"/api/v2/backfills/{backfill['id']}")["completed_at"],
+        900,
+    )
     runs = [r for r in _runs(stack, "features_build").values() if r["start_date"] > backfill["created_at"]]
     page.goto(f"{stack['base']}/dags/features_build")
     page.wait_for_load_state("networkidle")
@@ -299,8 +338,12 @@ def test_every_dag_triggers_from_its_form_with_the_defaults(stack, page, shots):
             # for today would be past the DAG's end and have no task; take a day inside it (not one that
             # already has a run: a logical date is unique per DAG)
             inside = date.fromisoformat(stack["env"]["ML_PLATFORM_DAG_START_DATE"]) + timedelta(days=1)
-            _pick_date(page, dialog, dialog.get_by_text(re.compile(r"^[A-Z][a-z]{2} \d{2}, \d{4} \d{2}:\d{2}$")).first,
-                       inside.isoformat())
+            _pick_date(
+                page,
+                dialog,
+                dialog.get_by_text(re.compile(r"^[A-Z][a-z]{2} \d{2}, \d{4} \d{2}:\d{2}$")).first,
+                inside.isoformat(),
+            )
         page.screenshot(path=shots / f"{10 + i:02d}-{dag_id}-trigger-form.png", full_page=True)
         button = _submit(dialog)
         assert button.is_enabled(), f"{dag_id}: the trigger form refuses its own defaults"
@@ -317,17 +360,33 @@ def test_every_dag_triggers_from_its_form_with_the_defaults(stack, page, shots):
             return t if t and t["state"] in ("success", "skipped", "failed", "deferred") else None
 
         if dag_id in ALWAYS_LISTENING:  # one run at a time listens (ours, or the schedule's with ours behind)
-            ti = _wait(f"{dag_id}'s listening run", lambda: next(
-                (t for r in _runs(stack, dag_id).values() if r["state"] == "running"
-                 for t in [_tis(stack, dag_id, r["dag_run_id"]).get(first)] if t and t["state"] == "deferred"), None), 300)
+            ti = _wait(
+                f"{dag_id}'s listening run",
+                lambda: next(
+                    (
+                        t
+                        for r in _runs(stack, dag_id).values()
+                        if r["state"] == "running"
+                        for t in [_tis(stack, dag_id, r["dag_run_id"]).get(first)]
+                        if t and t["state"] == "deferred"
+                    ),
+                    None,
+                ),
+                300,
+            )
             assert _runs(stack, dag_id)[run_id]["state"] in ("queued", "running")  # behind it, or it
         else:
             ti = _wait(f"{dag_id}.{first}", first_done, 900)
         state = _runs(stack, dag_id)[run_id]["state"]
         if dag_id in RUN_TO_THE_END:
-            state = _wait(f"{dag_id}'s run to end",
-                          lambda: _runs(stack, dag_id)[run_id]["state"] in ("success", "failed")
-                          and _runs(stack, dag_id)[run_id]["state"], 900)
+            state = _wait(
+                f"{dag_id}'s run to end",
+                lambda: (
+                    _runs(stack, dag_id)[run_id]["state"] in ("success", "failed")
+                    and _runs(stack, dag_id)[run_id]["state"]
+                ),
+                900,
+            )
         elif state in ("queued", "running"):  # the rest is the e2e tier's: stop it here
             state = "stopped after its first task"
         _settle(stack, dag_id)
@@ -369,10 +428,25 @@ def _tables(env: dict[str, str]) -> dict[str, Any]:
 
 #: a valid value other than the default for the params typed into text and number fields
 EDITS = {
-    "training": {"cutoffs": "2025-02-01,2025-02-08,2025-02-15", "last_k": 5, "horizon_days": 14, "n_trials": 2,
-                 "n_workers": 1, "families": "logreg,xgboost", "seed": 3, "distributed_workers": 2},
-    "serving_deploy": {"min_auc_gain": 0.01, "calibration_tolerance": 0.03, "fairness_tolerance": 0.1,
-                       "latency_p99_ms": 500, "floor_auc": 0.6, "floor_max_ece": 0.2, "smoke_p99_ms": 900},
+    "training": {
+        "cutoffs": "2025-02-01,2025-02-08,2025-02-15",
+        "last_k": 5,
+        "horizon_days": 14,
+        "n_trials": 2,
+        "n_workers": 1,
+        "families": "logreg,xgboost",
+        "seed": 3,
+        "distributed_workers": 2,
+    },
+    "serving_deploy": {
+        "min_auc_gain": 0.01,
+        "calibration_tolerance": 0.03,
+        "fairness_tolerance": 0.1,
+        "latency_p99_ms": 500,
+        "floor_auc": 0.6,
+        "floor_max_ece": 0.2,
+        "smoke_p99_ms": 900,
+    },
     "monitoring": {"q_value": 0.1, "effect_threshold": 0.2},
     "features_build": {"quarantine_max_share": 0.1},
     "lake_maintenance": {"tables": "silver.transactions,features.customer_features"},
@@ -409,11 +483,15 @@ def test_every_result_link_opens_its_page(stack, page, shots):
 
     seen = []
     for (dag_id, task_id), names in links.items():
-        run = next(r for r in sorted(_runs(stack, dag_id).values(), key=lambda r: r["start_date"] or "", reverse=True)
-                   if r["state"] == "success" and _tis(stack, dag_id, r["dag_run_id"]).get(task_id, {}).get("state")
-                   == "success")
-        got = _api(stack, "GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run['dag_run_id'])}/taskInstances/"
-                                 f"{task_id}/links")["extra_links"]
+        run = next(
+            r
+            for r in sorted(_runs(stack, dag_id).values(), key=lambda r: r["start_date"] or "", reverse=True)
+            if r["state"] == "success"
+            and _tis(stack, dag_id, r["dag_run_id"]).get(task_id, {}).get("state") == "success"
+        )
+        got = _api(
+            stack, "GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run['dag_run_id'])}/taskInstances/{task_id}/links"
+        )["extra_links"]
         for name in names:
             url = got.get(name)
             assert url, (dag_id, task_id, name, got)

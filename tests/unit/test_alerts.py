@@ -81,8 +81,9 @@ def test_a_refusing_or_slow_receiver_never_raises(tmp_path, receiver, caplog):
     slow = receiver(delay=1.5)
     t = time.monotonic()
     with caplog.at_level(logging.ERROR, logger="ml_platform.alerts"):
-        out = send_alert("gate", "slow", None, _settings(tmp_path, slow.url, alert_timeout_seconds=0.3,
-                                                         alert_retries=2))
+        out = send_alert(
+            "gate", "slow", None, _settings(tmp_path, slow.url, alert_timeout_seconds=0.3, alert_retries=2)
+        )
     assert out["webhook"].startswith("failed: ") and out["attempts"] == 2 and time.monotonic() - t < 3
     assert "not delivered to the webhook after 2 attempt(s)" in caplog.text
     dead = send_alert("gate", "nobody", None, _settings(tmp_path, "http://127.0.0.1:9/x", alert_retries=1))

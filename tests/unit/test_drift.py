@@ -69,7 +69,7 @@ def results() -> dict:
     run = subprocess.run([str(python), "-c", CHECKS], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     line = next(x for x in run.stdout.splitlines() if x.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 def test_a_half_sigma_shift_on_5k_rows_is_detected_on_that_feature_only(results):

@@ -29,46 +29,89 @@ def _lake(tmp_path: Path) -> dict:
     s = Settings(home=tmp_path)
     rng = np.random.default_rng(3)
     n = 3000
-    ref = {"customer_id": [f"C{i}" for i in range(n)], "tenure_days": rng.normal(300, 50, n),
-           "monetary_90d": rng.gamma(2, 50, n), "plan": rng.choice(["basic", "pro"], n).tolist(),
-           "training_set_id": ["ts1"] * n}
+    ref = {
+        "customer_id": [f"C{i}" for i in range(n)],
+        "tenure_days": rng.normal(300, 50, n),
+        "monetary_90d": rng.gamma(2, 50, n),
+        "plan": rng.choice(["basic", "pro"], n).tolist(),
+        "training_set_id": ["ts1"] * n,
+    }
     write_deltalake(table_path("ml.training_sets", s), pa.table(ref), partition_by=["training_set_id"])
     spool = PredictionSpool(tmp_path / "spool")
     for i in range(800):  # served in the window: tenure shifted up by one standard deviation
-        feats = {"tenure_days": float(rng.normal(350, 50)), "monetary_90d": float(rng.gamma(2, 50)),
-                 "plan": str(rng.choice(["basic", "pro"]))}
-        spool.append([{"prediction_id": f"r{i}:0:champion", "request_id": f"r{i}",
-                       "event_time": "2026-11-26T10:00:00+00:00", "customer_id": f"C{i}", "model_name": "churn_model",
-                       "model_version": "2", "variant": "champion", "returned": True, "churn_probability": 0.3,
-                       "feature_timestamp": "2025-03-05T00:00:00+00:00", "features_json": json.dumps(feats)}])
+        feats = {
+            "tenure_days": float(rng.normal(350, 50)),
+            "monetary_90d": float(rng.gamma(2, 50)),
+            "plan": str(rng.choice(["basic", "pro"])),
+        }
+        spool.append(
+            [
+                {
+                    "prediction_id": f"r{i}:0:champion",
+                    "request_id": f"r{i}",
+                    "event_time": "2026-11-26T10:00:00+00:00",
+                    "customer_id": f"C{i}",
+                    "model_name": "churn_model",
+                    "model_version": "2",
+                    "variant": "champion",
+                    "returned": True,
+                    "churn_probability": 0.3,
+                    "feature_timestamp": "2025-03-05T00:00:00+00:00",
+                    "features_json": json.dumps(feats),
+                }
+            ]
+        )
     spool.close()
     load_spool(tmp_path / "spool", s)
     for d, shift in ((date(2025, 3, 1), 0.0), (date(2025, 3, 15), 500.0)):  # the later one is after the window
-        snap = {"customer_id": [f"C{i}" for i in range(n)], "tenure_days": rng.normal(300 + shift, 50, n),
-                "monetary_90d": rng.gamma(2, 50, n), "plan": rng.choice(["basic", "pro"], n).tolist(),
-                "snapshot_date": [d] * n}
-        write_deltalake(table_path("features.customer_features", s), pa.table(snap), partition_by=["snapshot_date"],
-                        mode="append")
-    return {"window_end": "2025-03-08", "days": 7, "model_version": "2", "training_set_id": "ts1",
-            "features": FEATURES, "categorical": ["plan"], "reference_table": table_path("ml.training_sets", s),
-            "log_table": table_path("monitoring.prediction_log", s),
-            "features_table": table_path("features.customer_features", s),
-            "reports_table": table_path("monitoring.drift_reports", s), "report_dir": str(tmp_path / "reports"),
-            "q_value": 0.05, "effect_threshold": 0.1, "max_rows": 100_000, "seed": 0}
+        snap = {
+            "customer_id": [f"C{i}" for i in range(n)],
+            "tenure_days": rng.normal(300 + shift, 50, n),
+            "monetary_90d": rng.gamma(2, 50, n),
+            "plan": rng.choice(["basic", "pro"], n).tolist(),
+            "snapshot_date": [d] * n,
+        }
+        write_deltalake(
+            table_path("features.customer_features", s), pa.table(snap), partition_by=["snapshot_date"], mode="append"
+        )
+    return {
+        "window_end": "2025-03-08",
+        "days": 7,
+        "model_version": "2",
+        "training_set_id": "ts1",
+        "features": FEATURES,
+        "categorical": ["plan"],
+        "reference_table": table_path("ml.training_sets", s),
+        "log_table": table_path("monitoring.prediction_log", s),
+        "features_table": table_path("features.customer_features", s),
+        "reports_table": table_path("monitoring.drift_reports", s),
+        "report_dir": str(tmp_path / "reports"),
+        "q_value": 0.05,
+        "effect_threshold": 0.1,
+        "max_rows": 100_000,
+        "seed": 0,
+    }
 
 
 def _run(*specs: dict) -> list[dict]:
     """The specs one after another in ONE drift-environment process (each run_window reads what the
     one before wrote); the reports table is read back after each, from this side."""
-    code = ("import json, sys\nfrom ml_platform.lake.reader import read_pandas\n"
-            "from ml_platform.monitoring.drift_run import run_window\nout = []\n"
-            "for spec in json.loads(sys.argv[1]):\n"
-            "    r = run_window(spec)\n"
-            "    out.append(r | {'table_rows': len(read_pandas(spec['reports_table']))})\n"
-            "print('RESULT ' + json.dumps(out))")
+    code = (
+        "import json, sys\nfrom ml_platform.lake.reader import read_pandas\n"
+        "from ml_platform.monitoring.drift_run import run_window\nout = []\n"
+        "for spec in json.loads(sys.argv[1]):\n"
+        "    r = run_window(spec)\n"
+        "    out.append(r | {'table_rows': len(read_pandas(spec['reports_table']))})\n"
+        "print('RESULT ' + json.dumps(out))"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "include")}
-    r = subprocess.run([str(get_settings().drift_python), "-c", code, json.dumps(list(specs))], env=env,
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [str(get_settings().drift_python), "-c", code, json.dumps(list(specs))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, (r.returncode, r.stderr[-3000:])  # 134 would be delta-rs aborting at exit
     return json.loads(next(x for x in r.stdout.splitlines() if x.startswith("RESULT "))[7:])
 
@@ -104,9 +147,17 @@ def test_prediction_drift_compares_served_and_batch_scores_with_the_training_set
     ref_scores = tmp_path / "reference-scores.parquet"
     pd.DataFrame({"score": rng.beta(2, 5, 3000)}).to_parquet(ref_scores)
     scores_table = str(tmp_path / "gold_scores")
-    write_deltalake(scores_table, pa.table({"customer_id": [f"C{i}" for i in range(2000)],
-                                            "churn_probability": rng.beta(2, 5, 2000),
-                                            "score_date": [date(2025, 3, 1)] * 2000}), partition_by=["score_date"])
+    write_deltalake(
+        scores_table,
+        pa.table(
+            {
+                "customer_id": [f"C{i}" for i in range(2000)],
+                "churn_probability": rng.beta(2, 5, 2000),
+                "score_date": [date(2025, 3, 1)] * 2000,
+            }
+        ),
+        partition_by=["score_date"],
+    )
     (out,) = _run({**spec, "reference_scores": str(ref_scores), "scores_table": scores_table})
     assert "score" in out["sources"]["served"]["drifted"]  # a constant 0.3 is not the training-time spread
     assert "score" not in out["sources"]["batch"]["drifted"]  # the same distribution

@@ -50,7 +50,9 @@ def test_churners_slow_down_before_they_stop():
 
 
 def test_drift_shifts_amounts_after_the_date():
-    spec = GeneratorSpec(customers=800, start=date(2025, 1, 1), end=date(2025, 2, 28), seed=5, drift_at=date(2025, 2, 1))
+    spec = GeneratorSpec(
+        customers=800, start=date(2025, 1, 1), end=date(2025, 2, 28), seed=5, drift_at=date(2025, 2, 1)
+    )
     df = _all(spec)
     df = df[df["amount"] > 0]
     before = df[df["landed"] < date(2025, 2, 1)]["amount"].median()
@@ -59,8 +61,12 @@ def test_drift_shifts_amounts_after_the_date():
 
 
 def test_write_landing_layout(tmp_path):
-    counts = write_landing(GeneratorSpec(customers=50, start=date(2025, 1, 1), end=date(2025, 1, 3), seed=1), tmp_path, "csv")
+    counts = write_landing(
+        GeneratorSpec(customers=50, start=date(2025, 1, 1), end=date(2025, 1, 3), seed=1), tmp_path, "csv"
+    )
     assert counts["files"] == len(list((tmp_path / "transactions").glob("*/transactions.csv")))
     assert (tmp_path / "customers" / "2025-01-01" / "customers.csv").is_file()
     assert not list(tmp_path.rglob("*.tmp"))
-    assert np.isclose(counts["transactions"], sum(len(pd.read_csv(p)) for p in (tmp_path / "transactions").glob("*/*.csv")))
+    assert np.isclose(
+        counts["transactions"], sum(len(pd.read_csv(p)) for p in (tmp_path / "transactions").glob("*/*.csv"))
+    )

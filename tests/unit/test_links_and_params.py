@@ -28,15 +28,28 @@ def home(tmp_path):
 
 def test_a_report_url_names_the_file_under_the_reports_folder_quoted(home):
     path = home.reports_dir / "drift" / "drift 2025-03-29.html"
-    assert report_url(path, "http://127.0.0.1:8080/", home) == \
-        "http://127.0.0.1:8080/ml-platform/files/drift/drift%202025-03-29.html"
+    assert (
+        report_url(path, "http://127.0.0.1:8080/", home)
+        == "http://127.0.0.1:8080/ml-platform/files/drift/drift%202025-03-29.html"
+    )
     assert resolve_report("drift/drift 2025-03-29.html", home) == path.resolve()
     assert report_url(home.home / "airflow" / "airflow.db", "", home) is None  # outside: no link
     assert report_url(None, "", home) is None and report_url("", "", home) is None
 
 
-@pytest.mark.parametrize("rel", ["../airflow/airflow.db", "drift/../../airflow/airflow.db", "/etc/passwd", "escape",
-                                 "drift", "", "nope.html", "drift/\x00.html"])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "../airflow/airflow.db",
+        "drift/../../airflow/airflow.db",
+        "/etc/passwd",
+        "escape",
+        "drift",
+        "",
+        "nope.html",
+        "drift/\x00.html",
+    ],
+)
 def test_no_served_path_leaves_the_reports_folder_or_names_a_folder(home, rel):
     with pytest.raises(FileNotFoundError):
         resolve_report(rel, home)

@@ -10,8 +10,15 @@ from ml_platform.training.families import FAMILIES, fit_family
 pytestmark = pytest.mark.unit
 
 PARAMS = {
-    "xgboost": {"max_depth": 3, "learning_rate": 0.1, "min_child_weight": 1.0, "subsample": 0.9,
-                "colsample_bytree": 0.9, "reg_lambda": 1.0, "n_rounds": 100},
+    "xgboost": {
+        "max_depth": 3,
+        "learning_rate": 0.1,
+        "min_child_weight": 1.0,
+        "subsample": 0.9,
+        "colsample_bytree": 0.9,
+        "reg_lambda": 1.0,
+        "n_rounds": 100,
+    },
     "logreg": {"C": 1.0},
     "random_forest": {"n_estimators": 50, "max_depth": 6, "min_samples_leaf": 5, "max_features": 0.7},
     "extra_trees": {"n_estimators": 50, "max_depth": 6, "min_samples_leaf": 5, "max_features": 0.7},
@@ -99,9 +106,14 @@ def test_platt_scaling_fixes_inflated_probabilities_keeps_ranking_and_explains()
     base = fit_family("xgboost", PARAMS["xgboost"] | {"balanced": True}, xt, yt, xv, yv, seed=7)
     cal = calibrate(base, xv, yv)
     assert isinstance(cal, Calibrated) and cal.family == "xgboost" and cal.slope > 0
-    raw_ece, cal_ece = expected_calibration_error(ys, base.predict_proba(xs)), expected_calibration_error(ys, cal.predict_proba(xs))
+    raw_ece, cal_ece = (
+        expected_calibration_error(ys, base.predict_proba(xs)),
+        expected_calibration_error(ys, cal.predict_proba(xs)),
+    )
     assert raw_ece > 0.15 and cal_ece < 0.05, (raw_ece, cal_ece)
-    assert roc_auc_score(ys, cal.predict_proba(xs)) == pytest.approx(roc_auc_score(ys, base.predict_proba(xs)), abs=1e-3)
+    assert roc_auc_score(ys, cal.predict_proba(xs)) == pytest.approx(
+        roc_auc_score(ys, base.predict_proba(xs)), abs=1e-3
+    )
     v_base, _ = shap_values(base, xs[:5], None)
     v_cal, _ = shap_values(cal, xs[:5], None)
     np.testing.assert_allclose(v_cal, cal.slope * v_base, rtol=1e-9)

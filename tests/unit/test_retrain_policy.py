@@ -11,16 +11,26 @@ from ml_platform.monitoring.policy import History, Retrain, RetrainPolicy, Windo
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2025, 6, 2, 6, 0, tzinfo=timezone.utc)
-POLICY = RetrainPolicy(persist_windows=2, of_windows=3, auc_drop=0.05, min_labelled=200,
-                       cooldown_days=14, max_retrains=2, budget_days=28)
+POLICY = RetrainPolicy(
+    persist_windows=2, of_windows=3, auc_drop=0.05, min_labelled=200, cooldown_days=14, max_retrains=2, budget_days=28
+)
 
 
 def _weeks(*drifted: bool, auc: float | None = 0.80, labelled: int = 1000) -> tuple[Window, ...]:
     """One window per flag, the last ending yesterday; a drifted window has `tenure` shifted."""
     n = len(drifted)
-    return tuple(Window(end=(NOW - timedelta(days=1 + 7 * (n - 1 - i))).date(), model_version="3",
-                        drifted=("tenure",) if d else (), max_effect=0.35 if d else 0.05,
-                        realised_auc=auc, labelled=labelled, baseline_auc=0.80) for i, d in enumerate(drifted))
+    return tuple(
+        Window(
+            end=(NOW - timedelta(days=1 + 7 * (n - 1 - i))).date(),
+            model_version="3",
+            drifted=("tenure",) if d else (),
+            max_effect=0.35 if d else 0.05,
+            realised_auc=auc,
+            labelled=labelled,
+            baseline_auc=0.80,
+        )
+        for i, d in enumerate(drifted)
+    )
 
 
 def test_drift_must_persist_in_n_of_m_windows_including_the_latest():
@@ -65,8 +75,18 @@ def test_windows_that_caused_a_retrain_never_cause_another():
     again = decide_retrain(History(later, windows, (Retrain(NOW, "drift", first.decision_id),)), POLICY)
     assert not again.retrain and "already caused a retrain" in again.reason
     # one new drifted window after the retrain is not persistence yet; two are
-    new = tuple(Window(end=(NOW + timedelta(days=7 * k)).date(), model_version="4", drifted=("tenure",),
-                       max_effect=0.3, realised_auc=0.8, labelled=500, baseline_auc=0.8) for k in (1, 2))
+    new = tuple(
+        Window(
+            end=(NOW + timedelta(days=7 * k)).date(),
+            model_version="4",
+            drifted=("tenure",),
+            max_effect=0.3,
+            realised_auc=0.8,
+            labelled=500,
+            baseline_auc=0.8,
+        )
+        for k in (1, 2)
+    )
     one = decide_retrain(History(later, windows + new[:1], (Retrain(NOW, "drift", first.decision_id),)), POLICY)
     assert not one.retrain and "only 1 of the last 1" in one.reason
     two = decide_retrain(History(later, windows + new, (Retrain(NOW, "drift", first.decision_id),)), POLICY)
@@ -78,14 +98,17 @@ def test_the_same_windows_give_the_same_decision_id():
     a, b = decide_retrain(h, POLICY), decide_retrain(History(NOW + timedelta(hours=3), h.windows), POLICY)
     assert a.decision_id == b.decision_id and a.decision_id.startswith("rd-")
     other = decide_retrain(History(NOW, _weeks(True, True, True)), POLICY)
-    assert other.retrain and other.decision_id != decide_retrain(History(NOW, _weeks(False, False, False)),
-                                                                 POLICY).decision_id
+    assert (
+        other.retrain
+        and other.decision_id != decide_retrain(History(NOW, _weeks(False, False, False)), POLICY).decision_id
+    )
     assert decide_retrain(History(NOW, ()), POLICY).reason == "no monitoring window yet"
 
 
 def test_policy_from_mapping_names_bad_keys_and_values():
     assert RetrainPolicy.from_mapping({"max_retrains": "3", "auc_drop": "0.1"}) == RetrainPolicy(
-        max_retrains=3, auc_drop=0.1)
+        max_retrains=3, auc_drop=0.1
+    )
     with pytest.raises(ValueError, match="unknown retrain policy key"):
         RetrainPolicy.from_mapping({"max_retrain": 3})
     with pytest.raises(ValueError, match="cooldown_days must be an integer"):

@@ -13,11 +13,18 @@ from ml_platform.serving.routing import PredictRequest, in_challenger_bucket, pa
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("payload, words", [
-    ({}, "exactly one of"), ({"customer_ids": []}, "empty"), ({"rows": []}, "empty"),
-    ({"customer_ids": ["a"], "rows": [{}]}, "exactly one of"), ({"customer_ids": ["a"], "x": 1}, "Extra inputs"),
-    ({"customer_ids": [""]}, "blank"), ({"customer_ids": [3]}, "valid string"),
-])
+@pytest.mark.parametrize(
+    "payload, words",
+    [
+        ({}, "exactly one of"),
+        ({"customer_ids": []}, "empty"),
+        ({"rows": []}, "empty"),
+        ({"customer_ids": ["a"], "rows": [{}]}, "exactly one of"),
+        ({"customer_ids": ["a"], "x": 1}, "Extra inputs"),
+        ({"customer_ids": [""]}, "blank"),
+        ({"customer_ids": [3]}, "valid string"),
+    ],
+)
 def test_bad_payloads_are_named(payload, words):
     with pytest.raises(ValidationError, match=words):
         PredictRequest.model_validate(payload)
@@ -36,7 +43,9 @@ def test_the_split_is_sticky_and_close_to_the_share():
     picked = [in_challenger_bucket(c, 0.1) for c in ids]
     assert abs(sum(picked) / len(ids) - 0.1) < 0.01
     assert picked == [in_challenger_bucket(c, 0.1) for c in ids]  # same customer, same side
-    assert not any(in_challenger_bucket(c, 0.0) for c in ids[:100]) and all(in_challenger_bucket(c, 1.0) for c in ids[:100])
+    assert not any(in_challenger_bucket(c, 0.0) for c in ids[:100]) and all(
+        in_challenger_bucket(c, 1.0) for c in ids[:100]
+    )
     # growing the share only moves customers towards the challenger
     assert all(in_challenger_bucket(c, 0.2) for c, p in zip(ids, picked) if p)
 
@@ -49,16 +58,28 @@ def test_the_spool_loader_takes_whole_lines_once_and_drops_dead_segments(tmp_pat
     s = Settings(home=tmp_path)
     folder = tmp_path / "spool"
     spool = PredictionSpool(folder)
-    rec = {"request_id": "r1", "event_time": "2025-03-01T10:00:00+00:00", "customer_id": "C1", "model_name": "m",
-           "model_version": "1", "variant": "champion", "returned": True, "churn_probability": 0.3,
-           "feature_timestamp": None, "features_json": "{}"}
+    rec = {
+        "request_id": "r1",
+        "event_time": "2025-03-01T10:00:00+00:00",
+        "customer_id": "C1",
+        "model_name": "m",
+        "model_version": "1",
+        "variant": "champion",
+        "returned": True,
+        "churn_probability": 0.3,
+        "feature_timestamp": None,
+        "features_json": "{}",
+    }
     spool.append([rec | {"prediction_id": "r1:0:champion"}, rec | {"prediction_id": "r1:1:champion"}])
     first = load_spool(folder, s)
     assert first["records"] == 2 and first["inserted"] == 2 and first["segments_removed"] == 0  # writer alive
     # a worker killed mid-write: its segment ends in a line without a newline, and its pid is gone
     dead = folder / "999999-1-x.jsonl"
-    dead.write_text(json.dumps(rec | {"prediction_id": "r9:0:champion", "request_id": "r9"}) + "\n"
-                    + '{"prediction_id": "r10:0:cham')
+    dead.write_text(
+        json.dumps(rec | {"prediction_id": "r9:0:champion", "request_id": "r9"})
+        + "\n"
+        + '{"prediction_id": "r10:0:cham'
+    )
     second = load_spool(folder, s)
     assert second["records"] == 3 and second["inserted"] == 1 and not dead.exists()
     assert load_spool(folder, s)["inserted"] == 0  # loading again adds nothing

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.unit
 
 def test_split_by_cutoff_latest_is_test_previous_is_validation():
     cut = [date(2025, 1, d) for d in (4, 11, 18, 25)]
-    df = pd.DataFrame({"cutoff_date": np.repeat(cut, 3), "f": np.arange(12.0), "churned": [0, 1, 0] * 4,
-                       "gender": ["x"] * 12})
+    df = pd.DataFrame(
+        {"cutoff_date": np.repeat(cut, 3), "f": np.arange(12.0), "churned": [0, 1, 0] * 4, "gender": ["x"] * 12}
+    )
     s = split_by_cutoff(df, ["f"])
     assert (s["train"].cutoffs, s["validation"].cutoffs, s["test"].cutoffs) == (cut[:2], [cut[2]], [cut[3]])
     assert s["test"].x[:, 0].tolist() == [9.0, 10.0, 11.0] and len(s["train"].y) == 6

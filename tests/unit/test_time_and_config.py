@@ -46,7 +46,9 @@ def test_settings_reject_unknown_variables(monkeypatch, tmp_path):
 def test_settings_derive_lake_from_home(tmp_path):
     s = Settings(home=tmp_path)
     assert s.lake_uri == str(tmp_path / "lake")
-    assert Settings(home=tmp_path, lake_uri="abfss://data@acct.dfs.core.windows.net/lake").lake_uri.startswith("abfss://")
+    assert Settings(home=tmp_path, lake_uri="abfss://data@acct.dfs.core.windows.net/lake").lake_uri.startswith(
+        "abfss://"
+    )
 
 
 def test_delta_sql_quotes_paths_and_spark_connect_client_passes_exit_code_and_output(tmp_path):
@@ -66,7 +68,9 @@ def test_delta_sql_quotes_paths_and_spark_connect_client_passes_exit_code_and_ou
     assert lines[-1] == "arg y off"
 
 
-def test_spark_connect_server_command_carries_the_lake_conf_and_keeps_loopback_only_for_a_local_master(tmp_path, monkeypatch, capsys):
+def test_spark_connect_server_command_carries_the_lake_conf_and_keeps_loopback_only_for_a_local_master(
+    tmp_path, monkeypatch, capsys
+):
     import sys
 
     from ml_platform.config import Settings

@@ -17,9 +17,15 @@ pytestmark = pytest.mark.unit
 
 
 def _decision(i: str, retrain: bool) -> RetrainDecision:
-    return RetrainDecision(decision_id=f"rd-{i}", retrain=retrain, trigger="drift" if retrain else None,
-                           reason="why", decided_at=f"2025-04-0{i}T00:00:00+00:00", windows=("2025-03-29",),
-                           numbers={"auc_drop": None})
+    return RetrainDecision(
+        decision_id=f"rd-{i}",
+        retrain=retrain,
+        trigger="drift" if retrain else None,
+        reason="why",
+        decided_at=f"2025-04-0{i}T00:00:00+00:00",
+        windows=("2025-03-29",),
+        numbers={"auc_drop": None},
+    )
 
 
 def test_a_no_retrain_first_then_a_retrain_both_recorded_once(tmp_path):

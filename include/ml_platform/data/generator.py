@@ -56,15 +56,21 @@ def make_customers(spec: GeneratorSpec) -> pd.DataFrame:
     churner = rng.random(n) < spec.churn_share * np.array([1.2, 1.0, 0.95, 0.9, 1.0])[age]
     churn_offset = np.where(churner, rng.integers(30, days + 120, size=n), 10**6)
     churn_offset = np.maximum(churn_offset, signup_offset + 45)
-    return pd.DataFrame({
-        "customer_id": [f"C{spec.seed}-{i:07d}" for i in range(n)],
-        "signup_date": [spec.start + timedelta(days=int(o)) for o in signup_offset],
-        "region": np.array(REGIONS)[rng.integers(0, len(REGIONS), size=n)],
-        "age_band": np.array(AGE_BANDS)[age],
-        "gender": np.array(GENDERS)[rng.choice(3, size=n, p=[0.49, 0.49, 0.02])],
-        "_age": age, "_rate": rate, "_signup": signup_offset, "_churn": churn_offset,
-        "_spend": rng.lognormal(3.2, 0.5, size=n), "_cat": rng.integers(0, len(CATEGORIES), size=n),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{spec.seed}-{i:07d}" for i in range(n)],
+            "signup_date": [spec.start + timedelta(days=int(o)) for o in signup_offset],
+            "region": np.array(REGIONS)[rng.integers(0, len(REGIONS), size=n)],
+            "age_band": np.array(AGE_BANDS)[age],
+            "gender": np.array(GENDERS)[rng.choice(3, size=n, p=[0.49, 0.49, 0.02])],
+            "_age": age,
+            "_rate": rate,
+            "_signup": signup_offset,
+            "_churn": churn_offset,
+            "_spend": rng.lognormal(3.2, 0.5, size=n),
+            "_cat": rng.integers(0, len(CATEGORIES), size=n),
+        }
+    )
 
 
 def _daily_multiplier(spec: GeneratorSpec, day_offsets: np.ndarray) -> np.ndarray:
@@ -74,8 +80,9 @@ def _daily_multiplier(spec: GeneratorSpec, day_offsets: np.ndarray) -> np.ndarra
     return season * weekend
 
 
-def generate_days(spec: GeneratorSpec, customers: pd.DataFrame,
-                  progress: Callable[[int, int], None] | None = None) -> Iterator[tuple[date, pd.DataFrame]]:
+def generate_days(
+    spec: GeneratorSpec, customers: pd.DataFrame, progress: Callable[[int, int], None] | None = None
+) -> Iterator[tuple[date, pd.DataFrame]]:
     """Yield (landing date, that day's transaction file) in date order."""
     rng = np.random.default_rng([spec.seed, 2])
     days = (spec.end - spec.start).days + 1
@@ -84,8 +91,9 @@ def generate_days(spec: GeneratorSpec, customers: pd.DataFrame,
     rate, signup, churn = customers["_rate"].to_numpy(), customers["_signup"].to_numpy(), customers["_churn"].to_numpy()
     age, spend, fav = customers["_age"].to_numpy(), customers["_spend"].to_numpy(), customers["_cat"].to_numpy()
     ids = customers["customer_id"].to_numpy()
-    channel_p = np.array([[0.35, 0.55, 0.10], [0.40, 0.45, 0.15], [0.40, 0.30, 0.30],
-                          [0.35, 0.15, 0.50], [0.25, 0.05, 0.70]])
+    channel_p = np.array(
+        [[0.35, 0.55, 0.10], [0.40, 0.45, 0.15], [0.40, 0.30, 0.30], [0.35, 0.15, 0.50], [0.25, 0.05, 0.70]]
+    )
     counter = 0
     for d in range(days):
         drifted = drift_offset is not None and d >= drift_offset
@@ -110,15 +118,17 @@ def generate_days(spec: GeneratorSpec, customers: pd.DataFrame,
             cp = cp * np.array([0.8, 1.6, 0.6])
             cp = cp / cp.sum(axis=1, keepdims=True)
         channel = (rng.random(n)[:, None] > np.cumsum(cp, axis=1)).sum(axis=1)
-        df = pd.DataFrame({
-            "customer_id": ids[who].astype(object),
-            "transaction_id": [f"T{spec.seed}-{counter + i:09d}" for i in range(n)],
-            "transaction_ts": ts,
-            "amount": amount,
-            "quantity": 1 + rng.poisson(0.6, size=n),
-            "product_category": np.array(CATEGORIES)[cat],
-            "channel": np.array(CHANNELS)[np.minimum(channel, 2)],
-        })
+        df = pd.DataFrame(
+            {
+                "customer_id": ids[who].astype(object),
+                "transaction_id": [f"T{spec.seed}-{counter + i:09d}" for i in range(n)],
+                "transaction_ts": ts,
+                "amount": amount,
+                "quantity": 1 + rng.poisson(0.6, size=n),
+                "product_category": np.array(CATEGORIES)[cat],
+                "channel": np.array(CHANNELS)[np.minimum(channel, 2)],
+            }
+        )
         counter += n
         yield day, _add_dirty_rows(df, day, spec.dirty_share, rng)
         if progress:
@@ -147,8 +157,9 @@ def _add_dirty_rows(df: pd.DataFrame, day: date, share: float, rng: np.random.Ge
     return df
 
 
-def write_landing(spec: GeneratorSpec, out: Path, fmt: str = "parquet",
-                  progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+def write_landing(
+    spec: GeneratorSpec, out: Path, fmt: str = "parquet", progress: Callable[[int, int], None] | None = None
+) -> dict[str, int]:
     """Write the generated files under `out` (a `Path`, or a `UPath` of a Blob container) in the
     landing layout; returns counts."""
     if fmt not in ("parquet", "csv"):

@@ -51,10 +51,16 @@ def list_files(source: str | Path, fmt: str | None) -> tuple[list[str], str]:
     if not found:
         raise DataContractError(f"input {source} does not exist or holds no file")
     single = len(found) == 1 and storage.normalize(source) == found[0]
-    files = found if single else [
-        f for f in found
-        if not any(part.startswith((".", "_")) for part in f[len(storage.normalize(source)):].split("/"))
-        and not f.endswith(".tmp")]
+    files = (
+        found
+        if single
+        else [
+            f
+            for f in found
+            if not any(part.startswith((".", "_")) for part in f[len(storage.normalize(source)) :].split("/"))
+            and not f.endswith(".tmp")
+        ]
+    )
     if fmt is None:
         suffixes = {_suffix(f) for f in files}
         fmt = "parquet" if suffixes and suffixes <= {".parquet"} else "csv"
@@ -86,7 +92,11 @@ def _read(spark: SparkSession, files: list[str], fmt: str, delimiter: str) -> Da
     reader = spark.read.option("header", "true").option("inferSchema", "false").option("mode", "PERMISSIVE")
     if delimiter.strip() == "" and delimiter != "":
         # whitespace-separated text: split on runs of whitespace
-        reader = reader.option("sep", " ").option("ignoreLeadingWhiteSpace", "true").option("ignoreTrailingWhiteSpace", "true")
+        reader = (
+            reader.option("sep", " ")
+            .option("ignoreLeadingWhiteSpace", "true")
+            .option("ignoreTrailingWhiteSpace", "true")
+        )
     else:
         reader = reader.option("sep", delimiter)
     return reader.csv(paths)
@@ -108,8 +118,13 @@ def _typed(col: SparkColumn, spark_type: str, timestamp_format: str | None) -> S
     return col.try_cast(spark_type)
 
 
-def conform(df: DataFrame, contract: Contract, timestamp_format: str | None = None,
-            source: str = "input", keep: tuple[str, ...] = ()) -> DataFrame:
+def conform(
+    df: DataFrame,
+    contract: Contract,
+    timestamp_format: str | None = None,
+    source: str = "input",
+    keep: tuple[str, ...] = (),
+) -> DataFrame:
     """Check `df` against `contract` and cast it to the contract's types.
 
     Raises DataContractError naming the column (and a few offending values) when a required
@@ -133,19 +148,31 @@ def conform(df: DataFrame, contract: Contract, timestamp_format: str | None = No
             typed.append((c, None, F.lit(None).cast(c.spark_type).alias(c.name)))
     checks = [c for c, raw, _ in typed if raw is not None and c.spark_type != "string"]
     if checks:
-        stats = df.select(*[F.col(f"`{present[c.name.lower()]}`").alias(f"raw_{c.name}") for c, raw, _ in typed if raw is not None],
-                          *[cast for _, raw, cast in typed if raw is not None])
-        row = stats.select(*[
-            F.struct(F.count(F.col(f"raw_{c.name}")).alias("n"),
-                     F.sum(F.when(F.col(f"raw_{c.name}").isNotNull() & F.col(c.name).isNull(), 1).otherwise(0)).alias("bad")
-                     ).alias(c.name)
-            for c in checks
-        ]).first()
+        stats = df.select(
+            *[F.col(f"`{present[c.name.lower()]}`").alias(f"raw_{c.name}") for c, raw, _ in typed if raw is not None],
+            *[cast for _, raw, cast in typed if raw is not None],
+        )
+        row = stats.select(
+            *[
+                F.struct(
+                    F.count(F.col(f"raw_{c.name}")).alias("n"),
+                    F.sum(F.when(F.col(f"raw_{c.name}").isNotNull() & F.col(c.name).isNull(), 1).otherwise(0)).alias(
+                        "bad"
+                    ),
+                ).alias(c.name)
+                for c in checks
+            ]
+        ).first()
         for c in checks:
             n, bad = row[c.name]["n"], row[c.name]["bad"] or 0
             if n and bad / n > UNREADABLE_SHARE:
-                examples = [r[0] for r in stats.where(F.col(f"raw_{c.name}").isNotNull() & F.col(c.name).isNull())
-                            .select(F.col(f"raw_{c.name}").cast("string")).limit(3).collect()]
+                examples = [
+                    r[0]
+                    for r in stats.where(F.col(f"raw_{c.name}").isNotNull() & F.col(c.name).isNull())
+                    .select(F.col(f"raw_{c.name}").cast("string"))
+                    .limit(3)
+                    .collect()
+                ]
                 hint = " (use --timestamp-format)" if c.spark_type in ("timestamp", "date") else ""
                 raise DataContractError(
                     f"{source}: column {c.name} cannot be read as {c.spark_type}: {bad} of {n} values "
@@ -154,18 +181,40 @@ def conform(df: DataFrame, contract: Contract, timestamp_format: str | None = No
     return df.select(*[cast for _, _, cast in typed], *keep)
 
 
-def ingest(spark: SparkSession, source: str | Path, contract: Contract, ingest_date: date, *,
-           fmt: str | None = None, delimiter: str = ",", timestamp_format: str | None = None,
-           settings: Settings | None = None) -> IngestResult:
+def ingest(
+    spark: SparkSession,
+    source: str | Path,
+    contract: Contract,
+    ingest_date: date,
+    *,
+    fmt: str | None = None,
+    delimiter: str = ",",
+    timestamp_format: str | None = None,
+    settings: Settings | None = None,
+) -> IngestResult:
     """Append the new files under `source` to bronze.<contract>; already-loaded files are skipped."""
     files, fmt = list_files(source, fmt)
-    return ingest_files(spark, {f: ingest_date for f in files}, contract, fmt=fmt, delimiter=delimiter,
-                        timestamp_format=timestamp_format, settings=settings)
+    return ingest_files(
+        spark,
+        {f: ingest_date for f in files},
+        contract,
+        fmt=fmt,
+        delimiter=delimiter,
+        timestamp_format=timestamp_format,
+        settings=settings,
+    )
 
 
-def ingest_files(spark: SparkSession, files: dict[str, date], contract: Contract, *, fmt: str,
-                 delimiter: str = ",", timestamp_format: str | None = None,
-                 settings: Settings | None = None) -> IngestResult:
+def ingest_files(
+    spark: SparkSession,
+    files: dict[str, date],
+    contract: Contract,
+    *,
+    fmt: str,
+    delimiter: str = ",",
+    timestamp_format: str | None = None,
+    settings: Settings | None = None,
+) -> IngestResult:
     """Append `files` (each with its ingest_date) to bronze.<contract> in one Delta commit.
 
     Parquet files are read in one pass (schemas merged); CSV files one by one, since each may
@@ -183,8 +232,15 @@ def ingest_files(spark: SparkSession, files: dict[str, date], contract: Contract
     loaded: set[str] = set()
     if is_delta(path):
         wanted = list(set(ids.values()))
-        loaded = {r.load_id for r in spark.read.format("delta").load(path)
-                  .where(F.col("load_id").isin(wanted)).select("load_id").distinct().collect()}
+        loaded = {
+            r.load_id
+            for r in spark.read.format("delta")
+            .load(path)
+            .where(F.col("load_id").isin(wanted))
+            .select("load_id")
+            .distinct()
+            .collect()
+        }
     new = [f for f in files if ids[f] not in loaded]
     days = sorted(set(files.values()))
     if not new:
@@ -195,24 +251,37 @@ def ingest_files(spark: SparkSession, files: dict[str, date], contract: Contract
         # Spark reports local files as file:/abs/path (or file:///abs/path): compare on the path
         uri = F.url_decode(F.regexp_replace(F.col("_metadata.file_path"), "^file:(//)?", ""))
         by_uri = {(f if is_remote(f) else str(Path(f).resolve())): f for f in group}
-        return df.withColumns({
-            "source_file": F.element_at(F.create_map(*[x for u, f in by_uri.items() for x in (F.lit(u), F.lit(str(f)))]), uri),
-            "load_id": F.element_at(F.create_map(*[x for u, f in by_uri.items() for x in (F.lit(u), F.lit(ids[f]))]), uri),
-            "ingest_date": F.element_at(F.create_map(*[x for u, f in by_uri.items()
-                                                       for x in (F.lit(u), F.lit(files[f].isoformat()))]), uri).cast("date"),
-        })
+        return df.withColumns(
+            {
+                "source_file": F.element_at(
+                    F.create_map(*[x for u, f in by_uri.items() for x in (F.lit(u), F.lit(str(f)))]), uri
+                ),
+                "load_id": F.element_at(
+                    F.create_map(*[x for u, f in by_uri.items() for x in (F.lit(u), F.lit(ids[f]))]), uri
+                ),
+                "ingest_date": F.element_at(
+                    F.create_map(*[x for u, f in by_uri.items() for x in (F.lit(u), F.lit(files[f].isoformat()))]), uri
+                ).cast("date"),
+            }
+        )
 
     if fmt == "parquet":
         raw = spark.read.option("mergeSchema", "true").parquet(*[str(f) for f in new])
-        frames = [conform(tag(raw, new), contract, timestamp_format, source=", ".join(str(f) for f in new[:3]), keep=keep)]
+        frames = [
+            conform(tag(raw, new), contract, timestamp_format, source=", ".join(str(f) for f in new[:3]), keep=keep)
+        ]
     else:
-        frames = [conform(tag(_read(spark, [f], fmt, delimiter), [f]), contract, timestamp_format, source=str(f), keep=keep)
-                  for f in new]
+        frames = [
+            conform(tag(_read(spark, [f], fmt, delimiter), [f]), contract, timestamp_format, source=str(f), keep=keep)
+            for f in new
+        ]
     out = frames[0]
     for fr in frames[1:]:
         out = out.unionByName(fr)
     out = out.persist()
-    stats = out.select(F.count(F.lit(1)).alias("rows"), F.sum(F.col("load_id").isNull().cast("int")).alias("untagged")).first()
+    stats = out.select(
+        F.count(F.lit(1)).alias("rows"), F.sum(F.col("load_id").isNull().cast("int")).alias("untagged")
+    ).first()
     if stats["untagged"]:
         out.unpersist()
         raise DataContractError(f"could not attribute {stats['untagged']} rows to their source file")

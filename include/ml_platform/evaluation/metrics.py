@@ -35,7 +35,9 @@ def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> di
     pred = (p >= threshold).astype(int)
     both = len(np.unique(y)) == 2
     return {
-        "rows": int(len(y)), "positives": int(y.sum()), "threshold": float(threshold),
+        "rows": int(len(y)),
+        "positives": int(y.sum()),
+        "threshold": float(threshold),
         "accuracy": float(m.accuracy_score(y, pred)),
         "precision": float(m.precision_score(y, pred, zero_division=0)),
         "recall": float(m.recall_score(y, pred, zero_division=0)),

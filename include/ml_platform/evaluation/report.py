@@ -61,8 +61,15 @@ def evaluation_plots(y: np.ndarray, p: np.ndarray, threshold: float, out_dir: Pa
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):
         ax.text(j, i, f"{v:,}", ha="center", va="center", color="black")
-    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["stays", "churns"], yticklabels=["stays", "churns"],
-           xlabel="predicted", ylabel="actual", title=f"Confusion matrix (threshold {threshold:.3f})")
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=["stays", "churns"],
+        yticklabels=["stays", "churns"],
+        xlabel="predicted",
+        ylabel="actual",
+        title=f"Confusion matrix (threshold {threshold:.3f})",
+    )
     paths["confusion_matrix"] = out_dir / "confusion_matrix.png"
     save("confusion_matrix")
 
@@ -83,7 +90,9 @@ def html_report(title: str, metrics: dict[str, Any], plots: dict[str, Path], fac
     info = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in facts.items())
     imgs = "".join(
         f'<figure><img alt="{html.escape(n)}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
-        f"<figcaption>{html.escape(n)}</figcaption></figure>" for n, p in plots.items())
+        f"<figcaption>{html.escape(n)}</figcaption></figure>"
+        for n, p in plots.items()
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:4px 8px}}
@@ -100,8 +109,15 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def shap_plots(fitted: Any, x: np.ndarray, background: np.ndarray, feature_names: list[str], out_dir: Path,
-               max_rows: int = 300, seed: int = 0) -> tuple[dict[str, Path], dict[str, float]]:
+def shap_plots(
+    fitted: Any,
+    x: np.ndarray,
+    background: np.ndarray,
+    feature_names: list[str],
+    out_dir: Path,
+    max_rows: int = 300,
+    seed: int = 0,
+) -> tuple[dict[str, Path], dict[str, float]]:
     """SHAP beeswarm and mean-|SHAP| bar chart on up to `max_rows` test rows.
 
     TreeExplainer for xgboost and the forests (on the imputed matrix), a permutation explainer
@@ -135,7 +151,9 @@ def shap_plots(fitted: Any, x: np.ndarray, background: np.ndarray, feature_names
     return paths, mean_abs
 
 
-def fairness_report(y: np.ndarray, p: np.ndarray, threshold: float, groups: Any, out_dir: Path) -> tuple[dict[str, Any], Path | None]:
+def fairness_report(
+    y: np.ndarray, p: np.ndarray, threshold: float, groups: Any, out_dir: Path
+) -> tuple[dict[str, Any], Path | None]:
     """fairlearn MetricFrame per sensitive attribute: selection rate, TPR, FPR, AUC per group,
     demographic parity and equalized odds differences; JSON-able dict and a plot."""
     from fairlearn.metrics import (
@@ -161,16 +179,26 @@ def fairness_report(y: np.ndarray, p: np.ndarray, threshold: float, groups: Any,
     fig, axes = plt.subplots(len(cols), 1, figsize=(6, 2.6 * len(cols)), squeeze=False)
     for ax, col in zip(axes[:, 0], cols):
         g = groups[col].fillna("unknown").astype(str).to_numpy()
-        mf = MetricFrame(metrics={"selection_rate": selection_rate, "tpr": true_positive_rate,
-                                  "fpr": false_positive_rate}, y_true=y, y_pred=pred, sensitive_features=g)
+        mf = MetricFrame(
+            metrics={"selection_rate": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate},
+            y_true=y,
+            y_pred=pred,
+            sensitive_features=g,
+        )
         aucs = MetricFrame(metrics=auc, y_true=y, y_pred=p, sensitive_features=g).by_group
         by = mf.by_group.assign(auc=aucs, rows=pd_counts(g))
-        out[col] = {"by_group": json.loads(by.to_json(orient="index")),
-                    "demographic_parity_difference": float(demographic_parity_difference(y, pred, sensitive_features=g)),
-                    "equalized_odds_difference": float(equalized_odds_difference(y, pred, sensitive_features=g))}
+        out[col] = {
+            "by_group": json.loads(by.to_json(orient="index")),
+            "demographic_parity_difference": float(demographic_parity_difference(y, pred, sensitive_features=g)),
+            "equalized_odds_difference": float(equalized_odds_difference(y, pred, sensitive_features=g)),
+        }
         by[["selection_rate", "tpr", "fpr", "auc"]].plot.bar(ax=ax, rot=0)
-        ax.set(title=f"{col}: DP diff {out[col]['demographic_parity_difference']:.3f}, "
-                     f"EO diff {out[col]['equalized_odds_difference']:.3f}", ylim=(0, 1), xlabel=col)
+        ax.set(
+            title=f"{col}: DP diff {out[col]['demographic_parity_difference']:.3f}, "
+            f"EO diff {out[col]['equalized_odds_difference']:.3f}",
+            ylim=(0, 1),
+            xlabel=col,
+        )
         ax.legend(fontsize=7, ncol=4)
     fig.tight_layout()
     path = out_dir / "fairness.png"

@@ -7,5 +7,13 @@ from ml_platform.features.customer_features import FEATURE_COLUMNS, compute_cust
 from ml_platform.features.registry import FeatureSpec, FeatureTable
 from ml_platform.features.store import FeatureLookup, FeatureStore, TrainingSet
 
-__all__ = ["FEATURE_COLUMNS", "FeatureLookup", "FeatureSpec", "FeatureStore", "FeatureTable", "TrainingSet",
-           "compute_customer_features", "snapshot_dates"]
+__all__ = [
+    "FEATURE_COLUMNS",
+    "FeatureLookup",
+    "FeatureSpec",
+    "FeatureStore",
+    "FeatureTable",
+    "TrainingSet",
+    "compute_customer_features",
+    "snapshot_dates",
+]

@@ -58,11 +58,16 @@ def customer_features_table(cadence: str) -> FeatureTable:
     """
     period = 7 if cadence == "weekly" else 1
     return FeatureTable(
-        name=TABLE_NAME, primary_keys=("customer_id",), timestamp_key="feature_timestamp",
+        name=TABLE_NAME,
+        primary_keys=("customer_id",),
+        timestamp_key="feature_timestamp",
         features=tuple(FeatureSpec(n, feature_type(n), d) for n, d in FEATURE_COLUMNS.items()),
         description="RFM, window, channel and category features per customer per snapshot date, "
-                    "computed only from transactions before end(snapshot_date).",
-        owner="data-platform", ttl_seconds=float((period + 1) * 86_400), partition_by=("snapshot_date",))
+        "computed only from transactions before end(snapshot_date).",
+        owner="data-platform",
+        ttl_seconds=float((period + 1) * 86_400),
+        partition_by=("snapshot_date",),
+    )
 
 
 def snapshot_dates(start: date, end: date, cadence: str) -> list[date]:
@@ -94,10 +99,14 @@ def compute_customer_features(silver: DataFrame, dates: list[date]) -> DataFrame
         raise ValueError("no snapshot dates to compute")
     spark = silver.sparkSession
     last = max(dates) + timedelta(days=1)  # end(max d): nothing at or after it is read
-    rows = (silver
-            .where(F.col("transaction_ts") < F.to_timestamp(F.lit(last.isoformat())))
-            .select("customer_id", "transaction_ts", "amount", "product_category", "channel",
-                    F.to_date("transaction_ts").alias("day")))
+    rows = silver.where(F.col("transaction_ts") < F.to_timestamp(F.lit(last.isoformat()))).select(
+        "customer_id",
+        "transaction_ts",
+        "amount",
+        "product_category",
+        "channel",
+        F.to_date("transaction_ts").alias("day"),
+    )
     if len(set(dates)) == 1:  # the filter above already is the pairing
         joined = rows.withColumn("snapshot_date", F.lit(dates[0]))
     else:
@@ -108,7 +117,8 @@ def compute_customer_features(silver: DataFrame, dates: list[date]) -> DataFrame
     age = F.datediff(F.col("snapshot_date"), F.col("day"))  # 0 for a purchase on d itself
 
     agg = joined.groupBy("customer_id", "snapshot_date").agg(
-        F.max("transaction_ts").alias("_last"), F.min("transaction_ts").alias("_first"),
+        F.max("transaction_ts").alias("_last"),
+        F.min("transaction_ts").alias("_first"),
         *[F.count(F.when(age < w, 1)).alias(f"frequency_{w}d") for w in WINDOWS],
         F.count(F.lit(1)).alias("frequency_lifetime"),
         *[F.sum(F.when(age < w, F.col("amount")).otherwise(0.0)).alias(f"monetary_{w}d") for w in WINDOWS],
@@ -120,7 +130,9 @@ def compute_customer_features(silver: DataFrame, dates: list[date]) -> DataFrame
     )
     seconds_per_day = 86_400.0
     out = agg.select(
-        "customer_id", "snapshot_date", end_ts.alias("feature_timestamp"),
+        "customer_id",
+        "snapshot_date",
+        end_ts.alias("feature_timestamp"),
         ((F.unix_timestamp(end_ts) - F.unix_timestamp("_last")) / seconds_per_day).alias("recency_days"),
         ((F.unix_timestamp(end_ts) - F.unix_timestamp("_first")) / seconds_per_day).alias("tenure_days"),
         *[F.col(f"frequency_{w}d").cast("long") for w in WINDOWS],
@@ -130,13 +142,20 @@ def compute_customer_features(silver: DataFrame, dates: list[date]) -> DataFrame
         F.round(F.col("monetary_lifetime") / F.col("frequency_lifetime"), 6).alias("avg_amount"),
         "max_amount",
         F.col("active_months").cast("long"),
-        F.when(F.col("monetary_90d") > 0,
-               F.round((F.col("monetary_30d") / 30.0) / (F.col("monetary_90d") / 90.0), 6)).alias("amount_trend"),
+        F.when(
+            F.col("monetary_90d") > 0, F.round((F.col("monetary_30d") / 30.0) / (F.col("monetary_90d") / 90.0), 6)
+        ).alias("amount_trend"),
         F.col("distinct_categories").cast("long"),
         *[F.col(f"{c}_count").cast("long") for c in ("online", "mobile", "store")],
         F.round(F.col("online_count") / F.col("frequency_lifetime"), 6).alias("online_share"),
-        F.when(F.col("frequency_lifetime") > 1,
-               F.round((F.unix_timestamp("_last") - F.unix_timestamp("_first")) / seconds_per_day
-                       / (F.col("frequency_lifetime") - 1), 6)).alias("avg_days_between_purchases"),
+        F.when(
+            F.col("frequency_lifetime") > 1,
+            F.round(
+                (F.unix_timestamp("_last") - F.unix_timestamp("_first"))
+                / seconds_per_day
+                / (F.col("frequency_lifetime") - 1),
+                6,
+            ),
+        ).alias("avg_days_between_purchases"),
     )
     return out

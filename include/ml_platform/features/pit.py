@@ -21,9 +21,18 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 
-def pit_join(entity: DataFrame, features: DataFrame, *, entity_keys: list[str], feature_keys: list[str],
-             event_ts: str, feature_ts: str, feature_names: list[str], ttl: timedelta | None = None,
-             tiebreak: list[str] | None = None) -> DataFrame:
+def pit_join(
+    entity: DataFrame,
+    features: DataFrame,
+    *,
+    entity_keys: list[str],
+    feature_keys: list[str],
+    event_ts: str,
+    feature_ts: str,
+    feature_names: list[str],
+    ttl: timedelta | None = None,
+    tiebreak: list[str] | None = None,
+) -> DataFrame:
     """Entity rows with `feature_names` as of each row's `event_ts` (see module doc).
 
     `tiebreak`: columns of `features` ordering rows with equal keys and feature_ts (the largest
@@ -46,28 +55,38 @@ def pit_join(entity: DataFrame, features: DataFrame, *, entity_keys: list[str], 
     tb_cols = tiebreak or []
     no_tb = [F.lit(None).cast("long").alias(f"_tb{i}") for i in range(len(tb_cols))]
     # entity rows carry all their columns in `_e`; feature rows carry their values in `_f`
-    events = entity.select(*[F.col(c).alias(k) for c, k in zip(entity_keys, keys)],
-                           F.col(event_ts).cast("timestamp").alias("_ts"), F.lit(1).alias("_kind"),
-                           F.struct(*[F.col(c) for c in entity.columns]).alias("_e"),
-                           F.lit(None).alias("_f"), *no_tb)
-    rows = (features
-            .where(F.col(feature_ts).isNotNull())
-            .where(F.expr(" AND ".join(f"`{c}` IS NOT NULL" for c in feature_keys)))
-            .select(*[F.col(c).alias(k) for c, k in zip(feature_keys, keys)],
-                    F.col(feature_ts).cast("timestamp").alias("_ts"), F.lit(0).alias("_kind"),
-                    F.lit(None).alias("_e"),
-                    F.struct(F.col(feature_ts).cast("timestamp").alias("_fts"), *feature_names).alias("_f"),
-                    *[F.col(c).cast("long").alias(f"_tb{i}") for i, c in enumerate(tb_cols)]))
+    events = entity.select(
+        *[F.col(c).alias(k) for c, k in zip(entity_keys, keys)],
+        F.col(event_ts).cast("timestamp").alias("_ts"),
+        F.lit(1).alias("_kind"),
+        F.struct(*[F.col(c) for c in entity.columns]).alias("_e"),
+        F.lit(None).alias("_f"),
+        *no_tb,
+    )
+    rows = (
+        features.where(F.col(feature_ts).isNotNull())
+        .where(F.expr(" AND ".join(f"`{c}` IS NOT NULL" for c in feature_keys)))
+        .select(
+            *[F.col(c).alias(k) for c, k in zip(feature_keys, keys)],
+            F.col(feature_ts).cast("timestamp").alias("_ts"),
+            F.lit(0).alias("_kind"),
+            F.lit(None).alias("_e"),
+            F.struct(F.col(feature_ts).cast("timestamp").alias("_fts"), *feature_names).alias("_f"),
+            *[F.col(c).cast("long").alias(f"_tb{i}") for i, c in enumerate(tb_cols)],
+        )
+    )
     # at equal time, feature rows sort before events (a row exactly at event_ts counts), and
     # among feature rows the tie-break (or the values) orders them: the last one wins
     order = [F.col("_ts").asc_nulls_first(), F.col("_kind")]
     order += [F.col(f"_tb{i}") for i in range(len(tb_cols))] if tb_cols else [F.col("_f")]
     w = Window.partitionBy(*keys).orderBy(*order).rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    picked = (events.unionByName(rows)
-              .withColumn("_pick", F.last("_f", ignorenulls=True).over(w))
-              .where(F.col("_kind") == 1))
+    picked = (
+        events.unionByName(rows).withColumn("_pick", F.last("_f", ignorenulls=True).over(w)).where(F.col("_kind") == 1)
+    )
     stale = F.col("_pick._fts").isNull()
     if ttl is not None:
         stale = stale | (F.col("_ts") - F.col("_pick._fts") > F.expr(f"INTERVAL {int(ttl.total_seconds())} SECONDS"))
-    return picked.select(*[F.col(f"_e.`{c}`").alias(c) for c in entity.columns],
-                         *[F.when(~stale, F.col(f"_pick.`{n}`")).alias(n) for n in feature_names])
+    return picked.select(
+        *[F.col(f"_e.`{c}`").alias(c) for c in entity.columns],
+        *[F.when(~stale, F.col(f"_pick.`{n}`")).alias(n) for n in feature_names],
+    )

@@ -16,8 +16,21 @@ from typing import Any
 from ml_platform.errors import MlPlatformError
 
 #: Spark simple type names we accept for features (what `DataFrame.schema` reports).
-FEATURE_TYPES = frozenset({"string", "double", "float", "bigint", "int", "smallint", "boolean", "date",
-                           "timestamp", "timestamp_ntz", "decimal"})
+FEATURE_TYPES = frozenset(
+    {
+        "string",
+        "double",
+        "float",
+        "bigint",
+        "int",
+        "smallint",
+        "boolean",
+        "date",
+        "timestamp",
+        "timestamp_ntz",
+        "decimal",
+    }
+)
 
 
 class FeatureTableNotFound(MlPlatformError):
@@ -67,10 +80,16 @@ class FeatureTable:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FeatureTable:
-        return cls(name=data["name"], primary_keys=tuple(data["primary_keys"]), timestamp_key=data["timestamp_key"],
-                   features=tuple(FeatureSpec(**f) for f in data["features"]),
-                   description=data.get("description", ""), owner=data.get("owner", ""),
-                   ttl_seconds=data.get("ttl_seconds"), partition_by=tuple(data.get("partition_by", ())))
+        return cls(
+            name=data["name"],
+            primary_keys=tuple(data["primary_keys"]),
+            timestamp_key=data["timestamp_key"],
+            features=tuple(FeatureSpec(**f) for f in data["features"]),
+            description=data.get("description", ""),
+            owner=data.get("owner", ""),
+            ttl_seconds=data.get("ttl_seconds"),
+            partition_by=tuple(data.get("partition_by", ())),
+        )
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:

@@ -9,7 +9,9 @@ from ml_platform.config import Settings, get_settings
 from ml_platform.contracts import SENSITIVE
 
 
-def load_training_frame(training_set_id: str, settings: Settings | None = None) -> tuple[Any, list[str], dict[str, int]]:
+def load_training_frame(
+    training_set_id: str, settings: Settings | None = None
+) -> tuple[Any, list[str], dict[str, int]]:
     """A materialised training set as pandas without Spark (delta-rs file list + pyarrow), with the
     customers' sensitive attributes beside it; (frame, feature names, lineage)."""
     from ml_platform.features.store import FeatureStore
@@ -18,8 +20,9 @@ def load_training_frame(training_set_id: str, settings: Settings | None = None) 
 
     s = settings or get_settings()
     meta = FeatureStore(settings=s).get_training_set(training_set_id).metadata
-    df = read_pandas(table_path("ml.training_sets", s), version=meta["table_version"],
-                     partition=("training_set_id", training_set_id))[meta["columns"]]
+    df = read_pandas(
+        table_path("ml.training_sets", s), version=meta["table_version"], partition=("training_set_id", training_set_id)
+    )[meta["columns"]]
     return with_sensitive_attributes(df, s), list(meta["feature_names"]), dict(meta["lineage"])
 
 

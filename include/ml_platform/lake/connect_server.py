@@ -33,14 +33,23 @@ def server_command(bind: str, port: int | None = None, settings: Settings | None
     import pyspark
 
     s = settings or get_settings()
-    cmd = [os.path.join(os.path.dirname(pyspark.__file__), "bin", "spark-submit"), "--master", s.spark_master,
-           "--class", SERVER_CLASS, "--name", "spark-connect"]
-    conf = {**spark_conf(s),
-            "spark.connect.grpc.binding.address": bind,
-            "spark.connect.grpc.binding.port": str(port or s.spark_connect_port),
-            "spark.pyspark.python": sys.executable,
-            "spark.scheduler.mode": "FAIR",  # jobs of concurrent clients share the executors
-            "spark.log.level": "WARN"}
+    cmd = [
+        os.path.join(os.path.dirname(pyspark.__file__), "bin", "spark-submit"),
+        "--master",
+        s.spark_master,
+        "--class",
+        SERVER_CLASS,
+        "--name",
+        "spark-connect",
+    ]
+    conf = {
+        **spark_conf(s),
+        "spark.connect.grpc.binding.address": bind,
+        "spark.connect.grpc.binding.port": str(port or s.spark_connect_port),
+        "spark.pyspark.python": sys.executable,
+        "spark.scheduler.mode": "FAIR",  # jobs of concurrent clients share the executors
+        "spark.log.level": "WARN",
+    }
     for key, value in conf.items():
         cmd += ["--conf", f"{key}={value}"]
     if secrets := storage.spark_conf(s, secrets=True):
@@ -55,8 +64,11 @@ def server_command(bind: str, port: int | None = None, settings: Settings | None
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ml_platform.lake.connect_server", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m ml_platform.lake.connect_server",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--bind", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="default: ML_PLATFORM_SPARK_CONNECT_PORT (15002)")
     p.add_argument("--print", action="store_true", help="print the command, one argument per line, and exit")

@@ -33,9 +33,11 @@ def merge_into(spark: SparkSession, path: str, source: DataFrame, on: str, *, up
     view = f"merge_source_{uuid.uuid4().hex}"
     source.createOrReplaceTempView(view)
     try:
-        spark.sql(f"MERGE INTO {ident(path)} AS t USING {view} AS s ON {on} "
-                  + ("WHEN MATCHED THEN UPDATE SET * " if update else "")
-                  + "WHEN NOT MATCHED THEN INSERT *").collect()
+        spark.sql(
+            f"MERGE INTO {ident(path)} AS t USING {view} AS s ON {on} "
+            + ("WHEN MATCHED THEN UPDATE SET * " if update else "")
+            + "WHEN NOT MATCHED THEN INSERT *"
+        ).collect()
     finally:
         spark.catalog.dropTempView(view)
 

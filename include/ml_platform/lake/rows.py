@@ -22,6 +22,10 @@ def insert_new(path: str, data: Any, key: str) -> int:
     if not table_exists(path):
         write_delta(path, data, mode="append")
         return data.num_rows
-    m = delta_table(path).merge(data, predicate=f"t.{key} = s.{key}", source_alias="s",
-                               target_alias="t").when_not_matched_insert_all().execute()
+    m = (
+        delta_table(path)
+        .merge(data, predicate=f"t.{key} = s.{key}", source_alias="s", target_alias="t")
+        .when_not_matched_insert_all()
+        .execute()
+    )
     return int(m.get("num_target_rows_inserted", 0))

@@ -23,9 +23,7 @@ def delta_jars(settings: Settings | None = None) -> list[Path]:
     jar_dir = (settings or get_settings()).spark_jars_dir
     jars = sorted(jar_dir.glob("*.jar")) if jar_dir.is_dir() else []
     if not any(j.name.startswith("delta-spark_") for j in jars):
-        raise ConfigError(
-            f"no Delta jars in {jar_dir} (ML_PLATFORM_SPARK_JARS_DIR); run `make setup` to fetch them"
-        )
+        raise ConfigError(f"no Delta jars in {jar_dir} (ML_PLATFORM_SPARK_JARS_DIR); run `make setup` to fetch them")
     return jars
 
 
@@ -36,30 +34,45 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
     from ml_platform.lake import storage
 
     s = settings or get_settings()
-    return storage.spark_conf(s) | {
-        "spark.jars": ",".join(str(j) for j in delta_jars(s)),
-        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
-        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
-        "spark.sql.shuffle.partitions": str(s.spark_shuffle_partitions),
-        # Delta's default of 50 partitions for reading its log is sized for big tables
-        "spark.databricks.delta.snapshotPartitions": str(s.spark_shuffle_partitions),
-        "spark.driver.memory": s.spark_driver_memory,
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.sql.warehouse.dir": str(s.home / "spark-warehouse"),
-        "spark.databricks.delta.schema.autoMerge.enabled": "false",
-        # spark-submit exits when the job's main returns, even if a library left non-daemon threads
-        # behind (hadoop-azure's ABFS clients do: without it the driver JVM of a finished job hangs)
-        "spark.submit.callSystemExitOnMainExit": "true",
-    } | ({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}  # nothing listens beyond loopback
-         if s.spark_master.startswith("local") else {})  # a cluster's executors must reach the driver
+    return (
+        storage.spark_conf(s)
+        | {
+            "spark.jars": ",".join(str(j) for j in delta_jars(s)),
+            "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+            "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+            "spark.sql.session.timeZone": "UTC",
+            "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+            "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+            "spark.sql.shuffle.partitions": str(s.spark_shuffle_partitions),
+            # Delta's default of 50 partitions for reading its log is sized for big tables
+            "spark.databricks.delta.snapshotPartitions": str(s.spark_shuffle_partitions),
+            "spark.driver.memory": s.spark_driver_memory,
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.sql.warehouse.dir": str(s.home / "spark-warehouse"),
+            "spark.databricks.delta.schema.autoMerge.enabled": "false",
+            # spark-submit exits when the job's main returns, even if a library left non-daemon threads
+            # behind (hadoop-azure's ABFS clients do: without it the driver JVM of a finished job hangs)
+            "spark.submit.callSystemExitOnMainExit": "true",
+        }
+        | (
+            {
+                "spark.driver.host": "127.0.0.1",
+                "spark.driver.bindAddress": "127.0.0.1",
+            }  # nothing listens beyond loopback
+            if s.spark_master.startswith("local")
+            else {}
+        )
+    )  # a cluster's executors must reach the driver
 
 
-def get_spark(app_name: str = "ml-platform", settings: Settings | None = None,
-              extra_conf: dict[str, str] | None = None, *, classic: bool = False) -> SparkSession:
+def get_spark(
+    app_name: str = "ml-platform",
+    settings: Settings | None = None,
+    extra_conf: dict[str, str] | None = None,
+    *,
+    classic: bool = False,
+) -> SparkSession:
     """Build (or return the running) SparkSession with Delta configured.
 
     With `ML_PLATFORM_SPARK_REMOTE` set (and not `classic`, which the RDD-based distributed fit
@@ -85,8 +98,9 @@ def get_spark(app_name: str = "ml-platform", settings: Settings | None = None,
     return spark
 
 
-def run_connect_client(application: str, args: list[str], env: dict[str, str] | None = None,
-                       log: Callable[[str], Any] = print) -> int:
+def run_connect_client(
+    application: str, args: list[str], env: dict[str, str] | None = None, log: Callable[[str], Any] = print
+) -> int:
     """Run a `spark_jobs/` entry point as a Spark Connect client: this Python, the job's
     arguments, the environment plus `env`; every output line goes to `log`. Returns the exit
     code (what spark-submit would run for a Python application, minus its launcher JVM)."""
@@ -96,8 +110,9 @@ def run_connect_client(application: str, args: list[str], env: dict[str, str] | 
 
     cmd = [sys.executable, application, *[str(a) for a in args]]
     log("Spark Connect client (ML_PLATFORM_SPARK_REMOTE): " + " ".join(cmd))
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env={**os.environ, **(env or {})}) as proc:
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
+    ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             log(line.rstrip("\n"))

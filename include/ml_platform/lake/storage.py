@@ -43,10 +43,15 @@ def get_settings() -> Settings:
 
     return settings()
 
-_ABFS = re.compile(r"^(abfss?)://(?P<container>[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62})@"
-                   r"(?P<account>[a-z0-9]{3,24})\.dfs\.core\.windows\.net(?:/(?P<path>.*))?$")
-_BLOB_URL = re.compile(r"^https://(?P<account>[a-z0-9]{3,24})\.blob\.core\.windows\.net/"
-                       r"(?P<container>[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62})(?:/(?P<path>.*))?$")
+
+_ABFS = re.compile(
+    r"^(abfss?)://(?P<container>[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62})@"
+    r"(?P<account>[a-z0-9]{3,24})\.dfs\.core\.windows\.net(?:/(?P<path>.*))?$"
+)
+_BLOB_URL = re.compile(
+    r"^https://(?P<account>[a-z0-9]{3,24})\.blob\.core\.windows\.net/"
+    r"(?P<container>[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62})(?:/(?P<path>.*))?$"
+)
 #: What to write instead of a URI this module cannot use.
 FORMS = ("a local path", "abfss://<container>@<account>.dfs.core.windows.net/<path>")
 
@@ -80,8 +85,12 @@ def parse(uri: str | Path) -> Path | AzureLocation:
     m = _ABFS.match(text) or _BLOB_URL.match(text)
     if not m:
         scheme = text.split("://", 1)[0]
-        why = ("a container name is 3-63 lowercase letters, digits or single hyphens; an account name 3-24 "
-               "lowercase letters or digits" if scheme in ("abfs", "abfss", "https") else f"unknown scheme {scheme!r}")
+        why = (
+            "a container name is 3-63 lowercase letters, digits or single hyphens; an account name 3-24 "
+            "lowercase letters or digits"
+            if scheme in ("abfs", "abfss", "https")
+            else f"unknown scheme {scheme!r}"
+        )
         raise ConfigError(f"cannot use storage location {text!r}: {why}; write {' or '.join(FORMS)}")
     path = (m.group("path") or "").strip("/")
     if ".." in path.split("/"):
@@ -127,8 +136,12 @@ def arrow_filesystem(uri: str | Path, settings: Settings | None = None) -> tuple
         from urllib.parse import urlsplit
 
         host = urlsplit(s.azure_emulator_endpoint).netloc
-        opts |= {"blob_storage_authority": host, "dfs_storage_authority": host,
-                 "blob_storage_scheme": "http", "dfs_storage_scheme": "http"}
+        opts |= {
+            "blob_storage_authority": host,
+            "dfs_storage_authority": host,
+            "blob_storage_scheme": "http",
+            "dfs_storage_scheme": "http",
+        }
     return pafs.AzureFileSystem(**opts), f"{loc.container}/{loc.path}".rstrip("/")
 
 
@@ -155,12 +168,16 @@ def auth_kind(settings: Settings | None = None) -> str:
 
 
 #: The settings that carry an Azure credential, all replaced together by `connection_env`.
-CREDENTIAL_VARIABLES = ("ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY", "ML_PLATFORM_AZURE_STORAGE_SAS_TOKEN",
-                        "ML_PLATFORM_AZURE_CLIENT_ID", "ML_PLATFORM_AZURE_CLIENT_SECRET", "ML_PLATFORM_AZURE_TENANT_ID")
+CREDENTIAL_VARIABLES = (
+    "ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY",
+    "ML_PLATFORM_AZURE_STORAGE_SAS_TOKEN",
+    "ML_PLATFORM_AZURE_CLIENT_ID",
+    "ML_PLATFORM_AZURE_CLIENT_SECRET",
+    "ML_PLATFORM_AZURE_TENANT_ID",
+)
 
 
-def connection_env(conn_type: str, login: str | None, password: str | None,
-                   extra: dict[str, Any]) -> dict[str, str]:
+def connection_env(conn_type: str, login: str | None, password: str | None, extra: dict[str, Any]) -> dict[str, str]:
     """The `ML_PLATFORM_AZURE_*` credential settings an Airflow connection of the Azure provider
     (`wasb` or `adls`) stands for, in the order the provider's hooks try them: a connection string
     (its AccountKey or SharedAccessSignature), a service principal (login = client id, password =
@@ -185,8 +202,10 @@ def connection_env(conn_type: str, login: str | None, password: str | None,
     elif field("tenant_id"):
         client, secret, tenant = login or "", password or "", field("tenant_id")
         if not (client and secret):
-            raise ConfigError("a service principal connection (extra tenant_id) needs the client id as login "
-                              "and the secret as password")
+            raise ConfigError(
+                "a service principal connection (extra tenant_id) needs the client id as login "
+                "and the secret as password"
+            )
     elif field("shared_access_key"):
         key = field("shared_access_key")
     elif field("sas_token"):
@@ -209,15 +228,23 @@ def credentials(settings: Settings | None = None) -> dict[str, str]:
     if kind == "sas":
         return {"sas_token": _secret(s.azure_storage_sas_token).lstrip("?")}
     if kind == "service_principal":
-        return {"client_id": s.azure_client_id, "client_secret": _secret(s.azure_client_secret),
-                "tenant_id": s.azure_tenant_id}
+        return {
+            "client_id": s.azure_client_id,
+            "client_secret": _secret(s.azure_client_secret),
+            "tenant_id": s.azure_tenant_id,
+        }
     return {"client_id": s.azure_client_id} if s.azure_client_id else {}
 
 
 #: delta-rs (object_store) names of the `credentials()` keys; for the platform's identity the
 #: client id is `azure_msi_client_id`.
-_DELTA_KEYS = {"account_key": "azure_storage_account_key", "sas_token": "azure_storage_sas_token",
-               "client_id": "azure_client_id", "client_secret": "azure_client_secret", "tenant_id": "azure_tenant_id"}
+_DELTA_KEYS = {
+    "account_key": "azure_storage_account_key",
+    "sas_token": "azure_storage_sas_token",
+    "client_id": "azure_client_id",
+    "client_secret": "azure_client_secret",
+    "tenant_id": "azure_tenant_id",
+}
 
 
 def delta_options(uri: str | Path, settings: Settings | None = None) -> dict[str, str]:
@@ -229,8 +256,11 @@ def delta_options(uri: str | Path, settings: Settings | None = None) -> dict[str
     keys = _DELTA_KEYS | ({"client_id": "azure_msi_client_id"} if auth_kind(s) == "identity" else {})
     opts = {"azure_storage_account_name": loc.account} | {keys[k]: v for k, v in credentials(s).items()}
     if s.azure_emulator_endpoint:
-        opts |= {"azure_storage_endpoint": s.azure_emulator_endpoint.rstrip("/"), "azure_allow_http": "true",
-                 "azure_storage_use_emulator": "false"}
+        opts |= {
+            "azure_storage_endpoint": s.azure_emulator_endpoint.rstrip("/"),
+            "azure_allow_http": "true",
+            "azure_storage_use_emulator": "false",
+        }
     return opts
 
 
@@ -240,9 +270,15 @@ def fsspec_options(account: str, settings: Settings | None = None) -> dict[str, 
     kind = auth_kind(s)
     if s.azure_emulator_endpoint:
         key = _secret(s.azure_storage_account_key)
-        auth = f"AccountKey={key}" if kind == "key" else f"SharedAccessSignature={_secret(s.azure_storage_sas_token).lstrip('?')}"
-        return {"connection_string": f"DefaultEndpointsProtocol=http;AccountName={account};{auth};"
-                                     f"BlobEndpoint={s.azure_emulator_endpoint.rstrip('/')};"}
+        auth = (
+            f"AccountKey={key}"
+            if kind == "key"
+            else f"SharedAccessSignature={_secret(s.azure_storage_sas_token).lstrip('?')}"
+        )
+        return {
+            "connection_string": f"DefaultEndpointsProtocol=http;AccountName={account};{auth};"
+            f"BlobEndpoint={s.azure_emulator_endpoint.rstrip('/')};"
+        }
     # the platform's identity: DefaultAzureCredential (managed or workload identity)
     return {"account_name": account, **(credentials(s) if kind != "identity" else {"anon": False})}
 
@@ -277,7 +313,9 @@ def spark_conf(settings: Settings | None = None, *, secrets: bool = False) -> di
     Without `secrets` the result holds no credential (it may go on a spark-submit command line);
     with it, only the credential keys, for a session built in-process."""
     s = settings or get_settings()
-    accounts = sorted({loc.account for loc in map(parse, (s.lake_uri, s.landing_uri)) if isinstance(loc, AzureLocation)})
+    accounts = sorted(
+        {loc.account for loc in map(parse, (s.lake_uri, s.landing_uri)) if isinstance(loc, AzureLocation)}
+    )
     if not accounts:
         return {}
     conf: dict[str, str] = {}
@@ -295,27 +333,32 @@ def spark_conf(settings: Settings | None = None, *, secrets: bool = False) -> di
         if kind == "sas":
             conf[f"fs.azure.account.auth.type.{host}"] = "SAS"
         elif kind == "service_principal":
-            conf |= {f"fs.azure.account.auth.type.{host}": "OAuth",
-                     f"fs.azure.account.oauth.provider.type.{host}":
-                         "org.apache.hadoop.fs.azurebfs.oauth2.ClientCredsTokenProvider",
-                     f"fs.azure.account.oauth2.client.id.{host}": s.azure_client_id,
-                     f"fs.azure.account.oauth2.client.endpoint.{host}":
-                         f"https://login.microsoftonline.com/{s.azure_tenant_id}/oauth2/token"}
+            conf |= {
+                f"fs.azure.account.auth.type.{host}": "OAuth",
+                f"fs.azure.account.oauth.provider.type.{host}": "org.apache.hadoop.fs.azurebfs.oauth2.ClientCredsTokenProvider",
+                f"fs.azure.account.oauth2.client.id.{host}": s.azure_client_id,
+                f"fs.azure.account.oauth2.client.endpoint.{host}": f"https://login.microsoftonline.com/{s.azure_tenant_id}/oauth2/token",
+            }
         elif kind == "identity":
-            conf |= {f"fs.azure.account.auth.type.{host}": "OAuth",
-                     f"fs.azure.account.oauth.provider.type.{host}":
-                         "org.apache.hadoop.fs.azurebfs.oauth2.MsiTokenProvider"}
+            conf |= {
+                f"fs.azure.account.auth.type.{host}": "OAuth",
+                f"fs.azure.account.oauth.provider.type.{host}": "org.apache.hadoop.fs.azurebfs.oauth2.MsiTokenProvider",
+            }
             if s.azure_client_id:
                 conf[f"fs.azure.account.oauth2.client.id.{host}"] = s.azure_client_id
     if s.azure_emulator_endpoint and not secrets:
         from urllib.parse import urlsplit
 
-        conf |= {"fs.azure.abfs.endpoint": urlsplit(s.azure_emulator_endpoint).netloc,
-                 "fs.azure.account.hns.enabled": "false", "fs.azure.fns.account.service.type": "BLOB",
-                 "fs.azure.ingress.service.type": "BLOB", "fs.azure.always.use.https": "false",
-                 "fs.azure.ssl.channel.mode": "Default_JSSE",
-                 "fs.azure.networking.library": "JDK_HTTP_URL_CONNECTION",
-                 "fs.azure.createRemoteFileSystemDuringInitialization": "true"}
+        conf |= {
+            "fs.azure.abfs.endpoint": urlsplit(s.azure_emulator_endpoint).netloc,
+            "fs.azure.account.hns.enabled": "false",
+            "fs.azure.fns.account.service.type": "BLOB",
+            "fs.azure.ingress.service.type": "BLOB",
+            "fs.azure.always.use.https": "false",
+            "fs.azure.ssl.channel.mode": "Default_JSSE",
+            "fs.azure.networking.library": "JDK_HTTP_URL_CONNECTION",
+            "fs.azure.createRemoteFileSystemDuringInitialization": "true",
+        }
     return {f"spark.hadoop.{k}": v for k, v in conf.items()}
 
 
@@ -324,8 +367,11 @@ def _container_client(loc: AzureLocation, s: Settings) -> Any:
     from azure.storage.blob import ContainerClient, LinearRetry
 
     opts = fsspec_options(loc.account, s)
-    quick = {"retry_policy": LinearRetry(backoff=0.5, random_jitter_range=0, retry_total=2),
-             "connection_timeout": 5, "read_timeout": 15}
+    quick = {
+        "retry_policy": LinearRetry(backoff=0.5, random_jitter_range=0, retry_total=2),
+        "connection_timeout": 5,
+        "read_timeout": 15,
+    }
     if "connection_string" in opts:
         return ContainerClient.from_connection_string(opts["connection_string"], loc.container, **quick)
     url = f"https://{loc.account}.blob.core.windows.net"
@@ -353,8 +399,10 @@ def check_location(uri: str | Path, settings: Settings | None = None, *, what: s
     if isinstance(loc, Path):
         return
     s = settings or get_settings()
-    hint = ("set ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY, ML_PLATFORM_AZURE_STORAGE_SAS_TOKEN or "
-            "ML_PLATFORM_AZURE_CLIENT_ID/_CLIENT_SECRET/_TENANT_ID (none: the managed identity)")
+    hint = (
+        "set ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY, ML_PLATFORM_AZURE_STORAGE_SAS_TOKEN or "
+        "ML_PLATFORM_AZURE_CLIENT_ID/_CLIENT_SECRET/_TENANT_ID (none: the managed identity)"
+    )
     try:
         from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
@@ -362,13 +410,17 @@ def check_location(uri: str | Path, settings: Settings | None = None, *, what: s
         try:
             next(iter(client.list_blobs(name_starts_with=loc.path or None, results_per_page=1).by_page()), None)
         except ResourceNotFoundError:
-            raise ConfigError(f"{what} {loc.uri}: container {loc.container!r} does not exist in account "
-                              f"{loc.account!r}; create it (az storage container create --name {loc.container}) "
-                              f"or fix the URI") from None
+            raise ConfigError(
+                f"{what} {loc.uri}: container {loc.container!r} does not exist in account "
+                f"{loc.account!r}; create it (az storage container create --name {loc.container}) "
+                f"or fix the URI"
+            ) from None
         except (ClientAuthenticationError, HttpResponseError) as e:
             if isinstance(e, ClientAuthenticationError) or getattr(e, "status_code", None) == 403:
-                raise ConfigError(f"{what} {loc.uri}: Azure refused the credentials "
-                                  f"({getattr(e, 'reason', None) or type(e).__name__}); {hint}") from None
+                raise ConfigError(
+                    f"{what} {loc.uri}: Azure refused the credentials "
+                    f"({getattr(e, 'reason', None) or type(e).__name__}); {hint}"
+                ) from None
             raise
     except ConfigError:
         raise
@@ -378,7 +430,12 @@ def check_location(uri: str | Path, settings: Settings | None = None, *, what: s
         for secret in (s.azure_storage_account_key, s.azure_storage_sas_token, s.azure_client_secret):
             if secret is not None and _secret(secret):
                 text = text.replace(_secret(secret), "***")
-        raise ConfigError(f"{what} {loc.uri}: storage account {loc.account!r} is not reachable "
-                          f"({reason}: {text[:200]}); check the account name"
-                          + (f" and that the emulator at {s.azure_emulator_endpoint} runs" if s.azure_emulator_endpoint
-                             else " and the network")) from None
+        raise ConfigError(
+            f"{what} {loc.uri}: storage account {loc.account!r} is not reachable "
+            f"({reason}: {text[:200]}); check the account name"
+            + (
+                f" and that the emulator at {s.azure_emulator_endpoint} runs"
+                if s.azure_emulator_endpoint
+                else " and the network"
+            )
+        ) from None

@@ -71,8 +71,11 @@ class FeatureEncoder:
                 vals = s.astype("object").where(s.notna(), None)
                 null = vals.isna().to_numpy()
                 text = vals.map(lambda v: None if v is None else str(v)).to_numpy()
-                block = np.column_stack([(text == v).astype("float64") for v in self.categories[c]]) \
-                    if self.categories[c] else np.empty((len(df), 0))
+                block = (
+                    np.column_stack([(text == v).astype("float64") for v in self.categories[c]])
+                    if self.categories[c]
+                    else np.empty((len(df), 0))
+                )
                 block[null, :] = np.nan
                 parts.append(block)
                 continue
@@ -87,6 +90,9 @@ class FeatureEncoder:
         """The input columns of `frame` typed for the model signature (numeric -> double, categorical -> string)."""
         out = frame[self.columns].copy()
         for c in self.columns:
-            out[c] = out[c].astype("object").where(out[c].notna(), None).map(
-                lambda v: None if v is None else str(v)) if c in self.categories else out[c].astype("float64")
+            out[c] = (
+                out[c].astype("object").where(out[c].notna(), None).map(lambda v: None if v is None else str(v))
+                if c in self.categories
+                else out[c].astype("float64")
+            )
         return out

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 
 
-def shap_values(fitted: Any, rows: np.ndarray, background: np.ndarray | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def shap_values(
+    fitted: Any, rows: np.ndarray, background: np.ndarray | None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """(SHAP values per row and feature, the matrix they describe)."""
     rows = np.asarray(rows, dtype="float64")
     slope = float(getattr(fitted, "slope", 1.0))
@@ -53,6 +55,14 @@ def top_contributions(values: np.ndarray, rows: np.ndarray, names: Sequence[str]
     out = []
     for vals, row in zip(values, rows):
         order = np.argsort(-np.abs(vals))[:k]
-        out.append([{"feature": names[i], "value": None if np.isnan(row[i]) else float(row[i]),
-                     "contribution": float(vals[i])} for i in order])
+        out.append(
+            [
+                {
+                    "feature": names[i],
+                    "value": None if np.isnan(row[i]) else float(row[i]),
+                    "contribution": float(vals[i]),
+                }
+                for i in order
+            ]
+        )
     return out

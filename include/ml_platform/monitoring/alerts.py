@@ -25,16 +25,22 @@ def send_alert(kind: str, title: str, details: dict[str, Any] | None = None, set
     from ml_platform.config import get_settings
 
     s = settings or get_settings()
-    body = {"kind": kind, "title": title, "details": details or {}, "source": "ml-platform",
-            "sent_at": datetime.now(timezone.utc).isoformat()}
+    body = {
+        "kind": kind,
+        "title": title,
+        "details": details or {},
+        "source": "ml-platform",
+        "sent_at": datetime.now(timezone.utc).isoformat(),
+    }
     log.warning("ALERT %s: %s %s", kind, title, json.dumps(details or {}, default=str, sort_keys=True))
     if not s.alert_webhook_url:
         return {"logged": True, "webhook": None}
     data = json.dumps(body, default=str).encode()
     error = ""
     for attempt in range(1, s.alert_retries + 1):
-        req = urllib.request.Request(s.alert_webhook_url, data=data, method="POST",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            s.alert_webhook_url, data=data, method="POST", headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(req, timeout=s.alert_timeout_seconds) as resp:
                 return {"logged": True, "webhook": "sent", "status": resp.status, "attempts": attempt}
@@ -53,7 +59,14 @@ def send_alert(kind: str, title: str, details: dict[str, Any] | None = None, set
 def task_failure_alert(context: dict[str, Any]) -> None:
     """Airflow `on_failure_callback`: one alert naming the DAG, task, run and the error."""
     ti = context.get("task_instance") or context.get("ti")
-    send_alert("task_failed", f"{getattr(ti, 'dag_id', '?')}.{getattr(ti, 'task_id', '?')} failed",
-               {"dag_id": getattr(ti, "dag_id", None), "task_id": getattr(ti, "task_id", None),
-                "run_id": getattr(ti, "run_id", None), "try_number": getattr(ti, "try_number", None),
-                "error": str(context.get("exception") or "")[:1000]})
+    send_alert(
+        "task_failed",
+        f"{getattr(ti, 'dag_id', '?')}.{getattr(ti, 'task_id', '?')} failed",
+        {
+            "dag_id": getattr(ti, "dag_id", None),
+            "task_id": getattr(ti, "task_id", None),
+            "run_id": getattr(ti, "run_id", None),
+            "try_number": getattr(ti, "try_number", None),
+            "error": str(context.get("exception") or "")[:1000],
+        },
+    )

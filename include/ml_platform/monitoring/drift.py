@@ -38,8 +38,9 @@ _EPS = 1e-4  # floor of a bin's share in the PSI (an empty bin would make it inf
 class Detector(Protocol):
     name: str
 
-    def test(self, reference: np.ndarray, current: np.ndarray, categorical: list[int],
-             q_value: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def test(
+        self, reference: np.ndarray, current: np.ndarray, categorical: list[int], q_value: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per column: p-value, statistic, significant after the FDR correction over all columns."""
         ...
 
@@ -49,12 +50,14 @@ class AlibiTabularDrift:
 
     name = "alibi-detect TabularDrift (KS / chi-squared, FDR)"
 
-    def test(self, reference: np.ndarray, current: np.ndarray, categorical: list[int],
-             q_value: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def test(
+        self, reference: np.ndarray, current: np.ndarray, categorical: list[int], q_value: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         from alibi_detect.cd import TabularDrift
 
-        cd = TabularDrift(reference, p_val=q_value, categories_per_feature={i: None for i in categorical},
-                          correction="fdr")
+        cd = TabularDrift(
+            reference, p_val=q_value, categories_per_feature={i: None for i in categorical}, correction="fdr"
+        )
         out = cd.predict(current, drift_type="batch", return_p_val=True, return_distance=True)["data"]
         p = np.asarray(out["p_val"], dtype="float64")
         threshold = out["threshold"]  # the Benjamini-Hochberg cut when any column is significant
@@ -133,13 +136,22 @@ def psi(reference: np.ndarray, current: np.ndarray, categorical: bool = False, b
     return float(np.sum((c - r) * np.log(c / r)))
 
 
-def detect_drift(reference: pd.DataFrame, current: pd.DataFrame, features: list[str],
-                 categorical: list[str] | tuple[str, ...] = (), *, q_value: float = 0.05,
-                 effect_threshold: float = 0.1, max_rows: int = 100_000, seed: int = 0,
-                 detector: Detector | None = None) -> DriftResult:
+def detect_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    features: list[str],
+    categorical: list[str] | tuple[str, ...] = (),
+    *,
+    q_value: float = 0.05,
+    effect_threshold: float = 0.1,
+    max_rows: int = 100_000,
+    seed: int = 0,
+    detector: Detector | None = None,
+) -> DriftResult:
     """Test every column of `features` (those in `categorical` as categories) for a shift."""
-    missing = sorted({f for f in features if f not in reference.columns} | {f for f in features
-                                                                            if f not in current.columns})
+    missing = sorted(
+        {f for f in features if f not in reference.columns} | {f for f in features if f not in current.columns}
+    )
     if missing:
         raise ValueError(f"column(s) {missing} missing from the reference or the current sample")
     if not len(reference) or not len(current):
@@ -160,11 +172,28 @@ def detect_drift(reference: pd.DataFrame, current: pd.DataFrame, features: list[
     p, stat, sig = det.test(x_ref, x_cur, cat_idx, q_value)
     psis = [psi(x_ref[:, i], x_cur[:, i], categorical=i in cat_idx) for i in range(len(features))]
     seconds = time.perf_counter() - t0
-    out = [FeatureDrift(feature=f, kind="categorical" if i in cat_idx else "numeric", p_value=float(p[i]),
-                        statistic=float(stat[i]), psi=psis[i], significant=bool(sig[i]),
-                        drifted=bool(sig[i]) and psis[i] >= effect_threshold,
-                        ref_null_share=float(ref[f].isna().mean()), cur_null_share=float(cur[f].isna().mean()))
-           for i, f in enumerate(features)]
-    return DriftResult(detector=det.name, q_value=q_value, effect_threshold=effect_threshold,
-                       n_reference=len(ref), n_current=len(cur), reference_rows=len(reference),
-                       current_rows=len(current), detector_seconds=seconds, features=out)
+    out = [
+        FeatureDrift(
+            feature=f,
+            kind="categorical" if i in cat_idx else "numeric",
+            p_value=float(p[i]),
+            statistic=float(stat[i]),
+            psi=psis[i],
+            significant=bool(sig[i]),
+            drifted=bool(sig[i]) and psis[i] >= effect_threshold,
+            ref_null_share=float(ref[f].isna().mean()),
+            cur_null_share=float(cur[f].isna().mean()),
+        )
+        for i, f in enumerate(features)
+    ]
+    return DriftResult(
+        detector=det.name,
+        q_value=q_value,
+        effect_threshold=effect_threshold,
+        n_reference=len(ref),
+        n_current=len(cur),
+        reference_rows=len(reference),
+        current_rows=len(current),
+        detector_seconds=seconds,
+        features=out,
+    )

@@ -41,11 +41,13 @@ def _served(log_table: str, features: list[str], start: datetime, end: datetime)
     """Features served in the window, with the returned score as column `score`."""
     if not table_exists(log_table):
         return pd.DataFrame(columns=[*features, SCORE])
-    log = read_pandas(log_table, columns=["returned", "event_time", "feature_timestamp", "features_json",
-                                          "churn_probability"])
+    log = read_pandas(
+        log_table, columns=["returned", "event_time", "feature_timestamp", "features_json", "churn_probability"]
+    )
     log = log[log["returned"].astype(bool)]
     anchor = pd.to_datetime(log["feature_timestamp"], utc=True, errors="coerce").fillna(
-        pd.to_datetime(log["event_time"], utc=True))
+        pd.to_datetime(log["event_time"], utc=True)
+    )
     log = log[(anchor > start) & (anchor <= end)]
     rows = [json.loads(x) for x in log["features_json"]]
     out = pd.DataFrame(rows, columns=features) if rows else pd.DataFrame(columns=features)
@@ -61,7 +63,8 @@ def _batch_scores(scores_table: str | None, end: date) -> pd.Series:
     if not dates:
         return pd.Series(dtype="float64")
     return read_pandas(scores_table, columns=["churn_probability"], partition=("score_date", dates[-1]))[
-        "churn_probability"].astype("float64")
+        "churn_probability"
+    ].astype("float64")
 
 
 def _batch(features_table: str, features: list[str], end: date) -> tuple[pd.DataFrame, str | None]:
@@ -102,37 +105,54 @@ def _hist_png(ref: pd.Series, cur: pd.Series, categorical: bool) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _html(spec: dict[str, Any], results: dict[str, tuple[DriftResult, pd.DataFrame, str]], ref: pd.DataFrame,
-          scores: dict[str, tuple[pd.Series, pd.Series]]) -> str:
+def _html(
+    spec: dict[str, Any],
+    results: dict[str, tuple[DriftResult, pd.DataFrame, str]],
+    ref: pd.DataFrame,
+    scores: dict[str, tuple[pd.Series, pd.Series]],
+) -> str:
     e = html.escape
-    parts = [f"<html><head><meta charset='utf-8'><title>Drift {e(spec['window_end'])}</title>"
-             "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:right}"
-             "tr.d{background:#fdd}img{margin:4px}</style></head><body>",
-             f"<h1>Drift, window ending {e(spec['window_end'])}</h1>",
-             f"<p>Champion v{e(str(spec['model_version']))}; reference: training set "
-             f"<code>{e(spec['training_set_id'])}</code> ({len(ref)} rows).</p>"]
+    parts = [
+        f"<html><head><meta charset='utf-8'><title>Drift {e(spec['window_end'])}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:right}"
+        "tr.d{background:#fdd}img{margin:4px}</style></head><body>",
+        f"<h1>Drift, window ending {e(spec['window_end'])}</h1>",
+        f"<p>Champion v{e(str(spec['model_version']))}; reference: training set "
+        f"<code>{e(spec['training_set_id'])}</code> ({len(ref)} rows).</p>",
+    ]
     if spec.get("excluded"):
         parts.append(f"<p>Not watched (ML_PLATFORM_DRIFT_EXCLUDE): {e(', '.join(spec['excluded']))}.</p>")
     for source, (res, cur, note) in results.items():
-        sampled = (f" Sampled to {res.n_reference} reference and {res.n_current} current rows "
-                   f"(of {res.reference_rows} and {res.current_rows})."
-                   if (res.n_reference, res.n_current) != (res.reference_rows, res.current_rows) else "")
-        parts.append(f"<h2>{e(source)}: {len(res.drifted)} drifted</h2><p>{e(note)} {res.current_rows} current rows. "
-                     f"{e(res.detector)}, q = {res.q_value}, effect threshold PSI >= {res.effect_threshold}."
-                     f"{sampled} Detector time {res.detector_seconds:.2f} s.</p>")
-        parts.append("<table><tr><th>feature</th><th>kind</th><th>p-value</th><th>statistic</th><th>PSI</th>"
-                     "<th>significant</th><th>drifted</th><th>null share ref / cur</th></tr>")
+        sampled = (
+            f" Sampled to {res.n_reference} reference and {res.n_current} current rows "
+            f"(of {res.reference_rows} and {res.current_rows})."
+            if (res.n_reference, res.n_current) != (res.reference_rows, res.current_rows)
+            else ""
+        )
+        parts.append(
+            f"<h2>{e(source)}: {len(res.drifted)} drifted</h2><p>{e(note)} {res.current_rows} current rows. "
+            f"{e(res.detector)}, q = {res.q_value}, effect threshold PSI >= {res.effect_threshold}."
+            f"{sampled} Detector time {res.detector_seconds:.2f} s.</p>"
+        )
+        parts.append(
+            "<table><tr><th>feature</th><th>kind</th><th>p-value</th><th>statistic</th><th>PSI</th>"
+            "<th>significant</th><th>drifted</th><th>null share ref / cur</th></tr>"
+        )
         for f in sorted(res.features, key=lambda f: -f.psi):
-            parts.append(f"<tr class='{'d' if f.drifted else ''}'><td style='text-align:left'>{e(f.feature)}</td>"
-                         f"<td>{f.kind}</td><td>{f.p_value:.2e}</td><td>{f.statistic:.3f}</td><td>{f.psi:.3f}</td>"
-                         f"<td>{f.significant}</td><td>{f.drifted}</td>"
-                         f"<td>{f.ref_null_share:.2f} / {f.cur_null_share:.2f}</td></tr>")
+            parts.append(
+                f"<tr class='{'d' if f.drifted else ''}'><td style='text-align:left'>{e(f.feature)}</td>"
+                f"<td>{f.kind}</td><td>{f.p_value:.2e}</td><td>{f.statistic:.3f}</td><td>{f.psi:.3f}</td>"
+                f"<td>{f.significant}</td><td>{f.drifted}</td>"
+                f"<td>{f.ref_null_share:.2f} / {f.cur_null_share:.2f}</td></tr>"
+            )
         parts.append("</table><div>")
         for f in sorted(res.features, key=lambda f: -f.psi)[:PLOTTED]:
             r, c = scores[source] if f.feature == SCORE else (ref[f.feature], cur[f.feature])
             png = _hist_png(r, c, f.kind == "categorical")
-            parts.append(f"<figure style='display:inline-block'><img src='data:image/png;base64,{png}'>"
-                         f"<figcaption>{e(f.feature)} (PSI {f.psi:.3f})</figcaption></figure>")
+            parts.append(
+                f"<figure style='display:inline-block'><img src='data:image/png;base64,{png}'>"
+                f"<figcaption>{e(f.feature)} (PSI {f.psi:.3f})</figcaption></figure>"
+            )
         parts.append("</div>")
     if not results:
         parts.append("<p>No current data in this window (no served predictions, no feature snapshot).</p>")
@@ -159,20 +179,30 @@ def run_window(spec: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"training set {spec['training_set_id']} lacks rows or feature(s) {missing}")
     served = _served(spec["log_table"], feats, start, end)
     batch, snap = _batch(spec["features_table"], feats, end_day)
-    currents = {"served": (served, f"Features served between {start:%Y-%m-%d} and {end:%Y-%m-%d} (exclusive)."),
-                "batch": (batch, f"Feature snapshot {snap}." if snap else "")}
+    currents = {
+        "served": (served, f"Features served between {start:%Y-%m-%d} and {end:%Y-%m-%d} (exclusive)."),
+        "batch": (batch, f"Feature snapshot {snap}." if snap else ""),
+    }
     results: dict[str, tuple[DriftResult, pd.DataFrame, str]] = {}
-    kw = {"q_value": float(spec.get("q_value", 0.05)), "effect_threshold": float(spec.get("effect_threshold", 0.1)),
-          "max_rows": int(spec.get("max_rows", 100_000)), "seed": int(spec.get("seed", 0))}
-    ref_scores = (pd.read_parquet(spec["reference_scores"])[SCORE] if spec.get("reference_scores")
-                  else pd.Series(dtype="float64"))
+    kw = {
+        "q_value": float(spec.get("q_value", 0.05)),
+        "effect_threshold": float(spec.get("effect_threshold", 0.1)),
+        "max_rows": int(spec.get("max_rows", 100_000)),
+        "seed": int(spec.get("seed", 0)),
+    }
+    ref_scores = (
+        pd.read_parquet(spec["reference_scores"])[SCORE] if spec.get("reference_scores") else pd.Series(dtype="float64")
+    )
     cur_scores = {"served": served[SCORE].dropna(), "batch": _batch_scores(spec.get("scores_table"), end_day)}
     for source, (cur, note) in currents.items():
         if len(cur):
             res = detect_drift(ref, cur, feats, cats, **kw)
             if len(ref_scores) and len(cur_scores[source]):  # prediction drift: its own test (one column)
-                res.features.append(detect_drift(ref_scores.to_frame(SCORE), cur_scores[source].to_frame(SCORE),
-                                                 [SCORE], **kw).features[0])
+                res.features.append(
+                    detect_drift(
+                        ref_scores.to_frame(SCORE), cur_scores[source].to_frame(SCORE), [SCORE], **kw
+                    ).features[0]
+                )
             results[source] = (res, cur, note)
 
     report_dir = Path(spec["report_dir"])
@@ -182,15 +212,46 @@ def run_window(spec: dict[str, Any]) -> dict[str, Any]:
     tmp.write_text(_html(spec, results, ref, {k: (ref_scores, v) for k, v in cur_scores.items()}))
     tmp.replace(report)
 
-    rows = [{"window_end": end_day, "source": source, "model_version": str(spec["model_version"]),
-             "training_set_id": spec["training_set_id"], "detector": res.detector, "q_value": res.q_value,
-             "effect_threshold": res.effect_threshold, "n_reference": res.n_reference, "n_current": res.n_current,
-             "reference_rows": res.reference_rows, "current_rows": res.current_rows, "report": str(report), **{
-                 k: getattr(f, k) for k in ("feature", "kind", "p_value", "statistic", "psi", "significant",
-                                            "drifted", "ref_null_share", "cur_null_share")}}
-            for source, (res, _, _) in results.items() for f in res.features]
+    rows = [
+        {
+            "window_end": end_day,
+            "source": source,
+            "model_version": str(spec["model_version"]),
+            "training_set_id": spec["training_set_id"],
+            "detector": res.detector,
+            "q_value": res.q_value,
+            "effect_threshold": res.effect_threshold,
+            "n_reference": res.n_reference,
+            "n_current": res.n_current,
+            "reference_rows": res.reference_rows,
+            "current_rows": res.current_rows,
+            "report": str(report),
+            **{
+                k: getattr(f, k)
+                for k in (
+                    "feature",
+                    "kind",
+                    "p_value",
+                    "statistic",
+                    "psi",
+                    "significant",
+                    "drifted",
+                    "ref_null_share",
+                    "cur_null_share",
+                )
+            },
+        }
+        for source, (res, _, _) in results.items()
+        for f in res.features
+    ]
     if rows:  # the window's rows are replaced, atomically
         replace_rows(spec["reports_table"], pa.Table.from_pylist(rows), "window_end", end_day.isoformat())
-    return {"window_end": end_day.isoformat(), "report": str(report), "rows_written": len(rows),
-            "sources": {s: {"drifted": r.drifted, "max_psi": r.max_psi, "n_current": r.current_rows,
-                            "sampled_to": r.n_current} for s, (r, _, _) in results.items()}}
+    return {
+        "window_end": end_day.isoformat(),
+        "report": str(report),
+        "rows_written": len(rows),
+        "sources": {
+            s: {"drifted": r.drifted, "max_psi": r.max_psi, "n_current": r.current_rows, "sampled_to": r.n_current}
+            for s, (r, _, _) in results.items()
+        },
+    }

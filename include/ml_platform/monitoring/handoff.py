@@ -35,7 +35,12 @@ def claim(decision_id: str, run_id: str, handled_path: str) -> bool:
     from ml_platform.lake.reader import read_pandas
     from ml_platform.lake.rows import insert_new
 
-    insert_new(handled_path, pa.Table.from_pylist([{"decision_id": decision_id, "run_id": run_id,
-                                                     "handled_at": datetime.now(timezone.utc)}]), "decision_id")
+    insert_new(
+        handled_path,
+        pa.Table.from_pylist(
+            [{"decision_id": decision_id, "run_id": run_id, "handled_at": datetime.now(timezone.utc)}]
+        ),
+        "decision_id",
+    )
     owners = read_pandas(handled_path)
     return set(owners.loc[owners["decision_id"] == decision_id, "run_id"]) == {run_id}

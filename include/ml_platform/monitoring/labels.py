@@ -34,8 +34,9 @@ def derive_labels(spark: SparkSession, horizon_days: int, settings: Settings | N
     s = settings or get_settings()
     if horizon_days <= 0:
         raise ValueError(f"horizon_days must be positive, got {horizon_days}")
-    log_path, silver_path, out_path = (table_path(n, s) for n in ("monitoring.prediction_log", "silver.transactions",
-                                                                    LABELS_TABLE))
+    log_path, silver_path, out_path = (
+        table_path(n, s) for n in ("monitoring.prediction_log", "silver.transactions", LABELS_TABLE)
+    )
     for name, path in (("monitoring.prediction_log", log_path), ("silver.transactions", silver_path)):
         if not is_delta(path):
             return {"labelled": 0, "skipped": f"{name} does not exist yet", "table": out_path}
@@ -45,25 +46,48 @@ def derive_labels(spark: SparkSession, horizon_days: int, settings: Settings | N
         return {"labelled": 0, "skipped": "silver.transactions is empty", "table": out_path}
     observed_end = F.to_timestamp(F.date_add(F.lit(last_day), 1))
     horizon = F.expr(f"INTERVAL {int(horizon_days)} DAYS")
-    preds = (spark.read.format("delta").load(log_path)
-             .where(F.col("customer_id").isNotNull())
-             .select("prediction_id", "request_id", "customer_id", "model_name", "model_version", "variant",
-                     "returned", "churn_probability", "event_time",
-                     F.coalesce(F.to_timestamp("feature_timestamp"), F.col("event_time")).alias("anchor_ts"))
-             .withColumn("label_known_at", F.col("anchor_ts") + horizon)
-             .where(F.col("label_known_at") <= observed_end))
+    preds = (
+        spark.read.format("delta")
+        .load(log_path)
+        .where(F.col("customer_id").isNotNull())
+        .select(
+            "prediction_id",
+            "request_id",
+            "customer_id",
+            "model_name",
+            "model_version",
+            "variant",
+            "returned",
+            "churn_probability",
+            "event_time",
+            F.coalesce(F.to_timestamp("feature_timestamp"), F.col("event_time")).alias("anchor_ts"),
+        )
+        .withColumn("label_known_at", F.col("anchor_ts") + horizon)
+        .where(F.col("label_known_at") <= observed_end)
+    )
     exists = is_delta(out_path)
     if exists:  # only predictions not labelled yet
-        preds = preds.join(spark.read.format("delta").load(out_path).select("prediction_id"), "prediction_id",
-                           "left_anti")
+        preds = preds.join(
+            spark.read.format("delta").load(out_path).select("prediction_id"), "prediction_id", "left_anti"
+        )
     tx = silver.select(F.col("customer_id").alias("_c"), "transaction_ts")
-    bought = (preds.join(tx, (tx["_c"] == preds["customer_id"]) & (tx["transaction_ts"] >= preds["anchor_ts"])
-                         & (tx["transaction_ts"] < preds["label_known_at"]))
-              .select("prediction_id").distinct().withColumn("_bought", F.lit(1)))
-    labels = (preds.join(bought, "prediction_id", "left")
-              .withColumn("churned", F.when(F.col("_bought").isNull(), 1).otherwise(0).cast("int"))
-              .withColumn("horizon_days", F.lit(int(horizon_days)))
-              .drop("_bought"))
+    bought = (
+        preds.join(
+            tx,
+            (tx["_c"] == preds["customer_id"])
+            & (tx["transaction_ts"] >= preds["anchor_ts"])
+            & (tx["transaction_ts"] < preds["label_known_at"]),
+        )
+        .select("prediction_id")
+        .distinct()
+        .withColumn("_bought", F.lit(1))
+    )
+    labels = (
+        preds.join(bought, "prediction_id", "left")
+        .withColumn("churned", F.when(F.col("_bought").isNull(), 1).otherwise(0).cast("int"))
+        .withColumn("horizon_days", F.lit(int(horizon_days)))
+        .drop("_bought")
+    )
     n = labels.count()
     if n == 0:
         return {"labelled": 0, "observed_until": str(last_day), "table": out_path}

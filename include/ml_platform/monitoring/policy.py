@@ -45,8 +45,9 @@ class RetrainPolicy:
 
     def __post_init__(self) -> None:
         if not 1 <= self.persist_windows <= self.of_windows:
-            raise ValueError(f"need 1 <= persist_windows <= of_windows, got {self.persist_windows} of "
-                             f"{self.of_windows}")
+            raise ValueError(
+                f"need 1 <= persist_windows <= of_windows, got {self.persist_windows} of {self.of_windows}"
+            )
         for name in ("auc_drop", "min_labelled", "cooldown_days", "max_retrains", "budget_days"):
             if getattr(self, name) < 0:
                 raise ValueError(f"retrain policy {name} must be >= 0, got {getattr(self, name)!r}")
@@ -71,9 +72,14 @@ class RetrainPolicy:
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
         """JSON schema of an overrides object: the known keys, each a non-negative number or integer."""
-        return {"type": "object", "additionalProperties": False,
-                "properties": {name: {"type": "number" if f.type in ("float", float) else "integer", "minimum": 0}
-                               for name, f in cls.__dataclass_fields__.items()}}
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                name: {"type": "number" if f.type in ("float", float) else "integer", "minimum": 0}
+                for name, f in cls.__dataclass_fields__.items()
+            },
+        }
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,7 @@ def decide_retrain(history: History, policy: RetrainPolicy | None = None) -> Ret
     windows = sorted(history.windows, key=lambda w: w.end)
     last = max(history.retrains, key=lambda r: r.at, default=None)
     fresh = [w for w in windows if last is None or w.end > last.at.date()]  # rule 4
-    recent = fresh[-p.of_windows:]
+    recent = fresh[-p.of_windows :]
     latest = windows[-1] if windows else None
     numbers: dict[str, Any] = {
         "windows_after_last_retrain": len(fresh),
@@ -138,45 +144,76 @@ def decide_retrain(history: History, policy: RetrainPolicy | None = None) -> Ret
     }
 
     def done(retrain: bool, trigger: Any, reason: str) -> RetrainDecision:
-        body = {"retrain": retrain, "trigger": trigger, "latest": latest.end.isoformat() if latest else None,
-                "version": latest.model_version if latest else None, "last_retrain": numbers["last_retrain"],
-                "policy": asdict(p)}
+        body = {
+            "retrain": retrain,
+            "trigger": trigger,
+            "latest": latest.end.isoformat() if latest else None,
+            "version": latest.model_version if latest else None,
+            "last_retrain": numbers["last_retrain"],
+            "policy": asdict(p),
+        }
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-        return RetrainDecision(decision_id=f"rd-{digest}", retrain=retrain, trigger=trigger, reason=reason,
-                               decided_at=history.now.isoformat(), windows=tuple(w.end.isoformat() for w in recent),
-                               numbers=numbers)
+        return RetrainDecision(
+            decision_id=f"rd-{digest}",
+            retrain=retrain,
+            trigger=trigger,
+            reason=reason,
+            decided_at=history.now.isoformat(),
+            windows=tuple(w.end.isoformat() for w in recent),
+            numbers=numbers,
+        )
 
     if latest is None:
         return done(False, None, "no monitoring window yet")
     if latest not in fresh:
-        return done(False, None, f"the latest window ({latest.end}) ends before the last retrain "
-                                 f"({last.at.date() if last else '-'}): its data already caused a retrain")
+        return done(
+            False,
+            None,
+            f"the latest window ({latest.end}) ends before the last retrain "
+            f"({last.at.date() if last else '-'}): its data already caused a retrain",
+        )
 
     # what the windows say, before the governors
     drifted = [w for w in recent if w.drifted]
     drift = bool(latest.drifted) and len(drifted) >= p.persist_windows
-    drop = (latest.baseline_auc - latest.realised_auc
-            if latest.realised_auc is not None and latest.baseline_auc is not None else None)
+    drop = (
+        latest.baseline_auc - latest.realised_auc
+        if latest.realised_auc is not None and latest.baseline_auc is not None
+        else None
+    )
     numbers["auc_drop"] = drop
     perf = drop is not None and drop > p.auc_drop and latest.labelled >= p.min_labelled
     if drift:
-        trigger, why = "drift", (f"drift in {len(drifted)} of the last {len(recent)} windows including the latest "
-                                 f"({', '.join(latest.drifted)}; largest effect {latest.max_effect:.3f})")
+        trigger, why = (
+            "drift",
+            (
+                f"drift in {len(drifted)} of the last {len(recent)} windows including the latest "
+                f"({', '.join(latest.drifted)}; largest effect {latest.max_effect:.3f})"
+            ),
+        )
     elif perf:
-        trigger, why = "performance", (f"realised AUC {latest.realised_auc:.3f} is {drop:.3f} below the offline "
-                                       f"{latest.baseline_auc:.3f} (> {p.auc_drop}) on {latest.labelled} labels")
+        trigger, why = (
+            "performance",
+            (
+                f"realised AUC {latest.realised_auc:.3f} is {drop:.3f} below the offline "
+                f"{latest.baseline_auc:.3f} (> {p.auc_drop}) on {latest.labelled} labels"
+            ),
+        )
     else:
         parts = []
         if latest.drifted:
-            parts.append(f"drift in only {len(drifted)} of the last {len(recent)} windows "
-                         f"(needs {p.persist_windows} of {p.of_windows})")
+            parts.append(
+                f"drift in only {len(drifted)} of the last {len(recent)} windows "
+                f"(needs {p.persist_windows} of {p.of_windows})"
+            )
         else:
             parts.append(f"no feature drifted in the latest window (largest effect {latest.max_effect:.3f})")
         if drop is not None and drop > p.auc_drop:
             parts.append(f"AUC dropped {drop:.3f} but on only {latest.labelled} labels (needs {p.min_labelled})")
         elif drop is not None:
-            parts.append(f"realised AUC {latest.realised_auc:.3f} within {p.auc_drop} of the offline "
-                         f"{latest.baseline_auc:.3f}")
+            parts.append(
+                f"realised AUC {latest.realised_auc:.3f} within {p.auc_drop} of the offline {latest.baseline_auc:.3f}"
+            )
         else:
             parts.append("no realised AUC yet (labels not in)")
         return done(False, None, "; ".join(parts))
@@ -186,9 +223,17 @@ def decide_retrain(history: History, policy: RetrainPolicy | None = None) -> Ret
     used = [r for r in history.retrains if r.at > since]
     numbers["retrains_in_budget_period"] = len(used)
     if len(used) >= p.max_retrains:
-        return done(False, None, f"{why}, but the budget is spent: {len(used)} retrains (scheduled ones included) "
-                                 f"in the last {p.budget_days} days, at most {p.max_retrains}")
+        return done(
+            False,
+            None,
+            f"{why}, but the budget is spent: {len(used)} retrains (scheduled ones included) "
+            f"in the last {p.budget_days} days, at most {p.max_retrains}",
+        )
     if last is not None and history.now - last.at < timedelta(days=p.cooldown_days):
-        return done(False, None, f"{why}, but in cool-down: the last retrain ({last.kind}, {last.at.date()}) was "
-                                 f"less than {p.cooldown_days} days ago")
+        return done(
+            False,
+            None,
+            f"{why}, but in cool-down: the last retrain ({last.kind}, {last.at.date()}) was "
+            f"less than {p.cooldown_days} days ago",
+        )
     return done(True, trigger, why)

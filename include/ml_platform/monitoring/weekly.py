@@ -26,8 +26,17 @@ DRIFT_TABLE = "monitoring.drift_reports"
 
 #: columns that may be all-missing in one write but are numbers (the rest of such columns are text):
 #: a first write must not give a Delta column the type null (a later MERGE / append could not cast)
-_FLOATS = {"precision", "recall", "ece", "roc_auc", "auc_ci_low", "auc_ci_high", "offline_auc", "auc_vs_offline",
-           "threshold"}
+_FLOATS = {
+    "precision",
+    "recall",
+    "ece",
+    "roc_auc",
+    "auc_ci_low",
+    "auc_ci_high",
+    "offline_auc",
+    "auc_vs_offline",
+    "threshold",
+}
 
 
 def _arrow(frame: Any) -> Any:
@@ -37,8 +46,11 @@ def _arrow(frame: Any) -> Any:
     t = pa.Table.from_pylist(frame) if isinstance(frame, list) else pa.Table.from_pandas(frame, preserve_index=False)
     for i, f in enumerate(t.schema):
         if pa.types.is_null(f.type):
-            t = t.set_column(i, pa.field(f.name, pa.float64() if f.name in _FLOATS else pa.string()),
-                             t.column(i).cast(pa.float64() if f.name in _FLOATS else pa.string()))
+            t = t.set_column(
+                i,
+                pa.field(f.name, pa.float64() if f.name in _FLOATS else pa.string()),
+                t.column(i).cast(pa.float64() if f.name in _FLOATS else pa.string()),
+            )
     return t
 
 
@@ -68,18 +80,27 @@ def drift_spec(window_end: date, settings: Settings | None = None, **thresholds:
     inputs = mlflow.models.get_model_info(f"models:/{s.model_name}/{version}").signature.inputs
     excluded = {f.strip() for f in s.drift_exclude.split(",") if f.strip()}
     watched = [n for n in inputs.input_names() if n not in excluded]
-    return {"window_end": window_end.isoformat(), "days": 7, "model_version": str(version),
-            "training_set_id": training_set_id, "features": watched,
-            "excluded": sorted(excluded & set(inputs.input_names())),
-            "categorical": [i.name for i in inputs.inputs if "double" not in str(i.type) and i.name in watched],
-            "reference_table": table_path("ml.training_sets", s),
-            "log_table": table_path("monitoring.prediction_log", s),
-            "features_table": table_path("features.customer_features", s),
-            "reports_table": table_path(DRIFT_TABLE, s), "report_dir": str(drift_dir(s)),
-            "scores_table": table_path("gold.churn_scores", s),
-            "reference_scores": reference_scores(version, training_set_id, s),
-            "q_value": s.drift_q_value, "effect_threshold": s.drift_effect_threshold, "max_rows": s.drift_max_rows,
-            "seed": 0, **thresholds}
+    return {
+        "window_end": window_end.isoformat(),
+        "days": 7,
+        "model_version": str(version),
+        "training_set_id": training_set_id,
+        "features": watched,
+        "excluded": sorted(excluded & set(inputs.input_names())),
+        "categorical": [i.name for i in inputs.inputs if "double" not in str(i.type) and i.name in watched],
+        "reference_table": table_path("ml.training_sets", s),
+        "log_table": table_path("monitoring.prediction_log", s),
+        "features_table": table_path("features.customer_features", s),
+        "reports_table": table_path(DRIFT_TABLE, s),
+        "report_dir": str(drift_dir(s)),
+        "scores_table": table_path("gold.churn_scores", s),
+        "reference_scores": reference_scores(version, training_set_id, s),
+        "q_value": s.drift_q_value,
+        "effect_threshold": s.drift_effect_threshold,
+        "max_rows": s.drift_max_rows,
+        "seed": 0,
+        **thresholds,
+    }
 
 
 def reference_scores(version: str, training_set_id: str, settings: Settings | None = None) -> str:
@@ -153,14 +174,20 @@ def performance_window(window_end: date, days: int = 7, settings: Settings | Non
         lab = lab.merge(cust[["customer_id", *slices]], on="customer_id", how="left")
     versions = sorted(lab["model_version"].astype(str).unique())
     auc, thr = _offline(versions, s)
-    table = performance_table(lab.assign(model_version=lab["model_version"].astype(str)), slices,
-                              thresholds=thr, offline_auc=auc)
+    table = performance_table(
+        lab.assign(model_version=lab["model_version"].astype(str)), slices, thresholds=thr, offline_auc=auc
+    )
     table.insert(0, "window_end", window_end)
     replace_rows(table_path(PERFORMANCE_TABLE, s), _arrow(table), "window_end", window_end.isoformat())
     ab = compare_variants(lab)
     overall = table[table["grouping"] == "all"]
-    return {"window_end": window_end.isoformat(), "rows": len(table), "labelled": len(lab), "ab": ab["verdict"],
-            "realised_auc": {r.model_version: r.roc_auc for r in overall.itertuples()}}
+    return {
+        "window_end": window_end.isoformat(),
+        "rows": len(table),
+        "labelled": len(lab),
+        "ab": ab["verdict"],
+        "realised_auc": {r.model_version: r.roc_auc for r in overall.itertuples()},
+    }
 
 
 def history(window_end: date, settings: Settings | None = None, windows: int = 8) -> History:
@@ -173,31 +200,49 @@ def history(window_end: date, settings: Settings | None = None, windows: int = 8
 
     s = settings or get_settings()
     drift = read_pandas(table_path(DRIFT_TABLE, s)) if table_exists(table_path(DRIFT_TABLE, s)) else pd.DataFrame()
-    perf = (read_pandas(table_path(PERFORMANCE_TABLE, s)) if table_exists(table_path(PERFORMANCE_TABLE, s))
-            else pd.DataFrame())
+    perf = (
+        read_pandas(table_path(PERFORMANCE_TABLE, s))
+        if table_exists(table_path(PERFORMANCE_TABLE, s))
+        else pd.DataFrame()
+    )
     out = []
-    ends = sorted({d for d in drift.get("window_end", pd.Series(dtype=object)).astype(str)
-                   if d <= window_end.isoformat()})[-windows:]
+    ends = sorted(
+        {d for d in drift.get("window_end", pd.Series(dtype=object)).astype(str) if d <= window_end.isoformat()}
+    )[-windows:]
     for e in ends:
         w = drift[drift["window_end"].astype(str) == e]
         version = str(w["model_version"].iloc[0])
-        p = perf[(perf.get("window_end", pd.Series(dtype=object)).astype(str) == e)
-                 & (perf.get("grouping") == "all") & (perf.get("model_version").astype(str) == version)] \
-            if len(perf) else pd.DataFrame()
+        p = (
+            perf[
+                (perf.get("window_end", pd.Series(dtype=object)).astype(str) == e)
+                & (perf.get("grouping") == "all")
+                & (perf.get("model_version").astype(str) == version)
+            ]
+            if len(perf)
+            else pd.DataFrame()
+        )
         auc = p["roc_auc"].iloc[0] if len(p) and pd.notna(p["roc_auc"].iloc[0]) else None
-        out.append(Window(end=date.fromisoformat(e), model_version=version,
-                          drifted=tuple(sorted(set(w.loc[w["drifted"].astype(bool), "feature"]))),
-                          max_effect=float(w["psi"].max()), realised_auc=auc,
-                          labelled=int(p["n"].iloc[0]) if len(p) else 0,
-                          baseline_auc=float(p["offline_auc"].iloc[0]) if len(p) and pd.notna(p["offline_auc"].iloc[0])
-                          else None))
+        out.append(
+            Window(
+                end=date.fromisoformat(e),
+                model_version=version,
+                drifted=tuple(sorted(set(w.loc[w["drifted"].astype(bool), "feature"]))),
+                max_effect=float(w["psi"].max()),
+                realised_auc=auc,
+                labelled=int(p["n"].iloc[0]) if len(p) else 0,
+                baseline_auc=float(p["offline_auc"].iloc[0]) if len(p) and pd.notna(p["offline_auc"].iloc[0]) else None,
+            )
+        )
     retrains = []
     decided = table_path(DECISIONS_TABLE, s)
     if table_exists(decided):
         d = read_pandas(decided)
         for r in d[d["retrain"].astype(bool)].itertuples():
-            retrains.append(Retrain(at=pd.Timestamp(r.decided_at).to_pydatetime(), kind=r.trigger or "drift",
-                                    decision_id=r.decision_id))
+            retrains.append(
+                Retrain(
+                    at=pd.Timestamp(r.decided_at).to_pydatetime(), kind=r.trigger or "drift", decision_id=r.decision_id
+                )
+            )
     caused = {r.decision_id for r in retrains}
     for mv in client(s).search_model_versions(f"name = '{s.model_name}'"):
         if mv.tags.get("decision_id") in caused:
@@ -232,8 +277,14 @@ def record_decision(decision: RetrainDecision, window_end: date, settings: Setti
     from ml_platform.lake.rows import insert_new
 
     s = settings or get_settings()
-    row = {"decision_id": decision.decision_id, "window_end": window_end, "decided_at": decision.decided_at,
-           "retrain": decision.retrain, "trigger": decision.trigger, "reason": decision.reason,
-           "windows_json": json.dumps(list(decision.windows)), "numbers_json": json.dumps(decision.numbers,
-                                                                                        default=str)}
+    row = {
+        "decision_id": decision.decision_id,
+        "window_end": window_end,
+        "decided_at": decision.decided_at,
+        "retrain": decision.retrain,
+        "trigger": decision.trigger,
+        "reason": decision.reason,
+        "windows_json": json.dumps(list(decision.windows)),
+        "numbers_json": json.dumps(decision.numbers, default=str),
+    }
     return insert_new(table_path(DECISIONS_TABLE, s), _arrow([row]), "decision_id") == 1

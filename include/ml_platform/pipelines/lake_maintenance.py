@@ -62,8 +62,9 @@ def _commit_time(spark: SparkSession, path: str, version: int) -> datetime | Non
     return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
 
 
-def maintain(spark: SparkSession, tables: list[str], settings: Settings | None = None,
-             now: datetime | None = None) -> list[dict[str, Any]]:
+def maintain(
+    spark: SparkSession, tables: list[str], settings: Settings | None = None, now: datetime | None = None
+) -> list[dict[str, Any]]:
     """OPTIMIZE and VACUUM each existing table in `tables`; one report row per table."""
     from ml_platform.lake.delta_sql import is_delta, optimize
 
@@ -78,12 +79,20 @@ def maintain(spark: SparkSession, tables: list[str], settings: Settings | None =
         metrics = optimize(spark, path)
         pinned = pins.get(name)
         commit = _commit_time(spark, path, pinned) if pinned is not None else None
-        hours = retention_hours(now or datetime.now(timezone.utc), commit, s.vacuum_min_retention_hours,
-                                s.as_of_horizon_days)
+        hours = retention_hours(
+            now or datetime.now(timezone.utc), commit, s.vacuum_min_retention_hours, s.as_of_horizon_days
+        )
         mode = vacuum(spark, path, hours, s.vacuum_mode)
-        report.append({"table": name, "pinned_version": pinned, "retention_hours": hours,
-                       "files_added_by_optimize": metrics["numFilesAdded"],
-                       "files_removed_by_optimize": metrics["numFilesRemoved"], "vacuum_mode": mode})
+        report.append(
+            {
+                "table": name,
+                "pinned_version": pinned,
+                "retention_hours": hours,
+                "files_added_by_optimize": metrics["numFilesAdded"],
+                "files_removed_by_optimize": metrics["numFilesRemoved"],
+                "vacuum_mode": mode,
+            }
+        )
     return report
 
 

@@ -38,14 +38,33 @@ def build_bento(model_version: str, version: str, settings: Settings | None = No
     subprocess.run([_bin("bentoml"), "delete", "-y", tag], env=env, capture_output=True)  # a retry rebuilds
     with tempfile.TemporaryDirectory(prefix="bento-build-") as tmp:
         ctx = Path(tmp)
-        shutil.copytree(REPO_ROOT / "include" / "ml_platform", ctx / "ml_platform",
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            REPO_ROOT / "include" / "ml_platform", ctx / "ml_platform", ignore=shutil.ignore_patterns("__pycache__")
+        )
         shutil.copy(REPO_ROOT / "requirements.txt", ctx / "requirements.txt")
         shutil.copy(REPO_ROOT / "bentofile.yaml", ctx / "bentofile.yaml")
-        run = subprocess.run([_bin("bentoml"), "build", str(ctx), "-f", str(ctx / "bentofile.yaml"),
-                              "--version", version, "--label", f"model_version={model_version}",
-                              "--label", f"model_name={s.model_name}", "-o", "tag"],
-                             env=env, capture_output=True, text=True, cwd=ctx, timeout=600)
+        run = subprocess.run(
+            [
+                _bin("bentoml"),
+                "build",
+                str(ctx),
+                "-f",
+                str(ctx / "bentofile.yaml"),
+                "--version",
+                version,
+                "--label",
+                f"model_version={model_version}",
+                "--label",
+                f"model_name={s.model_name}",
+                "-o",
+                "tag",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=ctx,
+            timeout=600,
+        )
     if run.returncode != 0:
         raise MlPlatformError(f"bentoml build failed: {(run.stderr or run.stdout)[-2000:]}")
     return tag
@@ -82,25 +101,43 @@ def sample_customers(n: int, settings: Settings | None = None) -> list[str]:
     return sorted(ids.astype(str))[:n]
 
 
-def smoke_test(tag: str, model_version: str, customers: list[str], *, p99_budget_ms: float = 100.0,
-               requests: int = 100, settings: Settings | None = None, log_dir: Path | None = None) -> dict[str, Any]:
+def smoke_test(
+    tag: str,
+    model_version: str,
+    customers: list[str],
+    *,
+    p99_budget_ms: float = 100.0,
+    requests: int = 100,
+    settings: Settings | None = None,
+    log_dir: Path | None = None,
+) -> dict[str, Any]:
     """Serve Bento `tag` pinned to `model_version`; readiness, predictions, p99; always stopped."""
     import httpx
     import numpy as np
 
     s = settings or get_settings()
     port = free_port()
-    env = dict(os.environ, BENTOML_DO_NOT_TRACK="true", ML_PLATFORM_SERVING_PINNED_VERSION=str(model_version),
-               ML_PLATFORM_SERVING_WORKERS="1", ML_PLATFORM_SERVING_CHALLENGER_SHARE="0",
-               ML_PLATFORM_SERVING_SHADOW="false")
+    env = dict(
+        os.environ,
+        BENTOML_DO_NOT_TRACK="true",
+        ML_PLATFORM_SERVING_PINNED_VERSION=str(model_version),
+        ML_PLATFORM_SERVING_WORKERS="1",
+        ML_PLATFORM_SERVING_CHALLENGER_SHARE="0",
+        ML_PLATFORM_SERVING_SHADOW="false",
+    )
     env.setdefault("BENTOML_HOME", str(s.home / "bentoml"))
     log_dir = log_dir or s.home / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"smoke-{tag.replace(':', '-')}.log"
     headers = {"Authorization": f"Bearer {s.api_token}"} if s.api_token else {}
     with log_path.open("w") as log:
-        proc = subprocess.Popen([_bin("bentoml"), "serve", tag, "--host", "127.0.0.1", "--port", str(port)], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [_bin("bentoml"), "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
             deadline, ready = time.time() + 180, None
@@ -138,8 +175,15 @@ def smoke_test(tag: str, model_version: str, customers: list[str], *, p99_budget
             p50, p99 = float(np.percentile(times, 50)), float(np.percentile(times, 99))
             if p99 > p99_budget_ms:
                 raise MlPlatformError(f"p99 latency {p99:.1f} ms over the budget of {p99_budget_ms:.1f} ms")
-            return {"tag": tag, "model_version": str(model_version), "customers": len(customers),
-                    "found": len(found), "p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "log": str(log_path)}
+            return {
+                "tag": tag,
+                "model_version": str(model_version),
+                "customers": len(customers),
+                "found": len(found),
+                "p50_ms": round(p50, 2),
+                "p99_ms": round(p99, 2),
+                "log": str(log_path),
+            }
     finally:
         stop_process_group(proc)
 
@@ -166,12 +210,17 @@ def confirm_serving(version: str, url: str, timeout: float) -> dict[str, Any]:
             while len(latest) > workers:  # a worker that was replaced: forget the one heard from longest ago
                 latest.pop(next(iter(latest)))
             if len(latest) >= workers and all(v == str(version) for v in latest.values()):
-                return {"running": True, "confirmed": True, "url": url, "version": str(version),
-                        "workers": len(latest)}
+                return {"running": True, "confirmed": True, "url": url, "version": str(version), "workers": len(latest)}
             if latest[pid] != str(version):
                 time.sleep(0.2)
     except httpx.ConnectError:
-        return {"running": False, "confirmed": False, "url": url,
-                "note": f"no service running at {url}: nothing to confirm"}
-    raise MlPlatformError(f"the service at {url} still reports champion {sorted(set(latest.values()))} over "
-                          f"{len(latest)} of {workers} workers after {timeout:.0f} s, expected v{version}")
+        return {
+            "running": False,
+            "confirmed": False,
+            "url": url,
+            "note": f"no service running at {url}: nothing to confirm",
+        }
+    raise MlPlatformError(
+        f"the service at {url} still reports champion {sorted(set(latest.values()))} over "
+        f"{len(latest)} of {workers} workers after {timeout:.0f} s, expected v{version}"
+    )

@@ -41,8 +41,9 @@ def load_version(name: str, version: str, alias: str) -> Served:
     from ml_platform.model.scoring import feature_names, input_types
 
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    return Served(name, str(version), alias, model, model.unwrap_python_model(), tuple(feature_names(model)),
-                  input_types(model))
+    return Served(
+        name, str(version), alias, model, model.unwrap_python_model(), tuple(feature_names(model)), input_types(model)
+    )
 
 
 class ModelHolder:
@@ -84,13 +85,17 @@ class ModelHolder:
                     return load_version(name, version, alias)
 
                 champion_alias = "pinned" if self.settings.serving_pinned_version else "champion"
-                new = Loaded(pick(cur.champion, champion_v, champion_alias),
-                             pick(cur.challenger, challenger_v if challenger_v != champion_v else None, "challenger"))
+                new = Loaded(
+                    pick(cur.champion, champion_v, champion_alias),
+                    pick(cur.challenger, challenger_v if challenger_v != champion_v else None, "challenger"),
+                )
                 self.registry_error = None
                 self.last_poll_ok = time.time()
             except Exception as exc:  # noqa: BLE001 - any registry failure: keep serving what we have
-                self.registry_error = f"model registry unreachable ({type(exc).__name__}: {str(exc)[:200]}); " \
-                                      f"serving the models loaded before"
+                self.registry_error = (
+                    f"model registry unreachable ({type(exc).__name__}: {str(exc)[:200]}); "
+                    f"serving the models loaded before"
+                )
                 log.warning(self.registry_error)
                 return False
             changed = (_v(new.champion), _v(new.challenger)) != (_v(cur.champion), _v(cur.challenger))

@@ -11,7 +11,7 @@ BANDS = ("High", "Medium", "Low")
 
 
 def parse_bands(text: str) -> tuple[float, float, float]:
-    """"0.75,0.50,0.25" -> (0.75, 0.5, 0.25); three descending thresholds in (0, 1)."""
+    """ "0.75,0.50,0.25" -> (0.75, 0.5, 0.25); three descending thresholds in (0, 1)."""
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
@@ -46,7 +46,8 @@ class PredictRequest(BaseModel):
 
     customer_ids: list[str] | None = Field(default=None, description="Customers to score from the online store.")
     rows: list[dict[str, FeatureValue]] | None = Field(
-        default=None, description="Feature rows to score; an optional `customer_id` key names the row.")
+        default=None, description="Feature rows to score; an optional `customer_id` key names the row."
+    )
 
     @field_validator("customer_ids")
     @classmethod

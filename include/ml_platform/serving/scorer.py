@@ -36,8 +36,15 @@ class Unavailable(Exception):
 
 
 class Scorer:
-    def __init__(self, settings: Any, holder: ModelHolder, spool: Any = None, metrics: Any = None,
-                 online: Any = None, table: Any = None) -> None:
+    def __init__(
+        self,
+        settings: Any,
+        holder: ModelHolder,
+        spool: Any = None,
+        metrics: Any = None,
+        online: Any = None,
+        table: Any = None,
+    ) -> None:
         self.settings = settings
         self.holder = holder
         self.spool = spool
@@ -121,16 +128,24 @@ class Scorer:
         loaded: Loaded = self.holder.current  # this request uses this snapshot to the end
         champion, challenger = loaded.champion, loaded.challenger
         if champion is None:
-            why = self.holder.registry_error or (f"no model has alias @champion in {self.settings.model_name} yet: "
-                                                 f"train one and promote it (ml-platform registry promote)")
+            why = self.holder.registry_error or (
+                f"no model has alias @champion in {self.settings.model_name} yet: "
+                f"train one and promote it (ml-platform registry promote)"
+            )
             raise Unavailable(why)
         request_id = uuid.uuid4().hex
         now = datetime.now(timezone.utc)
         items: list[dict[str, Any]] = []  # per requested item: id, found, features, feature_ts
         if req.customer_ids is not None:
             for cid, row in zip(req.customer_ids, self._lookup(req.customer_ids)):
-                items.append({"customer_id": cid, "found": row.found, "ts": row.feature_timestamp,
-                              "features": {f: row.values.get(f) for f in champion.features} if row.found else None})
+                items.append(
+                    {
+                        "customer_id": cid,
+                        "found": row.found,
+                        "ts": row.feature_timestamp,
+                        "features": {f: row.values.get(f) for f in champion.features} if row.found else None,
+                    }
+                )
             if self.metrics:
                 misses = sum(not it["found"] for it in items)
                 if misses:
@@ -138,8 +153,14 @@ class Scorer:
         else:
             self._check_rows(req.rows or [], champion)
             for row in req.rows or []:
-                items.append({"customer_id": row.get("customer_id"), "found": True, "ts": None,
-                              "features": {f: row[f] for f in champion.features}})
+                items.append(
+                    {
+                        "customer_id": row.get("customer_id"),
+                        "found": True,
+                        "ts": None,
+                        "features": {f: row[f] for f in champion.features},
+                    }
+                )
         for i, it in enumerate(items):
             it["i"] = i
         share = self.settings.serving_challenger_share if challenger is not None else 0.0
@@ -166,22 +187,32 @@ class Scorer:
         records = []
         shadow = challenger if self.settings.serving_shadow and challenger is not None else None
         if shadow is not None and scored:
-            for it, p in zip(scored, self._score(shadow, [{f: it["features"].get(f) for f in shadow.features}
-                                                          for it in scored])):
+            for it, p in zip(
+                scored, self._score(shadow, [{f: it["features"].get(f) for f in shadow.features} for it in scored])
+            ):
                 records.append(self._record(request_id, now, it, shadow, p, returned=False, variant="shadow"))
         out = []
         for it in items:
             if not it["found"]:
-                out.append(Prediction(customer_id=it["customer_id"], found=False,
-                                      detail="not found in the online store"))
+                out.append(
+                    Prediction(customer_id=it["customer_id"], found=False, detail="not found in the online store")
+                )
                 continue
             served: Served = it["variant"]
             records.append(self._record(request_id, now, it, served, it["p"], returned=True, variant=served.alias))
-            out.append(Prediction(customer_id=it["customer_id"], found=True, churn_probability=it["p"],
-                                  risk_band=risk_band(it["p"], self.bands), model_name=served.name,
-                                  model_version=served.version, variant=served.alias,
-                                  feature_timestamp=it["ts"].isoformat() if it["ts"] else None,
-                                  explanation=it.get("explain")))
+            out.append(
+                Prediction(
+                    customer_id=it["customer_id"],
+                    found=True,
+                    churn_probability=it["p"],
+                    risk_band=risk_band(it["p"], self.bands),
+                    model_name=served.name,
+                    model_version=served.version,
+                    variant=served.alias,
+                    feature_timestamp=it["ts"].isoformat() if it["ts"] else None,
+                    explanation=it.get("explain"),
+                )
+            )
         if self.spool is not None:
             self.spool.append(records)  # before the response leaves
         if self.metrics:
@@ -189,18 +220,29 @@ class Scorer:
         return PredictResponse(request_id=request_id, predictions=out)
 
     @staticmethod
-    def _record(request_id: str, now: datetime, it: dict[str, Any], served: Served, p: float, *, returned: bool,
-                variant: str) -> dict[str, Any]:
-        return {"prediction_id": f"{request_id}:{it['i']}:{variant}",
-                "request_id": request_id, "event_time": now.isoformat(), "customer_id": it["customer_id"],
-                "model_name": served.name, "model_version": served.version, "variant": variant,
-                "returned": returned, "churn_probability": p,
-                "feature_timestamp": it["ts"].isoformat() if it["ts"] else None,
-                "features_json": _features_json(it["features"])}
+    def _record(
+        request_id: str, now: datetime, it: dict[str, Any], served: Served, p: float, *, returned: bool, variant: str
+    ) -> dict[str, Any]:
+        return {
+            "prediction_id": f"{request_id}:{it['i']}:{variant}",
+            "request_id": request_id,
+            "event_time": now.isoformat(),
+            "customer_id": it["customer_id"],
+            "model_name": served.name,
+            "model_version": served.version,
+            "variant": variant,
+            "returned": returned,
+            "churn_probability": p,
+            "feature_timestamp": it["ts"].isoformat() if it["ts"] else None,
+            "features_json": _features_json(it["features"]),
+        }
 
 
 def _features_json(features: dict[str, Any]) -> str:
     import json
 
-    return json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in features.items()},
-                      sort_keys=True, default=str)
+    return json.dumps(
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in features.items()},
+        sort_keys=True,
+        default=str,
+    )

@@ -33,13 +33,18 @@ from ml_platform.serving.scorer import ClientError, Scorer, Unavailable  # noqa:
 SETTINGS = get_settings()
 WORKER: dict[str, Any] = {}  # this worker's Scorer and ModelHolder, set when the service instance starts
 
-REQUESTS = bentoml.metrics.Counter(name="churn_predictions_total", documentation="Predictions returned, per variant",
-                                   labelnames=["variant"])
-LATENCY = bentoml.metrics.Histogram(name="churn_predict_seconds", documentation="/predict latency, per variant",
-                                    labelnames=["variant"],
-                                    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
-MISSES = bentoml.metrics.Counter(name="churn_feature_store_misses_total",
-                                 documentation="Customer ids the online store did not hold")
+REQUESTS = bentoml.metrics.Counter(
+    name="churn_predictions_total", documentation="Predictions returned, per variant", labelnames=["variant"]
+)
+LATENCY = bentoml.metrics.Histogram(
+    name="churn_predict_seconds",
+    documentation="/predict latency, per variant",
+    labelnames=["variant"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+)
+MISSES = bentoml.metrics.Counter(
+    name="churn_feature_store_misses_total", documentation="Customer ids the online store did not hold"
+)
 
 
 class _Metrics:
@@ -61,12 +66,17 @@ def readiness() -> tuple[bool, dict[str, Any]]:
     if loaded.champion is None:
         reasons.append(holder.registry_error or f"no @champion for {SETTINGS.model_name} in the registry yet")
     online = scorer.check_online()
-    detail = {"champion": loaded.champion.version if loaded.champion else None,
-              "challenger": loaded.challenger.version if loaded.challenger else None,
-              "model_name": SETTINGS.model_name, "registry": holder.registry_error or "ok",
-              "online_store": online or "ok", "challenger_share": SETTINGS.serving_challenger_share,
-              "shadow": SETTINGS.serving_shadow, "pid": os.getpid(),
-              "workers": SETTINGS.serving_workers}
+    detail = {
+        "champion": loaded.champion.version if loaded.champion else None,
+        "challenger": loaded.challenger.version if loaded.challenger else None,
+        "model_name": SETTINGS.model_name,
+        "registry": holder.registry_error or "ok",
+        "online_store": online or "ok",
+        "challenger_share": SETTINGS.serving_challenger_share,
+        "shadow": SETTINGS.serving_shadow,
+        "pid": os.getpid(),
+        "workers": SETTINGS.serving_workers,
+    }
     if online:
         reasons.append(online)
     return not reasons, {"ready": not reasons, "reasons": reasons, **detail}
@@ -93,8 +103,12 @@ class Gate:
         if self.token:
             given = headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                return await _json(send, 401, {"error": "missing or wrong bearer token (Authorization: Bearer ...)"},
-                                   extra=[(b"www-authenticate", b"Bearer")])
+                return await _json(
+                    send,
+                    401,
+                    {"error": "missing or wrong bearer token (Authorization: Bearer ...)"},
+                    extra=[(b"www-authenticate", b"Bearer")],
+                )
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             return await _json(send, 413, {"error": f"request body of {length} bytes exceeds {self.max_body}"})
@@ -121,14 +135,27 @@ class Gate:
 
 async def _json(send: Any, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None) -> None:
     data = json.dumps(body, default=str).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
-                            *(extra or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                *(extra or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
-app = FastAPI(title="churn prediction", version="1", docs_url=None, redoc_url=None,
-              description="Churn probability and risk band per customer, from the champion model.")
+app = FastAPI(
+    title="churn prediction",
+    version="1",
+    docs_url=None,
+    redoc_url=None,
+    description="Churn probability and risk band per customer, from the champion model.",
+)
 
 
 @app.get("/docs", include_in_schema=False)
@@ -137,10 +164,13 @@ def _docs() -> Response:
     page loads them from a public CDN and renders blank on a machine without internet."""
     from fastapi.openapi.docs import get_swagger_ui_html
 
-    return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="churn prediction API",
-                               swagger_js_url="/static_content/swagger-ui-bundle.js",
-                               swagger_css_url="/static_content/swagger-ui.css",
-                               swagger_favicon_url="/static_content/favicon-light-32x32.png")
+    return get_swagger_ui_html(
+        openapi_url=app.openapi_url or "/openapi.json",
+        title="churn prediction API",
+        swagger_js_url="/static_content/swagger-ui-bundle.js",
+        swagger_css_url="/static_content/swagger-ui.css",
+        swagger_favicon_url="/static_content/favicon-light-32x32.png",
+    )
 
 
 @app.exception_handler(RequestValidationError)
@@ -172,8 +202,9 @@ class ChurnService:
         WORKER.update(holder=holder, spool=spool, scorer=scorer)
 
     @app.post("/predict", response_model=PredictResponse, responses=_ERRORS)
-    def predict(self, body: PredictRequest, explain: bool = Query(False, description="add top-k SHAP contributions")
-                ) -> Any:
+    def predict(
+        self, body: PredictRequest, explain: bool = Query(False, description="add top-k SHAP contributions")
+    ) -> Any:
         try:
             out = WORKER["scorer"].predict(body, explain=explain)
             # serialised by pydantic in one step; `response_model` above still documents the schema

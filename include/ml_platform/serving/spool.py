@@ -63,12 +63,22 @@ class PredictionSpool:
 def _schema() -> Any:
     import pyarrow as pa
 
-    return pa.schema([
-        ("prediction_id", pa.string()), ("request_id", pa.string()), ("event_time", pa.timestamp("us", tz="UTC")),
-        ("date", pa.date32()), ("customer_id", pa.string()), ("model_name", pa.string()),
-        ("model_version", pa.string()), ("variant", pa.string()), ("returned", pa.bool_()),
-        ("churn_probability", pa.float64()), ("feature_timestamp", pa.string()), ("features_json", pa.string()),
-    ])
+    return pa.schema(
+        [
+            ("prediction_id", pa.string()),
+            ("request_id", pa.string()),
+            ("event_time", pa.timestamp("us", tz="UTC")),
+            ("date", pa.date32()),
+            ("customer_id", pa.string()),
+            ("model_name", pa.string()),
+            ("model_version", pa.string()),
+            ("variant", pa.string()),
+            ("returned", pa.bool_()),
+            ("churn_probability", pa.float64()),
+            ("feature_timestamp", pa.string()),
+            ("features_json", pa.string()),
+        ]
+    )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -126,10 +136,19 @@ def load_spool(folder: Path, settings: Any = None) -> dict[str, Any]:
             write_delta(path, table, partition_by=["date"], mode="append")
             inserted = table.num_rows
         else:
-            m = delta_table(path).merge(table, predicate="t.prediction_id = s.prediction_id", source_alias="s",
-                                       target_alias="t").when_not_matched_insert_all().execute()
+            m = (
+                delta_table(path)
+                .merge(table, predicate="t.prediction_id = s.prediction_id", source_alias="s", target_alias="t")
+                .when_not_matched_insert_all()
+                .execute()
+            )
             inserted = int(m.get("num_target_rows_inserted", 0))
     for seg in finished:
         seg.unlink(missing_ok=True)
-    return {"segments": len(segments), "records": len(records), "inserted": inserted,
-            "segments_removed": len(finished), "table": path}
+    return {
+        "segments": len(segments),
+        "records": len(records),
+        "inserted": inserted,
+        "segments_removed": len(finished),
+        "table": path,
+    }

@@ -30,19 +30,41 @@ from ml_platform.training.families import MLPFitted, XGBFitted, pos_weight
 DISTRIBUTED_FAMILIES = ("xgboost", "mlp")
 
 
-def fit_distributed(spark: Any, family: str, params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray,
-                    x_val: np.ndarray, y_val: np.ndarray, *, num_workers: int = 2, seed: int = 0) -> Any:
+def fit_distributed(
+    spark: Any,
+    family: str,
+    params: dict[str, Any],
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    num_workers: int = 2,
+    seed: int = 0,
+) -> Any:
     """Fit `family` (xgboost or mlp) over `num_workers` Spark tasks / torch processes."""
     if family == "xgboost":
         return fit_xgboost_spark(spark, params, x_train, y_train, x_val, y_val, num_workers=num_workers, seed=seed)
     if family == "mlp":
-        return fit_mlp_torch_distributor(spark, params, x_train, y_train, x_val, y_val, num_processes=num_workers,
-                                         seed=seed)
-    raise ValueError(f"family {family!r} has no distributed path; distributed families: {', '.join(DISTRIBUTED_FAMILIES)}")
+        return fit_mlp_torch_distributor(
+            spark, params, x_train, y_train, x_val, y_val, num_processes=num_workers, seed=seed
+        )
+    raise ValueError(
+        f"family {family!r} has no distributed path; distributed families: {', '.join(DISTRIBUTED_FAMILIES)}"
+    )
 
 
-def fit_xgboost_spark(spark: Any, params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray,
-                      x_val: np.ndarray, y_val: np.ndarray, *, num_workers: int = 2, seed: int = 0) -> XGBFitted:
+def fit_xgboost_spark(
+    spark: Any,
+    params: dict[str, Any],
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    num_workers: int = 2,
+    seed: int = 0,
+) -> XGBFitted:
     import pandas as pd
     from xgboost.spark import SparkXGBClassifier
 
@@ -52,12 +74,24 @@ def fit_xgboost_spark(spark: Any, params: dict[str, Any], x_train: np.ndarray, y
     pdf["is_val"] = np.r_[np.zeros(len(y_train), bool), np.ones(len(y_val), bool)]
     frame = spark.createDataFrame(pdf).repartition(num_workers)
     clf = SparkXGBClassifier(
-        features_col=names, label_col="label", validation_indicator_col="is_val", num_workers=num_workers,
-        tree_method="hist", max_depth=params["max_depth"], learning_rate=params["learning_rate"],
-        min_child_weight=params["min_child_weight"], subsample=params["subsample"],
-        colsample_bytree=params["colsample_bytree"], reg_lambda=params["reg_lambda"],
-        n_estimators=params["n_rounds"], early_stopping_rounds=30, eval_metric="auc", random_state=seed,
-        scale_pos_weight=pos_weight(y_train) if params.get("balanced") else 1.0, missing=float("nan"))
+        features_col=names,
+        label_col="label",
+        validation_indicator_col="is_val",
+        num_workers=num_workers,
+        tree_method="hist",
+        max_depth=params["max_depth"],
+        learning_rate=params["learning_rate"],
+        min_child_weight=params["min_child_weight"],
+        subsample=params["subsample"],
+        colsample_bytree=params["colsample_bytree"],
+        reg_lambda=params["reg_lambda"],
+        n_estimators=params["n_rounds"],
+        early_stopping_rounds=30,
+        eval_metric="auc",
+        random_state=seed,
+        scale_pos_weight=pos_weight(y_train) if params.get("balanced") else 1.0,
+        missing=float("nan"),
+    )
     booster = clf.fit(frame).get_booster()
     best = getattr(booster, "best_iteration", None)
     if best is not None:
@@ -92,9 +126,9 @@ def _ddp_train(data_path: str, out_path: str, params: dict[str, Any], seed: int)
     best_auc, waited, stop = -1.0, 0, torch.zeros(1)
     for _ in range(params["max_epochs"]):
         net.train()
-        mine = torch.randperm(len(xt), generator=gen)[rank * per_rank:(rank + 1) * per_rank]
+        mine = torch.randperm(len(xt), generator=gen)[rank * per_rank : (rank + 1) * per_rank]
         for i in range(0, per_rank - 1, bs):
-            idx = mine[i:i + bs]
+            idx = mine[i : i + bs]
             if len(idx) < 2:  # BatchNorm needs two rows (the same on every rank)
                 continue
             opt.zero_grad()
@@ -118,9 +152,17 @@ def _ddp_train(data_path: str, out_path: str, params: dict[str, Any], seed: int)
     return rank
 
 
-def fit_mlp_torch_distributor(spark: Any, params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray,
-                              x_val: np.ndarray, y_val: np.ndarray, *, num_processes: int = 2,
-                              seed: int = 0) -> MLPFitted:
+def fit_mlp_torch_distributor(
+    spark: Any,
+    params: dict[str, Any],
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    num_processes: int = 2,
+    seed: int = 0,
+) -> MLPFitted:
     import torch
     from pyspark.ml.torch.distributor import TorchDistributor
     from sklearn.impute import SimpleImputer
@@ -130,13 +172,18 @@ def fit_mlp_torch_distributor(spark: Any, params: dict[str, Any], x_train: np.nd
     pre = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()).fit(x_train)
     with tempfile.TemporaryDirectory(prefix="mlp-ddp-") as tmp:
         data, out = Path(tmp) / "data.npz", Path(tmp) / "rank0_best.pt"
-        np.savez(data, xt=pre.transform(x_train).astype("float32"), yt=np.asarray(y_train, dtype="float32"),
-                 xv=pre.transform(x_val).astype("float32"), yv=np.asarray(y_val, dtype="float64"),
-                 pos_weight=pos_weight(y_train) if params.get("balanced") else 1.0)
+        np.savez(
+            data,
+            xt=pre.transform(x_train).astype("float32"),
+            yt=np.asarray(y_train, dtype="float32"),
+            xv=pre.transform(x_val).astype("float32"),
+            yv=np.asarray(y_val, dtype="float64"),
+            pos_weight=pos_weight(y_train) if params.get("balanced") else 1.0,
+        )
         TorchDistributor(num_processes=num_processes, local_mode=True, use_gpu=False).run(
-            _ddp_train, str(data), str(out), dict(params), seed)
+            _ddp_train, str(data), str(out), dict(params), seed
+        )
         if not out.exists():
             raise RuntimeError("distributed MLP training ended without a checkpoint from rank 0")
         state = torch.load(out, weights_only=True)
     return MLPFitted("mlp", pre, state, x_train.shape[1])
-

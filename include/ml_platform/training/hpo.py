@@ -57,9 +57,14 @@ def open_study(name: str, storage: Any, seed: int = 0) -> Any:
     """Create or load study `name` (maximise validation AUC, seeded TPE, median pruner)."""
     import optuna
 
-    return optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
-                               sampler=optuna.samplers.TPESampler(seed=seed),
-                               pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
+    return optuna.create_study(
+        study_name=name,
+        storage=storage,
+        direction="maximize",
+        load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+    )
 
 
 def objective(data: TrialData, families: Sequence[str], seed: int, threads: int) -> Any:
@@ -76,8 +81,17 @@ def objective(data: TrialData, families: Sequence[str], seed: int, threads: int)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at step {step} (validation AUC {value:.4f})")
 
-        fitted = fit_family(family, params, data.x_train, data.y_train, data.x_val, data.y_val,
-                            seed=seed + trial.number, threads=threads, report=report)
+        fitted = fit_family(
+            family,
+            params,
+            data.x_train,
+            data.y_train,
+            data.x_val,
+            data.y_val,
+            seed=seed + trial.number,
+            threads=threads,
+            report=report,
+        )
         from sklearn.metrics import roc_auc_score
 
         return float(roc_auc_score(data.y_val, fitted.predict_proba(data.x_val)))
@@ -85,8 +99,17 @@ def objective(data: TrialData, families: Sequence[str], seed: int, threads: int)
     return run
 
 
-def run_worker(study_name: str, storage: Any, data: TrialData, n_trials: int, families: Sequence[str],
-               seed: int = 0, threads: int = 1, timeout: float | None = None, callbacks: Sequence[Any] = ()) -> int:
+def run_worker(
+    study_name: str,
+    storage: Any,
+    data: TrialData,
+    n_trials: int,
+    families: Sequence[str],
+    seed: int = 0,
+    threads: int = 1,
+    timeout: float | None = None,
+    callbacks: Sequence[Any] = (),
+) -> int:
     """Run `n_trials` trials of the shared study in this process; the number of trials it ran.
 
     `callbacks` are Optuna trial callbacks (e.g. MLflow logging, a progress bar)."""
@@ -95,6 +118,11 @@ def run_worker(study_name: str, storage: Any, data: TrialData, n_trials: int, fa
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(study_name, storage, seed)
     before = len(study.trials)
-    study.optimize(objective(data, families, seed, threads), n_trials=n_trials, timeout=timeout,
-                   callbacks=list(callbacks), catch=(ValueError, FloatingPointError))
+    study.optimize(
+        objective(data, families, seed, threads),
+        n_trials=n_trials,
+        timeout=timeout,
+        callbacks=list(callbacks),
+        catch=(ValueError, FloatingPointError),
+    )
     return len(study.trials) - before

@@ -28,13 +28,15 @@ class Split:
     encoder: Any = None  # the FeatureEncoder fitted on the training split (shared by all three)
 
 
-def split_by_cutoff(df: Any, feature_names: Sequence[str], label: str = "churned",
-                    cutoff_col: str = "cutoff_date") -> dict[str, Split]:
+def split_by_cutoff(
+    df: Any, feature_names: Sequence[str], label: str = "churned", cutoff_col: str = "cutoff_date"
+) -> dict[str, Split]:
     """train / validation / test by cutoff (see module doc); at least three cutoffs are needed."""
     cutoffs = sorted(df[cutoff_col].unique())
     if len(cutoffs) < 3:
-        raise MlPlatformError(f"need at least 3 cutoffs (train, validation, test); got {len(cutoffs)}: "
-                              f"{', '.join(map(str, cutoffs))}")
+        raise MlPlatformError(
+            f"need at least 3 cutoffs (train, validation, test); got {len(cutoffs)}: {', '.join(map(str, cutoffs))}"
+        )
     leaked = sorted(set(feature_names) & set(SENSITIVE))
     if leaked:
         raise MlPlatformError(f"sensitive attribute(s) {leaked} are not model features")
@@ -43,6 +45,7 @@ def split_by_cutoff(df: Any, feature_names: Sequence[str], label: str = "churned
     out = {}
     for name, cs in parts.items():
         rows = df[df[cutoff_col].isin(cs)]
-        out[name] = Split(name, list(cs), encoder.transform(rows), rows[label].astype("float64").to_numpy(), rows,
-                          encoder)
+        out[name] = Split(
+            name, list(cs), encoder.transform(rows), rows[label].astype("float64").to_numpy(), rows, encoder
+        )
     return out

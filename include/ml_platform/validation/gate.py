@@ -36,17 +36,22 @@ class GateOutcome:
 def _table_expectations(rows_expected: tuple[int, int] | None) -> list[Any]:
     import great_expectations.expectations as gxe
 
-    out: list[Any] = [gxe.ExpectTableColumnsToMatchSet(column_set=TRANSACTIONS.names, exact_match=False,
-                                                       meta={"rule": "contract_columns_present"})]
+    out: list[Any] = [
+        gxe.ExpectTableColumnsToMatchSet(
+            column_set=TRANSACTIONS.names, exact_match=False, meta={"rule": "contract_columns_present"}
+        )
+    ]
     if rows_expected is not None:
         lo, hi = rows_expected
-        out.append(gxe.ExpectTableRowCountToBeBetween(min_value=lo, max_value=hi,
-                                                      meta={"rule": "row_count_vs_previous_day"}))
+        out.append(
+            gxe.ExpectTableRowCountToBeBetween(min_value=lo, max_value=hi, meta={"rule": "row_count_vs_previous_day"})
+        )
     return out
 
 
-def _validate_with_ge(df: DataFrame, expectations: list[Any], docs_root: Path | None,
-                      run_name: str) -> tuple[dict[str, dict[str, Any]], str | None]:
+def _validate_with_ge(
+    df: DataFrame, expectations: list[Any], docs_root: Path | None, run_name: str
+) -> tuple[dict[str, dict[str, Any]], str | None]:
     """Run the suite on `df`; returns {rule name: GE result} and the data docs index path."""
     import great_expectations as gx
 
@@ -59,26 +64,36 @@ def _validate_with_ge(df: DataFrame, expectations: list[Any], docs_root: Path | 
 
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # task logs, not a terminal
     ds = context.data_sources.add_or_update_spark(name="lake")
-    asset = next((a for a in ds.assets if a.name == "bronze_transactions"), None) or ds.add_dataframe_asset("bronze_transactions")
-    batch_def = next((b for b in asset.batch_definitions if b.name == "batch"), None) or asset.add_batch_definition_whole_dataframe("batch")
+    asset = next((a for a in ds.assets if a.name == "bronze_transactions"), None) or ds.add_dataframe_asset(
+        "bronze_transactions"
+    )
+    batch_def = next(
+        (b for b in asset.batch_definitions if b.name == "batch"), None
+    ) or asset.add_batch_definition_whole_dataframe("batch")
     suite = gx.ExpectationSuite(name=SUITE_NAME)
     for e in expectations:
         suite.add_expectation(e)
     suite = context.suites.add_or_update(suite)
     vd = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=SUITE_NAME, data=batch_def, suite=suite))
+        gx.ValidationDefinition(name=SUITE_NAME, data=batch_def, suite=suite)
+    )
     actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs_root is not None else []
-    cp = context.checkpoints.add_or_update(gx.Checkpoint(
-        name=SUITE_NAME, validation_definitions=[vd], actions=actions, result_format={"result_format": "SUMMARY"}))
+    cp = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=SUITE_NAME, validation_definitions=[vd], actions=actions, result_format={"result_format": "SUMMARY"}
+        )
+    )
     run = cp.run(batch_parameters={"dataframe": df}, run_id=gx.RunIdentifier(run_name=run_name))
     by_rule: dict[str, dict[str, Any]] = {}
     for vr in run.run_results.values():
         for r in vr.results:
             rule = (r.expectation_config.meta or {}).get("rule", r.expectation_config.type)
-            by_rule[rule] = {"success": bool(r.success),
-                             "unexpected_count": (r.result or {}).get("unexpected_count"),
-                             "observed_value": (r.result or {}).get("observed_value"),
-                             "exception": (r.exception_info or {}).get("exception_message") if not r.success else None}
+            by_rule[rule] = {
+                "success": bool(r.success),
+                "unexpected_count": (r.result or {}).get("unexpected_count"),
+                "observed_value": (r.result or {}).get("observed_value"),
+                "exception": (r.exception_info or {}).get("exception_message") if not r.success else None,
+            }
     index = None
     if docs_root is not None:
         sites = context.get_docs_sites_urls()
@@ -86,9 +101,15 @@ def _validate_with_ge(df: DataFrame, expectations: list[Any], docs_root: Path | 
     return by_rule, index
 
 
-def run_gate(batch: DataFrame, ctx: RuleContext, *, quarantine_max_share: float,
-             rows_expected: tuple[int, int] | None = None, docs_root: Path | None = None,
-             run_name: str = "gate") -> GateOutcome:
+def run_gate(
+    batch: DataFrame,
+    ctx: RuleContext,
+    *,
+    quarantine_max_share: float,
+    rows_expected: tuple[int, int] | None = None,
+    docs_root: Path | None = None,
+    run_name: str = "gate",
+) -> GateOutcome:
     """Validate one bronze batch (contract columns plus ingest metadata)."""
     from pyspark.sql import functions as F
 
@@ -100,12 +121,17 @@ def run_gate(batch: DataFrame, ctx: RuleContext, *, quarantine_max_share: float,
     ge_results, docs = _validate_with_ge(
         deduped.select(*TRANSACTIONS.names),
         [r.expectation(ctx) for r in ROW_RULES] + _table_expectations(rows_expected),
-        docs_root, run_name)
+        docs_root,
+        run_name,
+    )
 
-    flagged = deduped.withColumn("failed_rules", F.filter(F.array(*[
-        F.when(r.violates(ctx), F.lit(r.name)) for r in ROW_RULES]), lambda x: x.isNotNull())).persist()
-    counts_row = flagged.select(*[F.sum(F.when(F.array_contains("failed_rules", r.name), 1).otherwise(0)).alias(r.name)
-                                  for r in ROW_RULES]).first()
+    flagged = deduped.withColumn(
+        "failed_rules",
+        F.filter(F.array(*[F.when(r.violates(ctx), F.lit(r.name)) for r in ROW_RULES]), lambda x: x.isNotNull()),
+    ).persist()
+    counts_row = flagged.select(
+        *[F.sum(F.when(F.array_contains("failed_rules", r.name), 1).otherwise(0)).alias(r.name) for r in ROW_RULES]
+    ).first()
     quarantine = flagged.where(F.size("failed_rules") > 0)
     valid = flagged.where(F.size("failed_rules") == 0).drop("failed_rules")
     quarantined = quarantine.count()
@@ -116,23 +142,39 @@ def run_gate(batch: DataFrame, ctx: RuleContext, *, quarantine_max_share: float,
     for r in ROW_RULES:
         ge = ge_results.get(r.name, {})
         spark_count = int(counts_row[r.name] or 0)
-        rules[r.name] = {"description": r.description, "quarantined": spark_count,
-                         "ge_unexpected_count": ge.get("unexpected_count"), "ge_success": ge.get("success")}
+        rules[r.name] = {
+            "description": r.description,
+            "quarantined": spark_count,
+            "ge_unexpected_count": ge.get("unexpected_count"),
+            "ge_success": ge.get("success"),
+        }
         if ge.get("unexpected_count") != spark_count:
             mismatches.append(r.name)
     table_checks = {k: v for k, v in ge_results.items() if k not in rules}
-    failures = [f"table expectation {k} failed (observed {v['observed_value']})"
-                for k, v in table_checks.items() if not v["success"]]
+    failures = [
+        f"table expectation {k} failed (observed {v['observed_value']})"
+        for k, v in table_checks.items()
+        if not v["success"]
+    ]
     if share > quarantine_max_share:
         failures.append(f"quarantined share {share:.2%} is above the maximum {quarantine_max_share:.2%}")
     if mismatches:
         failures.append(f"GE and quarantine counts disagree for {', '.join(mismatches)}")
     result = {
-        "suite": SUITE_NAME, "run_name": run_name, "interval_end": ctx.interval_end.isoformat(),
-        "rows_in": rows_in, "exact_duplicates_dropped": rows_in - rows, "rows_validated": rows,
-        "quarantined": quarantined, "quarantined_share": round(share, 6),
-        "quarantine_max_share": quarantine_max_share, "rules": rules, "table_checks": table_checks,
-        "failures": failures, "success": not failures, "data_docs": docs,
+        "suite": SUITE_NAME,
+        "run_name": run_name,
+        "interval_end": ctx.interval_end.isoformat(),
+        "rows_in": rows_in,
+        "exact_duplicates_dropped": rows_in - rows,
+        "rows_validated": rows,
+        "quarantined": quarantined,
+        "quarantined_share": round(share, 6),
+        "quarantine_max_share": quarantine_max_share,
+        "rules": rules,
+        "table_checks": table_checks,
+        "failures": failures,
+        "success": not failures,
+        "data_docs": docs,
     }
     return GateOutcome(valid=valid, quarantine=quarantine, result=result)
 

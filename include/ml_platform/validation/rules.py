@@ -53,8 +53,9 @@ def _amount_in_range() -> RowRule:
     def expectation(ctx: RuleContext) -> Any:
         import great_expectations.expectations as gxe
 
-        return gxe.ExpectColumnValuesToBeBetween(column="amount", min_value=0, max_value=ctx.amount_max,
-                                                 strict_min=True, meta={"rule": "amount_in_range"})
+        return gxe.ExpectColumnValuesToBeBetween(
+            column="amount", min_value=0, max_value=ctx.amount_max, strict_min=True, meta={"rule": "amount_in_range"}
+        )
 
     def violates(ctx: RuleContext) -> Column:
         from pyspark.sql import functions as F
@@ -69,8 +70,12 @@ def _ts_not_in_future() -> RowRule:
     def expectation(ctx: RuleContext) -> Any:
         import great_expectations.expectations as gxe
 
-        return gxe.ExpectColumnValuesToBeBetween(column="transaction_ts", max_value=ctx.interval_end,
-                                                 strict_max=True, meta={"rule": "transaction_ts_not_in_future"})
+        return gxe.ExpectColumnValuesToBeBetween(
+            column="transaction_ts",
+            max_value=ctx.interval_end,
+            strict_max=True,
+            meta={"rule": "transaction_ts_not_in_future"},
+        )
 
     def violates(ctx: RuleContext) -> Column:
         from pyspark.sql import functions as F
@@ -78,16 +83,18 @@ def _ts_not_in_future() -> RowRule:
         ts = F.col("transaction_ts")
         return ts.isNotNull() & (ts >= F.lit(ctx.interval_end))
 
-    return RowRule("transaction_ts_not_in_future", "transaction_ts < end of the batch's last day (UTC)",
-                   expectation, violates)
+    return RowRule(
+        "transaction_ts_not_in_future", "transaction_ts < end of the batch's last day (UTC)", expectation, violates
+    )
 
 
 def _channel_allowed() -> RowRule:
     def expectation(ctx: RuleContext) -> Any:
         import great_expectations.expectations as gxe
 
-        return gxe.ExpectColumnValuesToBeInSet(column="channel", value_set=list(CHANNELS),
-                                               meta={"rule": "channel_allowed"})
+        return gxe.ExpectColumnValuesToBeInSet(
+            column="channel", value_set=list(CHANNELS), meta={"rule": "channel_allowed"}
+        )
 
     def violates(ctx: RuleContext) -> Column:
         from pyspark.sql import functions as F
@@ -111,9 +118,12 @@ def _transaction_id_unique() -> RowRule:
         tid = F.col("transaction_id")
         return tid.isNotNull() & (F.count(F.lit(1)).over(Window.partitionBy("transaction_id")) > 1)
 
-    return RowRule("transaction_id_unique",
-                   "transaction_id unique in the batch (after exact duplicate rows are dropped)",
-                   expectation, violates)
+    return RowRule(
+        "transaction_id_unique",
+        "transaction_id unique in the batch (after exact duplicate rows are dropped)",
+        expectation,
+        violates,
+    )
 
 
 ROW_RULES: tuple[RowRule, ...] = (
