@@ -57,7 +57,8 @@ build_env() {  # name lockfile link
   ln -sfn "$dir" "$link"
 }
 
-build_env main "$ROOT/requirements.txt" "$ROOT/.venv"
+# the runtime lock plus the test tools (requirements-test.txt holds both, the same pins as requirements.txt)
+build_env main "$ROOT/requirements-test.txt" "$ROOT/.venv"
 build_env drift "$ROOT/requirements-drift.txt" "$ROOT/.venv-drift"
 
 # The project itself: editable into main (the venv is shared by clones with the same lock, so
@@ -79,7 +80,7 @@ if [ ! -f "$JDIR/.complete" ]; then
   rm -rf "$JDIR.tmp"; mkdir -p "$JDIR.tmp"
   mvn -q -B -f "$POM" dependency:copy-dependencies -DincludeScope=runtime \
       -DoutputDirectory="$JDIR.tmp/all" >&2
-  SPARK_JARS="$("$ROOT/.venv/bin/python" -c 'import pyspark, os; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')"
+  SPARK_JARS="$(echo "$ROOT"/.venv/lib/python3*/site-packages/pyspark/jars)"
   for jar in "$JDIR.tmp"/all/*.jar; do
     name="$(basename "$jar" .jar)"; artifact="${name%-*}"
     if ! ls "$SPARK_JARS/$artifact"-[0-9]*.jar >/dev/null 2>&1; then mv "$jar" "$JDIR.tmp/"; fi

@@ -18,8 +18,18 @@ def compose() -> dict:
 
 
 def test_services_present(compose):
-    expected = {"postgres", "redis", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
-                "airflow-triggerer", "mlflow", "spark-master", "spark-worker", "serving"}
+    expected = {
+        "postgres",
+        "redis",
+        "airflow-api-server",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "mlflow",
+        "spark-master",
+        "spark-worker",
+        "serving",
+    }
     assert expected <= set(compose["services"])
 
 
@@ -35,7 +45,7 @@ def test_healthchecks_and_dependencies(compose):
     for name in ("postgres", "redis", "airflow-api-server", "airflow-scheduler", "mlflow", "spark-master", "serving"):
         assert "healthcheck" in services[name], name
     for name, svc in services.items():
-        for dep in (svc.get("depends_on") or {}):
+        for dep in svc.get("depends_on") or {}:
             assert dep in services, f"{name} depends on unknown {dep}"
     assert services["airflow-scheduler"]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
     assert services["postgres"]["healthcheck"]["test"][1] == "pg_isready"
@@ -70,7 +80,7 @@ def test_dockerfile_base_java_requirements_and_jars():
 
 
 def test_requirements_are_exact_pins():
-    for name in ("requirements.txt", "requirements-drift.txt"):
+    for name in ("requirements.txt", "requirements-test.txt", "requirements-drift.txt"):
         text = (ROOT / name).read_text()
         entries = [e.strip() for e in re.split(r"\n(?=[A-Za-z0-9])", re.sub(r"(?m)^\s*#.*\n", "", text)) if e.strip()]
         assert entries, name
@@ -78,3 +88,34 @@ def test_requirements_are_exact_pins():
             pin, *hashes = [part.strip() for part in entry.split("\\\n")]
             assert re.fullmatch(r"[A-Za-z0-9_.\-\[\],]+==[^=\s]+", pin), (name, pin)
             assert hashes and all(re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", h) for h in hashes), (name, pin)
+
+
+def _pins(name: str) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Za-z0-9_.\-\[\]]+)==(\S+)", (ROOT / name).read_text(), re.M))
+
+
+def test_runtime_lock_has_no_test_tools_and_the_test_lock_agrees_with_it():
+    """The image and the Bento install requirements.txt: no test runner or linter in it; .venv's lock
+    (requirements-test.txt) is the runtime lock plus the test group, never a different version."""
+    import tomllib
+
+    runtime, test = _pins("requirements.txt"), _pins("requirements-test.txt")
+    group = tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]["test"]
+    tools = {re.split(r"[=<>\[ ]", g)[0].lower() for g in group}
+    assert tools and not tools & {k.lower() for k in runtime}
+    assert {k: v for k, v in test.items() if k in runtime} == runtime
+    assert tools <= {k.lower() for k in test}
+
+
+def test_every_runtime_pin_has_a_licence_in_the_inventory():
+    """docs/LICENSES.md (scripts/license_inventory.py) lists each pin of the runtime and drift locks, with
+    its version and a licence read from the package; the project itself carries a LICENSE."""
+    text = (ROOT / "docs" / "LICENSES.md").read_text()
+    for lock in ("requirements.txt", "requirements-drift.txt"):
+        section = text.split(f"## {lock}\n", 1)[1].split("\n## ", 1)[0]
+        listed = {n: v for n, v, _ in re.findall(r"^\| ([A-Za-z0-9_.\-]+) \| (\S+) \| (.+) \|$", section, re.M)}
+        missing = {k: v for k, v in _pins(lock).items() if listed.get(k) != v}
+        assert not missing, (lock, missing)
+    assert "not installed here" not in text
+    assert re.search(r"^\| alibi-detect \| [^|]+ \| Business Source License 1\.1 \|$", text, re.M)
+    assert "Apache License" in (ROOT / "LICENSE").read_text()
