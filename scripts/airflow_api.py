@@ -7,9 +7,10 @@ about 3 s of start-up (the demo makes dozens of them).
     python scripts/airflow_api.py wait training --min-runs 2
         # wait until the DAG has at least 2 runs and none is queued or running; exit 1 unless all succeeded
 
-It talks to the api-server of scripts/airflow_up.sh (http://127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT) as
-the simple auth manager's user whose password that script wrote to
-$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated. Standard library only.
+It talks to the api-server of scripts/airflow_up.sh (http://127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT)
+through `apache-airflow-client` (the same version as Airflow), as the simple auth manager's user
+whose password that script wrote to $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated;
+the token comes from the auth manager's `/auth/token` (not part of the public API the client covers).
 """
 
 from __future__ import annotations
@@ -20,12 +21,17 @@ import os
 import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-_token: str | None = None
+from airflow_client.client import ApiClient, Configuration, DAGApi, DagRunApi
+from airflow_client.client.exceptions import ApiException
+from airflow_client.client.models import DAGPatchBody, TriggerDAGRunPostBody
+
+T = TypeVar("T")
+_client: ApiClient | None = None
 
 
 class ApiError(RuntimeError):
@@ -36,44 +42,58 @@ def base_url() -> str:
     return f"http://127.0.0.1:{os.environ.get('ML_PLATFORM_AIRFLOW_PORT', '28080')}"
 
 
-def _request(method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base_url() + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json", "Accept": "application/json"}
-                                 | ({"Authorization": f"Bearer {token}"} if token else {}))
+def _token() -> str:
+    passwords = Path(os.environ["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+    user, password = next(iter(json.loads(passwords.read_text()).items()))
+    req = urllib.request.Request(
+        base_url() + "/auth/token",
+        method="POST",
+        data=json.dumps({"username": user, "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
-            return json.load(r)
+            return str(json.load(r)["access_token"])
     except urllib.error.HTTPError as e:
-        detail = e.read().decode(errors="replace")[:300]
-        raise ApiError(f"{method} {path}: HTTP {e.code} {detail}") from None
+        raise ApiError(f"POST /auth/token: HTTP {e.code}") from None
     except urllib.error.URLError as e:
-        raise ApiError(f"{method} {path}: Airflow's api-server at {base_url()} does not answer ({e.reason})") from None
+        raise ApiError(f"Airflow's api-server at {base_url()} does not answer ({e.reason})") from None
 
 
-def call(method: str, path: str, body: Any = None) -> Any:
-    """An authenticated call; the token is fetched once per process."""
-    global _token
-    if _token is None:
-        passwords = Path(os.environ["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
-        user, password = next(iter(json.loads(passwords.read_text()).items()))
-        _token = _request("POST", "/auth/token", {"username": user, "password": password})["access_token"]
-    return _request(method, path, body, _token)
+def client() -> ApiClient:
+    """The API client, signed in once per process."""
+    global _client
+    if _client is None:
+        _client = ApiClient(Configuration(host=base_url(), access_token=_token()))
+    return _client
+
+
+def call(what: str, fn: Callable[[], T]) -> T:
+    """`fn()` (a client call) with its HTTP errors and refused connections as one-line ApiErrors."""
+    try:
+        return fn()
+    except ApiException as e:
+        raise ApiError(f"{what}: HTTP {e.status} {(e.body or '')[:300]}") from None
+    except OSError as e:  # urllib3's connection errors are OSErrors
+        raise ApiError(f"{what}: Airflow's api-server at {base_url()} does not answer ({e})") from None
 
 
 def runs(dag_id: str) -> list[dict[str, Any]]:
-    """The DAG's runs (run_id, state, ...), newest first."""
-    q = urllib.parse.urlencode({"order_by": "-run_after", "limit": 100})
-    return call("GET", f"/api/v2/dags/{dag_id}/dagRuns?{q}")["dag_runs"]
+    """The DAG's runs (dag_run_id, state, ...; JSON values), newest first."""
+    page = call(
+        f"runs of {dag_id}", lambda: DagRunApi(client()).get_dag_runs(dag_id, order_by=["-run_after"], limit=100)
+    )
+    return [r.to_dict() | {"state": r.state.value} for r in page.dag_runs]
 
 
 def unpause(dag_id: str) -> None:
-    call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+    call(f"unpause {dag_id}", lambda: DAGApi(client()).patch_dag(dag_id, DAGPatchBody(is_paused=False)))
 
 
 def trigger(dag_id: str, conf: dict[str, Any] | None = None) -> str:
     """A manual run now (no logical date, as `airflow dags trigger`); returns its run id."""
-    return call("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})["dag_run_id"]
+    body = TriggerDAGRunPostBody(logical_date=None, conf=conf or {})
+    return call(f"trigger {dag_id}", lambda: DagRunApi(client()).trigger_dag_run(dag_id, body)).dag_run_id
 
 
 def wait_parsed(dag_ids: list[str], timeout: float = 180) -> None:
@@ -82,15 +102,17 @@ def wait_parsed(dag_ids: list[str], timeout: float = 180) -> None:
     while missing:
         for d in list(missing):
             try:
-                call("GET", f"/api/v2/dags/{d}")
+                call(f"DAG {d}", lambda: DAGApi(client()).get_dag(d))
                 missing.remove(d)
             except ApiError as e:
                 if "HTTP 404" not in str(e):
                     raise
         if missing:
             if time.monotonic() > deadline:
-                raise ApiError(f"DAGs not parsed within {timeout:.0f} s: {', '.join(missing)} "
-                               f"(dag-processor log: $ML_PLATFORM_HOME/logs/dag-processor.log)")
+                raise ApiError(
+                    f"DAGs not parsed within {timeout:.0f} s: {', '.join(missing)} "
+                    f"(dag-processor log: $ML_PLATFORM_HOME/logs/dag-processor.log)"
+                )
             time.sleep(1)
 
 

@@ -9,12 +9,12 @@ RUN="$ML_PLATFORM_HOME/run"; LOGS="$ML_PLATFORM_HOME/logs"
 mkdir -p "$RUN" "$LOGS" "$AIRFLOW_HOME"
 # one JWT secret shared by the components (each would otherwise make its own)
 SECRET_FILE="$AIRFLOW_HOME/.jwt_secret"
-[ -s "$SECRET_FILE" ] || (umask 077; python -c 'import secrets; print(secrets.token_hex(32))' > "$SECRET_FILE")
+[ -s "$SECRET_FILE" ] || (umask 077; od -An -N32 -tx1 /dev/urandom | tr -d ' \n' > "$SECRET_FILE")
 export AIRFLOW__API_AUTH__JWT_SECRET="$(cat "$SECRET_FILE")"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}"
 # write the admin password ourselves (mode 600) so Airflow never prints a generated one to a log
 PASSWORDS="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
-[ -s "$PASSWORDS" ] || (umask 077; python -c 'import json, secrets; print(json.dumps({"admin": secrets.token_urlsafe(12)}))' > "$PASSWORDS")
+[ -s "$PASSWORDS" ] || (umask 077; printf '{"admin": "%s"}\n' "$(head -c 12 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')" > "$PASSWORDS")
 
 airflow db migrate >"$LOGS/db-migrate.log" 2>&1 || { echo "airflow db migrate failed: $LOGS/db-migrate.log" >&2; exit 1; }
 # the spark_default connection comes from the environment (AIRFLOW_CONN_SPARK_DEFAULT, scripts/env.sh):

@@ -38,17 +38,8 @@ start() {
       local endpoint="http://127.0.0.1:$PORT/$ACCOUNT"
       local conn="DefaultEndpointsProtocol=http;AccountName=$ACCOUNT;AccountKey=$KEY;BlobEndpoint=$endpoint;"
       if [ $# -gt 0 ]; then
-        AZURE_STORAGE_CONNECTION_STRING="$conn" python - "$@" <<'PY' || { echo "could not create the containers $*" >&2; exit 1; }
-import os, sys
-from azure.core.exceptions import ResourceExistsError
-from azure.storage.blob import BlobServiceClient
-service = BlobServiceClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"])
-for name in sys.argv[1:]:
-    try:
-        service.create_container(name)
-    except ResourceExistsError:
-        pass
-PY
+        AZURE_STORAGE_CONNECTION_STRING="$conn" python -m ml_platform.lake.containers "$@" \
+          || { echo "could not create the containers $*" >&2; exit 1; }
       fi
       echo "export ML_PLATFORM_AZURE_EMULATOR_ENDPOINT=$endpoint"
       echo "export ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY='$KEY'"

@@ -52,7 +52,7 @@ export ML_PLATFORM_DAG_END_DATE="${ML_PLATFORM_DAG_END_DATE:-2025-03-16}"
 DATA_END="2025-03-22"                    # last day of the last interval
 DEMO_WEEKS="${DEMO_WEEKS:-5}"            # step 8: weeks simulated after DATA_END, one at a time
 LOOP_START="2025-03-23"                  # a Sunday
-LOOP_END="$(python3 -c "import datetime as d; print(d.date(2025,3,22) + d.timedelta(days=7*$DEMO_WEEKS))")"
+LOOP_END="$(date -u -d "2025-03-22 + $((7 * DEMO_WEEKS)) days" +%F)"
 DEMO_SHIFT_DAY="${DEMO_SHIFT_DAY:-2025-03-30}"  # the generator shifts amounts, channels and rates from here
 DEMO_CUTOFFS="2025-02-01,2025-02-08,2025-02-15"   # weekly snapshots whose label window is observed
 DEMO_HORIZON=14
@@ -102,19 +102,8 @@ say "1/8 synthetic data: ${DEMO_CUSTOMERS:-2000} customers, $DATA_START .. $LOOP
 mkdir -p "$ML_PLATFORM_HOME/reports"
 ml-platform data generate --customers "${DEMO_CUSTOMERS:-2000}" --start "$DATA_START" --end "$LOOP_END" \
   --drift-at "$DEMO_SHIFT_DAY" --seed 42 --out "$ML_PLATFORM_HOME/incoming" > "$ML_PLATFORM_HOME/reports/generate.json"
-python - "$ML_PLATFORM_HOME/incoming" "$DATA_END" <<'PY'
-import sys
-from datetime import date, timedelta
-from pathlib import Path
-sys.path.insert(0, "scripts")
-from demo_weeks import land
-from ml_platform.config import get_settings
-incoming, last = Path(sys.argv[1]), date.fromisoformat(sys.argv[2])
-landing = get_settings().landing_dir  # a local folder, or a Blob container (LAKE=azurite)
-land(incoming, landing, "customers")
-first = min(date.fromisoformat(d.name) for d in (incoming / "transactions").iterdir())
-land(incoming, landing, "transactions", [first + timedelta(days=i) for i in range((last - first).days + 1)])
-PY
+# the landing zone: a local folder, or a Blob container (LAKE=azurite)
+ml-platform data land --source "$ML_PLATFORM_HOME/incoming" --end "$DATA_END" > "$ML_PLATFORM_HOME/reports/land.json"
 
 if [ -n "${CONNECT_PID:-}" ]; then
   wait "$CONNECT_PID" || { echo "could not start the Spark Connect server (scripts/spark_connect.sh)" >&2; exit 1; }
@@ -131,11 +120,7 @@ if [ "$LAKE" = azurite ]; then
 else
   echo "  MLflow tracking store (SQLite): $ML_PLATFORM_HOME/mlflow/mlflow.db"
 fi
-python - <<'PY' >/dev/null 2>&1 || { echo "could not initialise the MLflow store" >&2; exit 1; }
-from ml_platform.config import get_settings
-from ml_platform.training.train import mlflow_setup
-mlflow_setup(get_settings())
-PY
+ml-platform registry init >/dev/null 2>&1 || { echo "could not initialise the MLflow store" >&2; exit 1; }
 
 say "3/8 Airflow on 127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT (metadata: ${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-SQLite under $AIRFLOW_HOME})"
 # LAKE=azurite: Airflow's tasks sign in with the `azure_lake` connection, not the environment's key
@@ -161,28 +146,15 @@ else
 fi
 
 say "4/8 what it produced"
-python - <<'PY'
-from ml_platform.config import get_settings
-from ml_platform.lake.paths import TABLES, table_path
-from ml_platform.lake.reader import partition_values, table_summary
-s = get_settings()
-for name in TABLES:
-    t = table_summary(table_path(name))
-    if t["exists"]:
-        print(f"  {name:26s} version {t['version']:3d}  files {t['files']:4d}  rows {t['rows']:9,d}  {t['path']}")
-snaps = partition_values(table_path("features.customer_features"), "snapshot_date")
-print(f"  feature snapshots: {len(snaps)} ({snaps[0]} .. {snaps[-1]})")
-print(f"  gate results (JSON):  {s.reports_dir / 'validation'}")
-print(f"  GE data docs:         {s.reports_dir / 'gx' / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}")
-PY
+ml-platform tables --text | sed 's/^/  /'
+echo "  gate results (JSON):  $ML_PLATFORM_HOME/reports/validation"
+echo "  GE data docs:         $ML_PLATFORM_HOME/reports/gx/gx/uncommitted/data_docs/local_site/index.html"
 if [ "$QUICK" = 1 ]; then
 say "5/8 feature store: skipped (QUICK)"
 else
 say "5/8 feature store: training sets (cutoffs $DEMO_CUTOFFS, ${DEMO_HORIZON} day horizon), online store"
 ml-platform features training-set --cutoffs "$DEMO_CUTOFFS" --horizon-days "$DEMO_HORIZON" --id demo-cli \
   > "$ML_PLATFORM_HOME/reports/training_set_cli.json"
-python -c "import json,sys; t=json.load(open(sys.argv[1])); print(f\"  CLI training set {t['training_set_id']}: {t['rows']:,} rows, lineage {t['lineage']}\")" \
-  "$ML_PLATFORM_HOME/reports/training_set_cli.json"
 python scripts/demo_feature_store.py "$DEMO_CUTOFFS" "$DEMO_HORIZON" "C42-0000001,C42-0000002,C42-9999999"
 ml-platform features skew features.customer_features --sample 50 > "$ML_PLATFORM_HOME/reports/skew.json"
 echo "  skew check: online values equal their offline rows for 50 sampled customers ($ML_PLATFORM_HOME/reports/skew.json)"
@@ -209,45 +181,22 @@ if [ "$QUICK" != 1 ]; then
   TRAINING_RUNS=2
 fi
 wait_runs training "$TRAINING_RUNS"
-python - <<'PY'
-import json
-from mlflow import MlflowClient
-from ml_platform.config import get_settings
-from ml_platform.training.train import mlflow_setup
-s = get_settings()
-mlflow_setup(s)
-c = MlflowClient()
-mv = max(c.search_model_versions(f"name='{s.model_name}'"), key=lambda v: int(v.version))  # the newest
-m = c.get_run(mv.run_id if mv.run_id else mv.tags["run_id"]).data.metrics
-print(f"  {s.model_name} newest = version {mv.version} ({mv.tags['family']}), validation AUC {m['val_auc']:.3f}, "
-      f"training set {mv.tags['training_set_id']}, lineage {mv.tags['lineage']}")
-print(f"  test cutoff {mv.tags['test_cutoff']}: ROC AUC {m['test_roc_auc']:.3f}, average precision {m['test_average_precision']:.3f}, "
-      f"F1 {m['test_f1']:.3f} at threshold {m['test_threshold']:.3f}, ECE {m['test_ece']:.3f}")
-print(f"  evaluation report: {s.reports_dir / 'training' / mv.tags['run_id'] / 'evaluation.html'}")
-PY
+ml-platform registry show | sed 's/^/  /'
 echo "  MLflow UI: http://127.0.0.1:${ML_PLATFORM_MLFLOW_PORT:-25000} (also linked from the training DAG's register task)"
 
 say "7/8 serving: serving_deploy gates each challenger (same rows), builds + smoke-tests a Bento, moves @champion"
 wait_runs serving_deploy "$TRAINING_RUNS"  # one per challenger
 ml-platform registry history | sed 's/^/  /'
 for _ in $(seq 1 60); do curl -sf "$SERVE_URL/readyz" >/dev/null && break; sleep 1; done
-curl -s "$SERVE_URL/readyz" | python -c "import json,sys; r=json.load(sys.stdin); print(f\"  service {r['model_name']}: champion v{r['champion']}, ready={r['ready']} {r['reasons'] or ''}\")"
+echo "  service readiness: $(curl -s "$SERVE_URL/readyz")"
 api trigger batch_scoring >/dev/null
 wait_runs batch_scoring
-python - <<'PY'
-from ml_platform.lake.paths import table_path
-from ml_platform.lake.reader import read_pandas
-g = read_pandas(table_path("gold.churn_scores"))
-last = g[g["score_date"] == g["score_date"].max()]
-bands = last["risk_band"].value_counts().to_dict()
-print(f"  gold.churn_scores {last['score_date'].iloc[0]}: {len(last):,} customers scored by v{last['model_version'].iloc[0]}, "
-      f"risk bands {bands}")
-PY
-CUSTOMER="$(python -c "from ml_platform.serving.bento import sample_customers; print(sample_customers(1)[0])")"
+ml-platform scores | sed 's/^/  /'
+CUSTOMER="$(ml-platform features keys features.customer_features --limit 1)"
 echo "  a prediction for $CUSTOMER (features from the online store, with SHAP contributions):"
 echo "    curl -s -X POST '$SERVE_URL/predict?explain=true' -H 'Content-Type: application/json' -d '{\"customer_ids\": [\"$CUSTOMER\"]}'"
 curl -s -X POST "$SERVE_URL/predict?explain=true" -H 'Content-Type: application/json' -d "{\"customer_ids\": [\"$CUSTOMER\"]}" \
-  | python -c "import json,sys; print('   ', json.dumps(json.load(sys.stdin)['predictions'][0])[:400])"
+  | cut -c1-400 | sed 's/^/    /'; echo
 echo "  OpenAPI: $SERVE_URL/docs   metrics: $SERVE_URL/metrics   registry: ml-platform registry history | rollback"
 
 say "8/8 monitoring loop: $DEMO_WEEKS weeks from $LOOP_START (shift from $DEMO_SHIFT_DAY): traffic, monitoring DAG, retrain_on_drift sensor -> training -> gate"
@@ -256,7 +205,7 @@ python scripts/demo_weeks.py --first-day "$LOOP_START" --weeks "$DEMO_WEEKS" --s
   --incoming "$ML_PLATFORM_HOME/incoming" --serve-url "$SERVE_URL"
 ml-platform registry history | sed 's/^/  /'
 curl -s -X POST "$SERVE_URL/predict" -H 'Content-Type: application/json' -d "{\"customer_ids\": [\"$CUSTOMER\"]}" \
-  | python -c "import json,sys; p=json.load(sys.stdin)['predictions'][0]; print(f\"  the service now answers with v{p['model_version']}: {p['customer_id']} churn probability {p['churn_probability']:.3f} ({p['risk_band']})\")"
+  | cut -c1-300 | sed 's/^/  the service now answers: /'; echo
 
 cat <<MSG
 

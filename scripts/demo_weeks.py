@@ -98,26 +98,6 @@ def run_dag(dag_id: str, logical_date: date, log: Path) -> None:
         sys.exit(f"the {dag_id} run for {logical_date} ended {run.state}; its output: {log}")
 
 
-def land(incoming: Path, landing: Any, table: str, days: list[date] | None = None) -> int:
-    """Copy the generated files of `table` (of `days`, else all) into the landing zone, a local
-    folder or a Blob container (a `UPath`); the number of day folders copied."""
-    n = 0
-    for src in sorted((incoming / table).iterdir()):
-        if days is not None and src.name not in {d.isoformat() for d in days}:
-            continue
-        for f in sorted(p for p in src.rglob("*") if p.is_file()):
-            dest = landing.joinpath(table, *f.relative_to(incoming / table).parts)
-            if not hasattr(dest, "fs"):  # a local folder (a UPath has its fsspec filesystem)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(f.read_bytes())
-        n += 1
-    return n
-
-
-def land_week(incoming: Path, landing: Any, days: list[date]) -> int:
-    return land(incoming, landing, "transactions", days)
-
-
 def send_traffic(url: str, customers: list[str], requests: int, batch: int, seed: int) -> dict[str, int]:
     rng = random.Random(seed)
     versions: dict[str, int] = {}
@@ -144,67 +124,6 @@ def wait_champion(url: str, version: str, timeout: float = 300) -> None:
     sys.exit(f"the service did not switch to v{version} within {timeout:.0f} s")
 
 
-def week_row(end: date) -> dict[str, Any]:
-    import pandas as pd
-
-    from ml_platform.lake.paths import table_path
-    from ml_platform.lake.reader import read_pandas, table_exists
-
-    row: dict[str, Any] = {"week_end": end.isoformat()}
-    drift = read_pandas(table_path("monitoring.drift_reports"))
-    w = drift[drift["window_end"].astype(str) == end.isoformat()]
-    for source in ("served", "batch"):
-        ws = w[w["source"] == source]
-        row[f"{source}_drifted"] = int(ws["drifted"].astype(bool).sum()) if len(ws) else None
-        row[f"{source}_max_psi"] = float(ws["psi"].max()) if len(ws) else None
-    row["champion"] = str(w["model_version"].iloc[0]) if len(w) else None
-    row["auc"] = {}
-    if table_exists(table_path("monitoring.performance")):
-        perf = read_pandas(table_path("monitoring.performance"))
-        p = perf[(perf["window_end"].astype(str) == end.isoformat()) & (perf["grouping"] == "all")]
-        row["auc"] = {f"v{r.model_version}": (None if pd.isna(r.roc_auc) else round(float(r.roc_auc), 3), int(r.n))
-                      for r in p.itertuples()}
-    dec = read_pandas(table_path("monitoring.retrain_decisions"))
-    d = dec[dec["window_end"].astype(str) == end.isoformat()].sort_values("decided_at")
-    row["retrain"] = bool(d["retrain"].astype(bool).any()) if len(d) else False
-    row["decision"] = str(d.iloc[0]["reason"]) if len(d) else ""
-    row["decision_id"] = str(d.iloc[0]["decision_id"]) if len(d) else ""
-    return row
-
-
-def plot(rows: list[dict[str, Any]], shift_day: date, path: Path) -> None:
-    import logging
-
-    import matplotlib
-
-    # Airflow's logging (imported by run_dag) would print matplotlib's INFO notes on the console
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    weeks = [r["week_end"] for r in rows]
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
-    versions = sorted({v for r in rows for v in r["auc"]})
-    for v in versions:
-        a1.plot(weeks, [r["auc"].get(v, (None, 0))[0] for r in rows], marker="o", label=f"realised AUC {v}")
-    a1.set_ylabel("ROC AUC (late labels)")
-    a1.legend(loc="lower left", fontsize=8)
-    for source in ("served", "batch"):
-        a2.plot(weeks, [r[f"{source}_max_psi"] for r in rows], marker="s", label=f"max PSI ({source})")
-    a2.axhline(0.1, color="grey", linestyle=":", label="effect threshold")
-    a2.set_ylabel("largest feature PSI")
-    for ax in (a1, a2):
-        for r in rows:
-            if r["retrain"]:
-                ax.axvline(r["week_end"], color="red", alpha=0.4)
-    a2.legend(loc="upper left", fontsize=8)
-    a2.set_xlabel(f"week ending (distribution shift from {shift_day}; red: retrain decided)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--first-day", type=date.fromisoformat, required=True, help="a Sunday: first day of week 1")
@@ -223,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"no generated files under {a.incoming / 'transactions'}")
 
     from ml_platform.config import get_settings
+    from ml_platform.data.landing import land
+    from ml_platform.monitoring.week_report import format_weeks, plot_weeks, week_row
     from ml_platform.serving.bento import sample_customers
 
     s = get_settings()
@@ -235,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         end = days[-1]
         tag = "shifted" if end >= a.shift_day else "normal"
         print(f"  week {k + 1}/{a.weeks} {first} .. {end} ({tag}): landing", end="", flush=True)
-        if land_week(a.incoming, s.landing_dir, days) == 0:
+        if land(a.incoming, s.landing_dir, "transactions", days) == 0:
             sys.exit(f"\nno generated files for {first} .. {end} under {a.incoming}")
         print(", features", end="", flush=True)
         run_data_plane(["--start", first.isoformat(), "--end", end.isoformat(), "--publish"], logs / f"{end}-run.log")
@@ -261,23 +182,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f" ({time.monotonic() - t0:.0f} s)")
         rows.append(row)
 
-    print("\n  week ending  shift  served by        drift served (n, max PSI)  batch          realised AUC (labels)"
-          "        decision")
-    for r in rows:
-        drift = {src: ("-" if r[f"{src}_drifted"] is None else f"{r[f'{src}_drifted']:2d}, {r[f'{src}_max_psi']:.3f}")
-                 for src in ("served", "batch")}
-        auc = ", ".join(f"{v} {a_ if a_ is not None else '-'} ({n})" for v, (a_, n) in sorted(r["auc"].items())) or "-"
-        served = ",".join(f"v{v}" for v in sorted(r["served"])) or "-"
-        shift = "yes" if date.fromisoformat(r["week_end"]) >= a.shift_day else "no"
-        print(f"  {r['week_end']}  {shift:5s}  {served:15s}  {drift['served']:25s}  {drift['batch']:13s}  "
-              f"{auc:28s}  {'RETRAIN ' + r['decision_id'] if r['retrain'] else 'no retrain'}")
-        print(f"  {'':11s}  {r['decision'][:150]}")
-        if "gate" in r:
-            print(f"  {'':11s}  training run {r['training']}; gate: {r['gate'][:150]}")
+    print("\n" + format_weeks(rows, a.shift_day))
     png = s.reports_dir / "monitoring_weeks.png"
-    plot(rows, a.shift_day, png)
+    plot_weeks(rows, a.shift_day, png)
     (s.reports_dir / "monitoring_weeks.json").write_text(json.dumps(rows, indent=1, default=str))
-    print(f"\n  plot: {png}\n  drift reports: {s.home / 'reports' / 'drift'}   table: {s.reports_dir / 'monitoring_weeks.json'}")
+    print(
+        f"\n  plot: {png}\n  drift reports: {s.home / 'reports' / 'drift'}   table: {s.reports_dir / 'monitoring_weeks.json'}"
+    )
     return 0
 
 

@@ -19,9 +19,15 @@ pytestmark = pytest.mark.spark
 
 def _feats(values: dict[str, float], day: date) -> pd.DataFrame:
     ts = datetime.combine(day + timedelta(days=1), datetime.min.time())
-    return pd.DataFrame({"customer_id": list(values), "feature_timestamp": [ts] * len(values),
-                         "snapshot_date": [day] * len(values), "spend": list(values.values()),
-                         "visits": [int(v) for v in values.values()]})
+    return pd.DataFrame(
+        {
+            "customer_id": list(values),
+            "feature_timestamp": [ts] * len(values),
+            "snapshot_date": [day] * len(values),
+            "spend": list(values.values()),
+            "visits": [int(v) for v in values.values()],
+        }
+    )
 
 
 @pytest.fixture()
@@ -30,40 +36,68 @@ def store(spark, settings):
 
 
 def test_register_describe_and_merge(store):
-    spec = store.register_table("features.demo", _feats({"a": 1.0, "b": 2.0}, date(2025, 1, 1)),
-                                primary_keys=["customer_id"], timestamp_key="feature_timestamp",
-                                ttl=timedelta(days=8), description="demo", partition_by=["snapshot_date"])
+    spec = store.register_table(
+        "features.demo",
+        _feats({"a": 1.0, "b": 2.0}, date(2025, 1, 1)),
+        primary_keys=["customer_id"],
+        timestamp_key="feature_timestamp",
+        ttl=timedelta(days=8),
+        description="demo",
+        partition_by=["snapshot_date"],
+    )
     assert spec.feature_names == ["spend", "visits"]
     assert [t.name for t in store.list_tables()] == ["features.demo"]
     # MERGE on keys + timestamp: one row updated, one inserted
-    store.register_table("features.demo", _feats({"a": 5.0, "c": 3.0}, date(2025, 1, 1)),
-                         primary_keys=["customer_id"], timestamp_key="feature_timestamp",
-                         ttl=timedelta(days=8), partition_by=["snapshot_date"])
+    store.register_table(
+        "features.demo",
+        _feats({"a": 5.0, "c": 3.0}, date(2025, 1, 1)),
+        primary_keys=["customer_id"],
+        timestamp_key="feature_timestamp",
+        ttl=timedelta(days=8),
+        partition_by=["snapshot_date"],
+    )
     rows = {r["customer_id"]: r["spend"] for r in store.read_table("features.demo").collect()}
     assert rows == {"a": 5.0, "b": 2.0, "c": 3.0}
     assert store.read_table("features.demo", as_of_version=0).count() == 2
     d = store.describe("features.demo", now=datetime.fromisoformat("2025-01-03T00:00:00+00:00"))
     assert (d["version"], d["rows"], d["latest_snapshot_date"]) == (1, 3, "2025-01-01")
     assert d["freshness_hours"] == 24.0 and d["stale"] is False
+    assert store.latest_keys("features.demo") == ["a", "b", "c"]  # the newest snapshot's keys, sorted
+    assert store.latest_keys("features.demo", limit=1) == ["a"]
     with pytest.raises(FeatureTableNotFound, match="features.nope"):
         store.describe("features.nope")
     with pytest.raises(FeatureStoreError, match="several rows"):
-        store.register_table("features.demo", pd.concat([_feats({"a": 1.0}, date(2025, 1, 2))] * 2),
-                             primary_keys=["customer_id"], timestamp_key="feature_timestamp")
+        store.register_table(
+            "features.demo",
+            pd.concat([_feats({"a": 1.0}, date(2025, 1, 2))] * 2),
+            primary_keys=["customer_id"],
+            timestamp_key="feature_timestamp",
+        )
 
 
 def test_training_set_lineage_rebuild_and_known_time(store, spark):
     day = date(2025, 1, 1)
-    store.register_table("features.demo", _feats({"a": 1.0, "b": 2.0}, day), primary_keys=["customer_id"],
-                         timestamp_key="feature_timestamp", partition_by=["snapshot_date"])
+    store.register_table(
+        "features.demo",
+        _feats({"a": 1.0, "b": 2.0}, day),
+        primary_keys=["customer_id"],
+        timestamp_key="feature_timestamp",
+        partition_by=["snapshot_date"],
+    )
     time.sleep(1.5)
     between = datetime.now().replace(microsecond=0)  # after the first commit, before the backfill
     time.sleep(1.5)
     # a backfill replaces the same snapshot with different values
-    (spark.createDataFrame(_feats({"a": 10.0, "b": 20.0}, day)).write.format("delta").mode("overwrite")
-     .option("replaceWhere", "snapshot_date = '2025-01-01'").save(store.path("features.demo")))
-    entity = pd.DataFrame({"customer_id": ["a", "a", "b", "x"],
-                           "event_timestamp": [between] * 4, "churned": [1, 1, 0, 0]})
+    (
+        spark.createDataFrame(_feats({"a": 10.0, "b": 20.0}, day))
+        .write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", "snapshot_date = '2025-01-01'")
+        .save(store.path("features.demo"))
+    )
+    entity = pd.DataFrame(
+        {"customer_id": ["a", "a", "b", "x"], "event_timestamp": [between] * 4, "churned": [1, 1, 0, 0]}
+    )
     lookups = [FeatureLookup("features.demo", feature_names=["spend"])]
     new = store.create_training_set(entity, lookups, label="churned")
     old = store.create_training_set(entity, lookups, label="churned", as_of_known_time=True)
@@ -72,8 +106,9 @@ def test_training_set_lineage_rebuild_and_known_time(store, spark):
     assert sorted(new.to_pandas()["spend"].fillna(-1)) == [-1, 10.0, 10.0, 20.0]  # duplicates kept, x missing
     assert sorted(old.to_pandas()["spend"].fillna(-1)) == [-1, 1.0, 1.0, 2.0]
     # the lake moves on; the materialised set does not, and a rebuild from lineage matches it
-    store.register_table("features.demo", _feats({"a": 99.0}, day), primary_keys=["customer_id"],
-                         timestamp_key="feature_timestamp")
+    store.register_table(
+        "features.demo", _feats({"a": 99.0}, day), primary_keys=["customer_id"], timestamp_key="feature_timestamp"
+    )
     for ts in (new, old):
         stored, rebuilt = ts.load_df(), store.rebuild_training_set(ts.training_set_id)
         assert stored.count() == 4
@@ -88,30 +123,50 @@ def test_training_set_lineage_rebuild_and_known_time(store, spark):
 
 
 def test_churn_labels_window_and_unobserved_cutoffs(spark):
-    rows = [("a", datetime(2025, 1, 1, 12)), ("a", datetime(2025, 1, 2, 0, 0, 0)),   # a buys right at end(c)
-            ("b", datetime(2025, 1, 1, 23, 59, 59)), ("b", datetime(2025, 1, 12, 23, 59, 59)),  # after the window
-            ("c", datetime(2025, 1, 2, 5)),                                           # not yet a customer at c
-            ("d", datetime(2025, 1, 20))]                                             # data run to 2025-01-20
+    rows = [
+        ("a", datetime(2025, 1, 1, 12)),
+        ("a", datetime(2025, 1, 2, 0, 0, 0)),  # a buys right at end(c)
+        ("b", datetime(2025, 1, 1, 23, 59, 59)),
+        ("b", datetime(2025, 1, 12, 23, 59, 59)),  # after the window
+        ("c", datetime(2025, 1, 2, 5)),  # not yet a customer at c
+        ("d", datetime(2025, 1, 20)),
+    ]  # data run to 2025-01-20
     silver = spark.createDataFrame(rows, "customer_id string, transaction_ts timestamp")
-    got = {r["customer_id"]: (r["churned"], r["event_timestamp"]) for r in
-           build_churn_labels([date(2025, 1, 1)], 10, silver=silver).collect()}
+    got = {
+        r["customer_id"]: (r["churned"], r["event_timestamp"])
+        for r in build_churn_labels([date(2025, 1, 1)], 10, silver=silver).collect()
+    }
     assert got == {"a": (0, datetime(2025, 1, 2)), "b": (1, datetime(2025, 1, 2))}
     with pytest.raises(LabelWindowNotObserved, match="latest usable cutoff is 2025-01-10"):
         build_churn_labels([date(2025, 1, 1), date(2025, 1, 11)], 10, silver=silver)
 
 
 def test_online_sqlite_publish_get_skew(store):
-    store.register_table("features.demo", _feats({"a": 1.5, "b": 2.0}, date(2025, 1, 1)),
-                         primary_keys=["customer_id"], timestamp_key="feature_timestamp", ttl=timedelta(days=2),
-                         partition_by=["snapshot_date"])
-    store.register_table("features.demo", _feats({"a": 3.5}, date(2025, 1, 2)),
-                         primary_keys=["customer_id"], timestamp_key="feature_timestamp", ttl=timedelta(days=2),
-                         partition_by=["snapshot_date"])
+    store.register_table(
+        "features.demo",
+        _feats({"a": 1.5, "b": 2.0}, date(2025, 1, 1)),
+        primary_keys=["customer_id"],
+        timestamp_key="feature_timestamp",
+        ttl=timedelta(days=2),
+        partition_by=["snapshot_date"],
+    )
+    store.register_table(
+        "features.demo",
+        _feats({"a": 3.5}, date(2025, 1, 2)),
+        primary_keys=["customer_id"],
+        timestamp_key="feature_timestamp",
+        ttl=timedelta(days=2),
+        partition_by=["snapshot_date"],
+    )
     first = store.publish_online("features.demo")
     assert first == {"table": "features.demo", "tag": "v1", "rows": 2, "skipped": False}
     assert store.publish_online("features.demo")["skipped"] is True
     a, b, missing = store.get_online_features("features.demo", ["a", "b", "zz"])
-    assert a.found and a.values == {"spend": 3.5, "visits": 3} and a.feature_timestamp.isoformat() == "2025-01-03T00:00:00+00:00"
+    assert (
+        a.found
+        and a.values == {"spend": 3.5, "visits": 3}
+        and a.feature_timestamp.isoformat() == "2025-01-03T00:00:00+00:00"
+    )
     assert b.values["spend"] == 2.0 and not missing.found and missing.values == {}
     skew = store.check_skew("features.demo")
     assert (skew["checked"], skew["mismatches"]) == (2, 0)
@@ -120,7 +175,7 @@ def test_online_sqlite_publish_get_skew(store):
 
     with sqlite3.connect(store.settings.online_sqlite_path) as c:
         data = c.execute("SELECT data_table FROM publications").fetchone()[0]
-        c.execute(f'UPDATE "{data}" SET payload = replace(payload, \'3.5\', \'3.25\') WHERE key = \'a\'')
+        c.execute(f"UPDATE \"{data}\" SET payload = replace(payload, '3.5', '3.25') WHERE key = 'a'")
     bad = store.check_skew("features.demo")
     assert bad["mismatches"] == 1 and bad["examples"][0]["columns"] == {"spend": (3.5, 3.25)}
     st = store.online_status("features.demo", now=datetime.fromisoformat("2025-01-06T00:00:00+00:00"))
@@ -132,13 +187,18 @@ def test_vacuum_keeps_versions_pinned_by_training_sets(store, spark, settings):
 
     s = settings.model_copy(update={"vacuum_min_retention_hours": 0.0, "as_of_horizon_days": 0})
     for name in ("features.pinned", "features.unpinned"):
-        store.register_table(name, _feats({"a": 1.0, "b": 2.0}, date(2025, 1, 1)), primary_keys=["customer_id"],
-                             timestamp_key="feature_timestamp")
+        store.register_table(
+            name,
+            _feats({"a": 1.0, "b": 2.0}, date(2025, 1, 1)),
+            primary_keys=["customer_id"],
+            timestamp_key="feature_timestamp",
+        )
     entity = pd.DataFrame({"customer_id": ["a", "b"], "event_timestamp": [datetime(2025, 1, 5)] * 2})
     ts = store.create_training_set(entity, [FeatureLookup("features.pinned")])
     for name in ("features.pinned", "features.unpinned"):  # later versions replace every file
-        spark.createDataFrame(_feats({"a": 7.0, "b": 8.0}, date(2025, 1, 1))).write.format("delta") \
-            .mode("overwrite").save(store.path(name))
+        spark.createDataFrame(_feats({"a": 7.0, "b": 8.0}, date(2025, 1, 1))).write.format("delta").mode(
+            "overwrite"
+        ).save(store.path(name))
     report = {r["table"]: r for r in maintain(spark, ["features.pinned", "features.unpinned", "ml.training_sets"], s)}
     assert report["features.pinned"]["pinned_version"] == 0 and report["features.pinned"]["retention_hours"] >= 1.0
     assert report["features.unpinned"]["retention_hours"] == 0.0

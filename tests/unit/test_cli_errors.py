@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from ml_platform import cli
@@ -31,11 +33,23 @@ def test_missing_input_file_is_reported_before_spark(capsys, tmp_path):
 
 
 def test_every_command_has_help(capsys):
-    for argv in (["--help"], ["data", "generate", "--help"], ["ingest", "--help"], ["validate", "--help"],
-                 ["features", "build", "--help"], ["run", "--help"], ["tables", "--help"],
-                 ["features", "list", "--help"], ["features", "describe", "--help"],
-                 ["features", "training-set", "--help"], ["features", "publish", "--help"],
-                 ["features", "get", "--help"], ["features", "skew", "--help"], ["train", "--help"], ["backtest", "--help"]):
+    for argv in (
+        ["--help"],
+        ["data", "generate", "--help"],
+        ["ingest", "--help"],
+        ["validate", "--help"],
+        ["features", "build", "--help"],
+        ["run", "--help"],
+        ["tables", "--help"],
+        ["features", "list", "--help"],
+        ["features", "describe", "--help"],
+        ["features", "training-set", "--help"],
+        ["features", "publish", "--help"],
+        ["features", "get", "--help"],
+        ["features", "skew", "--help"],
+        ["train", "--help"],
+        ["backtest", "--help"],
+    ):
         with pytest.raises(SystemExit) as e:
             cli.main(argv)
         assert e.value.code == 0
@@ -66,7 +80,9 @@ def test_backtest_refuses_cutoffs_whose_labels_are_not_known_at_the_test_cutoff(
     base = ["backtest", "--transactions", str(tx), "--test-cutoff", "2025-03-30", "--horizon-days", "14"]
     assert cli.main([*base, "--train-cutoffs", "2025-03-09,2025-03-23"]) == 2
     err = capsys.readouterr().err
-    assert "2025-03-23" in err and "still open at the test cutoff 2025-03-30" in err and "on or before 2025-03-16" in err
+    assert (
+        "2025-03-23" in err and "still open at the test cutoff 2025-03-30" in err and "on or before 2025-03-16" in err
+    )
     assert cli.main([*base, "--train-cutoffs", "2025-03-09"]) == 2
     assert "at least 2 dates" in capsys.readouterr().err
     (tmp_path / "ws").mkdir()
@@ -74,7 +90,9 @@ def test_backtest_refuses_cutoffs_whose_labels_are_not_known_at_the_test_cutoff(
     assert cli.main([*base, "--train-cutoffs", "2025-03-02,2025-03-09", "--workspace", str(tmp_path / "ws")]) == 2
     err = capsys.readouterr().err
     assert "is not empty" in err and "Traceback" not in err
-    assert cli.main([*base, "--train-cutoffs", "2025-03-02,2025-03-09", "--transactions", str(tmp_path / "no.csv")]) == 2
+    assert (
+        cli.main([*base, "--train-cutoffs", "2025-03-02,2025-03-09", "--transactions", str(tmp_path / "no.csv")]) == 2
+    )
     assert "no.csv does not exist" in capsys.readouterr().err
 
 
@@ -87,3 +105,18 @@ def test_backtest_data_end_ignores_a_sparse_tail():
     days |= {date(2025, 1, 31): 3, date(2025, 2, 6): 1}  # stray future-dated rows after the log ends
     assert observed_end(days, 0.2) == date(2025, 1, 30)
     assert observed_end({date(2025, 1, 1): 5}, 0.2) == date(2025, 1, 1)
+
+
+def test_serve_finds_bentoml_beside_the_interpreter_without_path(monkeypatch):
+    """`.venv/bin/ml-platform serve` with the venv's bin not on PATH (the README's form) still finds
+    `bentoml`; a name found nowhere is a clear error, not a traceback."""
+    from pathlib import Path
+
+    from ml_platform.cli.serving import sibling_executable
+    from ml_platform.errors import ConfigError
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    found = sibling_executable("bentoml")
+    assert Path(found).parent == Path(sys.executable).parent
+    with pytest.raises(ConfigError, match="no-such-tool"):
+        sibling_executable("no-such-tool")

@@ -11,8 +11,16 @@ from ml_platform.registry.promotion import ModelEval, Policy, decide_promotion
 
 pytestmark = pytest.mark.unit
 
-CHAMP = ModelEval("1", 5000, roc_auc=0.80, ece=0.05, equalized_odds_difference=0.10,
-                  demographic_parity_difference=0.08, latency_p99_ms=3.0, rows_digest="d")
+CHAMP = ModelEval(
+    "1",
+    5000,
+    roc_auc=0.80,
+    ece=0.05,
+    equalized_odds_difference=0.10,
+    demographic_parity_difference=0.08,
+    latency_p99_ms=3.0,
+    rows_digest="d",
+)
 
 
 def _chal(**kw) -> ModelEval:
@@ -25,14 +33,17 @@ def test_a_better_challenger_is_promoted_and_the_reason_carries_the_numbers():
     assert "0.8200 vs 0.8000" in d.reason and "5000 rows" in d.reason
 
 
-@pytest.mark.parametrize("change, check, words", [
-    ({"roc_auc": 0.802}, "auc_gain", "gain +0.0020 < required +0.0050"),
-    ({"roc_auc": 0.80}, "auc_gain", "gain +0.0000"),  # a tie keeps the champion
-    ({"roc_auc": 0.85, "ece": 0.08}, "calibration", "ECE 0.0800 worse than champion 0.0500"),
-    ({"roc_auc": 0.85, "equalized_odds_difference": 0.20}, "equalized_odds", "equalized odds difference 0.2000"),
-    ({"roc_auc": 0.85, "demographic_parity_difference": 0.15}, "demographic_parity", "demographic parity"),
-    ({"roc_auc": 0.85, "latency_p99_ms": 180.0}, "latency", "p99 latency 180.0 ms > budget 100.0 ms"),
-])
+@pytest.mark.parametrize(
+    "change, check, words",
+    [
+        ({"roc_auc": 0.802}, "auc_gain", "gain +0.0020 < required +0.0050"),
+        ({"roc_auc": 0.80}, "auc_gain", "gain +0.0000"),  # a tie keeps the champion
+        ({"roc_auc": 0.85, "ece": 0.08}, "calibration", "ECE 0.0800 worse than champion 0.0500"),
+        ({"roc_auc": 0.85, "equalized_odds_difference": 0.20}, "equalized_odds", "equalized odds difference 0.2000"),
+        ({"roc_auc": 0.85, "demographic_parity_difference": 0.15}, "demographic_parity", "demographic parity"),
+        ({"roc_auc": 0.85, "latency_p99_ms": 180.0}, "latency", "p99 latency 180.0 ms > budget 100.0 ms"),
+    ],
+)
 def test_a_challenger_that_fails_one_check_is_rejected_naming_it(change, check, words):
     d = decide_promotion(_chal(**change), CHAMP, Policy())
     assert not d.promote and not d.checks[check] and words in d.reason
@@ -43,12 +54,15 @@ def test_the_first_model_is_judged_against_the_floors():
     assert decide_promotion(_chal(), None, Policy()).promote
     d = decide_promotion(_chal(roc_auc=0.65), None, Policy())
     assert not d.promote and "AUC 0.6500 < floor 0.7000" in d.reason
-    assert decide_promotion(_chal(equalized_odds_difference=0.4), None, Policy()).promote  # no fairness floor by default
+    assert decide_promotion(
+        _chal(equalized_odds_difference=0.4), None, Policy()
+    ).promote  # no fairness floor by default
     d = decide_promotion(_chal(equalized_odds_difference=0.4), None, Policy(floor_max_fairness_gap=0.3))
     assert not d.promote and "fairness gap 0.4000 > floor 0.3000" in d.reason
     # no sensitive attribute at all: fairness cannot block
-    assert decide_promotion(_chal(equalized_odds_difference=None, demographic_parity_difference=None), None,
-                            Policy()).promote
+    assert decide_promotion(
+        _chal(equalized_odds_difference=None, demographic_parity_difference=None), None, Policy()
+    ).promote
 
 
 def test_evaluations_on_different_rows_are_refused():
@@ -78,8 +92,16 @@ def test_apply_is_idempotent_rollback_restores_and_history_records_every_move(tm
     monkeypatch.setenv("ML_PLATFORM_HOME", str(tmp_path))
     get_settings.cache_clear()
     s = Settings(home=tmp_path)
-    res = train_and_register(_frame(), ["recency_days", "frequency_90d", "monetary_90d"], training_set_id="ts1",
-                             lineage={}, study_name="s1", n_trials=2, families=["logreg"], settings=s)
+    res = train_and_register(
+        _frame(),
+        ["recency_days", "frequency_90d", "monetary_90d"],
+        training_set_id="ts1",
+        lineage={},
+        study_name="s1",
+        n_trials=2,
+        families=["logreg"],
+        settings=s,
+    )
     first = evaluate_and_decide(settings=s)
     assert first.promote and first.champion is None and first.challenger.version == "1"
     assert first.challenger.rows == 400 and first.challenger.latency_p99_ms > 0
@@ -122,12 +144,31 @@ def test_apply_is_idempotent_rollback_restores_and_history_records_every_move(tm
     assert json.loads(rows[1]["metrics_json"])["champion"]["roc_auc"] == tie.champion.roc_auc
     assert "[evaluated on challenger v2's test rows (cutoff 2025-01-25), 400 rows that neither fit saw]" in tie.reason
 
+    # `registry show`: the newest version (2) by default, any version on request, a clear error otherwise
+    assert cli.main(["registry", "show", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == "2"  # registered by hand above: no tags
+    assert cli.main(["registry", "show", "--version", "1", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["family"] == "logreg" and shown["training_set_id"] == "ts1" and 0 <= shown["test"]["roc_auc"] <= 1
+    assert cli.main(["registry", "show", "--version", "1"]) == 0
+    assert capsys.readouterr().out.startswith("churn_model version 1 (logreg), validation AUC 0.")
+    assert cli.main(["registry", "show", "--version", "7"]) == 2
+    assert "has no version '7'" in capsys.readouterr().err
+
     # a challenger trained on OLDER cutoffs: its test cutoff (01-18) is the champion's validation
     # cutoff, so both are compared on the champion's test rows (01-25), which it never saw
     older = _frame()
     older = older[older["cutoff_date"] < older["cutoff_date"].max()]
-    train_and_register(older, ["recency_days", "frequency_90d", "monetary_90d"], training_set_id="ts3", lineage={},
-                       study_name="s3", n_trials=2, families=["logreg"], settings=s)
+    train_and_register(
+        older,
+        ["recency_days", "frequency_90d", "monetary_90d"],
+        training_set_id="ts3",
+        lineage={},
+        study_name="s3",
+        n_trials=2,
+        families=["logreg"],
+        settings=s,
+    )
     d = evaluate_and_decide(settings=s)
     assert d.challenger.version == "3" and d.champion.version == "1"
     assert "[evaluated on champion v1's test rows (cutoff 2025-01-25), 400 rows that neither fit saw]" in d.reason
@@ -150,8 +191,16 @@ def test_a_worker_keeps_serving_its_models_when_the_registry_is_unreachable(tmp_
     from tests.unit.test_train_register import _frame
 
     s = Settings(home=tmp_path)
-    train_and_register(_frame(), ["recency_days", "frequency_90d", "monetary_90d"], training_set_id="ts1",
-                       lineage={}, study_name="s1", n_trials=1, families=["logreg"], settings=s)
+    train_and_register(
+        _frame(),
+        ["recency_days", "frequency_90d", "monetary_90d"],
+        training_set_id="ts1",
+        lineage={},
+        study_name="s1",
+        n_trials=1,
+        families=["logreg"],
+        settings=s,
+    )
     holder = ModelHolder(s, want_challenger=True)
     assert holder.refresh() is True and holder.current.champion is None  # only @challenger so far
     apply_decision(evaluate_and_decide(settings=s), settings=s)

@@ -77,9 +77,12 @@ class TrainingSet:
     def load_df(self) -> DataFrame:
         from pyspark.sql import functions as F
 
-        df = (self.store.spark.read.format("delta").option("versionAsOf", self.metadata["table_version"])
-              .load(self.store.path(TRAINING_SETS))
-              .where(F.col("training_set_id") == self.training_set_id))
+        df = (
+            self.store.spark.read.format("delta")
+            .option("versionAsOf", self.metadata["table_version"])
+            .load(self.store.path(TRAINING_SETS))
+            .where(F.col("training_set_id") == self.training_set_id)
+        )
         return df.select(*self.metadata["columns"])
 
     def to_pandas(self) -> Any:
@@ -87,8 +90,9 @@ class TrainingSet:
 
 
 class FeatureStore:
-    def __init__(self, lake_uri: str | None = None, *, settings: Settings | None = None,
-                 spark: SparkSession | None = None) -> None:
+    def __init__(
+        self, lake_uri: str | None = None, *, settings: Settings | None = None, spark: SparkSession | None = None
+    ) -> None:
         s = settings or get_settings()
         if lake_uri is not None:
             from ml_platform.lake.storage import normalize
@@ -138,10 +142,18 @@ class FeatureStore:
         """Record (or update) a table's spec without writing data; the data-plane job uses this."""
         return self.registry.put(table)
 
-    def register_table(self, name: str, df: Any, primary_keys: Sequence[str], timestamp_key: str,
-                       ttl: timedelta | None = None, description: str = "", owner: str = "",
-                       feature_descriptions: dict[str, str] | None = None,
-                       partition_by: Sequence[str] = ()) -> FeatureTable:
+    def register_table(
+        self,
+        name: str,
+        df: Any,
+        primary_keys: Sequence[str],
+        timestamp_key: str,
+        ttl: timedelta | None = None,
+        description: str = "",
+        owner: str = "",
+        feature_descriptions: dict[str, str] | None = None,
+        partition_by: Sequence[str] = (),
+    ) -> FeatureTable:
         """Create feature table `name` from `df`, or MERGE `df` into it on primary keys + timestamp key."""
         from pyspark.sql import functions as F
 
@@ -162,16 +174,26 @@ class FeatureStore:
                 continue
             dtype = f.dataType.simpleString().split("(")[0]
             if dtype not in FEATURE_TYPES:
-                raise FeatureStoreError(f"{name}: feature {f.name!r} has type {dtype}; supported: {sorted(FEATURE_TYPES)}")
+                raise FeatureStoreError(
+                    f"{name}: feature {f.name!r} has type {dtype}; supported: {sorted(FEATURE_TYPES)}"
+                )
             specs.append(FeatureSpec(f.name, dtype, (feature_descriptions or {}).get(f.name, "")))
-        spec = FeatureTable(name=name, primary_keys=tuple(primary_keys), timestamp_key=timestamp_key,
-                            features=tuple(specs), description=description, owner=owner,
-                            ttl_seconds=ttl.total_seconds() if ttl else None, partition_by=tuple(partition_by))
+        spec = FeatureTable(
+            name=name,
+            primary_keys=tuple(primary_keys),
+            timestamp_key=timestamp_key,
+            features=tuple(specs),
+            description=description,
+            owner=owner,
+            ttl_seconds=ttl.total_seconds() if ttl else None,
+            partition_by=tuple(partition_by),
+        )
         key = [*primary_keys, timestamp_key]
         dup = sdf.groupBy(*key).count().where("count > 1").limit(1).collect()
         if dup:
-            raise FeatureStoreError(f"{name}: the frame has several rows for {dict(zip(key, dup[0][:-1]))}; "
-                                    f"rows must be unique on {key}")
+            raise FeatureStoreError(
+                f"{name}: the frame has several rows for {dict(zip(key, dup[0][:-1]))}; rows must be unique on {key}"
+            )
         path = self.path(name)
         if is_delta(path):
             try:
@@ -179,8 +201,10 @@ class FeatureStore:
             except MlPlatformError:
                 old = None
             if old is not None and (old.primary_keys, old.timestamp_key) != (spec.primary_keys, spec.timestamp_key):
-                raise FeatureStoreError(f"{name} is registered with keys {list(old.primary_keys)} + "
-                                        f"{old.timestamp_key!r}; cannot change them to {key}")
+                raise FeatureStoreError(
+                    f"{name} is registered with keys {list(old.primary_keys)} + "
+                    f"{old.timestamp_key!r}; cannot change them to {key}"
+                )
             cond = " AND ".join(f"t.`{c}` = s.`{c}`" for c in key)
             merge_into(self.spark, path, sdf, cond, update=True)
         else:
@@ -223,13 +247,31 @@ class FeatureStore:
                     out[f"latest_{p}"] = vals[-1]
         return out
 
+    def latest_keys(self, name: str, limit: int = 10) -> list[str]:
+        """The first `limit` primary keys (sorted) of the table's newest partition, from the lake (no Spark)."""
+        from ml_platform.lake.reader import partition_values, read_pandas
+
+        spec = self.registry.get(name)
+        path = self.path(name)
+        part = spec.partition_by[0] if spec.partition_by else None
+        if part is None:
+            raise MlPlatformError(f"{name} has no partition column to find its newest rows by")
+        values = partition_values(path, part)
+        if not values:
+            return []
+        keys = read_pandas(path, columns=list(spec.primary_keys), partition=(part, values[-1]))
+        return sorted("|".join(map(str, row)) for row in keys.itertuples(index=False))[:limit]
+
     # ---------------------------------------------------------------- training sets
     def _feature_frame(self, spec: FeatureTable, version: int) -> tuple[DataFrame, list[str]]:
         """The table at `version` plus the tie-break columns it offers (row tracking)."""
         df = self.spark.read.format("delta").option("versionAsOf", version).load(self.path(spec.name))
         try:
-            df = df.select("*", df["_metadata.row_commit_version"].alias("_row_commit_version"),
-                           df["_metadata.row_id"].alias("_row_id"))
+            df = df.select(
+                "*",
+                df["_metadata.row_commit_version"].alias("_row_commit_version"),
+                df["_metadata.row_id"].alias("_row_id"),
+            )
             return df, ["_row_commit_version", "_row_id"]
         except Exception:  # a table created without row tracking: ties broken by value
             return df, []
@@ -240,11 +282,20 @@ class FeatureStore:
         rows = history(self.spark, self.path(name))
         return sorted((int(r["version"]), r["timestamp"]) for r in rows if int(r["version"]) <= max_version)
 
-    def _join_lookup(self, entity: DataFrame, lookup: FeatureLookup, spec: FeatureTable, version: int,
-                     timestamp_key: str, as_of_known_time: bool) -> DataFrame:
+    def _join_lookup(
+        self,
+        entity: DataFrame,
+        lookup: FeatureLookup,
+        spec: FeatureTable,
+        version: int,
+        timestamp_key: str,
+        as_of_known_time: bool,
+    ) -> DataFrame:
         from pyspark.sql import functions as F
 
-        keys = [lookup.lookup_key] if isinstance(lookup.lookup_key, str) else list(lookup.lookup_key or spec.primary_keys)
+        keys = (
+            [lookup.lookup_key] if isinstance(lookup.lookup_key, str) else list(lookup.lookup_key or spec.primary_keys)
+        )
         names = list(lookup.feature_names or spec.feature_names)
         unknown = sorted(set(names) - set(spec.feature_names))
         if unknown:
@@ -252,8 +303,17 @@ class FeatureStore:
 
         def join(ent: DataFrame, v: int) -> DataFrame:
             feats, tb = self._feature_frame(spec, v)
-            return pit_join(ent, feats, entity_keys=keys, feature_keys=list(spec.primary_keys), event_ts=timestamp_key,
-                            feature_ts=spec.timestamp_key, feature_names=names, ttl=spec.ttl, tiebreak=tb)
+            return pit_join(
+                ent,
+                feats,
+                entity_keys=keys,
+                feature_keys=list(spec.primary_keys),
+                event_ts=timestamp_key,
+                feature_ts=spec.timestamp_key,
+                feature_names=names,
+                ttl=spec.ttl,
+                tiebreak=tb,
+            )
 
         if not as_of_known_time:
             return join(entity, version)
@@ -263,9 +323,14 @@ class FeatureStore:
         bounds = [(v, t, commits[i + 1][1] if i + 1 < len(commits) else None) for i, (v, t) in enumerate(commits)]
         hist = self.spark.createDataFrame(bounds, "_v long, _from timestamp, _to timestamp")
         ev = F.col(timestamp_key).cast("timestamp")
-        tagged = entity.join(F.broadcast(hist), (ev >= hist["_from"]) & (hist["_to"].isNull() | (ev < hist["_to"])), "left")
-        parts = [tagged.where(F.col("_v").isNull()).drop("_v", "_from", "_to")
-                 .select("*", *[F.lit(None).cast(spec.features[spec.feature_names.index(n)].dtype).alias(n) for n in names])]
+        tagged = entity.join(
+            F.broadcast(hist), (ev >= hist["_from"]) & (hist["_to"].isNull() | (ev < hist["_to"])), "left"
+        )
+        parts = [
+            tagged.where(F.col("_v").isNull())
+            .drop("_v", "_from", "_to")
+            .select("*", *[F.lit(None).cast(spec.features[spec.feature_names.index(n)].dtype).alias(n) for n in names])
+        ]
         used = [r["_v"] for r in tagged.where(F.col("_v").isNotNull()).select("_v").distinct().collect()]
         for v in sorted(used):
             parts.append(join(tagged.where(F.col("_v") == v).drop("_v", "_from", "_to"), int(v)))
@@ -274,8 +339,14 @@ class FeatureStore:
             out = out.unionByName(p)
         return out
 
-    def _build(self, entity: DataFrame, lookups: list[FeatureLookup], timestamp_key: str,
-               as_of_known_time: bool, lineage: dict[str, int] | None) -> tuple[DataFrame, dict[str, int], list[str]]:
+    def _build(
+        self,
+        entity: DataFrame,
+        lookups: list[FeatureLookup],
+        timestamp_key: str,
+        as_of_known_time: bool,
+        lineage: dict[str, int] | None,
+    ) -> tuple[DataFrame, dict[str, int], list[str]]:
         pinned = dict(lineage or {})
         names: list[str] = []
         out = entity
@@ -289,9 +360,15 @@ class FeatureStore:
             names += list(lookup.feature_names or spec.feature_names)
         return out, pinned, names
 
-    def create_training_set(self, entity_df: Any, feature_lookups: Sequence[FeatureLookup],
-                            timestamp_key: str = "event_timestamp", label: str | None = None,
-                            as_of_known_time: bool = False, training_set_id: str | None = None) -> TrainingSet:
+    def create_training_set(
+        self,
+        entity_df: Any,
+        feature_lookups: Sequence[FeatureLookup],
+        timestamp_key: str = "event_timestamp",
+        label: str | None = None,
+        as_of_known_time: bool = False,
+        training_set_id: str | None = None,
+    ) -> TrainingSet:
         """Point-in-time join of `entity_df` with the lookups, materialised under a training_set_id.
 
         One output row per entity row (duplicates included), every entity column kept, then the
@@ -311,22 +388,48 @@ class FeatureStore:
         out, lineage, names = self._build(entity, list(feature_lookups), timestamp_key, as_of_known_time, None)
         columns = out.columns
         path = self.path(TRAINING_SETS)
-        writer = (out.withColumn("training_set_id", F.lit(tsid)).write.format("delta").mode("overwrite")
-                  .option("replaceWhere", f"training_set_id = '{tsid}'").option("mergeSchema", "true"))
+        writer = (
+            out.withColumn("training_set_id", F.lit(tsid))
+            .write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", f"training_set_id = '{tsid}'")
+            .option("mergeSchema", "true")
+        )
         from ml_platform.lake.delta_sql import is_delta
 
         if not is_delta(path):
             writer = writer.partitionBy("training_set_id").options(**FEATURE_TABLE_PROPERTIES)
         writer.save(path)
-        meta = {"training_set_id": tsid, "created_at": datetime.now(timezone.utc).isoformat(),
-                "entity_columns": entity.columns, "columns": columns, "timestamp_key": timestamp_key,
-                "label": label, "feature_names": names, "as_of_known_time": as_of_known_time,
-                "lookups": [{"table_name": lk.table_name,
-                             "lookup_key": [lk.lookup_key] if isinstance(lk.lookup_key, str) else (list(lk.lookup_key) if lk.lookup_key else None),
-                             "feature_names": list(lk.feature_names) if lk.feature_names else None} for lk in feature_lookups],
-                "lineage": lineage, "table_version": self.table_version(TRAINING_SETS)}
-        meta["rows"] = self.spark.read.format("delta").option("versionAsOf", meta["table_version"]).load(path) \
-            .where(F.col("training_set_id") == tsid).count()
+        version = self.table_version(TRAINING_SETS)
+        meta = {
+            "training_set_id": tsid,
+            "created_at": datetime.now(timezone.utc).isoformat(),
+            "entity_columns": entity.columns,
+            "columns": columns,
+            "timestamp_key": timestamp_key,
+            "label": label,
+            "feature_names": names,
+            "as_of_known_time": as_of_known_time,
+            "lookups": [
+                {
+                    "table_name": lk.table_name,
+                    "lookup_key": [lk.lookup_key]
+                    if isinstance(lk.lookup_key, str)
+                    else (list(lk.lookup_key) if lk.lookup_key else None),
+                    "feature_names": list(lk.feature_names) if lk.feature_names else None,
+                }
+                for lk in feature_lookups
+            ],
+            "lineage": lineage,
+            "table_version": version,
+        }
+        meta["rows"] = (
+            self.spark.read.format("delta")
+            .option("versionAsOf", version)
+            .load(path)
+            .where(F.col("training_set_id") == tsid)
+            .count()
+        )
         write_json_atomic(self._ts_meta_path(tsid), meta)
         return TrainingSet(self, tsid, meta)
 
@@ -375,8 +478,11 @@ class FeatureStore:
         feats, tb = self._feature_frame(spec, v)
         order = [F.col(spec.timestamp_key).desc(), *[F.col(c).desc() for c in tb]]
         w = Window.partitionBy(*spec.primary_keys).orderBy(*order)
-        latest = (feats.withColumn("_rn", F.row_number().over(w)).where("_rn = 1")
-                  .select(*spec.primary_keys, spec.timestamp_key, *spec.feature_names))
+        latest = (
+            feats.withColumn("_rn", F.row_number().over(w))
+            .where("_rn = 1")
+            .select(*spec.primary_keys, spec.timestamp_key, *spec.feature_names)
+        )
         nk = len(spec.primary_keys)
 
         def rows() -> Any:
@@ -384,7 +490,7 @@ class FeatureStore:
 
             for r in latest.toLocalIterator(prefetchPartitions=True):
                 key = r[0] if nk == 1 else tuple(r[:nk])
-                yield key_string(key), r[nk], list(r[nk + 1:])
+                yield key_string(key), r[nk], list(r[nk + 1 :])
 
         res = self.online.publish(spec, rows(), tag)
         return {"table": name, "tag": res.tag, "rows": res.rows, "skipped": res.skipped}
@@ -407,21 +513,32 @@ class FeatureStore:
         spec = self.registry.get(name)
         cur = self.online.current(name)
         if cur is None:
-            raise FeatureStoreError(f"{name} has never been published online; run `ml-platform features publish {name}`")
+            raise FeatureStoreError(
+                f"{name} has never been published online; run `ml-platform features publish {name}`"
+            )
         version = int(str(cur["tag"]).removeprefix("v"))
         offline = self.spark.read.format("delta").option("versionAsOf", version).load(self.path(name))
-        keys = [tuple(r) for r in offline.select(*spec.primary_keys).distinct()
-                .orderBy(F.xxhash64(*spec.primary_keys, F.lit(seed))).limit(sample).collect()]
+        keys = [
+            tuple(r)
+            for r in offline.select(*spec.primary_keys)
+            .distinct()
+            .orderBy(F.xxhash64(*spec.primary_keys, F.lit(seed)))
+            .limit(sample)
+            .collect()
+        ]
         lookup = [k[0] if len(k) == 1 else k for k in keys]
         online = self.get_online_features(name, lookup)
         # the sampled keys' offline rows in one query, matched in Python on (key, feature_timestamp)
         first = spec.primary_keys[0]
-        candidates = offline.where(F.col(first).isin(sorted({k[0] for k in keys}))).select(
-            *spec.primary_keys, spec.timestamp_key, *spec.feature_names).collect()
+        candidates = (
+            offline.where(F.col(first).isin(sorted({k[0] for k in keys})))
+            .select(*spec.primary_keys, spec.timestamp_key, *spec.feature_names)
+            .collect()
+        )
         by_key = {(tuple(r[c] for c in spec.primary_keys), r[spec.timestamp_key]): r.asDict() for r in candidates}
         mismatches: list[dict[str, Any]] = []
         for key, got in zip(keys, online):
-            if not got.found:
+            if not got.found or got.feature_timestamp is None:
                 mismatches.append({"key": key, "problem": "missing online"})
                 continue
             off = by_key.get((key, got.feature_timestamp.astimezone(timezone.utc).replace(tzinfo=None)))
@@ -431,8 +548,13 @@ class FeatureStore:
             diff = {n: (off[n], got.values[n]) for n in spec.feature_names if not _same(off[n], got.values[n])}
             if diff:
                 mismatches.append({"key": key, "problem": "values differ", "columns": diff})
-        return {"table": name, "version": version, "checked": len(lookup), "mismatches": len(mismatches),
-                "examples": mismatches[:5]}
+        return {
+            "table": name,
+            "version": version,
+            "checked": len(lookup),
+            "mismatches": len(mismatches),
+            "examples": mismatches[:5],
+        }
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -24,8 +24,13 @@ from typing import Any
 from ml_platform.errors import MlPlatformError
 
 #: Settings a backtest points into its workspace (the rest, e.g. Spark memory, are inherited).
-_WORKSPACE_VARIABLES = ("ML_PLATFORM_LAKE_URI", "ML_PLATFORM_MLFLOW_TRACKING_URI", "ML_PLATFORM_OPTUNA_STORAGE",
-                        "ML_PLATFORM_ONLINE_SQLITE_PATH", "ML_PLATFORM_ONLINE_STORE")
+_WORKSPACE_VARIABLES = (
+    "ML_PLATFORM_LAKE_URI",
+    "ML_PLATFORM_MLFLOW_TRACKING_URI",
+    "ML_PLATFORM_OPTUNA_STORAGE",
+    "ML_PLATFORM_ONLINE_SQLITE_PATH",
+    "ML_PLATFORM_ONLINE_STORE",
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,8 @@ def check_plan(train_cutoffs: Sequence[date], test_cutoff: date, horizon_days: i
         raise MlPlatformError(
             f"train cutoff(s) {', '.join(map(str, late))}: their {horizon_days}-day label window is still open at the "
             f"test cutoff {test_cutoff}, so a model deployed then could not have learned from them; use cutoffs "
-            f"on or before {latest}")
+            f"on or before {latest}"
+        )
     return BacktestPlan(train, test_cutoff, horizon_days)
 
 
@@ -85,10 +91,21 @@ def use_workspace(workspace: Path) -> None:
     get_settings.cache_clear()
 
 
-def run_backtest(plan: BacktestPlan, transactions: Path, customers: Path | None, *, spark: Any, n_trials: int,
-                 families: Sequence[str], seed: int = 0, fmt: str | None = None, delimiter: str = ",",
-                 timestamp_format: str | None = None, say: Callable[[str], None] = lambda m: None,
-                 progress: Any = None) -> dict[str, Any]:
+def run_backtest(
+    plan: BacktestPlan,
+    transactions: Path,
+    customers: Path | None,
+    *,
+    spark: Any,
+    n_trials: int,
+    families: Sequence[str],
+    seed: int = 0,
+    fmt: str | None = None,
+    delimiter: str = ",",
+    timestamp_format: str | None = None,
+    say: Callable[[str], None] = lambda m: None,
+    progress: Any = None,
+) -> dict[str, Any]:
     """Run every step in the current (workspace) settings; the metrics as a JSON-able dict."""
 
     from ml_platform.config import get_settings
@@ -119,34 +136,80 @@ def run_backtest(plan: BacktestPlan, transactions: Path, customers: Path | None,
     cutoffs = [*plan.train_cutoffs, plan.test_cutoff]
     early = [c for c in cutoffs if c < lo]
     if early:
-        raise MlPlatformError(f"cutoff(s) {', '.join(map(str, early))} are before the first transaction "
-                              f"({lo}): no customer has history there")
+        raise MlPlatformError(
+            f"cutoff(s) {', '.join(map(str, early))} are before the first transaction "
+            f"({lo}): no customer has history there"
+        )
     if plan.test_cutoff + timedelta(days=plan.horizon_days) > observed:
         raise MlPlatformError(
             f"the test cutoff's {plan.horizon_days}-day label window ends after the data does ({observed}"
             f"{'' if observed == hi else f'; the days after it up to {hi} have too few rows to count'}); "
-            f"use a test cutoff on or before {observed - timedelta(days=plan.horizon_days)}")
+            f"use a test cutoff on or before {observed - timedelta(days=plan.horizon_days)}"
+        )
     say(f"feature snapshots at {len(cutoffs)} cutoffs")
     plane.build_feature_snapshots(spark, cutoffs)
     say(f"churn labels ({plan.horizon_days}-day window) + point-in-time training set")
     store = FeatureStore(spark=spark)
     entity = build_churn_labels(cutoffs, plan.horizon_days, spark=spark)
-    ts = store.create_training_set(entity, [FeatureLookup("features.customer_features")],
-                                   timestamp_key="event_timestamp", label="churned", training_set_id="backtest")
+    ts = store.create_training_set(
+        entity,
+        [FeatureLookup("features.customer_features")],
+        timestamp_key="event_timestamp",
+        label="churned",
+        training_set_id="backtest",
+    )
     df = with_sensitive_attributes(ts.to_pandas(), s)
     rows = {str(c): int((df["cutoff_date"] == c).sum()) for c in sorted(df["cutoff_date"].unique())}
     say(f"Optuna search: {n_trials} trials over {', '.join(families)}")
-    res = train_and_register(df, ts.feature_names, training_set_id=ts.training_set_id, lineage=ts.lineage,
-                             study_name="backtest", n_trials=n_trials, families=families, seed=seed, settings=s,
-                             progress=progress)
+    res = train_and_register(
+        df,
+        ts.feature_names,
+        training_set_id=ts.training_set_id,
+        lineage=ts.lineage,
+        study_name="backtest",
+        n_trials=n_trials,
+        families=families,
+        seed=seed,
+        settings=s,
+        progress=progress,
+    )
     test = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.test_metrics.items()}
-    return {"workspace": str(s.home), "data": {"first_day": str(lo), "last_day": str(observed),
-                                               "sparse_tail_days": sum(1 for d in per_day if d > observed),
-                                               "rows_loaded": loaded, "gate_quarantined": gate.get("quarantined")},
-            "train_cutoffs": [str(c) for c in plan.train_cutoffs[:-1]],
-            "validation_cutoff": str(plan.train_cutoffs[-1]), "test_cutoff": str(plan.test_cutoff),
-            "horizon_days": plan.horizon_days, "rows_per_cutoff": rows,
-            "churn_rate_test": round(float(df.loc[df["cutoff_date"] == plan.test_cutoff, "churned"].mean()), 4),
-            "family": res.family, "best_params": res.best_params, "validation_auc": round(res.validation_auc, 4),
-            "test_auc": test["roc_auc"], "test": test, "report": res.report,
-            "model": f"models:/{res.model_name}/{res.version}", "mlflow_tracking_uri": s.mlflow_tracking_uri}
+    return {
+        "workspace": str(s.home),
+        "data": {
+            "first_day": str(lo),
+            "last_day": str(observed),
+            "sparse_tail_days": sum(1 for d in per_day if d > observed),
+            "rows_loaded": loaded,
+            "gate_quarantined": gate.get("quarantined"),
+        },
+        "train_cutoffs": [str(c) for c in plan.train_cutoffs[:-1]],
+        "validation_cutoff": str(plan.train_cutoffs[-1]),
+        "test_cutoff": str(plan.test_cutoff),
+        "horizon_days": plan.horizon_days,
+        "rows_per_cutoff": rows,
+        "churn_rate_test": round(float(df.loc[df["cutoff_date"] == plan.test_cutoff, "churned"].mean()), 4),
+        "family": res.family,
+        "best_params": res.best_params,
+        "validation_auc": round(res.validation_auc, 4),
+        "test_auc": test["roc_auc"],
+        "test": test,
+        "report": res.report,
+        "model": f"models:/{res.model_name}/{res.version}",
+        "mlflow_tracking_uri": s.mlflow_tracking_uri,
+    }
+
+
+def format_report(out: dict[str, Any]) -> str:
+    """The backtest's result (`run_backtest`) as the few lines a person reads."""
+    t = {k: ("n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else v) for k, v in out["test"].items()}
+    return (
+        f"backtest on {out['data']['first_day']}..{out['data']['last_day']}: trained on "
+        f"{', '.join(out['train_cutoffs'])}, validated on {out['validation_cutoff']}, tested on "
+        f"{out['test_cutoff']} ({out['horizon_days']}-day churn window)\n"
+        f"best model: {out['family']} (validation AUC {out['validation_auc']:.3f})\n"
+        f"test: ROC AUC {t['roc_auc']}  average precision {t['average_precision']}  F1 {t['f1']} at threshold "
+        f"{t['threshold']}  Brier {t['brier']}  ECE {t['ece']}  rows {t['rows']} "
+        f"(churn rate {out['churn_rate_test']})\n"
+        f"report: {out['report']}\nworkspace: {out['workspace']}"
+    )

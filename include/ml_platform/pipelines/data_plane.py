@@ -10,6 +10,7 @@ interval, or CLI flags), never by the wall clock, and is safe to rerun:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,8 +57,9 @@ def days_in(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days)]
 
 
-def landed_days(table: str, start: date, end: date, settings: Settings | None = None,
-                names: list[str] | None = None) -> list[tuple[date, str]]:
+def landed_days(
+    table: str, start: date, end: date, settings: Settings | None = None, names: list[str] | None = None
+) -> list[tuple[date, str]]:
     """Landing folders `<landing>/<table>/<YYYY-MM-DD>/` with files, for days in [start, end).
 
     The landing zone is a local folder or a Blob container (`ML_PLATFORM_LANDING_URI`); one
@@ -69,7 +71,7 @@ def landed_days(table: str, start: date, end: date, settings: Settings | None = 
     s = settings or get_settings()
     root = f"{s.landing_uri.rstrip('/')}/{table}"
     if names is None:
-        names = [f[len(root) + 1:] for f in list_files(root, s)]
+        names = [f[len(root) + 1 :] for f in list_files(root, s)]
     wanted = {d.isoformat(): d for d in days_in(start, end)}
     days: set[str] = set()
     for relative in names:
@@ -90,13 +92,15 @@ def ingest_landed(spark: SparkSession, start: date, end: date, settings: Setting
             by_format.setdefault(fmt, {}).update({f: d for f in files})
         for fmt, files in by_format.items():  # one read and one Delta commit per format
             r = ingest_files(spark, files, contract, fmt=fmt, settings=s)
-            report[contract.name].append({"days": len(set(files.values())), "files": r.files,
-                                          "new_files": r.new_files, "rows": r.rows})
+            report[contract.name].append(
+                {"days": len(set(files.values())), "files": r.files, "new_files": r.new_files, "rows": r.rows}
+            )
     return report
 
 
-def _replace_partitions(df: DataFrame, path: str, column: str, values: list[date],
-                        properties: dict[str, str] | None = None) -> None:
+def _replace_partitions(
+    df: DataFrame, path: str, column: str, values: list[date], properties: dict[str, str] | None = None
+) -> None:
     from ml_platform.lake.delta_sql import is_delta
 
     predicate = f"{column} IN ({', '.join(repr(v.isoformat()) for v in values)})"
@@ -110,8 +114,16 @@ def _expected_rows(spark: SparkSession, bronze: str, start: date, ndays: int, s:
     """Row-count band for the batch from the last landed day before it, or None on the first batch."""
     from pyspark.sql import functions as F
 
-    prev = (spark.read.format("delta").load(bronze).where(F.col("ingest_date") < F.lit(start))
-            .groupBy("ingest_date").count().orderBy(F.col("ingest_date").desc()).limit(1).collect())
+    prev = (
+        spark.read.format("delta")
+        .load(bronze)
+        .where(F.col("ingest_date") < F.lit(start))
+        .groupBy("ingest_date")
+        .count()
+        .orderBy(F.col("ingest_date").desc())
+        .limit(1)
+        .collect()
+    )
     if not prev:
         return None
     per_day = prev[0]["count"]
@@ -150,26 +162,35 @@ def validate_to_silver(spark: SparkSession, start: date, end: date, settings: Se
     if not is_delta(bronze):
         return {"skipped": "bronze.transactions does not exist yet", "success": True}
     interval_days = days_in(start, end)
-    batch = (spark.read.format("delta").load(bronze)
-             .where(F.col("ingest_date").isin([d.isoformat() for d in interval_days])))
+    batch = (
+        spark.read.format("delta").load(bronze).where(F.col("ingest_date").isin([d.isoformat() for d in interval_days]))
+    )
     if batch.isEmpty():  # whether landed by a producer or brought with `ml-platform ingest`
         return {"skipped": f"no transactions ingested for [{start}, {end})", "success": True}
-    outcome = run_gate(batch, RuleContext(interval_end=end_of(end - timedelta(days=1)), amount_max=s.amount_max),
-                       quarantine_max_share=s.quarantine_max_share,
-                       rows_expected=_expected_rows(spark, bronze, start, len(interval_days), s),
-                       docs_root=s.reports_dir / "gx", run_name=gate_run_name(start, end))
+    outcome = run_gate(
+        batch,
+        RuleContext(interval_end=end_of(end - timedelta(days=1)), amount_max=s.amount_max),
+        quarantine_max_share=s.quarantine_max_share,
+        rows_expected=_expected_rows(spark, bronze, start, len(interval_days), s),
+        docs_root=s.reports_dir / "gx",
+        run_name=gate_run_name(start, end),
+    )
     result = outcome.result
     result["interval"] = [start.isoformat(), end.isoformat()]
     result_path = save_result(result, gate_result_path(start, end, s))
     result["result_path"] = str(result_path)
-    _replace_partitions(outcome.quarantine.withColumn("failed_rules", F.array_join("failed_rules", ",")),
-                        table_path("quarantine.transactions", s), "ingest_date", interval_days)
+    _replace_partitions(
+        outcome.quarantine.withColumn("failed_rules", F.array_join("failed_rules", ",")),
+        table_path("quarantine.transactions", s),
+        "ingest_date",
+        interval_days,
+    )
     if not outcome.success:
-        raise ValidationFailed(f"gate failed for [{start}, {end}): {'; '.join(result['failures'])} "
-                               f"(result: {result_path})", result)
+        raise ValidationFailed(
+            f"gate failed for [{start}, {end}): {'; '.join(result['failures'])} (result: {result_path})", result
+        )
     silver = table_path("silver.transactions", s)
-    rows = (outcome.valid.select(*TRANSACTIONS.names, "load_id")
-            .withColumn("txn_date", F.to_date("transaction_ts")))
+    rows = outcome.valid.select(*TRANSACTIONS.names, "load_id").withColumn("txn_date", F.to_date("transaction_ts"))
     if not is_delta(silver):
         rows.limit(0).write.format("delta").partitionBy("txn_date").save(silver)
     merge_into(spark, silver, rows, "t.transaction_id = s.transaction_id", update=False)
@@ -188,25 +209,31 @@ def _customers_to_silver(spark: SparkSession, start: date, end: date, s: Setting
     if not is_delta(bronze):
         return
     w = Window.partitionBy("customer_id").orderBy(F.col("ingest_date").desc(), F.col("load_id").desc())
-    latest = (spark.read.format("delta").load(bronze)
-              .where(F.col("customer_id").isNotNull() & (F.col("ingest_date") < F.lit(end)))
-              .withColumn("_rn", F.row_number().over(w)).where("_rn = 1")
-              .select(*CUSTOMERS.names))
+    latest = (
+        spark.read.format("delta")
+        .load(bronze)
+        .where(F.col("customer_id").isNotNull() & (F.col("ingest_date") < F.lit(end)))
+        .withColumn("_rn", F.row_number().over(w))
+        .where("_rn = 1")
+        .select(*CUSTOMERS.names)
+    )
     silver = table_path("silver.customers", s)
     if not is_delta(silver):
         latest.limit(0).write.format("delta").save(silver)
     merge_into(spark, silver, latest, "t.customer_id = s.customer_id", update=True)
 
 
-def build_features(spark: SparkSession, start: date, end: date, cadence: str | None = None,
-                   settings: Settings | None = None) -> dict[str, Any]:
+def build_features(
+    spark: SparkSession, start: date, end: date, cadence: str | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
     """Compute and write feature snapshots for the snapshot dates in [start, end] (inclusive)."""
     s = settings or get_settings()
     return build_feature_snapshots(spark, snapshot_dates(start, end, cadence or s.snapshot_cadence), cadence, s)
 
 
-def build_feature_snapshots(spark: SparkSession, dates: list[date], cadence: str | None = None,
-                            settings: Settings | None = None) -> dict[str, Any]:
+def build_feature_snapshots(
+    spark: SparkSession, dates: list[date], cadence: str | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
     """Compute and write the feature snapshots of `dates` (replacing those partitions); register the table."""
     s = settings or get_settings()
     dates = sorted(set(dates))
@@ -216,8 +243,10 @@ def build_feature_snapshots(spark: SparkSession, dates: list[date], cadence: str
 
     silver_path = table_path("silver.transactions", s)
     if not is_delta(silver_path):
-        raise MlPlatformError(f"no silver.transactions at {silver_path} yet: ingest and validate landed "
-                              f"transaction files first (ml-platform run, or the features_build DAG)")
+        raise MlPlatformError(
+            f"no silver.transactions at {silver_path} yet: ingest and validate landed "
+            f"transaction files first (ml-platform run, or the features_build DAG)"
+        )
     silver = spark.read.format("delta").load(silver_path)
     # one file per snapshot_date partition (instead of one per shuffle partition)
     feats = compute_customer_features(silver, dates).repartition("snapshot_date").persist()
@@ -242,3 +271,48 @@ def publish_if_newest(spark: SparkSession, snapshot: date, settings: Settings | 
     if not ok:
         return {"skipped": f"snapshot {snapshot} is not the newest ({newest})"}
     return FeatureStore(settings=s, spark=spark).publish_online(TABLE_NAME)
+
+
+def run_days(
+    spark: SparkSession,
+    start: date,
+    end: date,
+    *,
+    cadence: str | None = None,
+    batch_days: int = 7,
+    publish: bool = False,
+    settings: Settings | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    say: Callable[[str], None] = lambda msg: None,
+) -> dict[str, Any]:
+    """Landed files of [start, end] (inclusive) -> bronze -> gate -> silver in batches of `batch_days`,
+    then the feature snapshots of the range in one pass and, with `publish`, the newest snapshot to
+    the online store (only when it is the lake's newest). What `ml-platform run` does in one JVM."""
+    s = settings or get_settings()
+    cadence = cadence or s.snapshot_cadence
+    days = days_in(start, end + timedelta(days=1))
+    batches = [days[i : i + batch_days] for i in range(0, len(days), batch_days)]
+    gates = []
+    for i, batch in enumerate(batches):
+        lo, hi = batch[0], batch[-1] + timedelta(days=1)
+        ingest_landed(spark, lo, hi, s)
+        gate = validate_to_silver(spark, lo, hi, s)
+        gates.append(
+            {
+                "interval": [lo.isoformat(), hi.isoformat()],
+                "quarantined": gate.get("quarantined"),
+                "rows": gate.get("rows_validated"),
+                "skipped": gate.get("skipped"),
+            }
+        )
+        if progress:
+            progress(i + 1, len(batches))
+    dates = snapshot_dates(start, end, cadence)
+    say(f"features for {len(dates)} snapshot dates in one pass")
+    out: dict[str, Any] = {"gates": gates, "features": build_features(spark, start, end, cadence, s)}
+    if publish:
+        say("online store: the newest snapshot, if it is the one just built")
+        out["online"] = (
+            publish_if_newest(spark, dates[-1], s) if dates else {"skipped": f"no snapshot date in [{start}, {end}]"}
+        )
+    return out

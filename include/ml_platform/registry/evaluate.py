@@ -48,8 +48,9 @@ def held_out_rows(version: str, settings: Settings | None = None) -> Any:
     s = settings or get_settings()
     mv = client(s).get_model_version(s.model_name, version)
     try:
-        path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=f"evaluation/{TEST_ROWS_FILE}",
-                                                   tracking_uri=s.mlflow_tracking_uri)
+        path = mlflow.artifacts.download_artifacts(
+            run_id=mv.run_id, artifact_path=f"evaluation/{TEST_ROWS_FILE}", tracking_uri=s.mlflow_tracking_uri
+        )
     except Exception as exc:  # noqa: BLE001 - MLflow raises several kinds for a missing artifact
         raise MlPlatformError(f"{s.model_name} v{version} has no logged test rows ({exc}); retrain it") from None
     return pd.read_parquet(path)
@@ -131,8 +132,9 @@ def single_row_p99_ms(model: Any, rows: Any, n: int = 100, rounds: int = 3, budg
     return best
 
 
-def evaluate_version(version: str, rows: Any, settings: Settings | None = None,
-                     latency_budget_ms: float | None = None) -> ModelEval:
+def evaluate_version(
+    version: str, rows: Any, settings: Settings | None = None, latency_budget_ms: float | None = None
+) -> ModelEval:
     """Re-score `version` on `rows` (with label `churned`): AUC, ECE, fairness gaps, p99 latency
     (measured until a round is within `latency_budget_ms`, see `single_row_p99_ms`)."""
     import mlflow.pyfunc
@@ -156,7 +158,43 @@ def evaluate_version(version: str, rows: Any, settings: Settings | None = None,
         if len(set(g)) > 1:
             eod.append(float(equalized_odds_difference(y, pred, sensitive_features=g)))
             dpd.append(float(demographic_parity_difference(y, pred, sensitive_features=g)))
-    return ModelEval(version=version, rows=len(rows), roc_auc=float(roc_auc_score(y, p)),
-                     ece=expected_calibration_error(y, p), equalized_odds_difference=max(eod) if eod else None,
-                     demographic_parity_difference=max(dpd) if dpd else None,
-                     latency_p99_ms=single_row_p99_ms(model, rows, budget_ms=latency_budget_ms), rows_digest=rows_digest(rows))
+    return ModelEval(
+        version=version,
+        rows=len(rows),
+        roc_auc=float(roc_auc_score(y, p)),
+        ece=expected_calibration_error(y, p),
+        equalized_odds_difference=max(eod) if eod else None,
+        demographic_parity_difference=max(dpd) if dpd else None,
+        latency_p99_ms=single_row_p99_ms(model, rows, budget_ms=latency_budget_ms),
+        rows_digest=rows_digest(rows),
+    )
+
+
+def version_summary(version: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
+    """A registered version (default: the newest) as its run recorded it: family, validation and test
+    metrics, training set and lineage, and the evaluation report's path."""
+    s = settings or get_settings()
+    c = client(s)
+    versions = c.search_model_versions(f"name='{s.model_name}'")
+    if not versions:
+        raise MlPlatformError(f"{s.model_name} has no registered version yet: train one first")
+    if version is None:
+        mv = max(versions, key=lambda v: int(v.version))
+    else:
+        found = [v for v in versions if str(v.version) == str(version)]
+        if not found:
+            raise MlPlatformError(f"{s.model_name} has no version {version!r}")
+        mv = found[0]
+    tags = dict(mv.tags)
+    metrics = c.get_run(mv.run_id or tags["run_id"]).data.metrics
+    return {
+        "model_name": s.model_name,
+        "version": str(mv.version),
+        "family": tags.get("family"),
+        "validation_auc": metrics.get("val_auc"),
+        "test_cutoff": tags.get("test_cutoff"),
+        "test": {k.removeprefix("test_"): v for k, v in sorted(metrics.items()) if k.startswith("test_")},
+        "training_set_id": tags.get("training_set_id"),
+        "lineage": tags.get("lineage"),
+        "report": str(s.reports_dir / "training" / tags.get("run_id", mv.run_id or "") / "evaluation.html"),
+    }

@@ -36,7 +36,9 @@ def resolve_snapshot(requested: str | None, settings: Settings | None = None) ->
     return d
 
 
-def score_snapshot(spark: Any, snapshot_date: date, model_version: str, settings: Settings | None = None) -> dict[str, Any]:
+def score_snapshot(
+    spark: Any, snapshot_date: date, model_version: str, settings: Settings | None = None
+) -> dict[str, Any]:
     import mlflow
     from pyspark.sql import functions as F
 
@@ -54,26 +56,63 @@ def score_snapshot(spark: Any, snapshot_date: date, model_version: str, settings
         raise MlPlatformError(f"cannot load {uri} from {s.mlflow_tracking_uri}: {e.message}") from None
     names = schema.input_names()
     types = schema_types(schema)
-    feats = (spark.read.format("delta").load(table_path("features.customer_features", s))
-             .where(F.col("snapshot_date") == F.lit(snapshot_date)))
+    feats = (
+        spark.read.format("delta")
+        .load(table_path("features.customer_features", s))
+        .where(F.col("snapshot_date") == F.lit(snapshot_date))
+    )
     missing = [c for c in names if c not in feats.columns]
     if missing:
         raise MlPlatformError(f"{s.model_name} v{model_version} needs feature(s) {missing} that the snapshot lacks")
     cols = [F.col(c).cast("double" if "double" in types[c] else "string").alias(c) for c in names]
     scored = feats.select("customer_id", *cols).select(
-        "customer_id", spark_scorer(spark, uri)(*names).alias("churn_probability"))
+        "customer_id", spark_scorer(spark, uri)(*names).alias("churn_probability")
+    )
     hi, mid, lo = parse_bands(s.risk_bands)
     p = F.col("churn_probability")
-    band = (F.when(p >= hi, BANDS[0]).when(p >= mid, BANDS[1]).when(p >= lo, BANDS[2]).otherwise("Very Low"))
-    out = scored.select("customer_id", "churn_probability", band.alias("risk_band"),
-                        F.lit(s.model_name).alias("model_name"), F.lit(str(model_version)).alias("model_version"),
-                        F.lit(snapshot_date).alias("score_date"))
+    band = F.when(p >= hi, BANDS[0]).when(p >= mid, BANDS[1]).when(p >= lo, BANDS[2]).otherwise("Very Low")
+    out = scored.select(
+        "customer_id",
+        "churn_probability",
+        band.alias("risk_band"),
+        F.lit(s.model_name).alias("model_name"),
+        F.lit(str(model_version)).alias("model_version"),
+        F.lit(snapshot_date).alias("score_date"),
+    )
     path = table_path(SCORES_TABLE, s)
-    (out.write.format("delta").mode("overwrite").partitionBy("score_date")
-        .option("replaceWhere", f"score_date = '{snapshot_date.isoformat()}'").save(path))
+    (
+        out.write.format("delta")
+        .mode("overwrite")
+        .partitionBy("score_date")
+        .option("replaceWhere", f"score_date = '{snapshot_date.isoformat()}'")
+        .save(path)
+    )
     written = spark.read.format("delta").load(path).where(F.col("score_date") == F.lit(snapshot_date))
     counts = {r["risk_band"]: r["count"] for r in written.groupBy("risk_band").count().collect()}
     if not counts:
         raise MlPlatformError(f"the snapshot of {snapshot_date} has no rows to score")
-    return {"score_date": snapshot_date.isoformat(), "model_version": str(model_version), "table": path,
-            "rows": int(sum(counts.values())), "risk_bands": counts}
+    return {
+        "score_date": snapshot_date.isoformat(),
+        "model_version": str(model_version),
+        "table": path,
+        "rows": int(sum(counts.values())),
+        "risk_bands": counts,
+    }
+
+
+def latest_scores_summary(settings: Settings | None = None) -> dict[str, Any]:
+    """The newest score date of `gold.churn_scores`: customers scored, by which version, risk bands."""
+    from ml_platform.lake.paths import table_path
+    from ml_platform.lake.reader import partition_values, read_pandas
+
+    path = table_path("gold.churn_scores", settings or get_settings())
+    dates = partition_values(path, "score_date")
+    if not dates:
+        raise MlPlatformError("gold.churn_scores has no scores yet: run the batch_scoring DAG")
+    last = read_pandas(path, partition=("score_date", dates[-1]))
+    return {
+        "score_date": dates[-1],
+        "customers": len(last),
+        "model_version": str(last["model_version"].iloc[0]),
+        "risk_bands": {str(k): int(v) for k, v in last["risk_band"].value_counts().items()},
+    }

@@ -2,3 +2,9 @@
 shared Optuna study (`hpo`), the distributed final fit (`distributed`) and the whole flow
 (`train`). What a trained model is lives in `ml_platform.model`, how it is judged in
 `ml_platform.evaluation`."""
+
+__all__ = ["FAMILIES"]
+
+# The AutoML search's model families (`families` fits them). Here, free of numpy, so DAG files and
+# the CLI can offer the list at parse time.
+FAMILIES: tuple[str, ...] = ("xgboost", "logreg", "random_forest", "extra_trees", "mlp")

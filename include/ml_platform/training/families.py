@@ -25,7 +25,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-FAMILIES = ("xgboost", "logreg", "random_forest", "extra_trees", "mlp")
+from ml_platform.training import FAMILIES
+
 Report = Callable[[int, float], None]
 
 
@@ -62,26 +63,33 @@ def suggest_params(trial: Any, family: str) -> dict[str, Any]:
 
 def _suggest(trial: Any, family: str) -> dict[str, Any]:
     if family == "xgboost":
-        return {"max_depth": trial.suggest_int("xgb_max_depth", 2, 8),
-                "learning_rate": trial.suggest_float("xgb_learning_rate", 0.02, 0.3, log=True),
-                "min_child_weight": trial.suggest_float("xgb_min_child_weight", 1.0, 20.0, log=True),
-                "subsample": trial.suggest_float("xgb_subsample", 0.6, 1.0),
-                "colsample_bytree": trial.suggest_float("xgb_colsample_bytree", 0.5, 1.0),
-                "reg_lambda": trial.suggest_float("xgb_reg_lambda", 1e-3, 10.0, log=True),
-                "n_rounds": trial.suggest_int("xgb_n_rounds", 50, 400, step=50)}
+        return {
+            "max_depth": trial.suggest_int("xgb_max_depth", 2, 8),
+            "learning_rate": trial.suggest_float("xgb_learning_rate", 0.02, 0.3, log=True),
+            "min_child_weight": trial.suggest_float("xgb_min_child_weight", 1.0, 20.0, log=True),
+            "subsample": trial.suggest_float("xgb_subsample", 0.6, 1.0),
+            "colsample_bytree": trial.suggest_float("xgb_colsample_bytree", 0.5, 1.0),
+            "reg_lambda": trial.suggest_float("xgb_reg_lambda", 1e-3, 10.0, log=True),
+            "n_rounds": trial.suggest_int("xgb_n_rounds", 50, 400, step=50),
+        }
     if family == "logreg":
         return {"C": trial.suggest_float("lr_C", 1e-3, 10.0, log=True)}
     if family in ("random_forest", "extra_trees"):
         p = "rf" if family == "random_forest" else "et"
-        return {"n_estimators": trial.suggest_int(f"{p}_n_estimators", 50, 300, step=50),
-                "max_depth": trial.suggest_int(f"{p}_max_depth", 3, 16),
-                "min_samples_leaf": trial.suggest_int(f"{p}_min_samples_leaf", 1, 50, log=True),
-                "max_features": trial.suggest_float(f"{p}_max_features", 0.3, 1.0)}
+        return {
+            "n_estimators": trial.suggest_int(f"{p}_n_estimators", 50, 300, step=50),
+            "max_depth": trial.suggest_int(f"{p}_max_depth", 3, 16),
+            "min_samples_leaf": trial.suggest_int(f"{p}_min_samples_leaf", 1, 50, log=True),
+            "max_features": trial.suggest_float(f"{p}_max_features", 0.3, 1.0),
+        }
     if family == "mlp":
-        return {"lr": trial.suggest_float("mlp_lr", 1e-4, 1e-2, log=True),
-                "weight_decay": trial.suggest_float("mlp_weight_decay", 1e-6, 1e-3, log=True),
-                "batch_size": trial.suggest_categorical("mlp_batch_size", [128, 256, 512]),
-                "max_epochs": 40, "patience": 5}
+        return {
+            "lr": trial.suggest_float("mlp_lr", 1e-4, 1e-2, log=True),
+            "weight_decay": trial.suggest_float("mlp_weight_decay", 1e-6, 1e-3, log=True),
+            "batch_size": trial.suggest_categorical("mlp_batch_size", [128, 256, 512]),
+            "max_epochs": 40,
+            "patience": 5,
+        }
     raise ValueError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
 
 
@@ -189,17 +197,36 @@ def _sklearn(family: str, params: dict[str, Any], seed: int, threads: int) -> An
     impute = SimpleImputer(strategy="median", keep_empty_features=True)
     weight = "balanced" if params.get("balanced") else None
     if family == "logreg":
-        return make_pipeline(impute, StandardScaler(), LogisticRegression(C=params["C"], max_iter=2000,
-                                                                          class_weight=weight))
+        return make_pipeline(
+            impute, StandardScaler(), LogisticRegression(C=params["C"], max_iter=2000, class_weight=weight)
+        )
     cls = RandomForestClassifier if family == "random_forest" else ExtraTreesClassifier
-    return make_pipeline(impute, cls(n_estimators=params["n_estimators"], max_depth=params["max_depth"],
-                                     min_samples_leaf=params["min_samples_leaf"], max_features=params["max_features"],
-                                     class_weight=weight, n_jobs=threads, random_state=seed))
+    return make_pipeline(
+        impute,
+        cls(
+            n_estimators=params["n_estimators"],
+            max_depth=params["max_depth"],
+            min_samples_leaf=params["min_samples_leaf"],
+            max_features=params["max_features"],
+            class_weight=weight,
+            n_jobs=threads,
+            random_state=seed,
+        ),
+    )
 
 
-def fit_family(family: str, params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray,
-               x_val: np.ndarray, y_val: np.ndarray, *, seed: int = 0, threads: int = 1,
-               report: Report | None = None) -> Fitted:
+def fit_family(
+    family: str,
+    params: dict[str, Any],
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    seed: int = 0,
+    threads: int = 1,
+    report: Report | None = None,
+) -> Fitted:
     """Fit `family` with `params`; validation AUC goes to `report` as training progresses."""
     x_train, x_val = np.asarray(x_train, dtype="float64"), np.asarray(x_val, dtype="float64")
     y_train, y_val = np.asarray(y_train, dtype="float64"), np.asarray(y_val, dtype="float64")
@@ -216,16 +243,32 @@ def fit_family(family: str, params: dict[str, Any], x_train: np.ndarray, y_train
     raise ValueError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
 
 
-def _fit_xgb(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
-             y_val: np.ndarray, seed: int, threads: int, report: Report | None) -> XGBFitted:
+def _fit_xgb(
+    params: dict[str, Any],
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    seed: int,
+    threads: int,
+    report: Report | None,
+) -> XGBFitted:
     import xgboost as xgb
 
-    booster_params = {"objective": "binary:logistic", "eval_metric": "auc", "tree_method": "hist",
-                      "max_depth": params["max_depth"], "eta": params["learning_rate"],
-                      "min_child_weight": params["min_child_weight"], "subsample": params["subsample"],
-                      "colsample_bytree": params["colsample_bytree"], "lambda": params["reg_lambda"],
-                      "nthread": threads, "seed": seed,
-                      "scale_pos_weight": pos_weight(y_train) if params.get("balanced") else 1.0}
+    booster_params = {
+        "objective": "binary:logistic",
+        "eval_metric": "auc",
+        "tree_method": "hist",
+        "max_depth": params["max_depth"],
+        "eta": params["learning_rate"],
+        "min_child_weight": params["min_child_weight"],
+        "subsample": params["subsample"],
+        "colsample_bytree": params["colsample_bytree"],
+        "lambda": params["reg_lambda"],
+        "nthread": threads,
+        "seed": seed,
+        "scale_pos_weight": pos_weight(y_train) if params.get("balanced") else 1.0,
+    }
     dtrain, dval = xgb.DMatrix(x_train, label=y_train), xgb.DMatrix(x_val, label=y_val)
 
     class _Report(xgb.callback.TrainingCallback):
@@ -234,14 +277,29 @@ def _fit_xgb(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x
                 report(epoch + 1, float(evals_log["val"]["auc"][-1]))
             return False
 
-    booster = xgb.train(booster_params, dtrain, num_boost_round=params["n_rounds"], evals=[(dval, "val")],
-                        early_stopping_rounds=30, callbacks=[_Report()], verbose_eval=False)
+    booster = xgb.train(
+        booster_params,
+        dtrain,
+        num_boost_round=params["n_rounds"],
+        evals=[(dval, "val")],
+        early_stopping_rounds=30,
+        callbacks=[_Report()],
+        verbose_eval=False,
+    )
     best = booster.best_iteration + 1 if booster.best_iteration is not None else params["n_rounds"]
     return XGBFitted("xgboost", booster[:best])
 
 
-def _fit_mlp(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
-             y_val: np.ndarray, seed: int, threads: int, report: Report | None) -> MLPFitted:
+def _fit_mlp(
+    params: dict[str, Any],
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    seed: int,
+    threads: int,
+    report: Report | None,
+) -> MLPFitted:
     import torch
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
@@ -256,14 +314,15 @@ def _fit_mlp(params: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray, x
     net = _mlp(x_train.shape[1])
     opt = torch.optim.AdamW(net.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
     loss_fn = torch.nn.BCEWithLogitsLoss(
-        pos_weight=torch.tensor([pos_weight(y_train) if params.get("balanced") else 1.0]))
+        pos_weight=torch.tensor([pos_weight(y_train) if params.get("balanced") else 1.0])
+    )
     gen = torch.Generator().manual_seed(seed)
     best_auc, best_state, waited = -1.0, None, 0
     for epoch in range(params["max_epochs"]):
         net.train()
         order = torch.randperm(len(xt), generator=gen)
         for i in range(0, len(xt), params["batch_size"]):
-            idx = order[i:i + params["batch_size"]]
+            idx = order[i : i + params["batch_size"]]
             if len(idx) < 2:  # BatchNorm needs two rows
                 continue
             opt.zero_grad()

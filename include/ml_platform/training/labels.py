@@ -59,12 +59,19 @@ def check_cutoffs(cutoffs: Sequence[date], horizon_days: int, last_day: date | N
         latest_ok = last_day - timedelta(days=horizon_days)
         raise LabelWindowNotObserved(
             f"cutoff(s) {', '.join(map(str, bad))}: the {horizon_days}-day label window is not fully observed "
-            f"(data ends {observed_end} 00:00 UTC); the latest usable cutoff is {latest_ok}")
+            f"(data ends {observed_end} 00:00 UTC); the latest usable cutoff is {latest_ok}"
+        )
     return sorted(set(cutoffs))
 
 
-def build_churn_labels(cutoffs: Sequence[date], horizon_days: int, *, spark: SparkSession | None = None,
-                       silver: DataFrame | None = None, settings: Settings | None = None) -> DataFrame:
+def build_churn_labels(
+    cutoffs: Sequence[date],
+    horizon_days: int,
+    *,
+    spark: SparkSession | None = None,
+    silver: DataFrame | None = None,
+    settings: Settings | None = None,
+) -> DataFrame:
     """Entity frame (customer_id, event_timestamp, cutoff_date, churned) for `cutoffs`."""
     from pyspark.sql import functions as F
 
@@ -78,12 +85,36 @@ def build_churn_labels(cutoffs: Sequence[date], horizon_days: int, *, spark: Spa
     last = silver.select(F.max(F.to_date("transaction_ts")).alias("d")).collect()[0]["d"]
     cuts = check_cutoffs(cutoffs, horizon_days, last)
     c = spark.createDataFrame([(d,) for d in cuts], "cutoff_date date").withColumn(
-        "event_timestamp", F.to_timestamp(F.date_add("cutoff_date", 1)))
+        "event_timestamp", F.to_timestamp(F.date_add("cutoff_date", 1))
+    )
     tx = silver.where(F.col("customer_id").isNotNull()).select("customer_id", "transaction_ts")
     horizon = F.expr(f"INTERVAL {int(horizon_days)} DAYS")
     joined = tx.join(F.broadcast(c), tx["transaction_ts"] < c["event_timestamp"] + horizon)
     per = joined.groupBy("customer_id", "cutoff_date", "event_timestamp").agg(
         F.max(F.when(F.col("transaction_ts") < F.col("event_timestamp"), 1).otherwise(0)).alias("_before"),
-        F.max(F.when(F.col("transaction_ts") >= F.col("event_timestamp"), 1).otherwise(0)).alias("_after"))
-    return (per.where(F.col("_before") == 1)
-            .select("customer_id", "event_timestamp", "cutoff_date", (1 - F.col("_after")).cast("int").alias("churned")))
+        F.max(F.when(F.col("transaction_ts") >= F.col("event_timestamp"), 1).otherwise(0)).alias("_after"),
+    )
+    return per.where(F.col("_before") == 1).select(
+        "customer_id", "event_timestamp", "cutoff_date", (1 - F.col("_after")).cast("int").alias("churned")
+    )
+
+
+def per_cutoff_summary(df: DataFrame, feature: str, label: str = "churned") -> dict[str, dict[str, float | int]]:
+    """Rows, churn rate and rows without features (`feature` null: no snapshot in the TTL) per cutoff
+    of a training set's Spark frame."""
+    from pyspark.sql import functions as F
+
+    rows = (
+        df.groupBy("cutoff_date")
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.avg(label).alias("rate"),
+            F.sum(F.when(F.col(feature).isNull(), 1).otherwise(0)).alias("missing"),
+        )
+        .orderBy("cutoff_date")
+        .collect()
+    )
+    return {
+        str(r["cutoff_date"]): {"rows": r["rows"], "churn_rate": round(r["rate"], 4), "without_features": r["missing"]}
+        for r in rows
+    }

@@ -1,0 +1,113 @@
+"""What every sub-command shares: argument types, the stderr log line, progress bars, the Spark session."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from tqdm import tqdm
+
+from ml_platform.config import get_settings
+from ml_platform.errors import ConfigError, MlPlatformError
+
+SubParsers = Any  # argparse's _SubParsersAction (private type)
+
+
+def iso_date(value: str) -> date:
+    """A YYYY-MM-DD date (argparse type)."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def positive(value: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {value}")
+    return n
+
+
+def location(value: str) -> str:
+    """A local path, an abfss:// URI or a Blob https:// URL (argparse type)."""
+    from ml_platform.lake.storage import normalize
+
+    try:
+        return normalize(value)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def cutoffs(value: str) -> list[date]:
+    """Comma-separated cutoff dates (argparse type)."""
+    from ml_platform.training.labels import parse_cutoffs
+
+    try:
+        return parse_cutoffs(value)
+    except MlPlatformError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def policy(value: str) -> dict[str, Any]:
+    """JSON overrides of the promotion policy (argparse type), checked against `Policy`."""
+    from ml_platform.registry.promotion import Policy
+
+    try:
+        overrides = json.loads(value)
+        Policy.from_mapping(overrides)
+    except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
+        raise argparse.ArgumentTypeError(f"bad --policy {value!r}: {e}") from None
+    return dict(overrides)
+
+
+def say(msg: str) -> None:
+    """One timestamped line on stderr (stdout carries only the result)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def progress(label: str) -> Callable[[int, int], None]:
+    """A `progress(done, total)` callback drawing a tqdm bar on stderr (closed when done == total)."""
+    bar: dict[str, Any] = {}
+
+    def report(done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(
+                total=total,
+                desc=label,
+                file=sys.stderr,
+                mininterval=1.0,
+                dynamic_ncols=True,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]",
+            )
+        b = bar["bar"]
+        b.update(done - b.n)
+        if done >= total:
+            b.close()
+
+    return report
+
+
+def spark(app: str) -> Any:
+    """A Spark session for `app` (local, or the Spark Connect server of ML_PLATFORM_SPARK_REMOTE), after
+    checking the lake's location: a bad URI fails before a JVM starts and before any write."""
+    from ml_platform.lake import get_spark
+    from ml_platform.lake.storage import check_location
+
+    settings = get_settings()
+    check_location(settings.lake_uri, what="lake (ML_PLATFORM_LAKE_URI)")
+    remote = settings.spark_remote
+    say(
+        f"connecting to the Spark Connect server {remote}"
+        if remote
+        else "starting Spark (Delta jars from the set-up cache)"
+    )
+    return get_spark(app)
