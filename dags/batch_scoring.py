@@ -16,8 +16,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from ml_platform.assets import FEATURES
-from ml_platform.monitoring.alerts import task_failure_alert
-from platform_dags import event_extra, fail_on_platform_error, lake_credentials
+from platform_dags import event_extra, fail_on_platform_error, task_defaults
 from platform_operators import LakeSparkSubmitOperator
 
 SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "batch_score.py")
@@ -29,12 +28,18 @@ SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "batch_scor
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "on_failure_callback": task_failure_alert,
-                  "pre_execute": lake_credentials},
+    default_args=task_defaults(retries=1, retry_delay=timedelta(minutes=1)),
     tags=["scoring", "spark", "gold"],
     doc_md=__doc__,
-    params={"snapshot_date": Param(None, type=["null", "string"], format="date", title="Snapshot date",
-                                   description="The feature snapshot to score on a manual run; empty: the newest.")},
+    params={
+        "snapshot_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Snapshot date",
+            description="The feature snapshot to score on a manual run; empty: the newest.",
+        )
+    },
 )
 def batch_scoring() -> None:
     @task
@@ -57,8 +62,12 @@ def batch_scoring() -> None:
     score = LakeSparkSubmitOperator(
         task_id="score_snapshot",
         application=SPARK_JOB,
-        application_args=["--date", "{{ ti.xcom_pull(task_ids='resolve')['snapshot_date'] }}",
-                          "--version", "{{ ti.xcom_pull(task_ids='resolve')['version'] }}"],
+        application_args=[
+            "--date",
+            "{{ ti.xcom_pull(task_ids='resolve')['snapshot_date'] }}",
+            "--version",
+            "{{ ti.xcom_pull(task_ids='resolve')['version'] }}",
+        ],
         conn_id="spark_default",
         name="batch_score_{{ run_id | replace(':', '_') | replace('+', '_') }}",
         doc_md="One Spark job: the snapshot's features -> spark_udf(@champion version) -> gold.churn_scores partition.",

@@ -29,9 +29,8 @@ from airflow.sdk import Param, dag, task
 from ml_platform.assets import FEATURES
 from ml_platform.config import get_settings
 from ml_platform.lake.storage import is_remote, parse
-from ml_platform.monitoring.alerts import task_failure_alert
 from ml_platform.pipelines.data_plane import run_interval
-from platform_dags import lake_credentials
+from platform_dags import task_defaults
 from platform_links import ResultLink, data_docs, gate_result, link_results
 from platform_operators import LakeSparkSubmitOperator
 
@@ -48,16 +47,23 @@ SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "data_plane
     end_date=pendulum.instance(_settings.dag_end_date_utc) if _settings.dag_end_date else None,
     catchup=True,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "on_failure_callback": task_failure_alert,
-                  "pre_execute": lake_credentials},
+    default_args=task_defaults(retries=2, retry_delay=timedelta(seconds=30)),
     tags=["features", "data-plane", "spark"],
     doc_md=__doc__,
     params={
-        "steps": Param("ingest,validate,features", type="string",
-                       enum=["ingest,validate,features", "validate,features", "features"],
-                       description="Which data-plane steps to run (e.g. only recompute the feature snapshot)."),
-        "quarantine_max_share": Param(_settings.quarantine_max_share, type="number", minimum=0, maximum=1,
-                                      description="Fail the gate above this share of quarantined rows."),
+        "steps": Param(
+            "ingest,validate,features",
+            type="string",
+            enum=["ingest,validate,features", "validate,features", "features"],
+            description="Which data-plane steps to run (e.g. only recompute the feature snapshot).",
+        ),
+        "quarantine_max_share": Param(
+            _settings.quarantine_max_share,
+            type="number",
+            minimum=0,
+            maximum=1,
+            description="Fail the gate above this share of quarantined rows.",
+        ),
     },
     user_defined_macros={"run_interval": lambda start, end: run_interval(start, end, _settings.snapshot_cadence)},
 )
@@ -77,27 +83,35 @@ def features_build() -> None:
             from airflow.providers.microsoft.azure.hooks.wasb import WasbHook
 
             prefix = f"{LANDING.path}/transactions/".lstrip("/")
-            names = [n[len(prefix):] for n in WasbHook(wasb_conn_id=WASB_CONN_ID).get_blobs_list_recursive(
-                LANDING.container, prefix=prefix)]
+            names = [
+                n[len(prefix) :]
+                for n in WasbHook(wasb_conn_id=WASB_CONN_ID).get_blobs_list_recursive(LANDING.container, prefix=prefix)
+            ]
         days = landed_days("transactions", start, end, names=names)
         if not days:
             raise AirflowSkipException(
-                f"no transaction files landed for [{start}, {end}) under {s.landing_uri}/transactions")
+                f"no transaction files landed for [{start}, {end}) under {s.landing_uri}/transactions"
+            )
         return [str(folder) for _, folder in days]
 
     data_plane = LakeSparkSubmitOperator(
         task_id="ingest_validate_features",
         application=SPARK_JOB,
-        application_args=["--start", "{{ run_interval(data_interval_start, data_interval_end)[0] }}",
-                          "--end", "{{ run_interval(data_interval_start, data_interval_end)[1] }}",
-                          "--steps", "{{ params.steps }}"],
+        application_args=[
+            "--start",
+            "{{ run_interval(data_interval_start, data_interval_end)[0] }}",
+            "--end",
+            "{{ run_interval(data_interval_start, data_interval_end)[1] }}",
+            "--steps",
+            "{{ params.steps }}",
+        ],
         env_vars={"ML_PLATFORM_QUARANTINE_MAX_SHARE": "{{ params.quarantine_max_share }}"},
         conn_id="spark_default",
         name="features_build_{{ ds_nodash }}",
         trigger_rule="none_failed",
         max_active_tis_per_dag=1,  # one writer of the lake tables, even when a backfill runs dates in parallel
         doc_md="One Spark job: ingest landed files -> GE gate (quarantine) -> silver MERGE -> feature snapshot "
-               "-> online store if newest.",
+        "-> online store if newest.",
     )
 
     @task(outlets=[FEATURES])
@@ -121,18 +135,21 @@ def features_build() -> None:
         from airflow.providers.microsoft.azure.sensors.wasb import WasbPrefixSensor
 
         # a Blob landing zone: wait (deferred, in the triggerer) until the interval's last day landed
-        WasbPrefixSensor(
-            task_id="wait_for_landing",
-            container_name=LANDING.container,
-            prefix=f"{LANDING.path}/transactions/".lstrip("/") + "{{ (run_interval(data_interval_start, "
-                   "data_interval_end)[1] - macros.timedelta(days=1)).isoformat() }}/",
-            wasb_conn_id=WASB_CONN_ID,
-            deferrable=True,
-            poke_interval=30,
-            timeout=_settings.landing_wait_seconds,
-            soft_fail=True,  # nothing landed in time: find_landed_files decides (skip), errors show there
-            doc_md="Deferrable WasbPrefixSensor: the last day of the interval in the Blob landing zone.",
-        ) >> landed
+        (
+            WasbPrefixSensor(
+                task_id="wait_for_landing",
+                container_name=LANDING.container,
+                prefix=f"{LANDING.path}/transactions/".lstrip("/") + "{{ (run_interval(data_interval_start, "
+                "data_interval_end)[1] - macros.timedelta(days=1)).isoformat() }}/",
+                wasb_conn_id=WASB_CONN_ID,
+                deferrable=True,
+                poke_interval=30,
+                timeout=_settings.landing_wait_seconds,
+                soft_fail=True,  # nothing landed in time: find_landed_files decides (skip), errors show there
+                doc_md="Deferrable WasbPrefixSensor: the last day of the interval in the Blob landing zone.",
+            )
+            >> landed
+        )
     landed >> data_plane >> publish_features()
 
 

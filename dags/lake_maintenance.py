@@ -14,8 +14,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag
 
-from ml_platform.monitoring.alerts import task_failure_alert
-from platform_dags import lake_credentials
+from platform_dags import task_defaults
 from platform_operators import LakeSparkSubmitOperator
 
 SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "lake_maintenance.py")
@@ -27,14 +26,19 @@ SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "lake_maint
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=5), "on_failure_callback": task_failure_alert,
-                  "pre_execute": lake_credentials},
+    default_args=task_defaults(retries=1, retry_delay=timedelta(minutes=5)),
     tags=["lake", "maintenance", "spark"],
     doc_md=__doc__,
-    params={"tables": Param(None, type=["null", "string"], pattern=r"^( *[A-Za-z_][\w]*\.[A-Za-z_][\w]* *,?)*$",
-                            title="Tables",
-                            description="Comma-separated tables (layer.name, e.g. silver.transactions); empty: the "
-                                        "platform's tables and all feature tables.")},
+    params={
+        "tables": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^( *[A-Za-z_][\w]*\.[A-Za-z_][\w]* *,?)*$",
+            title="Tables",
+            description="Comma-separated tables (layer.name, e.g. silver.transactions); empty: the "
+            "platform's tables and all feature tables.",
+        )
+    },
 )
 def lake_maintenance() -> None:
     LakeSparkSubmitOperator(

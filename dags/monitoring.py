@@ -30,9 +30,8 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from ml_platform.config import get_settings
-from ml_platform.monitoring.alerts import task_failure_alert
 from ml_platform.monitoring.policy import RetrainPolicy
-from platform_dags import fail_on_platform_error, lake_credentials
+from platform_dags import fail_on_platform_error, task_defaults
 from platform_links import ResultLink, link_results, report
 from platform_operators import LakeSparkSubmitOperator
 
@@ -47,18 +46,29 @@ LABELS_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "monitorin
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "on_failure_callback": task_failure_alert,
-                  "pre_execute": lake_credentials},
+    default_args=task_defaults(retries=1, retry_delay=timedelta(minutes=1)),
     tags=["monitoring", "drift"],
     doc_md=__doc__,
     params={
-        "q_value": Param(_settings.drift_q_value, type="number", exclusiveMinimum=0, maximum=1,
-                         description="False discovery rate of the per-feature drift tests."),
-        "effect_threshold": Param(_settings.drift_effect_threshold, type="number", minimum=0,
-                                  description="A significant feature drifts only with PSI at or above this."),
-        "policy": Param({}, **RetrainPolicy.json_schema(),
-                        description="Retrain policy overrides (keys of RetrainPolicy), e.g. {\"cooldown_days\": 7}; "
-                                    "{}: the ML_PLATFORM_RETRAIN_POLICY setting."),
+        "q_value": Param(
+            _settings.drift_q_value,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=1,
+            description="False discovery rate of the per-feature drift tests.",
+        ),
+        "effect_threshold": Param(
+            _settings.drift_effect_threshold,
+            type="number",
+            minimum=0,
+            description="A significant feature drifts only with PSI at or above this.",
+        ),
+        "policy": Param(
+            {},
+            **RetrainPolicy.json_schema(),
+            description='Retrain policy overrides (keys of RetrainPolicy), e.g. {"cooldown_days": 7}; '
+            "{}: the ML_PLATFORM_RETRAIN_POLICY setting.",
+        ),
     },
 )
 def monitoring() -> None:
@@ -70,17 +80,24 @@ def monitoring() -> None:
         return load_spool(get_settings().home / "serving" / "spool")
 
     labels = LakeSparkSubmitOperator(
-        task_id="derive_labels", application=LABELS_JOB, conn_id="spark_default",
-        application_args=["--horizon-days", str(_settings.label_horizon_days)], name="monitoring_labels",
-        doc_md="One Spark job: labels for every logged prediction whose horizon has elapsed (MERGE, idempotent).")
+        task_id="derive_labels",
+        application=LABELS_JOB,
+        conn_id="spark_default",
+        application_args=["--horizon-days", str(_settings.label_horizon_days)],
+        name="monitoring_labels",
+        doc_md="One Spark job: labels for every logged prediction whose horizon has elapsed (MERGE, idempotent).",
+    )
 
     @task
     def drift_spec(params=None, data_interval_end=None) -> dict | None:
         """The champion, its training set and the table paths, as JSON for the drift environment."""
         from ml_platform.monitoring.weekly import drift_spec as spec
 
-        return spec((data_interval_end - timedelta(days=1)).date(), q_value=params["q_value"],
-                    effect_threshold=params["effect_threshold"])
+        return spec(
+            (data_interval_end - timedelta(days=1)).date(),
+            q_value=params["q_value"],
+            effect_threshold=params["effect_threshold"],
+        )
 
     @task.external_python(python=DRIFT_PYTHON, expect_airflow=False)
     def detect_drift(spec: dict | None) -> dict | None:
@@ -112,14 +129,20 @@ def monitoring() -> None:
             log_drift_report(spec, drift)
             for source, res in drift["sources"].items():
                 if res["drifted"]:
-                    send_alert("drift", f"{source} features drifted in the week ending {end}: "
-                               f"{', '.join(res['drifted'])}", {"report": drift["report"], **res})
+                    send_alert(
+                        "drift",
+                        f"{source} features drifted in the week ending {end}: {', '.join(res['drifted'])}",
+                        {"report": drift["report"], **res},
+                    )
         decision = decide_retrain(history(end), policy)
         new = record_decision(decision, end)
         drop = decision.numbers.get("auc_drop")
         if drop is not None and drop > policy.auc_drop:
-            send_alert("performance", f"realised AUC {drop:.3f} below the offline baseline in the week ending {end}",
-                       decision.numbers)
+            send_alert(
+                "performance",
+                f"realised AUC {drop:.3f} below the offline baseline in the week ending {end}",
+                decision.numbers,
+            )
         if decision.retrain:
             send_alert(f"retrain_{decision.trigger}", decision.reason, {"decision_id": decision.decision_id})
         print(f"{'RETRAIN' if decision.retrain else 'no retrain'} ({decision.decision_id}): {decision.reason}")

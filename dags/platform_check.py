@@ -14,8 +14,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from ml_platform.config import get_settings
-from ml_platform.monitoring.alerts import task_failure_alert
-from platform_dags import lake_credentials
+from platform_dags import task_defaults
 
 DRIFT_PYTHON = str(get_settings().drift_python)
 
@@ -25,8 +24,7 @@ DRIFT_PYTHON = str(get_settings().drift_python)
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=10), "on_failure_callback": task_failure_alert,
-                  "pre_execute": lake_credentials},
+    default_args=task_defaults(retries=1, retry_delay=timedelta(seconds=10)),
     tags=["platform", "monitoring"],
     doc_md=__doc__,
 )

@@ -18,8 +18,7 @@ from airflow.sdk import dag, task
 
 from ml_platform.assets import RETRAIN_REQUESTED
 from ml_platform.config import get_settings
-from ml_platform.monitoring.alerts import task_failure_alert
-from platform_dags import lake_credentials
+from platform_dags import task_defaults
 from retrain_sensor import RetrainDecisionSensor
 
 
@@ -29,13 +28,14 @@ from retrain_sensor import RetrainDecisionSensor
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30), "on_failure_callback": task_failure_alert,
-                  "pre_execute": lake_credentials},
+    default_args=task_defaults(retries=1, retry_delay=timedelta(seconds=30)),
     tags=["monitoring", "training"],
     doc_md=__doc__,
 )
 def retrain_on_drift() -> None:
-    wait = RetrainDecisionSensor(task_id="wait_for_decision", poke_interval=get_settings().retrain_poll_seconds, timeout=50 * 60, soft_fail=True)
+    wait = RetrainDecisionSensor(
+        task_id="wait_for_decision", poke_interval=get_settings().retrain_poll_seconds, timeout=50 * 60, soft_fail=True
+    )
 
     @task(outlets=[RETRAIN_REQUESTED])
     def request(decision: dict, run_id=None, outlet_events=None) -> dict:
@@ -46,8 +46,7 @@ def retrain_on_drift() -> None:
 
         if not claim(decision["decision_id"], run_id, table_path(HANDLED_TABLE)):
             raise AirflowSkipException(f"decision {decision['decision_id']} was handled by another run")
-        outlet_events[RETRAIN_REQUESTED].extra = {"decision_id": decision["decision_id"],
-                                                  "reason": decision["reason"]}
+        outlet_events[RETRAIN_REQUESTED].extra = {"decision_id": decision["decision_id"], "reason": decision["reason"]}
         return decision
 
     request(wait.output)

@@ -23,8 +23,8 @@ from airflow.sdk import Param, dag, task
 
 from ml_platform.assets import CHALLENGER
 from ml_platform.config import get_settings
-from ml_platform.monitoring.alerts import task_failure_alert
-from platform_dags import event_extra, fail_on_platform_error, lake_credentials
+from ml_platform.registry.promotion import Policy
+from platform_dags import event_extra, fail_on_platform_error, task_defaults
 from platform_links import ResultLink, link_results, model_version, service_docs
 
 _settings = get_settings()  # environment variables only, no I/O
@@ -36,21 +36,20 @@ _settings = get_settings()  # environment variables only, no I/O
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30), "on_failure_callback": task_failure_alert,
-                  "pre_execute": lake_credentials},
+    default_args=task_defaults(retries=1, retry_delay=timedelta(seconds=30)),
     tags=["serving", "registry", "bentoml"],
     doc_md=__doc__,
     params={
-        "min_auc_gain": Param(0.005, type="number", minimum=-1, maximum=1, description="Challenger AUC minus champion AUC, at least."),
-        "calibration_tolerance": Param(0.02, type="number", minimum=0, maximum=1, description="ECE may worsen by at most this."),
-        "fairness_tolerance": Param(0.05, type="number", minimum=0, maximum=1,
-                                    description="Equalized odds / demographic parity gaps may grow by at most this."),
-        "latency_p99_ms": Param(_settings.promotion_latency_p99_ms, type="number", exclusiveMinimum=0, description="Single-row predict p99 budget (model)."),
-        "floor_auc": Param(0.70, type="number", minimum=0, maximum=1, description="Any champion: minimum AUC."),
-        "floor_max_ece": Param(0.15, type="number", minimum=0, maximum=1, description="First model: largest calibration error."),
-        "floor_max_fairness_gap": Param(1.0, type="number", minimum=0, maximum=1,
-                                        description="First model: largest fairness gap (1 = off; small groups are noisy)."),
-        "smoke_p99_ms": Param(_settings.smoke_latency_p99_ms, type="number", exclusiveMinimum=0, description="Bento smoke test: HTTP p99 budget."),
+        **{
+            name: Param(**spec)
+            for name, spec in Policy.param_specs(latency_p99_ms=_settings.promotion_latency_p99_ms).items()
+        },
+        "smoke_p99_ms": Param(
+            _settings.smoke_latency_p99_ms,
+            type="number",
+            exclusiveMinimum=0,
+            description="Bento smoke test: HTTP p99 budget.",
+        ),
     },
 )
 def serving_deploy() -> None:
@@ -63,21 +62,19 @@ def serving_deploy() -> None:
 
         from ml_platform.registry.aliases import evaluate_and_decide
         from ml_platform.registry.evaluate import alias_version
-        from ml_platform.registry.promotion import Policy
 
         if alias_version("challenger") is None:  # e.g. a manual run after the last one was decided
             raise AirflowSkipException("no model has alias @challenger: nothing to evaluate or deploy")
 
         decision_id = event_extra(triggering_asset_events, "decision_id")
         announced = event_extra(triggering_asset_events, "version")
-        policy = Policy.from_mapping({k: params[k] for k in ("min_auc_gain", "calibration_tolerance",
-                                                             "fairness_tolerance", "latency_p99_ms", "floor_auc",
-                                                             "floor_max_ece", "floor_max_fairness_gap")})
+        policy = Policy.from_mapping({k: params[k] for k in Policy.param_specs()})
         with fail_on_platform_error():
             decision = evaluate_and_decide(policy)
         if announced and str(announced) != decision.challenger.version:
-            logging.getLogger(__name__).warning("event announced v%s; @challenger is now v%s (evaluated)",
-                                                announced, decision.challenger.version)
+            logging.getLogger(__name__).warning(
+                "event announced v%s; @challenger is now v%s (evaluated)", announced, decision.challenger.version
+            )
         logging.getLogger(__name__).info("%s: %s", "PROMOTE" if decision.promote else "REJECT", decision.reason)
         return {"decision": decision.to_dict(), "decision_id": decision_id}
 
@@ -101,8 +98,12 @@ def serving_deploy() -> None:
         from ml_platform.serving.bento import sample_customers
         from ml_platform.serving.bento import smoke_test as smoke
 
-        return smoke(tag, evaluated["decision"]["challenger"]["version"], sample_customers(20),
-                     p99_budget_ms=params["smoke_p99_ms"])
+        return smoke(
+            tag,
+            evaluated["decision"]["challenger"]["version"],
+            sample_customers(20),
+            p99_budget_ms=params["smoke_p99_ms"],
+        )
 
     @task(trigger_rule="none_failed_min_one_success")
     def apply_decision(evaluated: dict, run_id=None) -> dict:
@@ -114,8 +115,11 @@ def serving_deploy() -> None:
         decision = Decision.from_dict(evaluated["decision"])
         record = apply(decision, dag_run_id=run_id, decision_id=evaluated["decision_id"] or "")
         if not decision.promote:
-            send_alert("gate_rejected", f"challenger v{decision.challenger.version} rejected: {decision.reason}",
-                       {"dag_run_id": run_id, "decision_id": evaluated["decision_id"]})
+            send_alert(
+                "gate_rejected",
+                f"challenger v{decision.challenger.version} rejected: {decision.reason}",
+                {"dag_run_id": run_id, "decision_id": evaluated["decision_id"]},
+            )
         return record
 
     @task
@@ -129,8 +133,9 @@ def serving_deploy() -> None:
         s = get_settings()
         if record["action"] != "promote":
             return {"confirmed": False, "note": "challenger rejected: the champion did not change"}
-        out = confirm(record["champion_version"], f"http://127.0.0.1:{s.serving_port}",
-                      timeout=s.serving_poll_seconds * 3 + 30)
+        out = confirm(
+            record["champion_version"], f"http://127.0.0.1:{s.serving_port}", timeout=s.serving_poll_seconds * 3 + 30
+        )
         logging.getLogger(__name__).info("confirm_serving: %s", out)
         return out
 

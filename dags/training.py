@@ -25,48 +25,73 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, t
 
 from ml_platform.assets import CHALLENGER, RETRAIN_REQUESTED
 from ml_platform.config import get_settings
-from ml_platform.monitoring.alerts import task_failure_alert
-from platform_dags import event_extra, fail_on_platform_error, lake_credentials
+from ml_platform.training import FAMILIES as MODEL_FAMILIES
+from platform_dags import event_extra, fail_on_platform_error, task_defaults
 from platform_links import ResultLink, link_results, mlflow_run, model_version, report
 from platform_operators import LakeSparkSubmitOperator
 
 _settings = get_settings()  # environment variables only, no I/O
 SPARK_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "training_set.py")
-FAMILIES = "xgboost,logreg,random_forest,extra_trees,mlp"
-_FAMILY = "(" + FAMILIES.replace(",", "|") + ")"
+FAMILIES = ",".join(MODEL_FAMILIES)
+_FAMILY = "(" + "|".join(MODEL_FAMILIES) + ")"
 FAMILIES_PATTERN = rf"^ *{_FAMILY} *(, *{_FAMILY} *)*$"  # the form refuses an unknown family
 CUTOFFS_PATTERN = r"^( *\d{4}-\d{2}-\d{2} *(, *\d{4}-\d{2}-\d{2} *)*)?$"
 
 
 @dag(
     dag_id="training",
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 4 * * 1", timezone="UTC"),
-                                 assets=RETRAIN_REQUESTED),
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 4 * * 1", timezone="UTC"), assets=RETRAIN_REQUESTED),
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "on_failure_callback": task_failure_alert,
-                  "pre_execute": lake_credentials},
+    default_args=task_defaults(retries=1, retry_delay=timedelta(minutes=1)),
     tags=["training", "mlflow", "optuna"],
     doc_md=__doc__,
     params={
-        "cutoffs": Param(None, type=["null", "string"], pattern=CUTOFFS_PATTERN, title="Cutoffs",
-                         description="Comma-separated cutoff dates (YYYY-MM-DD,...); empty: the last `last_k` "
-                                     "snapshot dates whose label window is fully observed."),
-        "last_k": Param(4, type="integer", minimum=3, maximum=52, description="Cutoffs to use when none are given (>= 3)."),
-        "horizon_days": Param(_settings.label_horizon_days, type="integer", minimum=1, maximum=730,
-                              description="Churn label window in days: no purchase within it = churned."),
-        "n_trials": Param(_settings.training_trials, type="integer", minimum=1, maximum=10_000,
-                          description="Optuna trials in total (split across workers)."),
+        "cutoffs": Param(
+            None,
+            type=["null", "string"],
+            pattern=CUTOFFS_PATTERN,
+            title="Cutoffs",
+            description="Comma-separated cutoff dates (YYYY-MM-DD,...); empty: the last `last_k` "
+            "snapshot dates whose label window is fully observed.",
+        ),
+        "last_k": Param(
+            4, type="integer", minimum=3, maximum=52, description="Cutoffs to use when none are given (>= 3)."
+        ),
+        "horizon_days": Param(
+            _settings.label_horizon_days,
+            type="integer",
+            minimum=1,
+            maximum=730,
+            description="Churn label window in days: no purchase within it = churned.",
+        ),
+        "n_trials": Param(
+            _settings.training_trials,
+            type="integer",
+            minimum=1,
+            maximum=10_000,
+            description="Optuna trials in total (split across workers).",
+        ),
         "n_workers": Param(2, type="integer", minimum=1, maximum=16, description="Mapped HPO tasks on one study."),
-        "families": Param(FAMILIES, type="string", pattern=FAMILIES_PATTERN,
-                          description="Model families to search, comma-separated, from: " + FAMILIES + "."),
-        "timeout": Param(None, type=["null", "number"], exclusiveMinimum=0,
-                         description="Seconds per HPO worker (empty: no limit)."),
+        "families": Param(
+            FAMILIES,
+            type="string",
+            pattern=FAMILIES_PATTERN,
+            description="Model families to search, comma-separated, from: " + FAMILIES + ".",
+        ),
+        "timeout": Param(
+            None, type=["null", "number"], exclusiveMinimum=0, description="Seconds per HPO worker (empty: no limit)."
+        ),
         "seed": Param(0, type="integer", minimum=0, description="Seed (one worker: reproducible)."),
-        "distributed_workers": Param(0, type="integer", minimum=0, maximum=64,
-                                    description="0: final fit in the task; N: refit an xgboost/mlp winner over N Spark "
-                                                "tasks (xgboost.spark) / torch processes (TorchDistributor)."),
+        "distributed_workers": Param(
+            0,
+            type="integer",
+            minimum=0,
+            maximum=64,
+            description="0: final fit in the task; N: refit an xgboost/mlp winner over N Spark "
+            "tasks (xgboost.spark) / torch processes (TorchDistributor).",
+        ),
     },
 )
 def training() -> None:
@@ -98,18 +123,30 @@ def training() -> None:
         decision = event_extra(triggering_asset_events, "decision_id")
         study = f"churn-{tsid}"
         parent = start_study_run(study, tsid, {**params, "airflow_run_id": run_id, "decision_id": decision})
-        return {"training_set_id": tsid, "cutoffs": ",".join(cutoffs), "study": study, "parent_run_id": parent,
-                "families": families, "decision_id": decision, "data_as_of": snaps[-1] if snaps else None,
-                "shards": split_trials(params["n_trials"], params["n_workers"])}
+        return {
+            "training_set_id": tsid,
+            "cutoffs": ",".join(cutoffs),
+            "study": study,
+            "parent_run_id": parent,
+            "families": families,
+            "decision_id": decision,
+            "data_as_of": snaps[-1] if snaps else None,
+            "shards": split_trials(params["n_trials"], params["n_workers"]),
+        }
 
     p = plan()
 
     build = LakeSparkSubmitOperator(
         task_id="build_training_set",
         application=SPARK_JOB,
-        application_args=["--cutoffs", "{{ ti.xcom_pull(task_ids='plan')['cutoffs'] }}",
-                          "--horizon-days", "{{ params.horizon_days }}",
-                          "--id", "{{ ti.xcom_pull(task_ids='plan')['training_set_id'] }}"],
+        application_args=[
+            "--cutoffs",
+            "{{ ti.xcom_pull(task_ids='plan')['cutoffs'] }}",
+            "--horizon-days",
+            "{{ params.horizon_days }}",
+            "--id",
+            "{{ ti.xcom_pull(task_ids='plan')['training_set_id'] }}",
+        ],
         conn_id="spark_default",
         name="training_set_{{ run_id | replace(':', '_') | replace('+', '_') }}",
         doc_md="One Spark job: churn labels for the cutoffs + point-in-time join -> ml.training_sets (with lineage).",
@@ -126,9 +163,16 @@ def training() -> None:
         from ml_platform.training.train import hpo_worker
 
         df, names, _ = load_training_frame(plan["training_set_id"])
-        return hpo_worker(df, names, study_name=plan["study"], parent_run_id=plan["parent_run_id"],
-                          n_trials=shard["trials"], families=plan["families"], seed=params["seed"] + shard["worker"],
-                          timeout=params["timeout"])
+        return hpo_worker(
+            df,
+            names,
+            study_name=plan["study"],
+            parent_run_id=plan["parent_run_id"],
+            n_trials=shard["trials"],
+            families=plan["families"],
+            seed=params["seed"] + shard["worker"],
+            timeout=params["timeout"],
+        )
 
     @task(outlets=[CHALLENGER])
     def register(plan: dict, trials: list[int], params=None, outlet_events=None) -> dict:
@@ -139,16 +183,32 @@ def training() -> None:
         from ml_platform.training.train import finalize_and_register, mlflow_setup
 
         df, names, lineage = load_training_frame(plan["training_set_id"])
-        res = finalize_and_register(df, names, study_name=plan["study"], parent_run_id=plan["parent_run_id"],
-                                    training_set_id=plan["training_set_id"], lineage=lineage, seed=params["seed"],
-                                    distributed_workers=params["distributed_workers"],
-                                    extra_tags={"decision_id": plan["decision_id"], "data_as_of": plan.get("data_as_of")},
-                                    report=False)
-        extra = {"model_name": res.model_name, "version": res.version, "training_set_id": plan["training_set_id"],
-                 "decision_id": plan["decision_id"]}
+        res = finalize_and_register(
+            df,
+            names,
+            study_name=plan["study"],
+            parent_run_id=plan["parent_run_id"],
+            training_set_id=plan["training_set_id"],
+            lineage=lineage,
+            seed=params["seed"],
+            distributed_workers=params["distributed_workers"],
+            extra_tags={"decision_id": plan["decision_id"], "data_as_of": plan.get("data_as_of")},
+            report=False,
+        )
+        extra = {
+            "model_name": res.model_name,
+            "version": res.version,
+            "training_set_id": plan["training_set_id"],
+            "decision_id": plan["decision_id"],
+        }
         outlet_events[CHALLENGER].extra = extra
-        return {**extra, "test_roc_auc": res.test_metrics["roc_auc"], "trials": sum(trials), "run_id": res.run_id,
-                "experiment_id": mlflow_setup(get_settings())}
+        return {
+            **extra,
+            "test_roc_auc": res.test_metrics["roc_auc"],
+            "trials": sum(trials),
+            "run_id": res.run_id,
+            "experiment_id": mlflow_setup(get_settings()),
+        }
 
     @task
     def evaluation_report(registered: dict, params=None) -> str:
@@ -162,8 +222,11 @@ def training() -> None:
 
     s = shards(p)
     p >> build >> s
-    registered = link_results(register(p, hpo.partial(plan=p).expand(shard=s)),
-                              ResultLink("MLflow run", mlflow_run()), ResultLink("Model version", model_version()))
+    registered = link_results(
+        register(p, hpo.partial(plan=p).expand(shard=s)),
+        ResultLink("MLflow run", mlflow_run()),
+        ResultLink("Model version", model_version()),
+    )
     link_results(evaluation_report(registered), ResultLink("Evaluation report", report()))
 
 

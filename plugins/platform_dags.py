@@ -1,10 +1,25 @@
-"""Helpers the DAG files share: the triggering event's extra, and platform errors as task failures."""
+"""What the DAG files share: task defaults, the triggering event's extra, platform errors as task failures,
+and the lake's Azure credential from an Airflow connection."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
+
+from ml_platform.monitoring.alerts import task_failure_alert
+
+
+def task_defaults(retries: int = 1, retry_delay: timedelta = timedelta(minutes=1), **overrides: Any) -> dict[str, Any]:
+    """`default_args` of every platform DAG: retries, the failure alert, the lake's credential before each task."""
+    return {
+        "retries": retries,
+        "retry_delay": retry_delay,
+        "on_failure_callback": task_failure_alert,
+        "pre_execute": lake_credentials,
+        **overrides,
+    }
 
 
 def event_extra(triggering_asset_events: Mapping[Any, Any] | None, key: str, default: Any = None) -> Any:

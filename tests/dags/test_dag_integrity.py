@@ -11,8 +11,20 @@ import pytest
 
 pytestmark = pytest.mark.dags
 DAGS = sorted((Path(__file__).resolve().parents[2] / "dags").glob("*.py"))
-HEAVY = ("pyspark", "pandas", "numpy", "mlflow", "torch", "sklearn", "xgboost", "great_expectations", "delta",
-         "deltalake", "shap", "bentoml")
+HEAVY = (
+    "pyspark",
+    "pandas",
+    "numpy",
+    "mlflow",
+    "torch",
+    "sklearn",
+    "xgboost",
+    "great_expectations",
+    "delta",
+    "deltalake",
+    "shap",
+    "bentoml",
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +68,11 @@ def test_tags_retries_docs(bag):
 def test_writer_dag_runs_one_at_a_time_and_catches_up(bag):
     dag = bag.get_dag("features_build")
     assert dag.max_active_runs == 1 and dag.catchup
-    assert [t.task_id for t in dag.topological_sort()] == ["find_landed_files", "ingest_validate_features", "publish_features"]
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "find_landed_files",
+        "ingest_validate_features",
+        "publish_features",
+    ]
     assert set(dag.params) == {"steps", "quarantine_max_share"}  # shown in the UI trigger form
     outlets = dag.get_task("publish_features").outlets
     assert [a.name for a in outlets] == ["features.customer_features"]
@@ -69,8 +85,17 @@ def test_training_runs_weekly_or_on_a_retrain_request_never_on_features(bag):
     assert tt.asset_condition.name == "training.retrain_requested"  # the daily features asset never triggers it
     assert type(tt.timetable).__name__ == "CronTriggerTimetable"
     assert (tt.timetable.expression, str(tt.timetable.timezone)) == ("0 4 * * 1", "UTC")  # Monday 04:00 UTC
-    assert {"cutoffs", "last_k", "horizon_days", "n_trials", "n_workers", "families", "timeout", "seed",
-            "distributed_workers"} == set(dag.params)
+    assert {
+        "cutoffs",
+        "last_k",
+        "horizon_days",
+        "n_trials",
+        "n_workers",
+        "families",
+        "timeout",
+        "seed",
+        "distributed_workers",
+    } == set(dag.params)
     assert [t.task_id for t in dag.topological_sort()][:2] == ["plan", "build_training_set"]
     assert [a.name for a in dag.get_task("register").outlets] == ["registry.challenger"]
 
@@ -90,14 +115,30 @@ def test_every_param_is_described_valid_by_default_and_may_be_empty_only_when_ty
 
 
 def test_tasks_link_to_what_they_produce(bag):
-    expected = {("features_build", "ingest_validate_features"): {"Gate result", "GE data docs"},
-                ("training", "register"): {"MLflow run", "Model version"},
-                ("training", "evaluation_report"): {"Evaluation report"},
-                ("monitoring", "detect_drift"): {"Drift report"},
-                ("serving_deploy", "apply_decision"): {"Champion version"},
-                ("serving_deploy", "confirm_serving"): {"Service API docs"}}
+    expected = {
+        ("features_build", "ingest_validate_features"): {"Gate result", "GE data docs"},
+        ("training", "register"): {"MLflow run", "Model version"},
+        ("training", "evaluation_report"): {"Evaluation report"},
+        ("monitoring", "detect_drift"): {"Drift report"},
+        ("serving_deploy", "apply_decision"): {"Champion version"},
+        ("serving_deploy", "confirm_serving"): {"Service API docs"},
+    }
     for (dag_id, task_id), names in expected.items():
         task = bag.get_dag(dag_id).get_task(task_id)
         assert {link.name for link in task.operator_extra_links} == names, (dag_id, task_id)
     keys = [link.xcom_key for task in bag.get_dag("training").tasks for link in task.operator_extra_links]
     assert len(keys) == len(set(keys))  # one XCom per link
+
+
+def test_promotion_params_are_the_policy_defaults(bag):
+    """The serving_deploy form offers the promotion Policy's own fields and defaults (one place for the
+    numbers), with the latency budget from settings; the form's values parse back into a Policy."""
+    from ml_platform.config import get_settings
+    from ml_platform.registry.promotion import Policy
+
+    params = bag.get_dag("serving_deploy").params
+    policy = Policy()
+    for name in Policy.__dataclass_fields__:
+        expected = get_settings().promotion_latency_p99_ms if name == "latency_p99_ms" else getattr(policy, name)
+        assert params[name] == expected, name
+    assert Policy.from_mapping({k: params[k] for k in Policy.param_specs()}).floor_auc == policy.floor_auc
