@@ -80,7 +80,9 @@ class PublishResult:
 
 
 class OnlineStore(Protocol):
-    def publish(self, table: FeatureTable, rows: Iterable[tuple[str, datetime, Sequence[Any]]], tag: str) -> PublishResult:
+    def publish(
+        self, table: FeatureTable, rows: Iterable[tuple[str, datetime, Sequence[Any]]], tag: str
+    ) -> PublishResult:
         """Write a new version of `table` from (key string, feature_ts, values) rows, then switch to it."""
 
     def current(self, table_name: str) -> dict[str, Any] | None:
@@ -125,8 +127,10 @@ class SQLiteOnlineStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         with self._conn() as c:
-            c.execute("CREATE TABLE IF NOT EXISTS publications (table_name TEXT PRIMARY KEY, tag TEXT NOT NULL, "
-                      "data_table TEXT NOT NULL, meta TEXT NOT NULL)")
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS publications (table_name TEXT PRIMARY KEY, tag TEXT NOT NULL, "
+                "data_table TEXT NOT NULL, meta TEXT NOT NULL)"
+            )
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -141,7 +145,9 @@ class SQLiteOnlineStore:
         row = self._conn().execute("SELECT tag, meta FROM publications WHERE table_name = ?", (table_name,)).fetchone()
         return None if row is None else {"tag": row[0], **json.loads(row[1])}
 
-    def publish(self, table: FeatureTable, rows: Iterable[tuple[str, datetime, Sequence[Any]]], tag: str) -> PublishResult:
+    def publish(
+        self, table: FeatureTable, rows: Iterable[tuple[str, datetime, Sequence[Any]]], tag: str
+    ) -> PublishResult:
         conn = self._conn()
         cur = self.current(table.name)
         if cur is not None and cur["tag"] == tag:
@@ -152,18 +158,26 @@ class SQLiteOnlineStore:
         try:
             conn.execute(f'CREATE TABLE "{data_table}" (key TEXT PRIMARY KEY, payload TEXT NOT NULL) WITHOUT ROWID')
             for batch in _batches(rows, 5000):
-                conn.executemany(f'INSERT OR REPLACE INTO "{data_table}" VALUES (?, ?)',
-                                 [(k, encode(ts, vals)) for k, ts, vals in batch])
+                conn.executemany(
+                    f'INSERT OR REPLACE INTO "{data_table}" VALUES (?, ?)',
+                    [(k, encode(ts, vals)) for k, ts, vals in batch],
+                )
                 count += len(batch)
                 tss = [ts for _, ts, _ in batch if ts is not None]
                 if tss:
                     lo = min([lo, *tss]) if lo else min(tss)
                     hi = max([hi, *tss]) if hi else max(tss)
             old = conn.execute("SELECT data_table FROM publications WHERE table_name = ?", (table.name,)).fetchone()
-            meta = {"rows": count, "published_at": datetime.now(timezone.utc).isoformat(),
-                    "min_feature_ts": _jsonable(lo), "max_feature_ts": _jsonable(hi)}
-            conn.execute("INSERT OR REPLACE INTO publications VALUES (?, ?, ?, ?)",
-                         (table.name, tag, data_table, json.dumps(meta)))
+            meta = {
+                "rows": count,
+                "published_at": datetime.now(timezone.utc).isoformat(),
+                "min_feature_ts": _jsonable(lo),
+                "max_feature_ts": _jsonable(hi),
+            }
+            conn.execute(
+                "INSERT OR REPLACE INTO publications VALUES (?, ?, ?, ?)",
+                (table.name, tag, data_table, json.dumps(meta)),
+            )
             if old is not None:
                 conn.execute(f'DROP TABLE IF EXISTS "{old[0]}"')
             conn.execute("COMMIT")
@@ -182,7 +196,7 @@ class SQLiteOnlineStore:
             strs = [key_string(k) for k in keys]
             found: dict[str, str] = {}
             for i in range(0, len(strs), 500):
-                chunk = strs[i:i + 500]
+                chunk = strs[i : i + 500]
                 q = f'SELECT key, payload FROM "{row[0]}" WHERE key IN ({",".join("?" * len(chunk))})'
                 found.update(conn.execute(q, chunk).fetchall())
         finally:
@@ -219,7 +233,9 @@ class RedisOnlineStore:
         raw = self.client.get(self._k(table_name, "meta"))
         return None if raw is None else json.loads(raw)
 
-    def publish(self, table: FeatureTable, rows: Iterable[tuple[str, datetime, Sequence[Any]]], tag: str) -> PublishResult:
+    def publish(
+        self, table: FeatureTable, rows: Iterable[tuple[str, datetime, Sequence[Any]]], tag: str
+    ) -> PublishResult:
         cur = self.current(table.name)
         if cur is not None and cur["tag"] == tag:
             return PublishResult(table.name, tag, int(cur["rows"]), skipped=True)
@@ -233,13 +249,19 @@ class RedisOnlineStore:
             if tss:
                 lo = min([lo, *tss]) if lo else min(tss)
                 hi = max([hi, *tss]) if hi else max(tss)
-        meta = {"tag": tag, "rows": count, "published_at": datetime.now(timezone.utc).isoformat(),
-                "min_feature_ts": _jsonable(lo), "max_feature_ts": _jsonable(hi), "data": data}
+        meta = {
+            "tag": tag,
+            "rows": count,
+            "published_at": datetime.now(timezone.utc).isoformat(),
+            "min_feature_ts": _jsonable(lo),
+            "max_feature_ts": _jsonable(hi),
+            "data": data,
+        }
         old = self.client.get(self._k(table.name, "current"))
         pipe = self.client.pipeline(transaction=True)
         pipe.set(self._k(table.name, "current"), data)
         pipe.set(self._k(table.name, "meta"), json.dumps(meta))
-        if old is not None and old.decode() != data:
+        if old is not None and (old.decode() if isinstance(old, bytes) else old) != data:
             pipe.expire(old, self.grace)
         pipe.execute()
         return PublishResult(table.name, tag, count, skipped=False)
@@ -261,5 +283,13 @@ def open_online_store(settings: Any) -> OnlineStore:
     return SQLiteOnlineStore(settings.online_sqlite_path)
 
 
-__all__ = ["OnlineRow", "OnlineStore", "PublishResult", "RedisOnlineStore", "SQLiteOnlineStore", "key_string",
-           "open_online_store", "status"]
+__all__ = [
+    "OnlineRow",
+    "OnlineStore",
+    "PublishResult",
+    "RedisOnlineStore",
+    "SQLiteOnlineStore",
+    "key_string",
+    "open_online_store",
+    "status",
+]

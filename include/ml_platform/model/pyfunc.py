@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlflow.pyfunc
+from mlflow.pyfunc import PythonModel
 
 
-class ChurnModel(mlflow.pyfunc.PythonModel):
+class ChurnModel(PythonModel):
     """`encoder`: the training split's FeatureEncoder (numeric columns as they are, categorical
     ones one-hot); `background`: a sample of encoded training rows kept for explanations."""
 
@@ -67,5 +67,6 @@ class ChurnModel(mlflow.pyfunc.PythonModel):
 
         x = self.matrix(frame)
         values, _ = shap_values(self.fitted, x, getattr(self, "background", None))
-        names = getattr(self, "encoder", None).output_names if getattr(self, "encoder", None) else self.feature_names
+        encoder = getattr(self, "encoder", None)
+        names = encoder.output_names if encoder else self.feature_names
         return top_contributions(values, x, names, top_k)

@@ -19,8 +19,19 @@ from ml_platform.registry.evaluate import alias_version, client
 from ml_platform.registry.promotion import Decision
 
 HISTORY_TABLE = "registry.alias_history"
-COLUMNS = ("record_id", "event_time", "model_name", "action", "champion_version", "previous_champion_version",
-           "challenger_version", "metrics_json", "reason", "dag_run_id", "decision_id")
+COLUMNS = (
+    "record_id",
+    "event_time",
+    "model_name",
+    "action",
+    "champion_version",
+    "previous_champion_version",
+    "challenger_version",
+    "metrics_json",
+    "reason",
+    "dag_run_id",
+    "decision_id",
+)
 
 
 def _schema() -> Any:
@@ -39,8 +50,10 @@ def history(settings: Settings | None = None) -> list[dict[str, Any]]:
     if not table_exists(path):
         return []
     df = read_pandas(path).sort_values(["event_time", "record_id"])
-    return [{k: (v.isoformat() if k == "event_time" else v) for k, v in row.items()}
-            for row in df.astype("object").where(df.notna(), None).to_dict("records")]
+    return [
+        {k: (v.isoformat() if k == "event_time" else v) for k, v in row.items()}
+        for row in df.astype("object").where(df.notna(), None).to_dict("records")
+    ]
 
 
 def _append(row: dict[str, Any], settings: Settings) -> None:
@@ -52,8 +65,9 @@ def _append(row: dict[str, Any], settings: Settings) -> None:
     write_delta(table_path(HISTORY_TABLE, settings), pa.Table.from_pylist([row], schema=_schema()), mode="append")
 
 
-def apply_decision(decision: Decision, *, dag_run_id: str = "", decision_id: str = "",
-                   settings: Settings | None = None) -> dict[str, Any]:
+def apply_decision(
+    decision: Decision, *, dag_run_id: str = "", decision_id: str = "", settings: Settings | None = None
+) -> dict[str, Any]:
     """Move the aliases as decided (or leave them) and record it; a no-op if already recorded.
 
     Promotion: `previous_champion` <- the old champion, `champion` <- the challenger, and the
@@ -67,26 +81,35 @@ def apply_decision(decision: Decision, *, dag_run_id: str = "", decision_id: str
     old = alias_version("champion", s)
     expected = decision.champion.version if decision.champion else None
     if old != expected:
-        raise MlPlatformError(f"the champion moved since the decision (v{old}, decided against v{expected}); "
-                              f"evaluate again")
+        raise MlPlatformError(
+            f"the champion moved since the decision (v{old}, decided against v{expected}); evaluate again"
+        )
     if decision.promote:
         if old is not None:
             c.set_registered_model_alias(s.model_name, "previous_champion", old)
         c.set_registered_model_alias(s.model_name, "champion", decision.challenger.version)
         if alias_version("challenger", s) == decision.challenger.version:
             c.delete_registered_model_alias(s.model_name, "challenger")
-    row = {"record_id": key, "event_time": datetime.now(timezone.utc), "model_name": s.model_name,
-           "action": "promote" if decision.promote else "reject",
-           "champion_version": decision.challenger.version if decision.promote else old,
-           "previous_champion_version": old, "challenger_version": decision.challenger.version,
-           "metrics_json": json.dumps(decision.to_dict(), sort_keys=True, default=str), "reason": decision.reason,
-           "dag_run_id": dag_run_id or None, "decision_id": decision_id or None}
+    row: dict[str, Any] = {
+        "record_id": key,
+        "event_time": datetime.now(timezone.utc),
+        "model_name": s.model_name,
+        "action": "promote" if decision.promote else "reject",
+        "champion_version": decision.challenger.version if decision.promote else old,
+        "previous_champion_version": old,
+        "challenger_version": decision.challenger.version,
+        "metrics_json": json.dumps(decision.to_dict(), sort_keys=True, default=str),
+        "reason": decision.reason,
+        "dag_run_id": dag_run_id or None,
+        "decision_id": decision_id or None,
+    }
     _append(row, s)
     return row | {"event_time": row["event_time"].isoformat(), "applied": True}
 
 
-def rollback(to_version: str | None = None, *, reason: str = "", dag_run_id: str = "",
-             settings: Settings | None = None) -> dict[str, Any]:
+def rollback(
+    to_version: str | None = None, *, reason: str = "", dag_run_id: str = "", settings: Settings | None = None
+) -> dict[str, Any]:
     """Point `champion` back at `to_version` (default: `previous_champion`) and record it."""
     from mlflow.exceptions import MlflowException
 
@@ -106,11 +129,19 @@ def rollback(to_version: str | None = None, *, reason: str = "", dag_run_id: str
         raise MlPlatformError(f"v{target} is already the champion")
     c.set_registered_model_alias(s.model_name, "champion", str(target))
     c.set_registered_model_alias(s.model_name, "previous_champion", current)
-    row = {"record_id": uuid.uuid4().hex[:16], "event_time": datetime.now(timezone.utc), "model_name": s.model_name,
-           "action": "rollback", "champion_version": str(target), "previous_champion_version": current,
-           "challenger_version": alias_version("challenger", s), "metrics_json": None,
-           "reason": reason or f"rollback from v{current} to v{target}", "dag_run_id": dag_run_id or None,
-           "decision_id": None}
+    row: dict[str, Any] = {
+        "record_id": uuid.uuid4().hex[:16],
+        "event_time": datetime.now(timezone.utc),
+        "model_name": s.model_name,
+        "action": "rollback",
+        "champion_version": str(target),
+        "previous_champion_version": current,
+        "challenger_version": alias_version("challenger", s),
+        "metrics_json": None,
+        "reason": reason or f"rollback from v{current} to v{target}",
+        "dag_run_id": dag_run_id or None,
+        "decision_id": None,
+    }
     _append(row, s)
     return row | {"event_time": row["event_time"].isoformat()}
 
@@ -132,9 +163,16 @@ def evaluate_and_decide(policy: Any = None, settings: Settings | None = None) ->
     if rows is None:  # e.g. a challenger trained on older cutoffs than the champion's validation
         own = held_out_rows(challenger, s)
         c_eval = evaluate_version(challenger, own, s, policy.latency_p99_ms)
-        h_eval = evaluate_version(champion, own, s, policy.latency_p99_ms)
-        return Decision(s.model_name, False, f"champion v{champion} kept: not comparable: {source}", c_eval, h_eval,
-                        policy, {"unseen_rows": False})
+        h_eval = evaluate_version(champion, own, s, policy.latency_p99_ms) if champion else None
+        return Decision(
+            s.model_name,
+            False,
+            f"champion v{champion} kept: not comparable: {source}",
+            c_eval,
+            h_eval,
+            policy,
+            {"unseen_rows": False},
+        )
     c_eval = evaluate_version(challenger, rows, s, policy.latency_p99_ms)
     h_eval = evaluate_version(champion, rows, s, policy.latency_p99_ms) if champion else None
     decision = decide_promotion(c_eval, h_eval, policy, s.model_name)
