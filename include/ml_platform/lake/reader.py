@@ -1,12 +1,22 @@
 """Small, Spark-free reads of Delta metadata with delta-rs (for Airflow tasks and the CLI).
 
 Reads go through `DeltaTable.get_add_actions` / `file_uris`, never `to_pyarrow_table`, which
-can abort the process at exit (SIGABRT, exit 134) with deltalake 1.6.
+can abort the process at exit (SIGABRT, exit 134) with deltalake 1.6. Reading a table's live
+Parquet files is only correct when the files hold the rows and the columns as the log describes
+them: `read_pandas` refuses tables with deletion vectors (deleted rows still sit in the files) or
+column mapping (the files' column names are ids), naming the table and the feature; Spark reads
+those.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from ml_platform.errors import MlPlatformError
+
+
+class UnsupportedTable(MlPlatformError):
+    """A Delta table whose files this reader cannot read as they are (deletion vectors, column mapping)."""
 
 
 def delta_table(path: str, version: int | None = None) -> Any:
@@ -34,6 +44,24 @@ def add_actions(dt: Any) -> dict[str, list[Any]]:
     return pa.table(dt.get_add_actions(flatten=True)).to_pydict()
 
 
+def check_plain_files(dt: Any, path: str) -> None:
+    """Refuse a table whose live Parquet files do not hold its rows and columns as they are: with
+    deletion vectors (rows deleted by a DV are still in the files; `num_records` counts them) or
+    column mapping (physical column names differ from the schema's)."""
+    features = set(dt.protocol().reader_features or [])
+    mapping = (dt.metadata().configuration or {}).get("delta.columnMapping.mode", "none")
+    if "deletionVectors" in features:
+        raise UnsupportedTable(
+            f"Delta table {path} uses deletion vectors: its files still hold deleted rows. Read it with Spark, or "
+            f"purge them first (REORG TABLE delta.`{path}` APPLY (PURGE)) and disable "
+            f"delta.enableDeletionVectors"
+        )
+    if "columnMapping" in features or mapping not in ("none", None):
+        raise UnsupportedTable(
+            f"Delta table {path} uses column mapping (mode {mapping}): its files name columns by id. Read it with Spark"
+        )
+
+
 def table_exists(path: str) -> bool:
     """Whether `path` holds a Delta table (its `_delta_log` has a commit)."""
     from deltalake import DeltaTable
@@ -57,12 +85,29 @@ def table_summary(path: str) -> dict[str, Any]:
         return {"path": path, "exists": False}
     dt = delta_table(path)
     rows = add_actions(dt)["num_records"]
-    return {"path": path, "exists": True, "version": dt.version(), "files": len(rows),
-            "rows": int(sum(r or 0 for r in rows))}
+    try:
+        check_plain_files(dt, path)
+    except UnsupportedTable as e:  # file statistics count rows that deletion vectors removed
+        return {
+            "path": path,
+            "exists": True,
+            "version": dt.version(),
+            "files": len(rows),
+            "rows": None,
+            "unsupported": str(e),
+        }
+    return {
+        "path": path,
+        "exists": True,
+        "version": dt.version(),
+        "files": len(rows),
+        "rows": int(sum(r or 0 for r in rows)),
+    }
 
 
-def read_pandas(path: str, version: int | None = None, columns: list[str] | None = None,
-                partition: tuple[str, str] | None = None) -> Any:
+def read_pandas(
+    path: str, version: int | None = None, columns: list[str] | None = None, partition: tuple[str, str] | None = None
+) -> Any:
     """A (small) Delta table as pandas, via the live file list and pyarrow (no delta-rs scan).
 
     Partition values missing from the data files are added back from the Delta log.
@@ -74,6 +119,7 @@ def read_pandas(path: str, version: int | None = None, columns: list[str] | None
     from ml_platform.lake.storage import arrow_filesystem, is_remote, parse
 
     dt = delta_table(path, version=version)
+    check_plain_files(dt, path)
     fs = arrow_filesystem(path)[0] if is_remote(path) else None  # pyarrow's Azure client, the lake's credentials
     actions = add_actions(dt)
     part_cols = [k.removeprefix("partition.") for k in actions if k.startswith("partition.")]
