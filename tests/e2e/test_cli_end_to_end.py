@@ -21,8 +21,22 @@ def _run(args: list[str], env: dict[str, str], timeout: int = 600) -> subprocess
 
 def test_generate_run_and_list_tables(tmp_path):
     env = {**os.environ, "ML_PLATFORM_HOME": str(tmp_path), "ML_PLATFORM_SNAPSHOT_CADENCE": "weekly"}
-    gen = _run([str(BIN / "ml-platform"), "data", "generate", "--customers", "800", "--start", "2025-01-01",
-                "--end", "2025-01-21", "--seed", "9"], env)
+    gen = _run(
+        [
+            str(BIN / "ml-platform"),
+            "data",
+            "generate",
+            "--customers",
+            "800",
+            "--start",
+            "2025-01-01",
+            "--end",
+            "2025-01-21",
+            "--seed",
+            "9",
+        ],
+        env,
+    )
     assert gen.returncode == 0, gen.stderr
     assert json.loads(gen.stdout)["files"] == 21
     run = _run([str(BIN / "ml-platform"), "run", "--start", "2025-01-01", "--end", "2025-01-21", "--publish"], env)
@@ -46,8 +60,10 @@ def _feature_store_commands(env: dict[str, str]) -> None:
     mlp = str(BIN / "ml-platform")
     listed = json.loads(_run([mlp, "features", "list"], env).stdout)
     assert [t["name"] for t in listed] == ["features.customer_features"] and listed[0]["features"] == 20
-    ts = _run([mlp, "features", "training-set", "--cutoffs", "2025-01-04,2025-01-11", "--horizon-days", "7",
-               "--id", "e2e"], env)
+    ts = _run(
+        [mlp, "features", "training-set", "--cutoffs", "2025-01-04,2025-01-11", "--horizon-days", "7", "--id", "e2e"],
+        env,
+    )
     assert ts.returncode == 0, ts.stderr[-3000:]
     tset = json.loads(ts.stdout)
     assert tset["training_set_id"] == "e2e" and set(tset["per_cutoff"]) == {"2025-01-04", "2025-01-11"}
@@ -60,13 +76,17 @@ def _feature_store_commands(env: dict[str, str]) -> None:
     newest = feats[feats["snapshot_date"].astype(str) == "2025-01-18"].sort_values("customer_id").iloc[0]
     backends = {"sqlite": env}
     if os.environ.get("ML_PLATFORM_TEST_REDIS_URL"):  # set by `make test`
-        backends["redis"] = {**env, "ML_PLATFORM_ONLINE_STORE": "redis",
-                             "ML_PLATFORM_REDIS_URL": os.environ["ML_PLATFORM_TEST_REDIS_URL"].replace("/0", "/3")}
+        backends["redis"] = {
+            **env,
+            "ML_PLATFORM_ONLINE_STORE": "redis",
+            "ML_PLATFORM_REDIS_URL": os.environ["ML_PLATFORM_TEST_REDIS_URL"].replace("/0", "/3"),
+        }
     for name, benv in backends.items():
         pub = _run([mlp, "features", "publish", "features.customer_features"], benv)
         assert pub.returncode == 0, pub.stderr[-2000:]
-        got = json.loads(_run([mlp, "features", "get", "features.customer_features", newest["customer_id"], "nobody"],
-                              benv).stdout)
+        got = json.loads(
+            _run([mlp, "features", "get", "features.customer_features", newest["customer_id"], "nobody"], benv).stdout
+        )
         assert got[0]["found"] and got[0]["feature_timestamp"].startswith("2025-01-19"), name
         assert got[0]["values"]["monetary_lifetime"] == newest["monetary_lifetime"], name
         assert got[1] == {"key": "nobody", "found": False, "feature_timestamp": None, "values": {}}
@@ -81,6 +101,13 @@ def _feature_store_commands(env: dict[str, str]) -> None:
     out = json.loads(tr.stdout)  # stdout is the JSON alone (MLflow prints go to stderr)
     assert out["model"] == "churn_model@challenger" and out["version"] == "1" and "HPO trials" in tr.stderr
     assert out["test"]["rows"] > 0 and 0.0 <= out["test"]["roc_auc"] <= 1.0
+
+
+def test_plumbing_benchmark_smoke_outputs_agree():
+    """benchmarks/plumbing.py: the hand-written AUC and encoder agree with scikit-learn/scipy (exit 1 if not)."""
+    r = _run([sys.executable, str(ROOT / "benchmarks" / "plumbing.py"), "--smoke"], dict(os.environ))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "AUC values agree: True" in r.stdout
 
 
 @pytest.mark.parametrize("script", ["feature_snapshot.py", "pit_join.py"])
@@ -119,7 +146,10 @@ def test_serving_latency_benchmark_smoke():
     """Both servers answer every request at the smoke rate, and the table and ratio are printed."""
     r = _run([sys.executable, str(ROOT / "benchmarks" / "serving_latency.py"), "--smoke"], dict(os.environ))
     assert r.returncode == 0, r.stderr[-3000:]
-    rows = {ln.split()[0]: ln.split() for ln in r.stdout.splitlines()
-            if ln.startswith(("bentoml service", "bare starlette app"))}
+    rows = {
+        ln.split()[0]: ln.split()
+        for ln in r.stdout.splitlines()
+        if ln.startswith(("bentoml service", "bare starlette app"))
+    }
     assert set(rows) == {"bentoml", "bare"} and all(v[-2] == "0" for v in rows.values())  # no errors
     assert "service p99 / bare app p99 =" in r.stdout and "model call alone" in r.stdout

@@ -25,7 +25,11 @@ MIN_ROWS = 30  # below this a group's AUC is not reported
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
-    """ROC AUC by ranks (ties averaged); None for a single class."""
+    """ROC AUC by ranks (ties averaged); None for a single class.
+
+    Equal to scikit-learn's `roc_auc_score`, kept because the bootstrap calls it ~1000 times per
+    group: 0.18 ms per call at 2,000 rows vs 2.2 ms for sklearn and 1.5 ms for scipy's
+    Mann-Whitney U (`benchmarks/plumbing.py`)."""
     n1 = int(y.sum())
     n0 = len(y) - n1
     if n1 == 0 or n0 == 0:
@@ -44,16 +48,24 @@ def _boot_aucs(y: np.ndarray, p: np.ndarray, n_boot: int, rng: np.random.Generat
     return np.asarray(out)
 
 
-def group_metrics(y: np.ndarray, p: np.ndarray, threshold: float, n_boot: int, rng: np.random.Generator
-                  ) -> dict[str, Any]:
+def group_metrics(
+    y: np.ndarray, p: np.ndarray, threshold: float, n_boot: int, rng: np.random.Generator
+) -> dict[str, Any]:
     y, p = np.asarray(y, dtype=int), np.asarray(p, dtype=float)
     pred = p >= threshold
     tp = int((pred & (y == 1)).sum())
-    out: dict[str, Any] = {"n": len(y), "positives": int(y.sum()), "threshold": threshold,
-                           "precision": tp / int(pred.sum()) if pred.any() else None,
-                           "recall": tp / int(y.sum()) if y.any() else None,
-                           "ece": expected_calibration_error(y, p) if len(y) else None,
-                           "roc_auc": None, "auc_ci_low": None, "auc_ci_high": None, "note": None}
+    out: dict[str, Any] = {
+        "n": len(y),
+        "positives": int(y.sum()),
+        "threshold": threshold,
+        "precision": tp / int(pred.sum()) if pred.any() else None,
+        "recall": tp / int(y.sum()) if y.any() else None,
+        "ece": expected_calibration_error(y, p) if len(y) else None,
+        "roc_auc": None,
+        "auc_ci_low": None,
+        "auc_ci_high": None,
+        "note": None,
+    }
     if len(y) < MIN_ROWS:
         out["note"] = f"{len(y)} labelled predictions: fewer than {MIN_ROWS}, no AUC"
         return out
@@ -66,9 +78,15 @@ def group_metrics(y: np.ndarray, p: np.ndarray, threshold: float, n_boot: int, r
     return out
 
 
-def performance_table(frame: pd.DataFrame, slices: list[str] | tuple[str, ...] = (), *,
-                      thresholds: dict[str, float] | None = None, offline_auc: dict[str, float] | None = None,
-                      n_boot: int = 200, seed: int = 0) -> pd.DataFrame:
+def performance_table(
+    frame: pd.DataFrame,
+    slices: list[str] | tuple[str, ...] = (),
+    *,
+    thresholds: dict[str, float] | None = None,
+    offline_auc: dict[str, float] | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> pd.DataFrame:
     """One row per (model_version, grouping, group): the version overall, per variant, per slice value."""
     need = {"model_version", "variant", "churned", "churn_probability", *slices}
     missing = sorted(need - set(frame.columns))
@@ -86,9 +104,16 @@ def performance_table(frame: pd.DataFrame, slices: list[str] | tuple[str, ...] =
         for by, value, g in groupings:
             m = group_metrics(g["churned"].to_numpy(), g["churn_probability"].to_numpy(), thr, n_boot, rng)
             base = (offline_auc or {}).get(version)
-            rows.append({"model_version": version, "grouping": by, "group": str(value), **m, "offline_auc": base,
-                         "auc_vs_offline": (m["roc_auc"] - base) if m["roc_auc"] is not None and base is not None
-                         else None})
+            rows.append(
+                {
+                    "model_version": version,
+                    "grouping": by,
+                    "group": str(value),
+                    **m,
+                    "offline_auc": base,
+                    "auc_vs_offline": (m["roc_auc"] - base) if m["roc_auc"] is not None and base is not None else None,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -98,13 +123,18 @@ def compare_variants(frame: pd.DataFrame, n_boot: int = 500, seed: int = 0) -> d
     parts = {v: g for v, g in frame.groupby("variant")}
     if "champion" not in parts or "challenger" not in parts:
         return {"verdict": "no A/B traffic with labels for both variants", "difference": None}
-    (yc, pc), (yx, px) = ((parts[v]["churned"].to_numpy(int), parts[v]["churn_probability"].to_numpy(float))
-                          for v in ("champion", "challenger"))
+    (yc, pc), (yx, px) = (
+        (parts[v]["churned"].to_numpy(int), parts[v]["churn_probability"].to_numpy(float))
+        for v in ("champion", "challenger")
+    )
     a_c, a_x = _auc(yc, pc), _auc(yx, px)
     n = {"champion": len(yc), "challenger": len(yx)}
     if a_c is None or a_x is None or min(n.values()) < MIN_ROWS:
-        return {"verdict": f"not enough labelled traffic to compare ({n}, each needs {MIN_ROWS} and both classes)",
-                "difference": None, "n": n}
+        return {
+            "verdict": f"not enough labelled traffic to compare ({n}, each needs {MIN_ROWS} and both classes)",
+            "difference": None,
+            "n": n,
+        }
     diffs = []
     for _ in range(n_boot):
         i, j = rng.integers(0, len(yc), len(yc)), rng.integers(0, len(yx), len(yx))
@@ -119,5 +149,12 @@ def compare_variants(frame: pd.DataFrame, n_boot: int = 500, seed: int = 0) -> d
         verdict = f"challenger worse: AUC {d:+.3f} (95 % interval {lo:+.3f} to {hi:+.3f})"
     else:
         verdict = f"no significant difference: AUC {d:+.3f} (95 % interval {lo:+.3f} to {hi:+.3f} includes 0)"
-    return {"verdict": verdict, "difference": d, "ci_low": lo, "ci_high": hi, "champion_auc": a_c,
-            "challenger_auc": a_x, "n": n}
+    return {
+        "verdict": verdict,
+        "difference": d,
+        "ci_low": lo,
+        "ci_high": hi,
+        "champion_auc": a_c,
+        "challenger_auc": a_x,
+        "n": n,
+    }
