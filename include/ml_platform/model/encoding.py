@@ -7,6 +7,10 @@ frequency): 1.0 for its category, 0.0 for the others; a NULL gives NaN in all of
 as for a numeric NULL) and a category never seen in training gives 0.0 in all of them. The
 vocabulary is fitted on the training split only, and it travels inside the registered model, so
 serving, batch scoring and re-scoring encode exactly as training did.
+
+Not scikit-learn's `OneHotEncoder`: it encodes a NULL as a row of zeros (the same as an unseen
+category), and one served row takes 0.88 ms through a `ColumnTransformer` vs 0.23 ms here
+(`benchmarks/plumbing.py`; on 100,000 rows scikit-learn is 1.4x faster, which training can spare).
 """
 
 from __future__ import annotations
