@@ -14,6 +14,10 @@ from tqdm import tqdm
 
 from ml_platform.config import get_settings
 from ml_platform.errors import ConfigError, MlPlatformError
+from ml_platform.lake import get_spark
+from ml_platform.lake.storage import check_location, normalize
+from ml_platform.registry.promotion import Policy
+from ml_platform.training.labels import parse_cutoffs
 
 SubParsers = Any  # argparse's _SubParsersAction (private type)
 
@@ -39,8 +43,6 @@ def positive(value: str) -> int:
 
 def location(value: str) -> str:
     """A local path, an abfss:// URI or a Blob https:// URL (argparse type)."""
-    from ml_platform.lake.storage import normalize
-
     try:
         return normalize(value)
     except ConfigError as e:
@@ -49,8 +51,6 @@ def location(value: str) -> str:
 
 def cutoffs(value: str) -> list[date]:
     """Comma-separated cutoff dates (argparse type)."""
-    from ml_platform.training.labels import parse_cutoffs
-
     try:
         return parse_cutoffs(value)
     except MlPlatformError as e:
@@ -59,8 +59,6 @@ def cutoffs(value: str) -> list[date]:
 
 def policy(value: str) -> dict[str, Any]:
     """JSON overrides of the promotion policy (argparse type), checked against `Policy`."""
-    from ml_platform.registry.promotion import Policy
-
     try:
         overrides = json.loads(value)
         Policy.from_mapping(overrides)
@@ -99,9 +97,6 @@ def progress(label: str) -> Callable[[int, int], None]:
 def spark(app: str) -> Any:
     """A Spark session for `app` (local, or the Spark Connect server of ML_PLATFORM_SPARK_REMOTE), after
     checking the lake's location: a bad URI fails before a JVM starts and before any write."""
-    from ml_platform.lake import get_spark
-    from ml_platform.lake.storage import check_location
-
     settings = get_settings()
     check_location(settings.lake_uri, what="lake (ML_PLATFORM_LAKE_URI)")
     remote = settings.spark_remote

@@ -9,11 +9,14 @@ from typing import Any
 
 from ml_platform.cli._common import SubParsers, iso_date, location, positive, progress, say, spark
 from ml_platform.config import get_settings
+from ml_platform.contracts import CUSTOMERS, TRANSACTIONS
+from ml_platform.data.landing import land_range
+from ml_platform.lake.storage import check_location, upath
+from ml_platform.pipelines import data_plane
 
 
 def generate(a: argparse.Namespace) -> dict[str, Any]:
     from ml_platform.data.generator import GeneratorSpec, write_landing
-    from ml_platform.lake.storage import check_location, upath
 
     if a.out:
         check_location(a.out, what="--out")
@@ -24,15 +27,12 @@ def generate(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def land(a: argparse.Namespace) -> dict[str, Any]:
-    from ml_platform.data.landing import land_range
-
     landing = get_settings().landing_dir
     say(f"landing day folders {a.start or 'first'}..{a.end or 'last'} of {a.source} into {get_settings().landing_uri}")
     return {"landing": get_settings().landing_uri, "day_folders": land_range(a.source, landing, a.start, a.end)}
 
 
 def ingest(a: argparse.Namespace) -> dict[str, Any]:
-    from ml_platform.contracts import CUSTOMERS, TRANSACTIONS
     from ml_platform.data.ingest import ingest, list_files
 
     list_files(a.transactions, a.format)  # check the paths before paying for a JVM
@@ -59,16 +59,12 @@ def ingest(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def validate(a: argparse.Namespace) -> dict[str, Any]:
-    from ml_platform.pipelines import data_plane
-
     session = spark("validate")
     say(f"running the gate on bronze rows ingested {a.start}..{a.end}")
     return data_plane.validate_to_silver(session, a.start, a.end + timedelta(days=1))
 
 
 def run(a: argparse.Namespace) -> dict[str, Any]:
-    from ml_platform.pipelines import data_plane
-
     return data_plane.run_days(
         spark("run"),
         a.start,

@@ -10,17 +10,18 @@ from typing import Any
 from ml_platform.cli._common import SubParsers, cutoffs, iso_date, positive, say, spark
 from ml_platform.config import get_settings
 from ml_platform.errors import MlPlatformError
+from ml_platform.features import FeatureLookup, FeatureStore
+from ml_platform.lake.paths import table_path
+from ml_platform.lake.reader import partition_values
+from ml_platform.pipelines import data_plane
+from ml_platform.training.labels import build_churn_labels, check_cutoffs, per_cutoff_summary
 
 
 def _store(with_spark: bool = False) -> Any:
-    from ml_platform.features import FeatureStore
-
     return FeatureStore(spark=spark("feature-store") if with_spark else None)
 
 
 def build(a: argparse.Namespace) -> dict[str, Any]:
-    from ml_platform.pipelines import data_plane
-
     session = spark("features")
     say(f"building feature snapshots {a.start}..{a.end} ({a.cadence or 'configured'} cadence)")
     return data_plane.build_features(session, a.start, a.end, a.cadence)
@@ -49,11 +50,6 @@ def describe(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def training_set(a: argparse.Namespace) -> dict[str, Any]:
-    from ml_platform.features import FeatureLookup
-    from ml_platform.lake.paths import table_path
-    from ml_platform.lake.reader import partition_values
-    from ml_platform.training.labels import build_churn_labels, check_cutoffs, per_cutoff_summary
-
     horizon = a.horizon_days or get_settings().label_horizon_days
     store = _store()
     store.get_table(a.table)  # fail fast, before a JVM, on an unregistered table or unobservable cutoffs

@@ -7,12 +7,13 @@ from typing import Any
 
 from ml_platform.cli._common import SubParsers, policy, say
 from ml_platform.config import get_settings
+from ml_platform.registry.aliases import apply_decision, evaluate_and_decide
+from ml_platform.registry.evaluate import version_summary
+from ml_platform.registry.promotion import Policy
+from ml_platform.training.train import mlflow_setup
 
 
 def promote(a: argparse.Namespace) -> dict[str, Any] | str:
-    from ml_platform.registry.aliases import apply_decision, evaluate_and_decide
-    from ml_platform.registry.promotion import Policy
-
     say("re-scoring @champion and @challenger on the challenger's held-out rows")
     decision = evaluate_and_decide(
         Policy.from_mapping({"latency_p99_ms": get_settings().promotion_latency_p99_ms} | a.policy)
@@ -43,15 +44,11 @@ def history(a: argparse.Namespace) -> list[dict[str, Any]] | str:
 
 
 def init(a: argparse.Namespace) -> dict[str, Any]:
-    from ml_platform.training.train import mlflow_setup
-
     s = get_settings()
     return {"tracking_uri": s.mlflow_tracking_uri, "experiment": s.mlflow_experiment, "experiment_id": mlflow_setup(s)}
 
 
 def show(a: argparse.Namespace) -> dict[str, Any] | str:
-    from ml_platform.registry.evaluate import version_summary
-
     v = version_summary(a.version)
     if a.json:
         return v

@@ -13,6 +13,10 @@ from typing import Any
 from ml_platform.cli._common import SubParsers, positive, say
 from ml_platform.config import REPO_ROOT, get_settings
 from ml_platform.errors import ConfigError
+from ml_platform.lake.paths import TABLES, table_path
+from ml_platform.lake.reader import table_summary
+from ml_platform.serving.batch import latest_scores_summary
+from ml_platform.serving.spool import load_spool
 
 
 def sibling_executable(name: str) -> str:
@@ -42,15 +46,10 @@ def serve(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def load_prediction_log(a: argparse.Namespace) -> dict[str, Any]:
-    from ml_platform.serving.spool import load_spool
-
     return load_spool(a.spool or get_settings().home / "serving" / "spool")
 
 
 def tables(a: argparse.Namespace) -> dict[str, Any] | str:
-    from ml_platform.lake.paths import TABLES, table_path
-    from ml_platform.lake.reader import table_summary
-
     out = {name: table_summary(table_path(name)) for name in TABLES}
     if not a.text:
         return out
@@ -63,8 +62,6 @@ def tables(a: argparse.Namespace) -> dict[str, Any] | str:
 
 
 def scores(a: argparse.Namespace) -> dict[str, Any] | str:
-    from ml_platform.serving.batch import latest_scores_summary
-
     out = latest_scores_summary()
     if a.json:
         return out

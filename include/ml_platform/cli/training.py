@@ -8,13 +8,14 @@ from typing import Any
 
 from ml_platform.cli._common import SubParsers, cutoffs, iso_date, positive, progress, say, spark
 from ml_platform.config import get_settings
+from ml_platform.data.ingest import list_files
+from ml_platform.pipelines.backtest import check_plan, format_report, prepare_workspace, run_backtest, use_workspace
 from ml_platform.training import FAMILIES
+from ml_platform.training.families import check_families
+from ml_platform.training.train import train_from_lake, usable_cutoffs
 
 
 def train(a: argparse.Namespace) -> dict[str, Any]:
-    from ml_platform.training.families import check_families
-    from ml_platform.training.train import train_from_lake, usable_cutoffs
-
     s = get_settings()
     families = check_families(a.families.split(","))
     horizon = a.horizon_days or s.label_horizon_days
@@ -48,16 +49,6 @@ def train(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def backtest(a: argparse.Namespace) -> dict[str, Any] | str:
-    from ml_platform.data.ingest import list_files
-    from ml_platform.pipelines.backtest import (
-        check_plan,
-        format_report,
-        prepare_workspace,
-        run_backtest,
-        use_workspace,
-    )
-    from ml_platform.training.families import check_families
-
     horizon = a.horizon_days or get_settings().label_horizon_days
     plan = check_plan(a.train_cutoffs, a.test_cutoff, horizon)
     families = check_families(a.families.split(","))

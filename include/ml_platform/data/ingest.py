@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING
 from ml_platform.config import Settings, get_settings
 from ml_platform.contracts import Contract
 from ml_platform.errors import DataContractError
+from ml_platform.lake import storage
+from ml_platform.lake.delta_sql import is_delta
 from ml_platform.lake.paths import table_path
+from ml_platform.lake.storage import is_remote, open_binary
 
 if TYPE_CHECKING:
     from pyspark.sql import Column as SparkColumn
@@ -45,8 +48,6 @@ def _suffix(name: str) -> str:
 def list_files(source: str | Path, fmt: str | None) -> tuple[list[str], str]:
     """Files to read under `source` (a file or a folder; a local path, an `abfss://` URI or a
     Blob `https://` URL) and their format. Hidden (`.x`, `_x`) and in-flight (`.tmp`) files are left out."""
-    from ml_platform.lake import storage
-
     found = storage.list_files(source)
     if not found:
         raise DataContractError(f"input {source} does not exist or holds no file")
@@ -76,8 +77,6 @@ def list_files(source: str | Path, fmt: str | None) -> tuple[list[str], str]:
 def file_load_id(path: str | Path) -> str:
     """Content hash of a file (local or in Azure Storage): the same bytes always give the same
     load id, wherever they landed."""
-    from ml_platform.lake.storage import open_binary
-
     h = hashlib.sha256()
     with open_binary(path) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -221,9 +220,6 @@ def ingest_files(
     carry its own header. Files whose content hash is already in bronze are skipped.
     """
     from pyspark.sql import functions as F
-
-    from ml_platform.lake.delta_sql import is_delta
-    from ml_platform.lake.storage import is_remote
 
     s = settings or get_settings()
     table = f"bronze.{contract.name}"

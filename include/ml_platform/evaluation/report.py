@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ml_platform.model.explain import shap_values
+
 
 def _fig() -> Any:
     import matplotlib
@@ -124,8 +126,6 @@ def shap_plots(
     with a sampled background for logistic regression and the MLP. Returns the plots and the
     mean |SHAP| per feature.
     """
-    from ml_platform.model.explain import shap_values
-
     plt = _fig()
     rng = np.random.default_rng(seed)
     rows = x[rng.choice(len(x), size=min(max_rows, len(x)), replace=False)]

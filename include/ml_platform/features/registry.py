@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_platform.errors import MlPlatformError
+from ml_platform.lake.storage import write_text_atomic
 
 #: Spark simple type names we accept for features (what `DataFrame.schema` reports).
 FEATURE_TYPES = frozenset(
@@ -95,8 +96,6 @@ class FeatureTable:
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     """Write JSON so that readers see the old file or the new one, never a partial one
     (locally or on Azure Storage: `lake.storage.write_text_atomic`)."""
-    from ml_platform.lake.storage import write_text_atomic
-
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
 
 

@@ -29,10 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from ml_platform.config import Settings, get_settings
 from ml_platform.errors import MlPlatformError
-from ml_platform.features.online import OnlineRow, OnlineStore, open_online_store, status
+from ml_platform.features.online import OnlineRow, OnlineStore, key_string, open_online_store, status
 from ml_platform.features.pit import pit_join
 from ml_platform.features.registry import FEATURE_TYPES, FeatureSpec, FeatureTable, Registry, write_json_atomic
+from ml_platform.lake.delta_sql import history, is_delta, merge_into
 from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES, table_path
+from ml_platform.lake.reader import add_actions, delta_table, partition_values, read_pandas, table_summary
+from ml_platform.lake.spark import get_spark
+from ml_platform.lake.storage import normalize
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -95,8 +99,6 @@ class FeatureStore:
     ) -> None:
         s = settings or get_settings()
         if lake_uri is not None:
-            from ml_platform.lake.storage import normalize
-
             s = s.model_copy(update={"lake_uri": normalize(lake_uri, bool(s.azure_emulator_endpoint))})
         self.settings = s
         self.registry = Registry(s.catalog_dir)
@@ -107,8 +109,6 @@ class FeatureStore:
     @property
     def spark(self) -> SparkSession:
         if self._spark is None:
-            from ml_platform.lake.spark import get_spark
-
             self._spark = get_spark("feature-store", self.settings)
         return self._spark
 
@@ -127,8 +127,6 @@ class FeatureStore:
         return df if isinstance(df, SparkDataFrame) else self.spark.createDataFrame(df)
 
     def table_version(self, name: str) -> int:
-        from ml_platform.lake.delta_sql import history
-
         return int(history(self.spark, self.path(name), limit=1)[0]["version"])
 
     # ---------------------------------------------------------------- registry
@@ -156,8 +154,6 @@ class FeatureStore:
     ) -> FeatureTable:
         """Create feature table `name` from `df`, or MERGE `df` into it on primary keys + timestamp key."""
         from pyspark.sql import functions as F
-
-        from ml_platform.lake.delta_sql import is_delta, merge_into
 
         sdf = self._to_spark(df)
         needed = [*primary_keys, timestamp_key, *partition_by]
@@ -224,8 +220,6 @@ class FeatureStore:
 
     def describe(self, name: str, now: datetime | None = None) -> dict[str, Any]:
         """Spec, Delta version, rows, latest snapshot and freshness, from the Delta log (no Spark)."""
-        from ml_platform.lake.reader import add_actions, delta_table, table_summary
-
         spec = self.registry.get(name)
         path = self.path(name)
         summary = table_summary(path)
@@ -249,8 +243,6 @@ class FeatureStore:
 
     def latest_keys(self, name: str, limit: int = 10) -> list[str]:
         """The first `limit` primary keys (sorted) of the table's newest partition, from the lake (no Spark)."""
-        from ml_platform.lake.reader import partition_values, read_pandas
-
         spec = self.registry.get(name)
         path = self.path(name)
         part = spec.partition_by[0] if spec.partition_by else None
@@ -277,8 +269,6 @@ class FeatureStore:
             return df, []
 
     def _commit_times(self, name: str, max_version: int) -> list[tuple[int, datetime]]:
-        from ml_platform.lake.delta_sql import history
-
         rows = history(self.spark, self.path(name))
         return sorted((int(r["version"]), r["timestamp"]) for r in rows if int(r["version"]) <= max_version)
 
@@ -395,7 +385,6 @@ class FeatureStore:
             .option("replaceWhere", f"training_set_id = '{tsid}'")
             .option("mergeSchema", "true")
         )
-        from ml_platform.lake.delta_sql import is_delta
 
         if not is_delta(path):
             writer = writer.partitionBy("training_set_id").options(**FEATURE_TABLE_PROPERTIES)
@@ -486,8 +475,6 @@ class FeatureStore:
         nk = len(spec.primary_keys)
 
         def rows() -> Any:
-            from ml_platform.features.online import key_string
-
             for r in latest.toLocalIterator(prefetchPartitions=True):
                 key = r[0] if nk == 1 else tuple(r[:nk])
                 yield key_string(key), r[nk], list(r[nk + 1 :])

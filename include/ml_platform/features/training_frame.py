@@ -7,6 +7,9 @@ from typing import Any
 
 from ml_platform.config import Settings, get_settings
 from ml_platform.contracts import SENSITIVE
+from ml_platform.features.store import FeatureStore
+from ml_platform.lake.paths import table_path
+from ml_platform.lake.reader import read_pandas, table_exists
 
 
 def load_training_frame(
@@ -14,10 +17,6 @@ def load_training_frame(
 ) -> tuple[Any, list[str], dict[str, int]]:
     """A materialised training set as pandas without Spark (delta-rs file list + pyarrow), with the
     customers' sensitive attributes beside it; (frame, feature names, lineage)."""
-    from ml_platform.features.store import FeatureStore
-    from ml_platform.lake.paths import table_path
-    from ml_platform.lake.reader import read_pandas
-
     s = settings or get_settings()
     meta = FeatureStore(settings=s).get_training_set(training_set_id).metadata
     df = read_pandas(
@@ -28,9 +27,6 @@ def load_training_frame(
 
 def with_sensitive_attributes(df: Any, settings: Settings) -> Any:
     """Join gender / age band / region from silver.customers (for fairness, never as features)."""
-    from ml_platform.lake.paths import table_path
-    from ml_platform.lake.reader import read_pandas, table_exists
-
     customers = table_path("silver.customers", settings)
     if not table_exists(customers) or "customer_id" not in df.columns:
         return df

@@ -11,6 +11,8 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from ml_platform.lake.reader import table_exists
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
 
@@ -22,8 +24,6 @@ def ident(path: str) -> str:
 
 def is_delta(path: str) -> bool:
     """Whether `path` holds a Delta table (its `_delta_log` has a commit)."""
-    from ml_platform.lake.reader import table_exists
-
     return table_exists(str(path))
 
 

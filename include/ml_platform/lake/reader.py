@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ml_platform.errors import MlPlatformError
+from ml_platform.lake.storage import arrow_filesystem, delta_options, is_remote, parse
 
 
 class UnsupportedTable(MlPlatformError):
@@ -23,16 +24,12 @@ def delta_table(path: str, version: int | None = None) -> Any:
     """delta-rs `DeltaTable` of `path` (local or Azure: credentials from `lake.storage`)."""
     from deltalake import DeltaTable
 
-    from ml_platform.lake.storage import delta_options, is_remote
-
     return DeltaTable(path, version=version, storage_options=delta_options(path) if is_remote(path) else None)
 
 
 def write_delta(path: str, data: Any, **kwargs: Any) -> None:
     """delta-rs `write_deltalake` to `path` with the location's storage options."""
     from deltalake import write_deltalake
-
-    from ml_platform.lake.storage import delta_options, is_remote
 
     write_deltalake(path, data, storage_options=delta_options(path) if is_remote(path) else None, **kwargs)
 
@@ -65,8 +62,6 @@ def check_plain_files(dt: Any, path: str) -> None:
 def table_exists(path: str) -> bool:
     """Whether `path` holds a Delta table (its `_delta_log` has a commit)."""
     from deltalake import DeltaTable
-
-    from ml_platform.lake.storage import delta_options, is_remote
 
     return bool(DeltaTable.is_deltatable(str(path), storage_options=delta_options(path) if is_remote(path) else None))
 
@@ -115,8 +110,6 @@ def read_pandas(
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from ml_platform.lake.storage import arrow_filesystem, is_remote, parse
 
     dt = delta_table(path, version=version)
     check_plain_files(dt, path)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ml_platform.lake.reader import delta_table, table_exists, write_delta
+
 
 def replace_rows(path: str, data: Any, column: str, value: str) -> None:
     """Replace the rows whose `column` equals `value` by `data` in one commit (creates the table)."""
-    from ml_platform.lake.reader import table_exists, write_delta
-
     if table_exists(path):
         write_delta(path, data, mode="overwrite", predicate=f"{column} = '{value}'")
     else:
@@ -17,8 +17,6 @@ def replace_rows(path: str, data: Any, column: str, value: str) -> None:
 
 def insert_new(path: str, data: Any, key: str) -> int:
     """Insert the rows of `data` whose `key` is not in the table yet (MERGE); how many were inserted."""
-    from ml_platform.lake.reader import delta_table, table_exists, write_delta
-
     if not table_exists(path):
         write_delta(path, data, mode="append")
         return data.num_rows

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml_platform.config import Settings, get_settings
-from ml_platform.errors import ConfigError
+from ml_platform.errors import ConfigError, MlPlatformError
+from ml_platform.lake import storage
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -31,8 +32,6 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
     """Spark configuration shared by in-process sessions and spark-submit (`--conf`). With a
     local master (`ML_PLATFORM_SPARK_MASTER`, default `local[*]`) the driver listens on 127.0.0.1
     only; with a cluster's it keeps Spark's defaults, so that executors can reach it."""
-    from ml_platform.lake import storage
-
     s = settings or get_settings()
     return (
         storage.spark_conf(s)
@@ -87,7 +86,6 @@ def get_spark(
         for key, value in (extra_conf or {}).items():
             spark.conf.set(key, value)
         return spark
-    from ml_platform.lake import storage
 
     builder = SparkSession.builder.appName(app_name).master(s.spark_master)
     # credentials of the lake's storage account: set in-process only, never on a command line
@@ -128,8 +126,6 @@ def run_job(name: str, body: Callable[[SparkSession, dict[str, Any]], None]) -> 
     import json
     import sys
     import time
-
-    from ml_platform.errors import MlPlatformError
 
     t0 = time.perf_counter()
     spark = get_spark(name)

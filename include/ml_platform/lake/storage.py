@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ml_platform.config import get_settings as settings
 from ml_platform.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -39,8 +40,6 @@ logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(l
 
 def get_settings() -> Settings:
     """The process settings (imported here, late: `is_remote`/`parse` stay usable without them)."""
-    from ml_platform.config import get_settings as settings
-
     return settings()
 
 

@@ -12,14 +12,15 @@ from typing import Any
 
 from mlflow.pyfunc import PythonModel
 
+from ml_platform.model.encoding import FeatureEncoder
+from ml_platform.model.explain import shap_values, top_contributions
+
 
 class ChurnModel(PythonModel):
     """`encoder`: the training split's FeatureEncoder (numeric columns as they are, categorical
     ones one-hot); `background`: a sample of encoded training rows kept for explanations."""
 
     def __init__(self, fitted: Any, feature_names: list[str], background: Any = None, encoder: Any = None) -> None:
-        from ml_platform.model.encoding import FeatureEncoder
-
         self.fitted = fitted
         self.feature_names = list(feature_names)
         self.background = background
@@ -31,8 +32,6 @@ class ChurnModel(PythonModel):
 
     def matrix(self, frame: Any) -> Any:
         """The float64 matrix of `frame` as the model was trained on; a clear error for missing columns."""
-        from ml_platform.model.encoding import FeatureEncoder
-
         encoder = getattr(self, "encoder", None) or FeatureEncoder(self.feature_names)  # models pickled before encoders
         return encoder.transform(frame)
 
@@ -63,8 +62,6 @@ class ChurnModel(PythonModel):
 
     def explain(self, frame: Any, top_k: int = 5) -> list[list[dict[str, Any]]]:
         """Per row, the `top_k` encoded features with the largest SHAP contribution (serving's `?explain=true`)."""
-        from ml_platform.model.explain import shap_values, top_contributions
-
         x = self.matrix(frame)
         values, _ = shap_values(self.fitted, x, getattr(self, "background", None))
         encoder = getattr(self, "encoder", None)

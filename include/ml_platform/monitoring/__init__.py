@@ -1,3 +1,5 @@
 """Monitoring: the retrain policy (pure), drift detection (drift environment), late labels,
 realised performance, the weekly steps of the `monitoring` DAG (`weekly`), the exactly-once
 hand-off to training (`handoff`) and alerts."""
+
+__all__: list[str] = []

@@ -17,13 +17,13 @@ import urllib.request
 from datetime import datetime, timezone
 from typing import Any
 
+from ml_platform.config import get_settings
+
 log = logging.getLogger("ml_platform.alerts")
 
 
 def send_alert(kind: str, title: str, details: dict[str, Any] | None = None, settings: Any = None) -> dict[str, Any]:
     """Log the alert and deliver it to the webhook if one is configured; returns what happened."""
-    from ml_platform.config import get_settings
-
     s = settings or get_settings()
     body = {
         "kind": kind,

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ml_platform.lake.reader import partition_values, read_pandas, table_exists
+from ml_platform.lake.rows import replace_rows
 from ml_platform.monitoring.drift import DriftResult, detect_drift
 
 PLOTTED = 8  # histograms per source in the HTML report
@@ -166,8 +167,6 @@ def run_window(spec: dict[str, Any]) -> dict[str, Any]:
     champion's scores of its training set, column `score`), scores_table (gold.churn_scores) and
     excluded (features not watched, named in the report)."""
     import pyarrow as pa
-
-    from ml_platform.lake.rows import replace_rows
 
     end_day = date.fromisoformat(spec["window_end"])
     end = datetime.combine(end_day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)

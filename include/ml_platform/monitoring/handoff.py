@@ -12,12 +12,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from ml_platform.lake.reader import read_pandas, table_exists
+from ml_platform.lake.rows import insert_new
+
 HANDLED_TABLE = "monitoring.retrain_handled"
 
 
 def pending_decisions(decisions_path: str, handled_path: str) -> list[dict[str, Any]]:
-    from ml_platform.lake.reader import read_pandas, table_exists
-
     if not table_exists(decisions_path):
         return []
     d = read_pandas(decisions_path)
@@ -31,9 +32,6 @@ def pending_decisions(decisions_path: str, handled_path: str) -> list[dict[str, 
 def claim(decision_id: str, run_id: str, handled_path: str) -> bool:
     """True when this run owns the decision (claimed now, or by an earlier try of the same run)."""
     import pyarrow as pa
-
-    from ml_platform.lake.reader import read_pandas
-    from ml_platform.lake.rows import insert_new
 
     insert_new(
         handled_path,

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ml_platform.config import Settings, get_settings
+from ml_platform.lake.delta_sql import is_delta, merge_into
 from ml_platform.lake.paths import table_path
 
 if TYPE_CHECKING:
@@ -28,8 +29,6 @@ LABELS_TABLE = "monitoring.labels"
 
 def derive_labels(spark: SparkSession, horizon_days: int, settings: Settings | None = None) -> dict[str, Any]:
     from pyspark.sql import functions as F
-
-    from ml_platform.lake.delta_sql import is_delta, merge_into
 
     s = settings or get_settings()
     if horizon_days <= 0:

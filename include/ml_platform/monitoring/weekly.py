@@ -16,8 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from ml_platform.config import Settings, get_settings
+from ml_platform.contracts import SENSITIVE
+from ml_platform.errors import MlPlatformError
+from ml_platform.features.training_frame import load_training_frame
 from ml_platform.lake.paths import table_path
+from ml_platform.lake.reader import read_pandas, table_exists
+from ml_platform.lake.rows import insert_new, replace_rows
+from ml_platform.model.scoring import rescore
 from ml_platform.monitoring.policy import History, Retrain, RetrainDecision, RetrainPolicy, Window
+from ml_platform.registry.evaluate import alias_version, client
 
 DECISIONS_TABLE = "monitoring.retrain_decisions"
 PERFORMANCE_TABLE = "monitoring.performance"
@@ -67,8 +74,6 @@ def drift_spec(window_end: date, settings: Settings | None = None, **thresholds:
     """None without a champion; else the JSON-able spec of `drift_run.run_window`."""
     import mlflow
 
-    from ml_platform.registry.evaluate import alias_version, client
-
     s = settings or get_settings()
     version = alias_version("champion", s)
     if version is None:
@@ -109,9 +114,6 @@ def reference_scores(version: str, training_set_id: str, settings: Settings | No
     import mlflow
     import pandas as pd
 
-    from ml_platform.features.training_frame import load_training_frame
-    from ml_platform.model.scoring import rescore
-
     s = settings or get_settings()
     path = drift_dir(s) / f"reference-scores-v{version}.parquet"
     if not path.exists():
@@ -126,8 +128,6 @@ def reference_scores(version: str, training_set_id: str, settings: Settings | No
 
 def log_drift_report(spec: dict[str, Any], drift: dict[str, Any], settings: Settings | None = None) -> None:
     """Attach the window's HTML drift report to the champion's MLflow run (monitoring/drift/)."""
-    from ml_platform.registry.evaluate import client
-
     s = settings or get_settings()
     c = client(s)
     run_id = c.get_model_version(s.model_name, spec["model_version"]).run_id
@@ -135,8 +135,6 @@ def log_drift_report(spec: dict[str, Any], drift: dict[str, Any], settings: Sett
 
 
 def _offline(versions: list[str], s: Settings) -> tuple[dict[str, float], dict[str, float]]:
-    from ml_platform.registry.evaluate import client
-
     c = client(s)
     auc, thr = {}, {}
     for v in versions:
@@ -151,9 +149,6 @@ def _offline(versions: list[str], s: Settings) -> tuple[dict[str, float], dict[s
 def performance_window(window_end: date, days: int = 7, settings: Settings | None = None) -> dict[str, Any]:
     import pandas as pd
 
-    from ml_platform.contracts import SENSITIVE
-    from ml_platform.lake.reader import read_pandas, table_exists
-    from ml_platform.lake.rows import replace_rows
     from ml_platform.monitoring.performance import compare_variants, performance_table
 
     s = settings or get_settings()
@@ -194,9 +189,6 @@ def history(window_end: date, settings: Settings | None = None, windows: int = 8
     """The last `windows` monitoring windows and every retrain (decided ones and registered models
     that no decision caused: scheduled or manual training runs count toward the budget)."""
     import pandas as pd
-
-    from ml_platform.lake.reader import read_pandas, table_exists
-    from ml_platform.registry.evaluate import client
 
     s = settings or get_settings()
     drift = read_pandas(table_path(DRIFT_TABLE, s)) if table_exists(table_path(DRIFT_TABLE, s)) else pd.DataFrame()
@@ -257,8 +249,6 @@ def history(window_end: date, settings: Settings | None = None, windows: int = 8
 def retrain_policy(overrides: dict[str, Any] | None = None, settings: Settings | None = None) -> RetrainPolicy:
     """The policy: defaults, then ML_PLATFORM_RETRAIN_POLICY (JSON), then `overrides` (DAG params).
     A bad key or value raises MlPlatformError naming it."""
-    from ml_platform.errors import MlPlatformError
-
     s = settings or get_settings()
     try:
         base = json.loads(s.retrain_policy) if s.retrain_policy.strip() else {}
@@ -274,8 +264,6 @@ def retrain_policy(overrides: dict[str, Any] | None = None, settings: Settings |
 
 def record_decision(decision: RetrainDecision, window_end: date, settings: Settings | None = None) -> bool:
     """MERGE on decision_id; True when the row is new (a rerun over the same windows adds nothing)."""
-    from ml_platform.lake.rows import insert_new
-
     s = settings or get_settings()
     row = {
         "decision_id": decision.decision_id,

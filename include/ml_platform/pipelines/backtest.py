@@ -21,7 +21,16 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from ml_platform.config import get_settings
+from ml_platform.contracts import CUSTOMERS, TRANSACTIONS
+from ml_platform.data.ingest import ingest
 from ml_platform.errors import MlPlatformError
+from ml_platform.features import FeatureLookup, FeatureStore
+from ml_platform.features.training_frame import with_sensitive_attributes
+from ml_platform.lake.paths import table_path
+from ml_platform.pipelines import data_plane as plane
+from ml_platform.training.labels import build_churn_labels
+from ml_platform.training.train import train_and_register
 
 #: Settings a backtest points into its workspace (the rest, e.g. Spark memory, are inherited).
 _WORKSPACE_VARIABLES = (
@@ -83,8 +92,6 @@ def prepare_workspace(workspace: Path | None, home: Path) -> Path:
 
 def use_workspace(workspace: Path) -> None:
     """Point this process's settings at the workspace (lake, MLflow, Optuna, online store)."""
-    from ml_platform.config import get_settings
-
     for var in _WORKSPACE_VARIABLES:
         os.environ.pop(var, None)
     os.environ["ML_PLATFORM_HOME"] = str(workspace)
@@ -107,16 +114,6 @@ def run_backtest(
     progress: Any = None,
 ) -> dict[str, Any]:
     """Run every step in the current (workspace) settings; the metrics as a JSON-able dict."""
-
-    from ml_platform.config import get_settings
-    from ml_platform.contracts import CUSTOMERS, TRANSACTIONS
-    from ml_platform.data.ingest import ingest
-    from ml_platform.features import FeatureLookup, FeatureStore
-    from ml_platform.features.training_frame import with_sensitive_attributes
-    from ml_platform.lake.paths import table_path
-    from ml_platform.pipelines import data_plane as plane
-    from ml_platform.training.labels import build_churn_labels
-    from ml_platform.training.train import train_and_register
 
     s = get_settings()
     day = datetime.now(timezone.utc).date()

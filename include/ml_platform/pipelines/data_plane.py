@@ -25,7 +25,10 @@ from ml_platform.features.customer_features import (
     customer_features_table,
     snapshot_dates,
 )
+from ml_platform.features.publish import newest_snapshot_check
 from ml_platform.features.registry import Registry
+from ml_platform.features.store import FeatureStore
+from ml_platform.lake.delta_sql import is_delta, merge_into
 from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES, table_path
 from ml_platform.validation.gate import run_gate, save_result
 from ml_platform.validation.rules import RuleContext
@@ -101,8 +104,6 @@ def ingest_landed(spark: SparkSession, start: date, end: date, settings: Setting
 def _replace_partitions(
     df: DataFrame, path: str, column: str, values: list[date], properties: dict[str, str] | None = None
 ) -> None:
-    from ml_platform.lake.delta_sql import is_delta
-
     predicate = f"{column} IN ({', '.join(repr(v.isoformat()) for v in values)})"
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
     if not is_delta(path):
@@ -155,8 +156,6 @@ def validate_to_silver(spark: SparkSession, start: date, end: date, settings: Se
     """
     from pyspark.sql import functions as F
 
-    from ml_platform.lake.delta_sql import is_delta, merge_into
-
     s = settings or get_settings()
     bronze = table_path("bronze.transactions", s)
     if not is_delta(bronze):
@@ -203,8 +202,6 @@ def _customers_to_silver(spark: SparkSession, start: date, end: date, s: Setting
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from ml_platform.lake.delta_sql import is_delta, merge_into
-
     bronze = table_path("bronze.customers", s)
     if not is_delta(bronze):
         return
@@ -239,7 +236,6 @@ def build_feature_snapshots(
     dates = sorted(set(dates))
     if not dates:
         return {"snapshot_dates": [], "rows": 0}
-    from ml_platform.lake.delta_sql import is_delta
 
     silver_path = table_path("silver.transactions", s)
     if not is_delta(silver_path):
@@ -263,9 +259,6 @@ def publish_if_newest(spark: SparkSession, snapshot: date, settings: Settings | 
     A backfill of an older date therefore never replaces fresher online values. Idempotent:
     the online store skips a Delta version it already holds.
     """
-    from ml_platform.features.publish import newest_snapshot_check
-    from ml_platform.features.store import FeatureStore
-
     s = settings or get_settings()
     ok, newest = newest_snapshot_check(snapshot, s)
     if not ok:

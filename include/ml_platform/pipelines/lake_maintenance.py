@@ -24,7 +24,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ml_platform.config import Settings, get_settings
-from ml_platform.lake.paths import table_path
+from ml_platform.features.registry import Registry
+from ml_platform.features.store import FeatureStore
+from ml_platform.lake.delta_sql import history, is_delta, optimize
+from ml_platform.lake.paths import TABLES, table_path
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -34,8 +37,6 @@ MARGIN_HOURS = 1.0
 
 def pinned_versions(settings: Settings) -> dict[str, int]:
     """Oldest Delta version per table that some training set pins."""
-    from ml_platform.features.store import FeatureStore
-
     pins: dict[str, int] = {}
     for meta in FeatureStore(settings=settings).list_training_sets():
         for table, version in [*meta["lineage"].items(), ("ml.training_sets", meta["table_version"])]:
@@ -53,8 +54,6 @@ def retention_hours(now: datetime, pinned_commit: datetime | None, min_hours: fl
 
 
 def _commit_time(spark: SparkSession, path: str, version: int) -> datetime | None:
-    from ml_platform.lake.delta_sql import history
-
     rows = [r for r in history(spark, path) if int(r["version"]) == int(version)]
     if not rows:
         return None
@@ -66,8 +65,6 @@ def maintain(
     spark: SparkSession, tables: list[str], settings: Settings | None = None, now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """OPTIMIZE and VACUUM each existing table in `tables`; one report row per table."""
-    from ml_platform.lake.delta_sql import is_delta, optimize
-
     s = settings or get_settings()
     pins = pinned_versions(s)
     spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")  # we compute a safe one
@@ -112,8 +109,5 @@ def vacuum(spark: SparkSession, path: str, hours: float, mode: str = "lite") -> 
 
 def maintained_tables(settings: Settings | None = None) -> list[str]:
     """Every table maintenance looks at: the platform's tables and the registered feature tables."""
-    from ml_platform.features.registry import Registry
-    from ml_platform.lake.paths import TABLES
-
     s = settings or get_settings()
     return sorted({*TABLES, *Registry(s.catalog_dir).names()})

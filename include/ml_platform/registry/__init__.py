@@ -6,3 +6,5 @@ evaluate.py   re-score registered versions on the challenger's held-out rows (AU
 aliases.py    apply a decision / roll back: MLflow aliases champion, challenger,
               previous_champion, and the append-only registry.alias_history Delta table
 """
+
+__all__: list[str] = []

@@ -15,8 +15,10 @@ from typing import Any
 
 from ml_platform.config import Settings, get_settings
 from ml_platform.errors import MlPlatformError
-from ml_platform.registry.evaluate import alias_version, client
-from ml_platform.registry.promotion import Decision
+from ml_platform.lake.paths import table_path
+from ml_platform.lake.reader import read_pandas, table_exists, write_delta
+from ml_platform.registry.evaluate import alias_version, client, comparison_rows, evaluate_version, held_out_rows
+from ml_platform.registry.promotion import Decision, Policy, decide_promotion
 
 HISTORY_TABLE = "registry.alias_history"
 COLUMNS = (
@@ -42,9 +44,6 @@ def _schema() -> Any:
 
 def history(settings: Settings | None = None) -> list[dict[str, Any]]:
     """Every alias move, oldest first."""
-    from ml_platform.lake.paths import table_path
-    from ml_platform.lake.reader import read_pandas, table_exists
-
     s = settings or get_settings()
     path = table_path(HISTORY_TABLE, s)
     if not table_exists(path):
@@ -58,9 +57,6 @@ def history(settings: Settings | None = None) -> list[dict[str, Any]]:
 
 def _append(row: dict[str, Any], settings: Settings) -> None:
     import pyarrow as pa
-
-    from ml_platform.lake.paths import table_path
-    from ml_platform.lake.reader import write_delta
 
     write_delta(table_path(HISTORY_TABLE, settings), pa.Table.from_pylist([row], schema=_schema()), mode="append")
 
@@ -148,9 +144,6 @@ def rollback(
 
 def evaluate_and_decide(policy: Any = None, settings: Settings | None = None) -> Decision:
     """Re-score @champion and @challenger on the challenger's held-out rows and decide."""
-    from ml_platform.registry.evaluate import comparison_rows, evaluate_version, held_out_rows
-    from ml_platform.registry.promotion import Policy, decide_promotion
-
     s = settings or get_settings()
     challenger = alias_version("challenger", s)
     if challenger is None:

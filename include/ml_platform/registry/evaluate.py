@@ -9,7 +9,11 @@ from typing import Any
 import numpy as np
 
 from ml_platform.config import Settings, get_settings
+from ml_platform.contracts import SENSITIVE
 from ml_platform.errors import MlPlatformError
+from ml_platform.evaluation.metrics import expected_calibration_error
+from ml_platform.model.artifacts import TEST_ROWS_FILE
+from ml_platform.model.scoring import rescore
 from ml_platform.registry.promotion import ModelEval
 
 
@@ -42,8 +46,6 @@ def held_out_rows(version: str, settings: Settings | None = None) -> Any:
     """The held-out rows the version was tested on (logged by training)."""
     import mlflow.artifacts
     import pandas as pd
-
-    from ml_platform.model.artifacts import TEST_ROWS_FILE
 
     s = settings or get_settings()
     mv = client(s).get_model_version(s.model_name, version)
@@ -113,8 +115,6 @@ def single_row_p99_ms(model: Any, rows: Any, n: int = 100, rounds: int = 3, budg
     job (an HPO worker, a starting server) measures the neighbour, not the model. A round within
     `budget_ms` ends the measurement: later rounds could only lower the figure, never change
     whether it is within the budget."""
-    from ml_platform.model.scoring import rescore
-
     sample = rows.head(min(n, len(rows)))
     for i in range(min(20, len(sample))):  # warm-up
         rescore(model, sample.iloc[[i]])
@@ -140,10 +140,6 @@ def evaluate_version(
     import mlflow.pyfunc
     from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
     from sklearn.metrics import roc_auc_score
-
-    from ml_platform.contracts import SENSITIVE
-    from ml_platform.evaluation.metrics import expected_calibration_error
-    from ml_platform.model.scoring import rescore
 
     s = settings or get_settings()
     model = mlflow.pyfunc.load_model(f"models:/{s.model_name}/{version}")

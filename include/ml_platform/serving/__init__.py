@@ -8,3 +8,5 @@ spool.py     the per-worker prediction spool and its MERGE loader -> monitoring.
 bento.py     `bentoml build` of the service, smoke test of a built Bento, serving confirmation
 batch.py     Spark batch scoring of a feature snapshot -> gold.churn_scores
 """
+
+__all__: list[str] = []

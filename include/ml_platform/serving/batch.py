@@ -13,15 +13,16 @@ from typing import Any
 
 from ml_platform.config import Settings, get_settings
 from ml_platform.errors import MlPlatformError
+from ml_platform.lake.paths import table_path
+from ml_platform.lake.reader import partition_values, read_pandas
+from ml_platform.model.scoring import schema_types, spark_scorer
+from ml_platform.serving.routing import BANDS, parse_bands
 
 SCORES_TABLE = "gold.churn_scores"
 
 
 def resolve_snapshot(requested: str | None, settings: Settings | None = None) -> date:
     """The snapshot to score: the requested date (it must exist) or the newest one."""
-    from ml_platform.lake.paths import table_path
-    from ml_platform.lake.reader import partition_values
-
     dates = partition_values(table_path("features.customer_features", settings or get_settings()), "snapshot_date")
     if not dates:
         raise MlPlatformError("features.customer_features has no snapshot yet: run features_build first")
@@ -41,10 +42,6 @@ def score_snapshot(
 ) -> dict[str, Any]:
     import mlflow
     from pyspark.sql import functions as F
-
-    from ml_platform.lake.paths import table_path
-    from ml_platform.model.scoring import schema_types, spark_scorer
-    from ml_platform.serving.routing import BANDS, parse_bands
 
     s = settings or get_settings()
     mlflow.set_tracking_uri(s.mlflow_tracking_uri)
@@ -102,9 +99,6 @@ def score_snapshot(
 
 def latest_scores_summary(settings: Settings | None = None) -> dict[str, Any]:
     """The newest score date of `gold.churn_scores`: customers scored, by which version, risk bands."""
-    from ml_platform.lake.paths import table_path
-    from ml_platform.lake.reader import partition_values, read_pandas
-
     path = table_path("gold.churn_scores", settings or get_settings())
     dates = partition_values(path, "score_date")
     if not dates:

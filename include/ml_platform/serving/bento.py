@@ -22,6 +22,8 @@ from typing import Any
 
 from ml_platform.config import REPO_ROOT, Settings, get_settings
 from ml_platform.errors import MlPlatformError
+from ml_platform.lake.paths import table_path
+from ml_platform.lake.reader import partition_values, read_pandas
 
 
 def _bin(name: str) -> str:
@@ -89,9 +91,6 @@ def stop_process_group(proc: subprocess.Popen, wait: float = 30) -> None:
 
 
 def sample_customers(n: int, settings: Settings | None = None) -> list[str]:
-    from ml_platform.lake.paths import table_path
-    from ml_platform.lake.reader import partition_values, read_pandas
-
     s = settings or get_settings()
     path = table_path("features.customer_features", s)
     dates = partition_values(path, "snapshot_date")

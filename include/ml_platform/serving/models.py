@@ -15,6 +15,9 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ml_platform.model.scoring import feature_names, input_types
+from ml_platform.registry.evaluate import alias_version, client
+
 log = logging.getLogger(__name__)
 
 
@@ -38,8 +41,6 @@ class Loaded:
 def load_version(name: str, version: str, alias: str) -> Served:
     import mlflow.pyfunc
 
-    from ml_platform.model.scoring import feature_names, input_types
-
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
     return Served(
         name, str(version), alias, model, model.unwrap_python_model(), tuple(feature_names(model)), input_types(model)
@@ -57,8 +58,6 @@ class ModelHolder:
         self._lock = threading.Lock()  # one refresh at a time (the poller and an explicit call)
 
     def _versions(self) -> tuple[str | None, str | None]:
-        from ml_platform.registry.evaluate import alias_version, client
-
         s = self.settings
         client(s)  # points MLflow's global tracking + registry URIs (used by `models:/` loads) at ours
         if s.serving_pinned_version:

@@ -13,6 +13,9 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from ml_platform.errors import MlPlatformError
+from ml_platform.features.online import open_online_store
+from ml_platform.features.registry import Registry
 from ml_platform.serving.models import Loaded, ModelHolder, Served
 from ml_platform.serving.routing import (
     Contribution,
@@ -27,11 +30,15 @@ from ml_platform.serving.routing import (
 FEATURE_TABLE = "features.customer_features"
 
 
-class ClientError(Exception):
+class ClientError(MlPlatformError):
+    """A request the service cannot serve as sent (HTTP 400)."""
+
     status = 400
 
 
-class Unavailable(Exception):
+class Unavailable(MlPlatformError):
+    """The service cannot answer now: no model, no online store (HTTP 503)."""
+
     status = 503
 
 
@@ -56,9 +63,6 @@ class Scorer:
     # ---------------------------------------------------------------- online store
     def _store(self) -> tuple[Any, Any]:
         if self._online is None:
-            from ml_platform.features.online import open_online_store
-            from ml_platform.features.registry import Registry
-
             self._table = Registry(self.settings.catalog_dir).get(FEATURE_TABLE)
             self._online = open_online_store(self.settings)
         return self._online, self._table

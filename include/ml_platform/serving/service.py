@@ -27,8 +27,10 @@ from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse, Response  # noqa: E402
 
 from ml_platform.config import get_settings  # noqa: E402
+from ml_platform.serving.models import ModelHolder
 from ml_platform.serving.routing import ErrorResponse, PredictRequest, PredictResponse, errors_text  # noqa: E402
 from ml_platform.serving.scorer import ClientError, Scorer, Unavailable  # noqa: E402
+from ml_platform.serving.spool import PredictionSpool
 
 SETTINGS = get_settings()
 WORKER: dict[str, Any] = {}  # this worker's Scorer and ModelHolder, set when the service instance starts
@@ -190,9 +192,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 @bentoml.asgi_app(app, path="/")
 class ChurnService:
     def __init__(self) -> None:
-        from ml_platform.serving.models import ModelHolder
-        from ml_platform.serving.spool import PredictionSpool
-
         holder = ModelHolder(SETTINGS, want_challenger=SETTINGS.serving_challenger_share > 0 or SETTINGS.serving_shadow)
         holder.refresh()
         holder.start()

@@ -19,6 +19,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ml_platform.config import get_settings
+from ml_platform.lake.paths import table_path
+from ml_platform.lake.reader import delta_table, table_exists, write_delta
+
 LOG_TABLE = "monitoring.prediction_log"
 
 
@@ -112,10 +116,6 @@ def load_spool(folder: Path, settings: Any = None) -> dict[str, Any]:
 
     Segments of workers that are gone are deleted once loaded."""
     import pyarrow as pa
-
-    from ml_platform.config import get_settings
-    from ml_platform.lake.paths import table_path
-    from ml_platform.lake.reader import delta_table, table_exists, write_delta
 
     s = settings or get_settings()
     segments = sorted(folder.glob("*.jsonl")) if folder.exists() else []

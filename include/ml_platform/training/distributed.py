@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ml_platform.training.families import MLPFitted, XGBFitted, pos_weight
+from ml_platform.training.families import MLPFitted, XGBFitted, _auc, _mlp, pos_weight
 
 DISTRIBUTED_FAMILIES = ("xgboost", "mlp")
 
@@ -107,8 +107,6 @@ def _ddp_train(data_path: str, out_path: str, params: dict[str, Any], seed: int)
     import torch
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
-
-    from ml_platform.training.families import _auc, _mlp
 
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ml_platform.errors import MlPlatformError
 from ml_platform.training import FAMILIES
 
 Report = Callable[[int, float], None]
@@ -39,8 +40,6 @@ class Fitted(Protocol):
 
 def check_families(names: Sequence[str]) -> list[str]:
     """The requested families, or a clear error naming the unknown ones."""
-    from ml_platform.errors import MlPlatformError
-
     names = [n.strip() for n in names if n.strip()]
     unknown = sorted(set(names) - set(FAMILIES))
     if unknown or not names:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from ml_platform.config import Settings, get_settings
 from ml_platform.errors import MlPlatformError
 from ml_platform.lake.paths import table_path
+from ml_platform.lake.spark import get_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -77,8 +78,6 @@ def build_churn_labels(
 
     if silver is None:
         if spark is None:
-            from ml_platform.lake.spark import get_spark
-
             spark = get_spark("labels", settings)
         silver = spark.read.format("delta").load(table_path("silver.transactions", settings or get_settings()))
     spark = silver.sparkSession

@@ -26,12 +26,19 @@ import numpy as np
 
 from ml_platform.config import REPO_ROOT, Settings, get_settings
 from ml_platform.contracts import SENSITIVE
+from ml_platform.errors import MlPlatformError
 from ml_platform.evaluation.metrics import best_threshold, classification_metrics, expected_calibration_error
 from ml_platform.evaluation.report import evaluation_plots, fairness_report, html_report, shap_plots
+from ml_platform.features import FeatureLookup, FeatureStore
 from ml_platform.features.training_frame import load_training_frame, with_sensitive_attributes
+from ml_platform.lake import get_spark
+from ml_platform.lake.paths import table_path
+from ml_platform.lake.reader import partition_values
 from ml_platform.model.artifacts import TEST_ROWS_FILE
-from ml_platform.training.families import Calibrated, calibrate, suggest_params
+from ml_platform.training.distributed import DISTRIBUTED_FAMILIES, fit_distributed
+from ml_platform.training.families import Calibrated, calibrate, fit_family, suggest_params
 from ml_platform.training.hpo import TrialData, open_study, run_worker, split_trials, storage_for
+from ml_platform.training.labels import build_churn_labels
 from ml_platform.training.splits import split_by_cutoff
 
 #: The challenger's held-out rows (features, label, sensitive attributes), logged under evaluation/.
@@ -268,8 +275,6 @@ def finalize_and_register(
     study = open_study(study_name, storage_for(s.optuna_storage), seed)
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     if not done:
-        from ml_platform.errors import MlPlatformError
-
         raise MlPlatformError(f"study {study_name} has no completed trial: nothing to register")
     best = study.best_trial
     run_id = parent_run_id
@@ -432,8 +437,6 @@ def evaluation_report(version: str, seed: int = 0, settings: Settings | None = N
     run_id = tags["run_id"]
     logged = client.get_run(run_id).data.metrics
     if abs(float(metrics["roc_auc"]) - logged.get("test_roc_auc", float("nan"))) > 1e-9:
-        from ml_platform.errors import MlPlatformError
-
         raise MlPlatformError(
             f"v{version}: its test cutoff re-scored gives ROC AUC {metrics['roc_auc']:.6f}, "
             f"registration logged {logged.get('test_roc_auc')}: the report would describe other rows"
@@ -476,13 +479,7 @@ def _final_fit(
     distributed_workers: int,
     spark: Any,
 ) -> tuple[Any, str]:
-    from ml_platform.training.distributed import DISTRIBUTED_FAMILIES, fit_distributed
-    from ml_platform.training.families import fit_family
-
     if distributed_workers > 0 and family in DISTRIBUTED_FAMILIES:
-        from ml_platform.errors import MlPlatformError
-        from ml_platform.lake import get_spark
-
         if spark is None or type(spark).__module__.startswith("pyspark.sql.connect"):
             spark = get_spark("final-fit", classic=True)  # barrier stages are RDD API, not in Spark Connect
         slots = spark.sparkContext.defaultParallelism
@@ -570,10 +567,6 @@ def usable_cutoffs(horizon_days: int, last_k: int, settings: Settings | None = N
     """The last `last_k` feature snapshot dates whose label window is fully observed in silver."""
     from datetime import date, timedelta
 
-    from ml_platform.errors import MlPlatformError
-    from ml_platform.lake.paths import table_path
-    from ml_platform.lake.reader import partition_values
-
     s = settings or get_settings()
     days = partition_values(table_path("silver.transactions", s), "txn_date")
     snaps = [
@@ -609,9 +602,6 @@ def train_from_lake(
     progress: Any = None,
 ) -> TrainResult:
     """Labels for `cutoffs` -> point-in-time training set (lineage) -> `train_and_register`."""
-    from ml_platform.features import FeatureLookup, FeatureStore
-    from ml_platform.training.labels import build_churn_labels
-
     s = settings or get_settings()
     store = FeatureStore(settings=s, spark=spark)
     entity = build_churn_labels(list(cutoffs), horizon_days, spark=store.spark, settings=s)
