@@ -74,7 +74,7 @@ def worker(
     os.environ["ML_PLATFORM_HOME"] = home
     from ml_platform.config import get_settings
     from ml_platform.training import hpo
-    from ml_platform.training.train import mlflow_setup, trial_logger
+    from ml_platform.training.tracking import mlflow_setup, trial_logger
 
     s = get_settings()
     fit_seconds = [0.0]
@@ -133,7 +133,7 @@ def run_setting(
     os.environ["ML_PLATFORM_HOME"] = home
     from ml_platform.config import get_settings
     from ml_platform.training.hpo import open_study, storage_for
-    from ml_platform.training.train import start_study_run
+    from ml_platform.training.tracking import start_study_run
 
     get_settings.cache_clear()
     s = get_settings()

@@ -106,7 +106,8 @@ def training() -> None:
         from ml_platform.training.families import check_families
         from ml_platform.training.hpo import split_trials
         from ml_platform.training.labels import check_cutoffs, parse_cutoffs
-        from ml_platform.training.train import start_study_run, usable_cutoffs
+        from ml_platform.training.tracking import start_study_run
+        from ml_platform.training.train import usable_cutoffs
 
         # bad params or too little data: fail now with the reason, a retry would not help
         with fail_on_platform_error("families"):
@@ -180,7 +181,8 @@ def training() -> None:
         (serving_deploy's gate starts now; the report follows in `evaluation_report`)."""
         from ml_platform.config import get_settings
         from ml_platform.features.training_frame import load_training_frame
-        from ml_platform.training.train import finalize_and_register, mlflow_setup
+        from ml_platform.training.finalize import finalize_and_register
+        from ml_platform.training.tracking import mlflow_setup
 
         df, names, lineage = load_training_frame(plan["training_set_id"])
         res = finalize_and_register(
@@ -214,7 +216,7 @@ def training() -> None:
     def evaluation_report(registered: dict, params=None) -> str:
         """The HTML evaluation report (ROC, calibration, SHAP, fairness) of the registered version,
         beside the gate rather than before it; its path (also in MLflow under evaluation/)."""
-        from ml_platform.training.train import evaluation_report as report
+        from ml_platform.training.finalize import evaluation_report as report
 
         path = report(registered["version"], seed=params["seed"])
         print(f"evaluation report: {path}")

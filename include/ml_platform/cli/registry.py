@@ -10,7 +10,7 @@ from ml_platform.config import get_settings
 from ml_platform.registry.aliases import apply_decision, evaluate_and_decide
 from ml_platform.registry.evaluate import version_summary
 from ml_platform.registry.promotion import Policy
-from ml_platform.training.train import mlflow_setup
+from ml_platform.training.tracking import mlflow_setup
 
 
 def promote(a: argparse.Namespace) -> dict[str, Any] | str:

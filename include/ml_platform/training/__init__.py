@@ -1,7 +1,7 @@
 """Training: churn labels (`labels`), cutoff splits (`splits`), model families (`families`), the
-shared Optuna study (`hpo`), the distributed final fit (`distributed`) and the whole flow
-(`train`). What a trained model is lives in `ml_platform.model`, how it is judged in
-`ml_platform.evaluation`."""
+shared Optuna study (`hpo`), MLflow tracking (`tracking`), the distributed final fit
+(`distributed`), the final fit and registration (`finalize`) and the whole flow (`train`). What
+a trained model is lives in `ml_platform.model`, how it is judged in `ml_platform.evaluation`."""
 
 __all__ = ["FAMILIES"]
 
