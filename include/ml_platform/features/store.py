@@ -10,6 +10,8 @@
     store.publish_online("features.customer_features")
     store.get_online_features("features.customer_features", ["C000001"])
 
+The facade validates frames and requests and keeps the training sets' metadata; the Delta work is
+the offline store's (`offline.py`), the key-value serving copy the online store's (`online.py`).
 Feature tables are Delta tables under the lake root, created with in-commit timestamps and row
 tracking (see `lake.paths.FEATURE_TABLE_PROPERTIES`); their specs live in the registry
 (`registry.py`). Training sets are materialised to `ml.training_sets` (one partition per
@@ -28,24 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml_platform.config import Settings, get_settings
-from ml_platform.errors import MlPlatformError
+from ml_platform.features.offline import TRAINING_SETS, FeatureStoreError, OfflineStore
 from ml_platform.features.online import OnlineRow, OnlineStore, key_string, open_online_store, status
-from ml_platform.features.pit import pit_join
 from ml_platform.features.registry import FEATURE_TYPES, FeatureSpec, FeatureTable, Registry, write_json_atomic
-from ml_platform.lake.delta_sql import history, is_delta, merge_into
-from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES, table_path
-from ml_platform.lake.reader import add_actions, delta_table, partition_values, read_pandas, table_summary
 from ml_platform.lake.spark import get_spark
 from ml_platform.lake.storage import normalize
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-TRAINING_SETS = "ml.training_sets"
-
-
-class FeatureStoreError(MlPlatformError):
-    """A feature-store request that cannot be served as asked (bad frame, unknown id, ...)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +96,7 @@ class FeatureStore:
         self.registry = Registry(s.catalog_dir)
         self._spark = spark
         self._online: OnlineStore | None = None
+        self.offline = OfflineStore(s, self.registry, lambda: self.spark)
 
     # ---------------------------------------------------------------- plumbing
     @property
@@ -119,7 +112,7 @@ class FeatureStore:
         return self._online
 
     def path(self, name: str) -> str:
-        return table_path(name, self.settings)
+        return self.offline.path(name)
 
     def _to_spark(self, df: Any) -> DataFrame:
         from pyspark.sql import DataFrame as SparkDataFrame
@@ -127,7 +120,7 @@ class FeatureStore:
         return df if isinstance(df, SparkDataFrame) else self.spark.createDataFrame(df)
 
     def table_version(self, name: str) -> int:
-        return int(history(self.spark, self.path(name), limit=1)[0]["version"])
+        return self.offline.table_version(name)
 
     # ---------------------------------------------------------------- registry
     def get_table(self, name: str) -> FeatureTable:
@@ -190,165 +183,22 @@ class FeatureStore:
             raise FeatureStoreError(
                 f"{name}: the frame has several rows for {dict(zip(key, dup[0][:-1]))}; rows must be unique on {key}"
             )
-        path = self.path(name)
-        if is_delta(path):
-            try:
-                old = self.registry.get(name)
-            except MlPlatformError:
-                old = None
-            if old is not None and (old.primary_keys, old.timestamp_key) != (spec.primary_keys, spec.timestamp_key):
-                raise FeatureStoreError(
-                    f"{name} is registered with keys {list(old.primary_keys)} + "
-                    f"{old.timestamp_key!r}; cannot change them to {key}"
-                )
-            cond = " AND ".join(f"t.`{c}` = s.`{c}`" for c in key)
-            merge_into(self.spark, path, sdf, cond, update=True)
-        else:
-            writer = sdf.write.format("delta").options(**FEATURE_TABLE_PROPERTIES)
-            if partition_by:
-                writer = writer.partitionBy(*partition_by)
-            writer.save(path)
+        self.offline.write_table(spec, sdf)
         self.registry.put(spec)
         return spec
 
     def read_table(self, name: str, as_of_version: int | None = None) -> DataFrame:
-        self.registry.get(name)
-        reader = self.spark.read.format("delta")
-        if as_of_version is not None:
-            reader = reader.option("versionAsOf", as_of_version)
-        return reader.load(self.path(name))
+        return self.offline.read_table(name, as_of_version)
 
     def describe(self, name: str, now: datetime | None = None) -> dict[str, Any]:
         """Spec, Delta version, rows, latest snapshot and freshness, from the Delta log (no Spark)."""
-        spec = self.registry.get(name)
-        path = self.path(name)
-        summary = table_summary(path)
-        out: dict[str, Any] = {"spec": spec.to_json(), **summary}
-        if summary.get("exists"):
-            actions = add_actions(delta_table(path))
-            maxes = [v for v in actions.get(f"max.{spec.timestamp_key}", []) if v is not None]
-            if maxes:
-                latest = max(maxes)
-                latest = latest if latest.tzinfo else latest.replace(tzinfo=timezone.utc)
-                now = now or datetime.now(timezone.utc)
-                out["latest_feature_timestamp"] = latest.isoformat()
-                out["freshness_hours"] = round((now - latest).total_seconds() / 3600, 2)
-                if spec.ttl is not None:
-                    out["stale"] = now - latest > spec.ttl
-            for p in spec.partition_by:
-                vals = sorted({str(v) for v in actions.get(f"partition.{p}", []) if v is not None})
-                if vals:
-                    out[f"latest_{p}"] = vals[-1]
-        return out
+        return self.offline.describe(name, now)
 
     def latest_keys(self, name: str, limit: int = 10) -> list[str]:
         """The first `limit` primary keys (sorted) of the table's newest partition, from the lake (no Spark)."""
-        spec = self.registry.get(name)
-        path = self.path(name)
-        part = spec.partition_by[0] if spec.partition_by else None
-        if part is None:
-            raise MlPlatformError(f"{name} has no partition column to find its newest rows by")
-        values = partition_values(path, part)
-        if not values:
-            return []
-        keys = read_pandas(path, columns=list(spec.primary_keys), partition=(part, values[-1]))
-        return sorted("|".join(map(str, row)) for row in keys.itertuples(index=False))[:limit]
+        return self.offline.latest_keys(name, limit)
 
     # ---------------------------------------------------------------- training sets
-    def _feature_frame(self, spec: FeatureTable, version: int) -> tuple[DataFrame, list[str]]:
-        """The table at `version` plus the tie-break columns it offers (row tracking)."""
-        df = self.spark.read.format("delta").option("versionAsOf", version).load(self.path(spec.name))
-        try:
-            df = df.select(
-                "*",
-                df["_metadata.row_commit_version"].alias("_row_commit_version"),
-                df["_metadata.row_id"].alias("_row_id"),
-            )
-            return df, ["_row_commit_version", "_row_id"]
-        except Exception:  # a table created without row tracking: ties broken by value
-            return df, []
-
-    def _commit_times(self, name: str, max_version: int) -> list[tuple[int, datetime]]:
-        rows = history(self.spark, self.path(name))
-        return sorted((int(r["version"]), r["timestamp"]) for r in rows if int(r["version"]) <= max_version)
-
-    def _join_lookup(
-        self,
-        entity: DataFrame,
-        lookup: FeatureLookup,
-        spec: FeatureTable,
-        version: int,
-        timestamp_key: str,
-        as_of_known_time: bool,
-    ) -> DataFrame:
-        from pyspark.sql import functions as F
-
-        keys = (
-            [lookup.lookup_key] if isinstance(lookup.lookup_key, str) else list(lookup.lookup_key or spec.primary_keys)
-        )
-        names = list(lookup.feature_names or spec.feature_names)
-        unknown = sorted(set(names) - set(spec.feature_names))
-        if unknown:
-            raise FeatureStoreError(f"{spec.name} has no feature(s) {unknown}; it has {spec.feature_names}")
-
-        def join(ent: DataFrame, v: int) -> DataFrame:
-            feats, tb = self._feature_frame(spec, v)
-            return pit_join(
-                ent,
-                feats,
-                entity_keys=keys,
-                feature_keys=list(spec.primary_keys),
-                event_ts=timestamp_key,
-                feature_ts=spec.timestamp_key,
-                feature_names=names,
-                ttl=spec.ttl,
-                tiebreak=tb,
-            )
-
-        if not as_of_known_time:
-            return join(entity, version)
-        # Each distinct event time reads the latest version committed at or before it (in-commit
-        # timestamps), capped at `version` so that a rebuild from lineage sees the same history.
-        commits = self._commit_times(spec.name, version)
-        bounds = [(v, t, commits[i + 1][1] if i + 1 < len(commits) else None) for i, (v, t) in enumerate(commits)]
-        hist = self.spark.createDataFrame(bounds, "_v long, _from timestamp, _to timestamp")
-        ev = F.col(timestamp_key).cast("timestamp")
-        tagged = entity.join(
-            F.broadcast(hist), (ev >= hist["_from"]) & (hist["_to"].isNull() | (ev < hist["_to"])), "left"
-        )
-        parts = [
-            tagged.where(F.col("_v").isNull())
-            .drop("_v", "_from", "_to")
-            .select("*", *[F.lit(None).cast(spec.features[spec.feature_names.index(n)].dtype).alias(n) for n in names])
-        ]
-        used = [r["_v"] for r in tagged.where(F.col("_v").isNotNull()).select("_v").distinct().collect()]
-        for v in sorted(used):
-            parts.append(join(tagged.where(F.col("_v") == v).drop("_v", "_from", "_to"), int(v)))
-        out = parts[0]
-        for p in parts[1:]:
-            out = out.unionByName(p)
-        return out
-
-    def _build(
-        self,
-        entity: DataFrame,
-        lookups: list[FeatureLookup],
-        timestamp_key: str,
-        as_of_known_time: bool,
-        lineage: dict[str, int] | None,
-    ) -> tuple[DataFrame, dict[str, int], list[str]]:
-        pinned = dict(lineage or {})
-        names: list[str] = []
-        out = entity
-        for lookup in lookups:
-            spec = self.registry.get(lookup.table_name)
-            version = pinned.get(spec.name)
-            if version is None:
-                version = self.table_version(spec.name)
-                pinned[spec.name] = version
-            out = self._join_lookup(out, lookup, spec, version, timestamp_key, as_of_known_time)
-            names += list(lookup.feature_names or spec.feature_names)
-        return out, pinned, names
 
     def create_training_set(
         self,
@@ -364,7 +214,6 @@ class FeatureStore:
         One output row per entity row (duplicates included), every entity column kept, then the
         features. Re-using a training_set_id replaces that training set (idempotent task retries).
         """
-        from pyspark.sql import functions as F
 
         entity = self._to_spark(entity_df)
         for col, what in ((timestamp_key, "timestamp_key"), (label, "label")):
@@ -375,21 +224,9 @@ class FeatureStore:
         if "training_set_id" in entity.columns:
             raise FeatureStoreError("entity frame must not have a column named training_set_id")
         tsid = training_set_id or uuid.uuid4().hex[:16]
-        out, lineage, names = self._build(entity, list(feature_lookups), timestamp_key, as_of_known_time, None)
+        out, lineage, names = self.offline.build(entity, list(feature_lookups), timestamp_key, as_of_known_time, None)
         columns = out.columns
-        path = self.path(TRAINING_SETS)
-        writer = (
-            out.withColumn("training_set_id", F.lit(tsid))
-            .write.format("delta")
-            .mode("overwrite")
-            .option("replaceWhere", f"training_set_id = '{tsid}'")
-            .option("mergeSchema", "true")
-        )
-
-        if not is_delta(path):
-            writer = writer.partitionBy("training_set_id").options(**FEATURE_TABLE_PROPERTIES)
-        writer.save(path)
-        version = self.table_version(TRAINING_SETS)
+        version = self.offline.write_training_set(out, tsid)
         meta = {
             "training_set_id": tsid,
             "created_at": datetime.now(timezone.utc).isoformat(),
@@ -412,13 +249,7 @@ class FeatureStore:
             "lineage": lineage,
             "table_version": version,
         }
-        meta["rows"] = (
-            self.spark.read.format("delta")
-            .option("versionAsOf", version)
-            .load(path)
-            .where(F.col("training_set_id") == tsid)
-            .count()
-        )
+        meta["rows"] = self.offline.training_set_rows(tsid, version)
         write_json_atomic(self._ts_meta_path(tsid), meta)
         return TrainingSet(self, tsid, meta)
 
@@ -445,7 +276,7 @@ class FeatureStore:
         m = ts.metadata
         lookups = [FeatureLookup(lk["table_name"], lk["lookup_key"], lk["feature_names"]) for lk in m["lookups"]]
         entity = ts.load_df().select(*m["entity_columns"])
-        out, _, _ = self._build(entity, lookups, m["timestamp_key"], m["as_of_known_time"], m["lineage"])
+        out, _, _ = self.offline.build(entity, lookups, m["timestamp_key"], m["as_of_known_time"], m["lineage"])
         return out.select(*m["columns"])
 
     # ---------------------------------------------------------------- online store
@@ -464,7 +295,7 @@ class FeatureStore:
         cur = self.online.current(name)
         if cur is not None and cur.get("tag") == tag:
             return {"table": name, "tag": tag, "rows": cur["rows"], "skipped": True}
-        feats, tb = self._feature_frame(spec, v)
+        feats, tb = self.offline.feature_frame(spec, v)
         order = [F.col(spec.timestamp_key).desc(), *[F.col(c).desc() for c in tb]]
         w = Window.partitionBy(*spec.primary_keys).orderBy(*order)
         latest = (
