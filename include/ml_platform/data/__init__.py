@@ -1,4 +1,7 @@
-"""Raw data contracts, the synthetic generator and bring-your-own-file ingestion."""
+"""Raw data contracts, the synthetic generator and bring-your-own-file ingestion.
+
+Layer 3 of the package layers in docs/ARCHITECTURE.md (held by import-linter).
+"""
 
 from ml_platform.contracts import CUSTOMERS, TRANSACTIONS, Column, Contract
 

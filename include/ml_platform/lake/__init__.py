@@ -2,6 +2,8 @@
 
 Names are resolved on first use, so `ml_platform.lake.reader` (pyarrow + delta-rs only) is
 importable in the drift environment, which has no pydantic-settings.
+
+Layer 2 of the package layers in docs/ARCHITECTURE.md (held by import-linter).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ service.py   the BentoML service class (FastAPI mount, readiness, auth, body lim
 spool.py     the per-worker prediction spool and its MERGE loader -> monitoring.prediction_log
 bento.py     `bentoml build` of the service, smoke test of a built Bento, serving confirmation
 batch.py     Spark batch scoring of a feature snapshot -> gold.churn_scores
+
+Layer 9 of the package layers in docs/ARCHITECTURE.md (held by import-linter).
 """
 
 __all__: list[str] = []
