@@ -205,7 +205,7 @@ python scripts/demo_weeks.py --first-day "$LOOP_START" --weeks "$DEMO_WEEKS" --s
   --incoming "$ML_PLATFORM_HOME/incoming" --serve-url "$SERVE_URL"
 ml-platform registry history | sed 's/^/  /'
 curl -s -X POST "$SERVE_URL/predict" -H 'Content-Type: application/json' -d "{\"customer_ids\": [\"$CUSTOMER\"]}" \
-  | cut -c1-300 | sed 's/^/  the service now answers: /'; echo
+  | cut -c1-400 | sed 's/^/  the service now answers: /'; echo
 
 cat <<MSG
 

@@ -39,7 +39,9 @@ def test_quick_demo_closes_the_loop(tmp_path):
         assert w["training"] == "success" and w["gate"].split()[0] in ("promote", "reject"), w
     # the service answers with the champion the gate left: the last promoted retrain, else v1
     promoted = [w["gate"].split()[1].rstrip(":") for w in retrains if w["gate"].startswith("promote")]
-    assert f"the service now answers with {promoted[-1] if promoted else 'v1'}:" in out, out[-3000:]
+    answer = next((line for line in out.splitlines() if line.startswith("  the service now answers: ")), "")
+    expected = (promoted[-1] if promoted else "v1").removeprefix("v")
+    assert f'"model_version":"{expected}"' in answer and '"found":true' in answer, out[-3000:]
     # exactly one training run per decision, started by the retrain_requested asset
     import sqlite3
 
