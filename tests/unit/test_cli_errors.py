@@ -112,8 +112,8 @@ def test_serve_finds_bentoml_beside_the_interpreter_without_path(monkeypatch):
     `bentoml`; a name found nowhere is a clear error, not a traceback."""
     from pathlib import Path
 
-    from ml_platform.cli.serving import sibling_executable
     from ml_platform.errors import ConfigError
+    from ml_platform.serving.bento import sibling_executable
 
     monkeypatch.setenv("PATH", "/nonexistent")
     found = sibling_executable("bentoml")

@@ -5,28 +5,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 from ml_platform.cli._common import SubParsers, positive, say
 from ml_platform.config import REPO_ROOT, get_settings
-from ml_platform.errors import ConfigError
 from ml_platform.lake.paths import TABLES, table_path
 from ml_platform.lake.reader import table_summary
 from ml_platform.serving.batch import latest_scores_summary
+from ml_platform.serving.bento import sibling_executable
 from ml_platform.serving.spool import load_spool
-
-
-def sibling_executable(name: str) -> str:
-    """`name` from this interpreter's environment (`.venv/bin/ml-platform` works without the venv's
-    bin on PATH), else from PATH."""
-    here = Path(sys.executable).parent / name  # not resolved: a venv's python is a symlink to the base one
-    found = str(here) if here.is_file() and os.access(here, os.X_OK) else shutil.which(name)
-    if not found:
-        raise ConfigError(f"`{name}` is neither beside {sys.executable} nor on PATH; run `make setup`")
-    return found
 
 
 def serve(a: argparse.Namespace) -> dict[str, Any]:

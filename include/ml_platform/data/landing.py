@@ -53,15 +53,15 @@ def land(source: Path, landing: Any, table: str, days: Iterable[date] | None = N
 def land_range(source: Path, landing: Any, start: date | None = None, end: date | None = None) -> dict[str, int]:
     """Every table's day folders under `source` with start <= day <= end (open ends: all) into
     `landing`; day folders copied per table. A source without any table folder is an error."""
-    tables = (
-        sorted(p.name for p in source.iterdir() if p.is_dir() and source_days(source, p.name))
-        if source.is_dir()
-        else []
+    found = (
+        {p.name: source_days(source, p.name) for p in sorted(source.iterdir()) if p.is_dir()} if source.is_dir() else {}
     )
+    tables = {table: days for table, days in found.items() if days}
     if not tables:
         raise ConfigError(f"no <table>/<YYYY-MM-DD>/ folders under {source}")
-    out = {}
-    for table in tables:
-        days = [d for d in source_days(source, table) if (start is None or d >= start) and (end is None or d <= end)]
-        out[table] = land(source, landing, table, days)
-    return out
+    return {
+        table: land(
+            source, landing, table, [d for d in days if (start is None or d >= start) and (end is None or d <= end)]
+        )
+        for table, days in tables.items()
+    }

@@ -18,7 +18,12 @@ from ml_platform.features.pit import pit_join
 from ml_platform.features.registry import FeatureTable, Registry
 from ml_platform.lake.delta_sql import history, is_delta, merge_into
 from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES, table_path
-from ml_platform.lake.reader import add_actions, delta_table, partition_values, read_pandas, table_summary
+from ml_platform.lake.reader import (
+    add_actions,
+    delta_table,
+    read_newest_partition,
+    table_summary,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -140,10 +145,10 @@ class OfflineStore:
         part = spec.partition_by[0] if spec.partition_by else None
         if part is None:
             raise MlPlatformError(f"{name} has no partition column to find its newest rows by")
-        values = partition_values(path, part)
-        if not values:
+        newest = read_newest_partition(path, part, list(spec.primary_keys))
+        if newest is None:
             return []
-        keys = read_pandas(path, columns=list(spec.primary_keys), partition=(part, values[-1]))
+        keys = newest[1]
         return sorted("|".join(map(str, row)) for row in keys.itertuples(index=False))[:limit]
 
     def feature_frame(self, spec: FeatureTable, version: int) -> tuple[DataFrame, list[str]]:

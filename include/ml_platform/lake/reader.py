@@ -137,3 +137,12 @@ def read_pandas(
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     df = table.to_pandas()
     return df[columns] if columns else df
+
+
+def read_newest_partition(path: str, column: str, columns: list[str] | None = None) -> tuple[str, Any] | None:
+    """The newest value of partition `column` and that partition's rows as pandas (only `columns`
+    when given); None when the table has no partition yet (or does not exist)."""
+    values = partition_values(path, column)
+    if not values:
+        return None
+    return values[-1], read_pandas(path, columns=columns, partition=(column, values[-1]))

@@ -14,7 +14,7 @@ from typing import Any
 from ml_platform.config import Settings, get_settings
 from ml_platform.errors import MlPlatformError
 from ml_platform.lake.paths import table_path
-from ml_platform.lake.reader import partition_values, read_pandas
+from ml_platform.lake.reader import partition_values, read_newest_partition
 from ml_platform.model.scoring import schema_types, spark_scorer
 from ml_platform.serving.routing import BANDS, parse_bands
 
@@ -99,13 +99,12 @@ def score_snapshot(
 
 def latest_scores_summary(settings: Settings | None = None) -> dict[str, Any]:
     """The newest score date of `gold.churn_scores`: customers scored, by which version, risk bands."""
-    path = table_path("gold.churn_scores", settings or get_settings())
-    dates = partition_values(path, "score_date")
-    if not dates:
+    newest = read_newest_partition(table_path("gold.churn_scores", settings or get_settings()), "score_date")
+    if newest is None:
         raise MlPlatformError("gold.churn_scores has no scores yet: run the batch_scoring DAG")
-    last = read_pandas(path, partition=("score_date", dates[-1]))
+    score_date, last = newest
     return {
-        "score_date": dates[-1],
+        "score_date": score_date,
         "customers": len(last),
         "model_version": str(last["model_version"].iloc[0]),
         "risk_bands": {str(k): int(v) for k, v in last["risk_band"].value_counts().items()},

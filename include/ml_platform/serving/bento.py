@@ -21,14 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from ml_platform.config import REPO_ROOT, Settings, get_settings
-from ml_platform.errors import MlPlatformError
+from ml_platform.errors import ConfigError, MlPlatformError
 from ml_platform.lake.paths import table_path
-from ml_platform.lake.reader import partition_values, read_pandas
+from ml_platform.lake.reader import read_newest_partition
 
 
-def _bin(name: str) -> str:
-    local = Path(sys.executable).parent / name
-    return str(local) if local.exists() else name
+def sibling_executable(name: str) -> str:
+    """`name` from this interpreter's environment (`.venv/bin/ml-platform` works without the venv's
+    bin on PATH), else from PATH."""
+    here = Path(sys.executable).parent / name  # not resolved: a venv's python is a symlink to the base one
+    found = str(here) if here.is_file() and os.access(here, os.X_OK) else shutil.which(name)
+    if not found:
+        raise ConfigError(f"`{name}` is neither beside {sys.executable} nor on PATH; run `make setup`")
+    return found
 
 
 def build_bento(model_version: str, version: str, settings: Settings | None = None) -> str:
@@ -37,7 +42,9 @@ def build_bento(model_version: str, version: str, settings: Settings | None = No
     env = dict(os.environ, BENTOML_DO_NOT_TRACK="true")
     env.setdefault("BENTOML_HOME", str(s.home / "bentoml"))
     tag = f"churn_service:{version}"
-    subprocess.run([_bin("bentoml"), "delete", "-y", tag], env=env, capture_output=True)  # a retry rebuilds
+    subprocess.run(
+        [sibling_executable("bentoml"), "delete", "-y", tag], env=env, capture_output=True
+    )  # a retry rebuilds
     with tempfile.TemporaryDirectory(prefix="bento-build-") as tmp:
         ctx = Path(tmp)
         shutil.copytree(
@@ -47,7 +54,7 @@ def build_bento(model_version: str, version: str, settings: Settings | None = No
         shutil.copy(REPO_ROOT / "bentofile.yaml", ctx / "bentofile.yaml")
         run = subprocess.run(
             [
-                _bin("bentoml"),
+                sibling_executable("bentoml"),
                 "build",
                 str(ctx),
                 "-f",
@@ -92,12 +99,10 @@ def stop_process_group(proc: subprocess.Popen, wait: float = 30) -> None:
 
 def sample_customers(n: int, settings: Settings | None = None) -> list[str]:
     s = settings or get_settings()
-    path = table_path("features.customer_features", s)
-    dates = partition_values(path, "snapshot_date")
-    if not dates:
+    newest = read_newest_partition(table_path("features.customer_features", s), "snapshot_date", ["customer_id"])
+    if newest is None:
         return []
-    ids = read_pandas(path, columns=["customer_id"], partition=("snapshot_date", dates[-1]))["customer_id"]
-    return sorted(ids.astype(str))[:n]
+    return sorted(newest[1]["customer_id"].astype(str))[:n]
 
 
 def smoke_test(
@@ -131,7 +136,7 @@ def smoke_test(
     headers = {"Authorization": f"Bearer {s.api_token}"} if s.api_token else {}
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [_bin("bentoml"), "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
+            [sibling_executable("bentoml"), "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
