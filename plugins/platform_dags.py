@@ -11,6 +11,18 @@ from typing import Any
 from ml_platform.monitoring.alerts import task_failure_alert
 
 
+def worker_hostname() -> str:
+    """`core.hostname_callable` of the Celery workers that share one machine (scripts/airflow_up.sh):
+    the host's name plus the worker's (`AIRFLOW_WORKER_NAME`), so that `ti.hostname` tells
+    which worker ran a task as it would with one host per worker. Elsewhere: the host's name."""
+    import os
+    import socket
+
+    host = socket.getfqdn()
+    name = os.environ.get("AIRFLOW_WORKER_NAME", "")
+    return f"{host}-{name}" if name else host
+
+
 def task_defaults(retries: int = 1, retry_delay: timedelta = timedelta(minutes=1), **overrides: Any) -> dict[str, Any]:
     """`default_args` of every platform DAG: retries, the failure alert, the lake's credential before each task."""
     return {

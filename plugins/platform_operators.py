@@ -12,7 +12,8 @@ class LakeSparkSubmitOperator(SparkSubmitOperator):
     """spark-submit with the lake's Spark configuration (Delta jars from the set-up cache, UTC).
 
     The configuration is resolved in `execute()`, never at parse time, and merged under any
-    `conf` given to the operator. The master comes from the `spark_default` connection.
+    `conf` given to the operator. The master comes from the `spark_default` connection; on a
+    cluster master the platform's code is shipped with the job as a zip (`--py-files`).
     With `ML_PLATFORM_SPARK_REMOTE` set, the application runs as a client of that Spark Connect
     server instead (no spark-submit, no JVM in the task).
     """
@@ -34,6 +35,9 @@ class LakeSparkSubmitOperator(SparkSubmitOperator):
         from ml_platform.lake.spark import spark_conf
 
         self.conf = {**spark_conf(), **(self.conf or {})}
+        # on a cluster master: the platform's code travels with the job (--py-files), as on any cluster
+        if archive := self.conf.pop("spark.submit.pyFiles", None):
+            self.py_files = ",".join(p for p in (self.py_files, archive) if p)
         # a driver started by spark-submit must run the same Python as the worker
         self.conf.setdefault("spark.pyspark.python", sys.executable)
         self.conf.setdefault("spark.pyspark.driver.python", sys.executable)

@@ -69,27 +69,13 @@ build_env drift "$ROOT/requirements-drift.txt" "$ROOT/.venv-drift"
 # pip): the pinned one, beside the environment's python.
 ln -sfn "$UV" "$ROOT/.venv/bin/uv"
 
-# 3. Delta jars, once, through Maven, minus the artifacts pyspark already ships (Spark's own
-#    versions of jackson, hadoop, parquet... must win).
-POM="$ROOT/scripts/jars/pom.xml"
-JKEY="$(sha256sum "$POM" | cut -c1-16)"
-JDIR="$CACHE/jars/delta-$JKEY"
-if [ ! -f "$JDIR/.complete" ]; then
-  command -v mvn >/dev/null || { log "need Maven (mvn) on PATH to fetch the Delta jars"; exit 1; }
-  log "fetching the Delta Lake jars through Maven"
-  rm -rf "$JDIR.tmp"; mkdir -p "$JDIR.tmp"
-  mvn -q -B -f "$POM" dependency:copy-dependencies -DincludeScope=runtime \
-      -DoutputDirectory="$JDIR.tmp/all" >&2
-  SPARK_JARS="$(echo "$ROOT"/.venv/lib/python3*/site-packages/pyspark/jars)"
-  for jar in "$JDIR.tmp"/all/*.jar; do
-    name="$(basename "$jar" .jar)"; artifact="${name%-*}"
-    if ! ls "$SPARK_JARS/$artifact"-[0-9]*.jar >/dev/null 2>&1; then mv "$jar" "$JDIR.tmp/"; fi
-  done
-  rm -rf "$JDIR.tmp/all" "$JDIR"
-  mv "$JDIR.tmp" "$JDIR"
-  touch "$JDIR/.complete"
-fi
-ln -sfn "$JDIR" "$ROOT/.jars"
+# 3. The lake's Spark jars (Delta, ABFS), once, through Maven, minus the artifacts pyspark already
+#    ships: `ml-platform setup`, the installed package's own set-up command, fills the per-user
+#    cache folder ML_PLATFORM_SPARK_JARS_DIR defaults to (jars/delta-<hash of the package's POM>).
+JDIR="$(env -u ML_PLATFORM_SPARK_JARS_DIR ML_PLATFORM_CACHE="$CACHE" "$ROOT/.venv/bin/ml-platform" setup \
+  | sed -n 's/^  "spark_jars_dir": "\(.*\)",$/\1/p')"
+[ -n "$JDIR" ] && [ -f "$JDIR/.complete" ] || { log "ml-platform setup did not fill the jar cache"; exit 1; }
+ln -sfn "$JDIR" "$ROOT/.jars"  # for people: the same folder Spark sessions use by default
 log "jars: $(ls "$ROOT/.jars" | tr '\n' ' ')"
 
 # 4. Azurite (the Azure Storage emulator of the azure tier and the Azurite demo), from the npm

@@ -30,12 +30,20 @@
 # under the home, or ML_PLATFORM_MLFLOW_BACKEND_STORE, e.g. PostgreSQL) that every client reaches
 # over HTTP and that keeps artifacts under wasbs://; the Airflow tasks take the storage
 # credential from the Airflow connection `azure_lake` only.
+# TOPOLOGY=cluster (`make demo QUICK=1 LAKE=azurite TOPOLOGY=cluster`, the cluster tier's run): the
+# production topology of docker-compose.yaml as processes on 127.0.0.1 (scripts/cluster.sh):
+# PostgreSQL + Redis, a Spark standalone master with 2 workers that every Spark job runs on (a JVM
+# per job, no Spark Connect server), an MLflow tracking server on PostgreSQL, Optuna on its own
+# PostgreSQL database, Airflow with the CeleryExecutor and 2 Celery workers, the online store in
+# Redis and the BentoML service with 2 workers.
 # Settings: the ML_PLATFORM_* variables in README.md. Rerunning the demo is safe (idempotent).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 QUICK="${QUICK:-0}"
 LAKE="${LAKE:-local}"
 case "$LAKE" in local|azurite) ;; *) echo "LAKE=$LAKE: use local (the default) or azurite" >&2; exit 2 ;; esac
+TOPOLOGY="${TOPOLOGY:-local}"
+case "$TOPOLOGY" in local|cluster) ;; *) echo "TOPOLOGY=$TOPOLOGY: use local (the default) or cluster" >&2; exit 2 ;; esac
 if [ "$QUICK" = 1 ]; then
   DEMO_WEEKS="${DEMO_WEEKS:-4}" DEMO_CUSTOMERS="${DEMO_CUSTOMERS:-1000}" DEMO_TRIALS="${DEMO_TRIALS:-4}"
   DEMO_SHIFT_DAY="${DEMO_SHIFT_DAY:-2025-03-23}"
@@ -72,6 +80,11 @@ cd "$ROOT"
 t0=$(date +%s)
 mkdir -p "$ML_PLATFORM_HOME/run" "$ML_PLATFORM_HOME/logs"
 say() { printf '\n\033[1m== %s\033[0m  [%ss]\n' "$*" "$(( $(date +%s) - t0 ))"; }
+if [ "$TOPOLOGY" = cluster ]; then
+  eval "$(bash scripts/cluster.sh start)"
+  SPARK_CONNECT=0  # every Spark job is its own application on the standalone cluster
+  echo "cluster: Spark $ML_PLATFORM_SPARK_MASTER (2 workers), Airflow CeleryExecutor (2 workers), MLflow on PostgreSQL, Redis online store"
+fi
 if [ "$LAKE" = azurite ]; then
   AZ_ACCOUNT=devstoreaccount1
   export ML_PLATFORM_AZURITE_PORT="${ML_PLATFORM_AZURITE_PORT:-20000}"
@@ -80,13 +93,20 @@ if [ "$LAKE" = azurite ]; then
   export ML_PLATFORM_LAKE_URI="abfss://lake@$AZ_ACCOUNT.dfs.core.windows.net/platform"
   export ML_PLATFORM_LANDING_URI="abfss://landing@$AZ_ACCOUNT.dfs.core.windows.net/incoming"
   export ML_PLATFORM_AZURE_CONN_ID=azure_lake   # AIRFLOW_CONN_AZURE_LAKE, from azurite.sh
-  export ML_PLATFORM_MLFLOW_BACKEND_STORE="${ML_PLATFORM_MLFLOW_BACKEND_STORE:-sqlite:///$ML_PLATFORM_HOME/mlflow/mlflow.db}"
   export ML_PLATFORM_MLFLOW_ARTIFACTS="wasbs://mlflow@$AZ_ACCOUNT.blob.core.windows.net/artifacts"
-  export ML_PLATFORM_MLFLOW_TRACKING_URI="http://127.0.0.1:${ML_PLATFORM_MLFLOW_PORT:-25000}"
   echo "Azure Storage (Azurite at $ML_PLATFORM_AZURE_EMULATOR_ENDPOINT): lake $ML_PLATFORM_LAKE_URI, landing $ML_PLATFORM_LANDING_URI, MLflow artifacts $ML_PLATFORM_MLFLOW_ARTIFACTS"
 fi
-# the settings this demo runs with, secrets left out (the ui test tier restarts Airflow and the service on them)
-env | grep '^ML_PLATFORM_' | grep -v '^ML_PLATFORM_AZURE_STORAGE_' | sort >"$ML_PLATFORM_HOME/run/demo.env"
+# an MLflow tracking server that every client reaches over HTTP (LAKE=azurite, TOPOLOGY=cluster)
+MLFLOW_SERVER=0
+if [ "$LAKE" = azurite ] || [ "$TOPOLOGY" = cluster ]; then
+  MLFLOW_SERVER=1
+  export ML_PLATFORM_MLFLOW_BACKEND_STORE="${ML_PLATFORM_MLFLOW_BACKEND_STORE:-sqlite:///$ML_PLATFORM_HOME/mlflow/mlflow.db}"
+  export ML_PLATFORM_MLFLOW_ARTIFACTS="${ML_PLATFORM_MLFLOW_ARTIFACTS:-$ML_PLATFORM_HOME/mlflow/artifacts}"
+  export ML_PLATFORM_MLFLOW_TRACKING_URI="http://127.0.0.1:${ML_PLATFORM_MLFLOW_PORT:-25000}"
+fi
+# the settings this demo runs with, credentials left out (the ui and cluster test tiers restart the stack on them)
+env | grep -E '^(ML_PLATFORM_|AIRFLOW__(CORE__EXECUTOR|DATABASE__SQL_ALCHEMY_CONN|CELERY__)|AIRFLOW_CONN_SPARK_DEFAULT)' \
+  | grep -v '^ML_PLATFORM_AZURE_STORAGE_' | grep -vE '://[^/@]*:[^/@]*@' | sort >"$ML_PLATFORM_HOME/run/demo.env"
 
 # one long-lived Spark Connect server runs every Spark job of the demo (the CLI's and the DAG
 # tasks'): no JVM start per job. SPARK_CONNECT=0 keeps a JVM per job; a URL already in
@@ -114,9 +134,9 @@ ml-platform run --start "$DATA_START" --end "$HISTORY_END" --batch-days "${HISTO
   > "$ML_PLATFORM_HOME/reports/history.json"
 
 mkdir -p "$ML_PLATFORM_HOME/mlflow"
-if [ "$LAKE" = azurite ]; then
+if [ "$MLFLOW_SERVER" = 1 ]; then
   echo "  MLflow tracking server $ML_PLATFORM_MLFLOW_TRACKING_URI: store ${ML_PLATFORM_MLFLOW_BACKEND_STORE%%://*}, artifacts $ML_PLATFORM_MLFLOW_ARTIFACTS"
-  AZURE_STORAGE_CONNECTION_STRING="$AZ_CONNECTION_STRING" bash scripts/mlflow_ui.sh >/dev/null
+  AZURE_STORAGE_CONNECTION_STRING="${AZ_CONNECTION_STRING:-}" bash scripts/mlflow_ui.sh >/dev/null
 else
   echo "  MLflow tracking store (SQLite): $ML_PLATFORM_HOME/mlflow/mlflow.db"
 fi
@@ -126,7 +146,7 @@ say "3/8 Airflow on 127.0.0.1:$ML_PLATFORM_AIRFLOW_PORT (metadata: ${AIRFLOW__DA
 # LAKE=azurite: Airflow's tasks sign in with the `azure_lake` connection, not the environment's key
 env -u ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY bash scripts/airflow_up.sh
 # the MLflow UI over the demo's store: the target of the tasks' "MLflow run" / "Model version" links
-[ "$LAKE" = azurite ] || bash scripts/mlflow_ui.sh >"$ML_PLATFORM_HOME/logs/mlflow-ui-start.log" 2>&1 &
+[ "$MLFLOW_SERVER" = 1 ] || bash scripts/mlflow_ui.sh >"$ML_PLATFORM_HOME/logs/mlflow-ui-start.log" 2>&1 &
 # Airflow's REST API from here on (scripts/airflow_api.py): an `airflow` CLI call costs 3 s of start-up
 api() { python scripts/airflow_api.py "$@"; }
 api parsed features_build training serving_deploy batch_scoring monitoring retrain_on_drift
@@ -171,7 +191,9 @@ fi
 SERVE_URL="http://127.0.0.1:${ML_PLATFORM_SERVING_PORT:-23000}"
 if ! curl -sf "$SERVE_URL/healthz" >/dev/null 2>&1; then
   mkdir -p "$ML_PLATFORM_HOME/run" "$ML_PLATFORM_HOME/logs"
-  setsid nohup ml-platform serve >"$ML_PLATFORM_HOME/logs/serve.log" 2>&1 < /dev/null &
+  SERVE=(ml-platform serve --workers "${ML_PLATFORM_SERVING_WORKERS:-1}")
+  printf '%s\0' "${SERVE[@]}" >"$ML_PLATFORM_HOME/run/serve.argv"  # compose's serving command, addresses aside
+  setsid nohup "${SERVE[@]}" >"$ML_PLATFORM_HOME/logs/serve.log" 2>&1 < /dev/null &
   echo $! >"$ML_PLATFORM_HOME/run/serve.pid"
 fi
 api unpause serving_deploy batch_scoring training

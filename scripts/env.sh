@@ -19,6 +19,8 @@ export BENTOML_HOME="${BENTOML_HOME:-$ML_PLATFORM_HOME/bentoml}"  # built Bentos
 # this checkout's code first: the cached venv is shared by clones with the same lock file
 export PYTHONPATH="$ROOT/include:$ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"
 export PATH="$ROOT/.venv/bin:$PATH"
+export ML_PLATFORM_DRIFT_PYTHON="${ML_PLATFORM_DRIFT_PYTHON:-$ROOT/.venv-drift/bin/python}"  # a checkout's drift environment
+export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"  # Spark's own services on loopback (and no warning per JVM)
 export JAVA_HOME="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")}"
 export ML_PLATFORM_AIRFLOW_PORT="${ML_PLATFORM_AIRFLOW_PORT:-28080}"
 export AIRFLOW__API__HOST="127.0.0.1"

@@ -22,6 +22,7 @@ ARGS=(--backend-store-uri "$STORE" --host 127.0.0.1 --port "$PORT" --workers 1)
 RUN="$ML_PLATFORM_HOME/run"; LOGS="$ML_PLATFORM_HOME/logs"
 mkdir -p "$RUN" "$LOGS" "$ML_PLATFORM_HOME/mlflow"
 if ! { [ -f "$RUN/mlflow-ui.pid" ] && kill -0 "$(cat "$RUN/mlflow-ui.pid")" 2>/dev/null; }; then
+  printf '%s\0' mlflow server "${ARGS[@]}" >"$RUN/mlflow-ui.argv"  # for the test that holds compose equal to it
   setsid nohup mlflow server "${ARGS[@]}" >"$LOGS/mlflow-ui.log" 2>&1 </dev/null &
   echo $! >"$RUN/mlflow-ui.pid"
 fi

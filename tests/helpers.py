@@ -158,7 +158,7 @@ def free_port_block(n: int = 3) -> int:
 
 
 def demo_home() -> Path | None:
-    """Where the e2e tier's quick demo runs when tiers share a folder (scripts/test.sh), so the ui
+    """Where the cluster tier's quick demo runs when tiers share a folder (scripts/test.sh), so the ui
     tier can open what it produced instead of running the demo a second time."""
     import os
 
@@ -166,11 +166,15 @@ def demo_home() -> Path | None:
     return Path(shared) / "demo" / "platform" if shared else None
 
 
-def run_quick_demo(home: Path, log: Path, serving_port: int) -> tuple[int, str]:
-    """`make demo QUICK=1 LAKE=azurite`'s script in a fresh platform home, as a user runs it; then
-    `make stop`. The richest topology the quick demo has: the lake, the landing zone and MLflow's
-    artifacts in Azurite, an MLflow tracking server on PostgreSQL (when the test services run;
-    a fresh database each time) that every client reaches over HTTP.
+def run_quick_demo(home: Path, log: Path, serving_port: int, weeks: int = 4) -> tuple[int, str]:
+    """`make demo QUICK=1 LAKE=azurite TOPOLOGY=cluster`'s script in a fresh platform home, as a user
+    runs it; then `make stop`. The richest topology the quick demo has: the production topology
+    (scripts/cluster.sh: a Spark standalone master + 2 workers, Airflow's CeleryExecutor with 2
+    workers, an MLflow tracking server on PostgreSQL that every client reaches over HTTP, Optuna on
+    its own PostgreSQL database, the online store in Redis) with the lake, the landing zone and
+    MLflow's artifacts in Azurite. Needs the test services (ML_PLATFORM_TEST_PG_URL and _REDIS_URL,
+    scripts/test.sh starts them); fresh databases each time.
+    `weeks`: the monitoring loop's weeks (QUICK's 4 by default).
     Returns the exit code and the output. `home/DONE` marks a demo that ran to the end."""
     import os
     import subprocess
@@ -182,6 +186,8 @@ def run_quick_demo(home: Path, log: Path, serving_port: int) -> tuple[int, str]:
     env |= {
         "QUICK": "1",
         "LAKE": "azurite",
+        "TOPOLOGY": "cluster",
+        "DEMO_WEEKS": str(weeks),
         "ML_PLATFORM_HOME": str(home),
         "ML_PLATFORM_AIRFLOW_PORT": str(free_port_block()),
         "ML_PLATFORM_SERVING_PORT": str(serving_port),
@@ -189,8 +195,11 @@ def run_quick_demo(home: Path, log: Path, serving_port: int) -> tuple[int, str]:
         "ML_PLATFORM_SPARK_CONNECT_PORT": str(free_port()),
         "ML_PLATFORM_AZURITE_PORT": str(free_port()),
     }
-    if pg := os.environ.get("ML_PLATFORM_TEST_PG_URL"):
-        env["ML_PLATFORM_MLFLOW_BACKEND_STORE"] = fresh_database(pg, "mlflow_demo")
+    pg = os.environ["ML_PLATFORM_TEST_PG_URL"]
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = fresh_database(pg, "cluster_airflow")
+    env["ML_PLATFORM_MLFLOW_BACKEND_STORE"] = fresh_database(pg, "cluster_mlflow")
+    env["ML_PLATFORM_OPTUNA_STORAGE"] = fresh_database(pg, "cluster_optuna")
+    env["ML_PLATFORM_SPARK_MASTER_PORT"] = str(free_port_block(2))  # the master and its web UI
     try:
         with log.open("w") as f:
             r = subprocess.run(
@@ -218,3 +227,43 @@ def fresh_database(server_url: str, name: str) -> str:
         c.exec_driver_sql(f'CREATE DATABASE "{name}"')
     engine.dispose()
     return f"{server_url}/{name}"
+
+
+def restart_demo_stack(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Start again what a finished quick demo in `home` ran on, with the demo's settings
+    (`run/demo.env`) plus `extra`, and fresh Airflow ports: Azurite on its data, the Spark cluster (the cluster
+    topology), Airflow (with its Celery workers) and the MLflow server. Returns the environment
+    the stack runs with; `scripts/stop.sh` with it stops everything."""
+    import os
+    import re
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ML_PLATFORM_"))}
+    for line in (home / "run" / "demo.env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        env[key] = value
+    env.pop("ML_PLATFORM_SPARK_REMOTE", None)  # a demo's Connect server is gone: a JVM per job
+    # the demo's own ports: its tasks' links name the MLflow UI and the service where the demo had them
+    env.setdefault("ML_PLATFORM_MLFLOW_PORT", "25000")
+    env.setdefault("ML_PLATFORM_SERVING_PORT", "23000")
+    env["ML_PLATFORM_AIRFLOW_PORT"] = str(free_port_block())
+    env["ML_PLATFORM_HOME"] = str(home)
+    env |= extra or {}
+
+    def run(script: str, *args: str) -> str:
+        up = subprocess.run(
+            ["bash", str(root / "scripts" / script), *args], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert up.returncode == 0, f"{script}: {up.stderr[-3000:]}"
+        return up.stdout
+
+    if "ML_PLATFORM_AZURE_EMULATOR_ENDPOINT" in env:  # the demo ran on Azurite: its data is under the home
+        env |= dict(re.findall(r"^export (\w+)='?(.*?)'?$", run("azurite.sh", "start"), re.M))
+    master = env.get("ML_PLATFORM_SPARK_MASTER", "")
+    if master.startswith("spark://127.0.0.1:"):  # the cluster topology: its Spark cluster again
+        env["ML_PLATFORM_SPARK_MASTER_PORT"] = master.rsplit(":", 1)[1]
+        run("spark_cluster.sh", "start")
+    run("airflow_up.sh")
+    run("mlflow_ui.sh")
+    return env

@@ -16,8 +16,32 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Repository root when the package is installed from a checkout (editable install).
-REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The POM naming the lake's Spark jars (Delta, ABFS): package data (`ml-platform setup`), read
+#: through importlib.resources so that it is found in a zip too (the code a Spark job ships).
+SPARK_JARS_POM = ("ml_platform", "lake/spark-jars.pom.xml")
+
+
+def spark_jars_pom() -> bytes:
+    """The content of the package's jars POM."""
+    from importlib.resources import files
+
+    package, name = SPARK_JARS_POM
+    return files(package).joinpath(name).read_bytes()
+
+
+def cache_dir() -> Path:
+    """The per-user cache that `make setup` and `ml-platform setup` fill: `ML_PLATFORM_CACHE`, else
+    `$XDG_CACHE_HOME/ml-platform`, else `~/.cache/ml-platform` (the folder scripts/bootstrap.sh uses)."""
+    if explicit := os.environ.get("ML_PLATFORM_CACHE"):
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ml-platform"
+
+
+def default_jars_dir() -> Path:
+    """Where `ml-platform setup` puts the jars: one folder per version of the package's POM."""
+    import hashlib
+
+    return cache_dir() / "jars" / f"delta-{hashlib.sha256(spark_jars_pom()).hexdigest()[:16]}"
 
 
 #: Variables with the prefix that belong to the set-up and test scripts, not to this object.
@@ -35,6 +59,10 @@ SCRIPT_VARIABLES = frozenset(
         "ML_PLATFORM_AZURITE_DIR",
         "ML_PLATFORM_MLFLOW_BACKEND_STORE",
         "ML_PLATFORM_MLFLOW_ARTIFACTS",
+        "ML_PLATFORM_SPARK_MASTER_PORT",
+        "ML_PLATFORM_SPARK_WORKERS",
+        "ML_PLATFORM_SPARK_WORKER_MEMORY",
+        "ML_PLATFORM_CELERY_WORKERS",
     }
 )
 
@@ -81,7 +109,11 @@ class Settings(BaseSettings):
         description="Blob endpoint of an emulator (Azurite), e.g. "
         "http://127.0.0.1:20000/devstoreaccount1; emulator-only settings apply only then.",
     )
-    spark_jars_dir: Path = Field(default=REPO_ROOT / ".jars", description="Folder of the Delta jars fetched at set-up.")
+    spark_jars_dir: Path | None = Field(
+        default=None,
+        description="Folder of the Delta jars fetched at set-up (default: the per-user cache, "
+        "~/.cache/ml-platform/jars/delta-<POM hash>, config.default_jars_dir).",
+    )
     spark_master: str = Field(default="local[*]", description="Spark master for sessions built in-process.")
     spark_remote: str = Field(
         default="",
@@ -93,6 +125,17 @@ class Settings(BaseSettings):
     )
     spark_shuffle_partitions: int = Field(default=8, ge=1)
     spark_driver_memory: str = Field(default="2g")
+    spark_cores_max: int = Field(
+        default=0,
+        ge=0,
+        description="Cores one Spark application may hold on a cluster master (spark.cores.max); 0: "
+        "Spark's default, all. A long-lived session (the CLI, the demo's loop) otherwise starves every "
+        "other job of a small cluster.",
+    )
+    spark_executor_memory: str = Field(
+        default="1g",
+        description="Memory of each executor on a cluster master (a worker offers ML_PLATFORM_SPARK_WORKER_MEMORY).",
+    )
     dag_start_date: date = Field(default=date(2025, 1, 1), description="First data interval of the catch-up DAGs.")
     dag_end_date: date | None = Field(
         default=None, description="Last data interval of the catch-up DAGs (none: open-ended)."
@@ -191,7 +234,8 @@ class Settings(BaseSettings):
         description='Retrain policy overrides as JSON, e.g. {"cooldown_days": 7} (monitoring.policy.RetrainPolicy).',
     )
     drift_python: Path = Field(
-        default=REPO_ROOT / ".venv-drift" / "bin" / "python", description="Python of the drift environment."
+        default_factory=lambda: cache_dir() / "drift" / "bin" / "python",
+        description="Python of the drift environment (alibi-detect); a checkout's is .venv-drift (scripts/env.sh).",
     )
 
     @model_validator(mode="before")

@@ -1,6 +1,6 @@
 """The Airflow UI as a user drives it, in a real browser (Debian's chromium through Playwright).
 
-Runs on what the e2e tier's quick demo produced (the folder the tiers share; the demo runs here
+Runs on what the cluster tier's quick demo produced (the folder the tiers share; the demo runs here
 first when this tier runs alone): Airflow, the MLflow UI and `ml-platform serve` are started again
 on that platform home with the demo's settings. Logs in, opens every DAG, triggers each from its
 form with the defaults, refuses bad values, backfills two dates of `features_build` from the form,
@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import demo_home, free_port_block, run_quick_demo
+from tests.helpers import demo_home, restart_demo_stack, run_quick_demo
 
 pytestmark = pytest.mark.ui
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ DAGS = [
     "platform_check",
 ]
 #: DAGs whose UI-triggered run must succeed; the others must reach their first task (training's HPO
-#: and the rest of the loop are the e2e tier's; here they are stopped once the first task ended).
+#: and the rest of the loop are the cluster tier's; here they are stopped once the first task ended).
 RUN_TO_THE_END = {"platform_check", "batch_scoring", "lake_maintenance", "serving_deploy"}
 #: `@continuous` DAGs: unpausing starts their own run, whose sensor waits (deferred, no worker slot)
 ALWAYS_LISTENING = {"retrain_on_drift"}
@@ -63,32 +63,10 @@ def stack(tmp_path_factory) -> dict[str, Any]:
     if home is None or not (home / "DONE").exists():  # this tier alone: the demo first
         home = home or tmp_path_factory.mktemp("demo") / "platform"
         home.mkdir(parents=True, exist_ok=True)
-        rc, out = run_quick_demo(home, home.parent / "demo.log", free_port())
+        rc, out = run_quick_demo(home, home.parent / "demo.log", free_port(), weeks=2)
         assert rc == 0, out[-4000:]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ML_PLATFORM_"))}
-    for line in (home / "run" / "demo.env").read_text().splitlines():
-        key, _, value = line.partition("=")
-        env[key] = value
-    env.pop("ML_PLATFORM_SPARK_REMOTE", None)  # the demo's Connect server is gone: a JVM per job
-    # the demo's own ports: its tasks' links name the MLflow UI and the service where the demo had them
-    env.setdefault("ML_PLATFORM_MLFLOW_PORT", "25000")
-    env.setdefault("ML_PLATFORM_SERVING_PORT", "23000")
-    env.setdefault("ML_PLATFORM_AIRFLOW_PORT", str(free_port_block()))
-    env["ML_PLATFORM_HOME"] = str(home)
-    if "ML_PLATFORM_AZURE_EMULATOR_ENDPOINT" in env:  # the demo ran on Azurite: its data is under the home
-        up = subprocess.run(
-            ["bash", str(ROOT / "scripts" / "azurite.sh"), "start"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert up.returncode == 0, up.stderr[-3000:]
-        env |= dict(re.findall(r"^export (\w+)='?(.*?)'?$", up.stdout, re.M))
+    env = restart_demo_stack(home)
     port = int(env["ML_PLATFORM_AIRFLOW_PORT"])
-    for script in ("airflow_up.sh", "mlflow_ui.sh"):
-        up = subprocess.run(["bash", str(ROOT / "scripts" / script)], env=env, capture_output=True, text=True)
-        assert up.returncode == 0, up.stderr[-3000:]
     serve = subprocess.Popen(
         [str(Path(sys.executable).parent / "ml-platform"), "serve"],
         env=env,
@@ -387,7 +365,7 @@ def test_every_dag_triggers_from_its_form_with_the_defaults(stack, page, shots):
                 ),
                 900,
             )
-        elif state in ("queued", "running"):  # the rest is the e2e tier's: stop it here
+        elif state in ("queued", "running"):  # the rest is the cluster tier's: stop it here
             state = "stopped after its first task"
         _settle(stack, dag_id)
         outcomes[dag_id] = {"run_id": run_id, "first_task": first, "first_task_state": ti["state"], "run": state}

@@ -25,6 +25,7 @@ def test_services_present(compose):
         "airflow-scheduler",
         "airflow-dag-processor",
         "airflow-triggerer",
+        "airflow-worker",
         "mlflow",
         "spark-master",
         "spark-worker",
@@ -73,10 +74,52 @@ def test_spark_connect_service_is_opt_in_and_runs_the_servers_module(compose):
 
 def test_dockerfile_base_java_requirements_and_jars():
     text = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"^FROM apache/airflow:3\.3\.2-python3\.11$", text, re.M)
-    assert "openjdk-17" in text
-    assert "requirements.txt" in text and "pip install --no-cache-dir -r" in text
-    assert "dependency:copy-dependencies" in text and "ML_PLATFORM_SPARK_JARS_DIR" in text
+    stages = re.split(r"^FROM ", text, flags=re.M)[1:]
+    assert all(s.startswith("apache/airflow:3.3.2-python3.11") for s in stages)  # one release tag, no floating one
+    runtime = stages[-1]
+    assert "maven" not in runtime.lower() and "mvn " not in runtime  # Maven only in the jars stage
+    assert "openjdk-17-jre-headless" in runtime and "pytest" not in text
+    assert "pip install --no-cache-dir --require-hashes -r /opt/ml-platform/requirements.txt" in runtime
+    assert "requirements-drift.txt" in runtime and "ML_PLATFORM_DRIFT_PYTHON=/opt/ml-platform/venv-drift" in runtime
+    assert "ml-platform setup --jars-from" in runtime and "ML_PLATFORM_SPARK_JARS_DIR" in runtime
+    assert re.findall(r"^USER (\w+)", runtime, re.M)[-1] == "airflow"  # not root
+    assert "dependency:copy-dependencies" in stages[0]
+
+
+def test_services_that_are_not_airflow_commands_bypass_the_airflow_entrypoint(compose):
+    """The Airflow image runs `airflow <command>` unless told otherwise: mlflow, ml-platform,
+    spark-class and python must bypass that entrypoint; every Airflow service must not."""
+    for name, svc in compose["services"].items():
+        if svc.get("image") != "ml-platform:latest":
+            continue
+        airflow = name.startswith("airflow-")
+        assert ("entrypoint" in svc) is not airflow, name
+        if not airflow:
+            assert svc["entrypoint"] == ["/usr/bin/dumb-init", "--"] and isinstance(svc["command"], list), name
+
+
+def test_compose_takes_every_secret_from_the_environment(compose):
+    text = (ROOT / "docker-compose.yaml").read_text()
+    assert "platform:platform@" not in text and "POSTGRES_PASSWORD: platform" not in text
+    assert (
+        compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+        == "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"
+    )
+
+
+def test_the_package_never_reaches_for_its_checkout():
+    """An installed wheel has no repository around it: no module may derive paths from one, and
+    the files it ships (package data) are the checkout's own (symlinks, copied into the wheel)."""
+    import tomllib
+
+    package = ROOT / "include" / "ml_platform"
+    offenders = [p for p in package.rglob("*.py") if re.search(r"REPO_ROOT|parents\[2\]", p.read_text())]
+    assert not offenders, offenders
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ml_platform"]
+    for rel in data:
+        assert (package / rel).is_file(), rel
+    assert (package / "serving" / "requirements.txt").resolve() == (ROOT / "requirements.txt").resolve()
+    assert (package / "serving" / "bentofile.yaml").resolve() == (ROOT / "bentofile.yaml").resolve()
 
 
 def test_requirements_are_exact_pins():

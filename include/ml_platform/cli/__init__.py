@@ -11,7 +11,9 @@
     ml-platform backtest        your transaction file in a fresh workspace: gate -> features -> HPO -> test metrics
     ml-platform registry promote | history | rollback
                                 champion/challenger gate on the same rows, audited alias moves
+    ml-platform setup           fetch the lake's Spark jars through Maven into the per-user cache, once
     ml-platform serve           the BentoML service: POST /predict by customer id or feature rows
+    ml-platform bento build     a Bento of the service for a registered model version (`bentoml containerize`)
     ml-platform prediction-log load
                                 the serving spool -> monitoring.prediction_log (MERGE, idempotent)
     ml-platform tables          the lake's Delta tables with version, files and rows
@@ -27,12 +29,12 @@ import contextlib
 import json
 import sys
 
-from ml_platform.cli import data, features, registry, serving, training
+from ml_platform.cli import data, features, registry, serving, setup, training
 from ml_platform.errors import MlPlatformError
 
 __all__ = ["build_parser", "main"]
 
-STAGES = (data, features, training, registry, serving)  # each registers its own sub-commands
+STAGES = (setup, data, features, training, registry, serving)  # each registers its own sub-commands
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -67,6 +67,22 @@ def policy(value: str) -> dict[str, Any]:
     return dict(overrides)
 
 
+def model_version(value: str) -> str:
+    """A registered model version: a positive integer, as MLflow numbers them."""
+    if not value.isdecimal() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"not a model version (a positive integer): {value!r}")
+    return str(int(value))
+
+
+def bento_version(value: str) -> str:
+    """A Bento version: letters, digits, `_`, `.`, `-`, starting with a letter or digit, at most 63."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}", value):
+        raise argparse.ArgumentTypeError(f"not a Bento version (letters, digits, _ . -): {value!r}")
+    return value
+
+
 def say(msg: str) -> None:
     """One timestamped line on stderr (stdout carries only the result)."""
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ml_platform.cli._common import SubParsers, positive, say
-from ml_platform.config import REPO_ROOT, get_settings
+from ml_platform.cli._common import SubParsers, bento_version, model_version, positive, say
+from ml_platform.config import get_settings
 from ml_platform.lake.paths import TABLES, table_path
 from ml_platform.lake.reader import table_summary
 from ml_platform.serving.batch import latest_scores_summary
-from ml_platform.serving.bento import sibling_executable
+from ml_platform.serving.bento import build_bento, sibling_executable
 from ml_platform.serving.spool import load_spool
 
 
@@ -26,12 +26,15 @@ def serve(a: argparse.Namespace) -> dict[str, Any]:
         env["ML_PLATFORM_SERVING_WORKERS"] = str(a.workers)
     target = a.bento or "ml_platform.serving.service:ChurnService"
     cmd = [sibling_executable("bentoml"), "serve", target, "--host", a.host, "--port", str(port)]
-    if not a.bento and (REPO_ROOT / "include" / "ml_platform").is_dir():  # a checkout; installed: importable as is
-        cmd += ["--working-dir", str(REPO_ROOT / "include")]
     say(f"serving {s.model_name}@champion on http://{a.host}:{port} (POST /predict, GET /readyz, /metrics, /docs)")
     sys.stdout.flush()
     os.execve(cmd[0], cmd, env)  # BentoML owns the process from here; Ctrl-C stops it
     return {}
+
+
+def bento_build(a: argparse.Namespace) -> dict[str, Any]:
+    say(f"building a Bento of the churn service for {get_settings().model_name} v{a.model_version}")
+    return {"tag": build_bento(a.model_version, a.version or f"v{a.model_version}")}
 
 
 def load_prediction_log(a: argparse.Namespace) -> dict[str, Any]:
@@ -69,6 +72,13 @@ def register(sub: SubParsers) -> None:
     )
     sv.add_argument("--bento", default=None, help="serve a built Bento (tag) instead of the source tree")
     sv.set_defaults(func=serve)
+    b = sub.add_parser("bento", help="Bentos of the churn service").add_subparsers(dest="bento_command", required=True)
+    bb = b.add_parser("build", help="build churn_service:<version> from the installed package (idempotent)")
+    bb.add_argument("--model-version", required=True, type=model_version, help="the registered model version it serves")
+    bb.add_argument(
+        "--version", default=None, type=bento_version, help="the Bento's version (default v<model version>)"
+    )
+    bb.set_defaults(func=bento_build)
     pl = sub.add_parser("prediction-log", help="the served predictions").add_subparsers(
         dest="prediction_log_command", required=True
     )

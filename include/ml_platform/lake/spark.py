@@ -1,7 +1,7 @@
 """The one SparkSession factory: Delta extensions and catalog, jars from the set-up cache.
 
 Spark never downloads anything at run time: `spark.jars` points at the files that
-`scripts/bootstrap.sh` fetched through Maven (no `spark.jars.packages`). Every session runs
+`ml-platform setup` (run by `scripts/bootstrap.sh`) fetched through Maven (no `spark.jars.packages`). Every session runs
 in UTC so that "end of day d" means the same instant in Spark, pandas and DuckDB.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ml_platform.config import Settings, get_settings
+from ml_platform.config import Settings, default_jars_dir, get_settings
 from ml_platform.errors import ConfigError, MlPlatformError
 from ml_platform.lake import storage
 
@@ -21,18 +21,58 @@ if TYPE_CHECKING:
 
 def delta_jars(settings: Settings | None = None) -> list[Path]:
     """The Delta jar files fetched at set-up; a clear error if set-up has not run."""
-    jar_dir = (settings or get_settings()).spark_jars_dir
+    jar_dir = (settings or get_settings()).spark_jars_dir or default_jars_dir()
     jars = sorted(jar_dir.glob("*.jar")) if jar_dir.is_dir() else []
     if not any(j.name.startswith("delta-spark_") for j in jars):
         raise ConfigError(f"no Delta jars in {jar_dir} (ML_PLATFORM_SPARK_JARS_DIR); run `make setup` to fetch them")
     return jars
 
 
+def code_archive(settings: Settings | None = None) -> Path:
+    """The platform's code as one zip for a cluster's executors (`spark.submit.pyFiles`), the way
+    a cluster gets code: built from the imported `ml_platform` package wherever it is installed
+    (a wheel's site-packages or a checkout), never read from a shared path by the executors.
+    Content-addressed under `<home>/spark/code/`: jobs of one package version share one file, a
+    changed package gets a new one, and a reader never sees a half-written zip."""
+    import hashlib
+    import os
+    import zipfile
+
+    import ml_platform
+
+    package = Path(ml_platform.__file__).resolve().parent
+    files = sorted(f for f in package.rglob("*") if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc")
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.relative_to(package).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    out = (settings or get_settings()).home / "spark" / "code" / f"ml_platform-{digest.hexdigest()[:16]}.zip"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in files:
+            z.write(f, (Path("ml_platform") / f.relative_to(package)).as_posix())
+    os.replace(tmp, out)
+    return out
+
+
+def is_local_master(master: str) -> bool:
+    """`local[...]`, or a standalone master on this machine's loopback (the cluster of
+    `scripts/spark_cluster.sh`): its executors reach a driver that listens on 127.0.0.1 only."""
+    return master.startswith("local") or master.startswith(("spark://127.0.0.1:", "spark://localhost:"))
+
+
 def spark_conf(settings: Settings | None = None) -> dict[str, str]:
-    """Spark configuration shared by in-process sessions and spark-submit (`--conf`). With a
-    local master (`ML_PLATFORM_SPARK_MASTER`, default `local[*]`) the driver listens on 127.0.0.1
-    only; with a cluster's it keeps Spark's defaults, so that executors can reach it."""
+    """Spark configuration shared by in-process sessions and spark-submit (`--conf`). On this
+    machine (a `local` master, or a standalone one on 127.0.0.1) the driver listens on 127.0.0.1
+    only; with a remote cluster's it keeps Spark's defaults, so that executors can reach it. With
+    a cluster master, executors run this Python (`spark.pyspark.python`: the same environment,
+    as in the platform's image) and import the platform from `code_archive()`, shipped with the job."""
+    import sys
+
     s = settings or get_settings()
+    cluster = not s.spark_master.startswith("local")
     return (
         storage.spark_conf(s)
         | {
@@ -59,10 +99,20 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
                 "spark.driver.host": "127.0.0.1",
                 "spark.driver.bindAddress": "127.0.0.1",
             }  # nothing listens beyond loopback
-            if s.spark_master.startswith("local")
+            if is_local_master(s.spark_master)
+            else {}
+        )  # a remote cluster's executors must reach the driver
+        | (
+            {
+                "spark.submit.pyFiles": str(code_archive(s)),
+                "spark.pyspark.python": sys.executable,
+                "spark.executor.memory": s.spark_executor_memory,
+            }
+            if cluster
             else {}
         )
-    )  # a cluster's executors must reach the driver
+        | ({"spark.cores.max": str(s.spark_cores_max)} if cluster and s.spark_cores_max else {})
+    )
 
 
 def get_spark(

@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ml_platform.config import REPO_ROOT, Settings, get_settings
+import ml_platform
+from ml_platform.config import Settings, get_settings
 from ml_platform.errors import ConfigError, MlPlatformError
 from ml_platform.lake.paths import table_path
 from ml_platform.lake.reader import read_newest_partition
@@ -47,11 +48,11 @@ def build_bento(model_version: str, version: str, settings: Settings | None = No
     )  # a retry rebuilds
     with tempfile.TemporaryDirectory(prefix="bento-build-") as tmp:
         ctx = Path(tmp)
-        shutil.copytree(
-            REPO_ROOT / "include" / "ml_platform", ctx / "ml_platform", ignore=shutil.ignore_patterns("__pycache__")
-        )
-        shutil.copy(REPO_ROOT / "requirements.txt", ctx / "requirements.txt")
-        shutil.copy(REPO_ROOT / "bentofile.yaml", ctx / "bentofile.yaml")
+        # the installed package is the build context: its code, its bentofile and the runtime lock it ships
+        package = Path(ml_platform.__file__).resolve().parent
+        shutil.copytree(package, ctx / "ml_platform", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy(package / "serving" / "requirements.txt", ctx / "requirements.txt")
+        shutil.copy(package / "serving" / "bentofile.yaml", ctx / "bentofile.yaml")
         run = subprocess.run(
             [
                 sibling_executable("bentoml"),

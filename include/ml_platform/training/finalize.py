@@ -17,10 +17,12 @@ from ml_platform.contracts import SENSITIVE
 from ml_platform.errors import MlPlatformError
 from ml_platform.evaluation.metrics import best_threshold, classification_metrics, expected_calibration_error
 from ml_platform.evaluation.report import evaluation_plots, fairness_report, html_report, shap_plots
+from ml_platform.features.store import FeatureStore
 from ml_platform.features.training_frame import load_training_frame
 from ml_platform.lake import get_spark
+from ml_platform.lake.paths import table_path
 from ml_platform.model.artifacts import TEST_ROWS_FILE
-from ml_platform.training.distributed import DISTRIBUTED_FAMILIES, fit_distributed
+from ml_platform.training.distributed import DISTRIBUTED_FAMILIES, delta_training_frame, fit_distributed
 from ml_platform.training.families import Calibrated, calibrate, fit_family, suggest_params
 from ml_platform.training.hpo import open_study, storage_for
 from ml_platform.training.splits import split_by_cutoff
@@ -83,7 +85,9 @@ def finalize_and_register(
     with mlflow.start_run(run_id=parent_run_id):
         family = best.params["family"]
         params = suggest_params(optuna.trial.FixedTrial(best.params), family)
-        fitted, how = _final_fit(family, params, train, val, seed + best.number, threads, distributed_workers, spark)
+        fitted, how = _final_fit(
+            family, params, train, val, seed + best.number, threads, distributed_workers, spark, training_set_id, s
+        )
         mlflow.set_tag("final_fit", how)
         val_ece_raw = expected_calibration_error(val.y, fitted.predict_proba(val.x))
         fitted = calibrate(fitted, val.x, val.y)
@@ -280,19 +284,49 @@ def _final_fit(
     threads: int,
     distributed_workers: int,
     spark: Any,
+    training_set_id: str,
+    settings: Settings,
 ) -> tuple[Any, str]:
     if distributed_workers > 0 and family in DISTRIBUTED_FAMILIES:
         if spark is None or type(spark).__module__.startswith("pyspark.sql.connect"):
-            spark = get_spark("final-fit", classic=True)  # barrier stages are RDD API, not in Spark Connect
+            # barrier stages are RDD API, not in Spark Connect; one slot per worker at once
+            spark = get_spark("final-fit", classic=True, extra_conf={"spark.cores.max": str(distributed_workers)})
+        cap = spark.sparkContext.getConf().get("spark.cores.max")
+        if cap and int(cap) < distributed_workers:
+            raise MlPlatformError(
+                f"distributed_workers={distributed_workers} but this Spark application may hold {cap} core(s) "
+                "(spark.cores.max, ML_PLATFORM_SPARK_CORES_MAX); the barrier stage needs one per worker"
+            )
         slots = spark.sparkContext.defaultParallelism
         if distributed_workers > slots:
             raise MlPlatformError(
                 f"distributed_workers={distributed_workers} but Spark has {slots} task slots "
                 f"({spark.sparkContext.master}); the barrier stage needs one slot per worker"
             )
+        frame = None
+        if family == "xgboost":  # the executors read the training set from Delta and encode it
+            meta = FeatureStore(settings=settings).get_training_set(training_set_id).metadata
+            frame = delta_training_frame(
+                spark,
+                table_path("ml.training_sets", settings),
+                meta["table_version"],
+                training_set_id,
+                train.encoder,
+                train.cutoffs,
+                val.cutoffs,
+            )
         fitted = fit_distributed(
-            spark, family, params, train.x, train.y, val.x, val.y, num_workers=distributed_workers, seed=seed
+            spark,
+            family,
+            params,
+            train.x,
+            train.y,
+            val.x,
+            val.y,
+            num_workers=distributed_workers,
+            seed=seed,
+            frame=frame,
         )
-        how = "xgboost.spark" if family == "xgboost" else "TorchDistributor"
+        how = "xgboost.spark (from Delta)" if family == "xgboost" else "TorchDistributor"
         return fitted, f"{how} x{distributed_workers}"
     return fit_family(family, params, train.x, train.y, val.x, val.y, seed=seed, threads=threads), "local"

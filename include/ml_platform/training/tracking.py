@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from ml_platform.config import REPO_ROOT, Settings, get_settings
+from ml_platform.config import Settings, get_settings
+from ml_platform.training.hpo import open_study, storage_for
 
 
 def mlflow_setup(settings: Settings) -> str:
@@ -111,7 +112,10 @@ def _git_commit() -> str:
     try:
         return (
             subprocess.run(
-                ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+                ["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=10,
             ).stdout.strip()
             or "unknown"
         )
@@ -128,11 +132,14 @@ def _versions() -> dict[str, str]:
 def start_study_run(
     study_name: str, training_set_id: str, params: dict[str, Any], settings: Settings | None = None
 ) -> str:
-    """The study's parent MLflow run (reused when it exists, so a retried task makes no second one)."""
+    """The study's parent MLflow run (reused when it exists, so a retried task makes no second one).
+    Opens the Optuna study too: its storage's tables and the study exist before parallel workers
+    start (two workers creating a PostgreSQL schema at once collide)."""
     import mlflow
     from mlflow import MlflowClient
 
     s = settings or get_settings()
+    open_study(study_name, storage_for(s.optuna_storage))
     experiment_id = mlflow_setup(s)
     client = MlflowClient()
     found = client.search_runs(
