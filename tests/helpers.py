@@ -229,7 +229,7 @@ def fresh_database(server_url: str, name: str) -> str:
     return f"{server_url}/{name}"
 
 
-def restart_demo_stack(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+def restart_demo_stack(home: Path, extra: dict[str, str] | None = None, *, cluster: bool = True) -> dict[str, str]:
     """Start again what a finished quick demo in `home` ran on, with the demo's settings
     (`run/demo.env`) plus `extra`, and fresh Airflow ports: Azurite on its data, the Spark cluster (the cluster
     topology), Airflow (with its Celery workers) and the MLflow server. Returns the environment
@@ -249,6 +249,13 @@ def restart_demo_stack(home: Path, extra: dict[str, str] | None = None) -> dict[
     env.setdefault("ML_PLATFORM_SERVING_PORT", "23000")
     env["ML_PLATFORM_AIRFLOW_PORT"] = str(free_port_block())
     env["ML_PLATFORM_HOME"] = str(home)
+    if not cluster:  # the demo's data and stores, run by Airflow's LocalExecutor and local Spark
+        env = {
+            k: v for k, v in env.items() if not k.startswith("AIRFLOW__CELERY__") and k != "ML_PLATFORM_SPARK_CORES_MAX"
+        }
+        env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+        env["ML_PLATFORM_SPARK_MASTER"] = "local[*]"
+        env["AIRFLOW_CONN_SPARK_DEFAULT"] = '{"conn_type": "spark", "host": "local[2]"}'
     env |= extra or {}
 
     def run(script: str, *args: str) -> str:
