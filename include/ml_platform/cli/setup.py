@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from ml_platform.cli._common import SubParsers, say
-from ml_platform.config import default_jars_dir, get_settings
-from ml_platform.lake.jars import fetch_jars
+from ml_platform.config import get_settings
+from ml_platform.lake.jars import fetch_jars, jars_dir
 
 
 def setup(a: argparse.Namespace) -> dict[str, Any]:
     s = get_settings()
-    target = s.spark_jars_dir or default_jars_dir()
+    target = jars_dir(s)
     jars = fetch_jars(target, a.jars_from, log=say)
     drift = s.drift_python
     return {

@@ -18,10 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ml_platform.config import spark_jars_pom
+from ml_platform.config import Settings, default_jars_dir, spark_jars_pom
 from ml_platform.errors import ConfigError
 
-__all__ = ["fetch_jars"]
+__all__ = ["fetch_jars", "jars_dir"]
+
+
+def jars_dir(settings: Settings) -> Path:
+    """The jar folder of these settings: `ML_PLATFORM_SPARK_JARS_DIR`, else the per-user cache's."""
+    return settings.spark_jars_dir or default_jars_dir()
 
 
 def _artifact(jar: str) -> str:

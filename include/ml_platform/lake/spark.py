@@ -11,9 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ml_platform.config import Settings, default_jars_dir, get_settings
+from ml_platform.config import Settings, get_settings
 from ml_platform.errors import ConfigError, MlPlatformError
 from ml_platform.lake import storage
+from ml_platform.lake.jars import jars_dir
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 def delta_jars(settings: Settings | None = None) -> list[Path]:
     """The Delta jar files fetched at set-up; a clear error if set-up has not run."""
-    jar_dir = (settings or get_settings()).spark_jars_dir or default_jars_dir()
+    jar_dir = jars_dir(settings or get_settings())
     jars = sorted(jar_dir.glob("*.jar")) if jar_dir.is_dir() else []
     if not any(j.name.startswith("delta-spark_") for j in jars):
         raise ConfigError(f"no Delta jars in {jar_dir} (ML_PLATFORM_SPARK_JARS_DIR); run `make setup` to fetch them")
@@ -57,7 +58,7 @@ def code_archive(settings: Settings | None = None) -> Path:
     return out
 
 
-def is_local_master(master: str) -> bool:
+def driver_on_loopback(master: str) -> bool:
     """`local[...]`, or a standalone master on this machine's loopback (the cluster of
     `scripts/spark_cluster.sh`): its executors reach a driver that listens on 127.0.0.1 only."""
     return master.startswith("local") or master.startswith(("spark://127.0.0.1:", "spark://localhost:"))
@@ -99,7 +100,7 @@ def spark_conf(settings: Settings | None = None) -> dict[str, str]:
                 "spark.driver.host": "127.0.0.1",
                 "spark.driver.bindAddress": "127.0.0.1",
             }  # nothing listens beyond loopback
-            if is_local_master(s.spark_master)
+            if driver_on_loopback(s.spark_master)
             else {}
         )  # a remote cluster's executors must reach the driver
         | (
