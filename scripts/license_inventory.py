@@ -3,8 +3,9 @@ distributions' metadata (License-Expression, else License, else the classifiers)
 
     .venv/bin/python scripts/license_inventory.py          # main environment (requirements.txt)
     .venv-drift/bin/python scripts/license_inventory.py --lock requirements-drift.txt --append
+    <serving venv>/bin/python scripts/license_inventory.py --lock requirements-serving.txt --append
 
-Run both after changing a lock file; tests/unit/test_packaging_files.py checks every pin is listed.
+Run each after changing its lock file; tests/unit/test_packaging_files.py checks every pin is listed.
 """
 
 from __future__ import annotations

@@ -118,3 +118,25 @@ def test_platt_scaling_fixes_inflated_probabilities_keeps_ranking_and_explains()
     v_cal, _ = shap_values(cal, xs[:5], None)
     np.testing.assert_allclose(v_cal, cal.slope * v_base, rtol=1e-9)
     assert calibrate(base, xv, np.zeros_like(yv)) is base  # one class: nothing to fit
+
+
+def test_the_mlp_scores_in_numpy_as_torch_does_in_eval_mode():
+    """The served MLP needs no torch: its numpy forward pass equals the trained network's (eval mode:
+    BatchNorm's running statistics, no dropout), on rows with missing values too."""
+    import torch
+
+    from ml_platform.training.families import _mlp
+
+    xt, yt = _data(600, 5)
+    fitted = fit_family("mlp", {**PARAMS["mlp"], "max_epochs": 4}, xt, yt, xt, yt)
+    assert all(isinstance(v, np.ndarray) for v in fitted.state.values())  # no tensor is pickled with the model
+    net = _mlp(fitted.n_features)
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in fitted.state.items()}, strict=False)
+    net.eval()
+    with torch.no_grad():
+        z = torch.from_numpy(fitted.pre.transform(xt).astype("float32"))
+        expected = torch.sigmoid(net(z)).squeeze(1).double().numpy()
+    got = fitted.predict_proba(xt)
+    assert got.dtype == np.float64 and got.shape == (len(xt),)
+    assert np.abs(got - expected).max() < 1e-5
+    assert 0.05 < float(np.std(got))  # a network that learned something, not a constant

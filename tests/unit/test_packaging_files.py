@@ -118,12 +118,12 @@ def test_the_package_never_reaches_for_its_checkout():
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ml_platform"]
     for rel in data:
         assert (package / rel).is_file(), rel
-    assert (package / "serving" / "requirements.txt").resolve() == (ROOT / "requirements.txt").resolve()
+    assert (package / "serving" / "requirements.txt").resolve() == (ROOT / "requirements-serving.txt").resolve()
     assert (package / "serving" / "bentofile.yaml").resolve() == (ROOT / "bentofile.yaml").resolve()
 
 
 def test_requirements_are_exact_pins():
-    for name in ("requirements.txt", "requirements-test.txt", "requirements-drift.txt"):
+    for name in ("requirements.txt", "requirements-test.txt", "requirements-drift.txt", "requirements-serving.txt"):
         text = (ROOT / name).read_text()
         entries = [e.strip() for e in re.split(r"\n(?=[A-Za-z0-9])", re.sub(r"(?m)^\s*#.*\n", "", text)) if e.strip()]
         assert entries, name
@@ -150,11 +150,26 @@ def test_runtime_lock_has_no_test_tools_and_the_test_lock_agrees_with_it():
     assert tools <= {k.lower() for k in test}
 
 
+def test_the_serving_lock_is_slim_and_agrees_with_the_runtime_lock():
+    """The Bento installs requirements-serving.txt: nothing of the batch side (Airflow, Spark, torch,
+    CUDA, Optuna, GE), no JDK in its image, and the versions it shares with the runtime lock are the
+    runtime lock's (a model trained by the platform loads with the libraries it was pickled with)."""
+    import yaml
+
+    serving, runtime = _pins("requirements-serving.txt"), _pins("requirements.txt")
+    heavy = re.compile(r"^(apache-airflow|pyspark|delta-spark|torch|triton|optuna|great-expectations|nvidia-(?!ml-py))")
+    assert not [k for k in serving if heavy.match(k.lower())], serving.keys()
+    assert {k: v for k, v in serving.items() if k in runtime} == {k: runtime[k] for k in serving if k in runtime}
+    assert serving["xgboost-cpu"] == runtime["xgboost"]  # the same module and version, without NCCL
+    bento = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
+    assert not any("jdk" in p or "jre" in p for p in bento.get("docker", {}).get("system_packages", []))
+
+
 def test_every_runtime_pin_has_a_licence_in_the_inventory():
     """docs/LICENSES.md (scripts/license_inventory.py) lists each pin of the runtime and drift locks, with
     its version and a licence read from the package; the project itself carries a LICENSE."""
     text = (ROOT / "docs" / "LICENSES.md").read_text()
-    for lock in ("requirements.txt", "requirements-drift.txt"):
+    for lock in ("requirements.txt", "requirements-drift.txt", "requirements-serving.txt"):
         section = text.split(f"## {lock}\n", 1)[1].split("\n## ", 1)[0]
         listed = {n: v for n, v, _ in re.findall(r"^\| ([A-Za-z0-9_.\-]+) \| (\S+) \| (.+) \|$", section, re.M)}
         missing = {k: v for k, v in _pins(lock).items() if listed.get(k) != v}

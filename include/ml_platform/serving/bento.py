@@ -1,8 +1,8 @@
 """Build a versioned Bento of the churn service and smoke-test it as a real server.
 
-`build_bento` stages the service code (`ml_platform/`), the project's lock file
-(`requirements.txt`, `lock_packages: false`) and `bentofile.yaml` in a temporary folder and runs
-`bentoml build` there, labelled with the model version it was built for. `smoke_test` serves that
+`build_bento` stages the service code (`ml_platform/`), the serving lock the package ships
+(`requirements-serving.txt` as `requirements.txt`, `lock_packages: false`) and `bentofile.yaml` in a
+temporary folder and runs `bentoml build` there, labelled with the model version it was built for. `smoke_test` serves that
 Bento on a free local port pinned to one model version and checks readiness, a sample of
 customers and the p99 latency, then stops it.
 """
@@ -48,7 +48,7 @@ def build_bento(model_version: str, version: str, settings: Settings | None = No
     )  # a retry rebuilds
     with tempfile.TemporaryDirectory(prefix="bento-build-") as tmp:
         ctx = Path(tmp)
-        # the installed package is the build context: its code, its bentofile and the runtime lock it ships
+        # the installed package is the build context: its code, its bentofile and the serving lock it ships
         package = Path(ml_platform.__file__).resolve().parent
         shutil.copytree(package, ctx / "ml_platform", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copy(package / "serving" / "requirements.txt", ctx / "requirements.txt")

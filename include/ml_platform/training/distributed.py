@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ml_platform.training.families import MLPFitted, XGBFitted, _auc, _mlp, pos_weight
+from ml_platform.training.families import MLPFitted, XGBFitted, _auc, _mlp, numpy_state, pos_weight
 
 DISTRIBUTED_FAMILIES = ("xgboost", "mlp")
 
@@ -258,4 +258,4 @@ def fit_mlp_torch_distributor(
     if not best:
         raise RuntimeError("distributed MLP training ended without weights from rank 0")
     state = torch.load(io.BytesIO(best), weights_only=True)
-    return MLPFitted("mlp", pre, state, x_train.shape[1])
+    return MLPFitted("mlp", pre, numpy_state(state), x_train.shape[1])

@@ -120,20 +120,30 @@ class XGBFitted:
 
 @dataclass
 class MLPFitted:
+    """The MLP's eval-mode forward pass in numpy: `state` holds the network's weights as float32
+    arrays (the keys of `_mlp`'s state dict), so scoring, and the serving image, need no torch."""
+
     family: str
     pre: Any  # imputer + scaler (sklearn pipeline)
     state: dict[str, Any]
     n_features: int
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        import torch
+        z = self.pre.transform(np.asarray(x, dtype="float64")).astype("float32")
+        w = {k: np.asarray(v, dtype="float32") for k, v in self.state.items()}  # tensors of older pickles too
+        for i in range(len(MLP_HIDDEN)):  # Linear, BatchNorm1d (running statistics), ReLU, Dropout (off)
+            lin, bn = 4 * i, 4 * i + 1
+            z = z @ w[f"{lin}.weight"].T + w[f"{lin}.bias"]
+            z = (z - w[f"{bn}.running_mean"]) / np.sqrt(w[f"{bn}.running_var"] + BATCH_NORM_EPS)
+            z = np.maximum(z * w[f"{bn}.weight"] + w[f"{bn}.bias"], 0.0)
+        out = 4 * len(MLP_HIDDEN)
+        logit = (z @ w[f"{out}.weight"].T + w[f"{out}.bias"])[:, 0].astype("float64")
+        return 1.0 / (1.0 + np.exp(-logit))
 
-        net = _mlp(self.n_features)
-        net.load_state_dict(self.state)
-        net.eval()
-        with torch.no_grad():
-            z = torch.from_numpy(self.pre.transform(np.asarray(x, dtype="float64")).astype("float32"))
-            return torch.sigmoid(net(z)).squeeze(1).double().numpy()
+
+def numpy_state(state: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A torch state dict as float32 numpy arrays (BatchNorm's batch counter dropped)."""
+    return {k: v.detach().cpu().numpy().astype("float32") for k, v in state.items() if "num_batches" not in k}
 
 
 @dataclass
@@ -174,13 +184,17 @@ def calibrate(fitted: Fitted, x_val: np.ndarray, y_val: np.ndarray) -> Fitted:
     return Calibrated(fitted.family, fitted, slope, intercept)
 
 
+MLP_HIDDEN = (256, 128, 64)
+BATCH_NORM_EPS = 1e-5  # torch's BatchNorm1d default, which `_mlp` uses
+
+
 def _mlp(n_features: int) -> Any:
     from torch import nn
 
     layers: list[Any] = []
     width = n_features
-    for h in (256, 128, 64):
-        layers += [nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(0.3)]
+    for h in MLP_HIDDEN:
+        layers += [nn.Linear(width, h), nn.BatchNorm1d(h, eps=BATCH_NORM_EPS), nn.ReLU(), nn.Dropout(0.3)]
         width = h
     layers.append(nn.Linear(width, 1))
     return nn.Sequential(*layers)
@@ -339,4 +353,4 @@ def _fit_mlp(
             waited += 1
             if waited >= params["patience"]:
                 break
-    return MLPFitted("mlp", pre, best_state or net.state_dict(), x_train.shape[1])
+    return MLPFitted("mlp", pre, numpy_state(best_state or net.state_dict()), x_train.shape[1])
