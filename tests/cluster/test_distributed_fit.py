@@ -126,3 +126,53 @@ def test_torch_distributor_runs_its_ranks_on_the_executors(cluster_spark):
         for sid in status.getJobInfo(job).stageIds
     ]
     assert any(st and st.numTasks == 2 and st.numCompletedTasks == 2 for st in stages), stages
+
+
+def test_a_spark_worker_lost_mid_job_the_write_completes_on_the_other_without_duplicates(cluster_spark):
+    """SIGKILL of a worker's process group (the Worker JVM, its executor and Python workers) while a
+    Delta write runs: Spark reruns the lost tasks on the other worker, the commit has each row once.
+    Last in the module: the cluster has one worker after it."""
+    import signal
+    import threading
+    import time
+
+    def slow(batches):  # defined here: pickled by value (executors cannot import the tests package)
+        import time
+
+        for batch in batches:
+            time.sleep(1.5)  # long enough for a worker to die while its tasks run
+            yield batch
+
+    spark, home = cluster_spark
+    executors = lambda: spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1  # noqa: E731 (minus the driver)
+    deadline = time.monotonic() + 60
+    while executors() < 2:  # registered with the driver (at once when the tests above ran first)
+        assert time.monotonic() < deadline, "the two executors never registered"
+        time.sleep(1)
+    worker = int((home / "run" / "spark-worker-2.pid").read_text())
+    killed: list[float] = []
+
+    def kill_mid_stage() -> None:  # once the write's tasks run on both executors
+        tracker = spark.sparkContext.statusTracker()
+        while not killed:
+            stages = [tracker.getStageInfo(i) for i in tracker.getActiveStageIds()]
+            if any(st and st.numActiveTasks >= 2 for st in stages):
+                time.sleep(1.0)
+                os.killpg(worker, signal.SIGKILL)
+                killed.append(time.monotonic())
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_mid_stage, daemon=True)
+    path = str(home / "lake" / "worker_loss")
+    frame = spark.range(0, 40_000, numPartitions=12).selectExpr("id", "id % 97 AS k")
+    killer.start()
+    try:
+        frame.mapInPandas(slow, schema=frame.schema).write.format("delta").save(path)
+    finally:
+        killed.append(0.0)  # stops the thread if the write ended first
+    assert killed[0] > 0 and executors() == 1  # the worker died while its tasks ran
+    got = spark.read.format("delta").load(path).selectExpr("count(*) n", "count(DISTINCT id) d", "sum(k) s").first()
+    want = frame.selectExpr("count(*) n", "count(DISTINCT id) d", "sum(k) s").first()
+    assert got == want and got["n"] == 40_000
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect()
+    assert len(history) == 1  # one commit: no half-written first attempt left behind

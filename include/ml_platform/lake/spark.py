@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ml_platform.config import Settings, get_settings
 from ml_platform.errors import ConfigError, MlPlatformError
 from ml_platform.lake import storage
+from ml_platform.lake.endpoints import require_reachable
 from ml_platform.lake.jars import jars_dir
 
 if TYPE_CHECKING:
@@ -138,6 +139,12 @@ def get_spark(
             spark.conf.set(key, value)
         return spark
 
+    if s.spark_master.startswith("spark://"):  # a standalone cluster: fail now, not after the JVM waited for it
+        require_reachable(
+            s.spark_master,
+            "the Spark master",
+            "start it (scripts/spark_cluster.sh start) or fix ML_PLATFORM_SPARK_MASTER",
+        )
     builder = SparkSession.builder.appName(app_name).master(s.spark_master)
     # credentials of the lake's storage account: set in-process only, never on a command line
     for key, value in {**spark_conf(s), **storage.spark_conf(s, secrets=True), **(extra_conf or {})}.items():
@@ -179,7 +186,11 @@ def run_job(name: str, body: Callable[[SparkSession, dict[str, Any]], None]) -> 
     import time
 
     t0 = time.perf_counter()
-    spark = get_spark(name)
+    try:
+        spark = get_spark(name)
+    except MlPlatformError as e:  # the cluster or a setting: nothing was written
+        print(f"{name} failed: {e}", file=sys.stderr)
+        return 2
     out: dict[str, Any] = {"seconds": {"spark_session": round(time.perf_counter() - t0, 1)}}
     try:
         body(spark, out)

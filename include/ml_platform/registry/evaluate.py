@@ -12,18 +12,17 @@ from ml_platform.config import Settings, get_settings
 from ml_platform.contracts import SENSITIVE
 from ml_platform.errors import MlPlatformError
 from ml_platform.evaluation.metrics import expected_calibration_error
+from ml_platform.lake.endpoints import use_mlflow
 from ml_platform.model.artifacts import TEST_ROWS_FILE
 from ml_platform.model.scoring import rescore
 from ml_platform.registry.promotion import ModelEval
 
 
 def client(settings: Settings | None = None) -> Any:
-    import mlflow
     from mlflow import MlflowClient
 
     s = settings or get_settings()
-    mlflow.set_tracking_uri(s.mlflow_tracking_uri)
-    mlflow.set_registry_uri(s.mlflow_tracking_uri)
+    use_mlflow(s.mlflow_tracking_uri)
     return MlflowClient(s.mlflow_tracking_uri, s.mlflow_tracking_uri)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from ml_platform.config import Settings, get_settings
 from ml_platform.errors import MlPlatformError
+from ml_platform.lake.endpoints import use_mlflow
 from ml_platform.lake.paths import table_path
 from ml_platform.lake.reader import partition_values, read_newest_partition
 from ml_platform.model.scoring import schema_types, spark_scorer
@@ -44,8 +45,7 @@ def score_snapshot(
     from pyspark.sql import functions as F
 
     s = settings or get_settings()
-    mlflow.set_tracking_uri(s.mlflow_tracking_uri)
-    mlflow.set_registry_uri(s.mlflow_tracking_uri)
+    use_mlflow(s.mlflow_tracking_uri)
     uri = f"models:/{s.model_name}/{model_version}"
     try:
         schema = mlflow.models.get_model_info(uri).signature.inputs

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_platform.config import Settings, get_settings
+from ml_platform.lake.endpoints import use_mlflow
 from ml_platform.training.hpo import open_study, storage_for
 
 
@@ -21,8 +22,7 @@ def mlflow_setup(settings: Settings) -> str:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     if settings.mlflow_tracking_uri.startswith("sqlite:///"):
         Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_registry_uri(settings.mlflow_tracking_uri)  # one store for runs and models, always together
+    use_mlflow(settings.mlflow_tracking_uri)
     exp = mlflow.get_experiment_by_name(settings.mlflow_experiment)
     if exp is not None:
         return str(exp.experiment_id)
