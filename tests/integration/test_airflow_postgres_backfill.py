@@ -1,18 +1,21 @@
-"""The DAGs under a real Airflow (api-server, scheduler, dag-processor, triggerer) on
+"""The DAGs under a real Airflow (api-server, scheduler, dag-processor, triggerer, and two
+`airflow celery worker`s: CeleryExecutor with a Redis broker and PostgreSQL results) on
 PostgreSQL, the production metadata setting: `airflow backfill create` of features_build for 4
 dates succeeds, then an event on the `training.retrain_requested` asset (posted to the REST API,
 as the monitoring loop's sensor will) starts a `training` run that registers a challenger whose
 asset event carries the request's decision_id; unpausing `training` also runs its latest weekly
 slot.
 
-Uses the PostgreSQL server `.ci/run` / `scripts/services.sh` started
-(ML_PLATFORM_TEST_PG_URL) and the same launcher as the demo (scripts/airflow_up.sh).
+Uses the PostgreSQL and Redis servers `.ci/run` / `scripts/services.sh` started
+(ML_PLATFORM_TEST_PG_URL, ML_PLATFORM_TEST_REDIS_URL) and the same launcher as the demo
+(scripts/airflow_up.sh). The tasks of the backfill and of training (its mapped HPO) ran on both workers.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -65,6 +68,10 @@ def stack(tmp_path_factory, pg_url):
         "ML_PLATFORM_DAG_END_DATE": (START + timedelta(days=DAYS - 1)).isoformat(),
         "ML_PLATFORM_LABEL_HORIZON_DAYS": "1",
         "ML_PLATFORM_TRAINING_TRIALS": "4",
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": os.environ["ML_PLATFORM_TEST_REDIS_URL"].rsplit("/", 1)[0] + "/5",
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{pg_url}/{db}",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",  # the mapped HPO's two tasks need both workers
     }  # two training runs below: what is tested is the wiring
     write_landing(
         GeneratorSpec(customers=1000, start=START, end=START + timedelta(days=DAYS - 1), seed=5), home / "landing"
@@ -141,6 +148,21 @@ def test_backfill_of_four_dates_succeeds_on_postgres(stack):
 
     snaps = partition_values(str(home / "lake" / "features" / "customer_features"), "snapshot_date")
     assert snaps == ["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04"]
+    assert _workers(env, "features_build") == {"celery-1", "celery-2"}
+
+
+def _workers(env, dag_id: str) -> set[str]:
+    """The Celery workers (scripts/airflow_up.sh names them in ti.hostname) that ran `dag_id`'s tasks."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    try:
+        with engine.connect() as c:
+            q = sa.text("select distinct hostname from task_instance where dag_id = :d and state = 'success'")
+            hosts = {row[0] for row in c.execute(q, {"d": dag_id})}
+    finally:
+        engine.dispose()
+    return {re.sub(r"^.*-(celery-\d+)$", r"\1", h) for h in hosts}
 
 
 def test_the_demo_rest_client_agrees_with_the_cli(stack, monkeypatch):
@@ -192,3 +214,4 @@ def test_a_retrain_request_event_runs_training_and_registers_a_challenger(stack)
     extras = [e["extra"] for e in events["asset_events"]]
     assert len(extras) == 2 and {e["model_name"] for e in extras} == {"churn_model"}
     assert sorted(str(e.get("decision_id")) for e in extras) == ["None", "it-decision-1"], extras
+    assert _workers(env, "training") == {"celery-1", "celery-2"}

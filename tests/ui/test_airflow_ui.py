@@ -39,9 +39,10 @@ DAGS = [
     "lake_maintenance",
     "platform_check",
 ]
-#: DAGs whose UI-triggered run must succeed; the others must reach their first task (training's HPO
-#: and the rest of the loop are the cluster tier's; here they are stopped once the first task ended).
-RUN_TO_THE_END = {"platform_check", "batch_scoring", "lake_maintenance", "serving_deploy"}
+#: DAGs whose UI-triggered run must succeed; the others must reach their first task and are stopped
+#: there: what this tier checks is that the form's values start a run that works. Their whole runs are
+#: the dags tier's (`dag.test()`) and the cluster tier's (the loop on the production topology).
+RUN_TO_THE_END = {"platform_check"}
 #: `@continuous` DAGs: unpausing starts their own run, whose sensor waits (deferred, no worker slot)
 ALWAYS_LISTENING = {"retrain_on_drift"}
 
