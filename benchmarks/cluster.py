@@ -91,10 +91,16 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         silver, snapshot, n = feature_snapshot.make_data(rows, work)
         pit_join.make_data(max(1, rows // 10), rows, work)
-        print(f"data: {n:,} transactions; PIT {rows // 10:,} x {rows:,}; generated in {time.perf_counter() - t:.1f}s")
+        print(
+            f"data: {n:,} transactions; PIT {rows // 10:,} x {rows:,}; generated in {time.perf_counter() - t:.1f}s",
+            flush=True,
+        )
         master = _cluster(home, "start")["ML_PLATFORM_SPARK_MASTER"]
         try:
-            results = {m: _run(m, home, work, silver, snapshot) for m in ("local[2]", master)}
+            results = {}
+            for m in ("local[2]", master):
+                print(f"running the feature job and the PIT join on {m}", file=sys.stderr, flush=True)
+                results[m] = _run(m, home, work, silver, snapshot)
         finally:
             _cluster(home, "stop")
         customers = _same(work / "features-local", work / "features-spark", ["customer_id"])
