@@ -2,9 +2,9 @@
 
 `build_bento` stages the service code (`ml_platform/`), the serving lock the package ships
 (`requirements-serving.txt` as `requirements.txt`, `lock_packages: false`) and `bentofile.yaml` in a
-temporary folder and runs `bentoml build` there, labelled with the model version it was built for. `smoke_test` serves that
-Bento on a free local port pinned to one model version and checks readiness, a sample of
-customers and the p99 latency, then stops it.
+temporary folder and runs `bentoml build` there, labelled with the model version it was built for.
+`smoke_test` serves that Bento on a free local port pinned to one model version and checks
+readiness, a sample of customers and the p99 latency, then stops it.
 """
 
 from __future__ import annotations
