@@ -187,6 +187,11 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0", description="Redis URL of the online store when online_store=redis."
     )
+    redis_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Connect and read timeout of each Redis call: a hung Redis fails a lookup, never blocks it.",
+    )
     vacuum_min_retention_hours: float = Field(
         default=168.0, ge=0.0, description="VACUUM never deletes files younger than this."
     )
