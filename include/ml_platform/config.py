@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         "tasks use for Azure Storage instead of the ML_PLATFORM_AZURE_* secrets; the landing "
         "sensor's connection (default wasb_default).",
     )
+    task_timeout_minutes: float = Field(
+        default=180.0,
+        gt=0,
+        description="execution_timeout of every DAG task (a hung call fails its try, which retries); "
+        "sensors keep their own shorter timeouts.",
+    )
     landing_wait_seconds: int = Field(
         default=3600,
         ge=0,
