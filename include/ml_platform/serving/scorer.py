@@ -222,7 +222,10 @@ class Scorer:
                 )
             )
         if self.spool is not None:
-            self.spool.append(records)  # before the response leaves
+            try:
+                self.spool.append(records)  # before the response leaves: an answer is always logged
+            except MlPlatformError as e:  # SpoolUnavailable (a full disk): refuse rather than serve unlogged
+                raise Unavailable(str(e)) from None
         if self.metrics:
             self.metrics.observe(groups, time.perf_counter() - t0)
         return PredictResponse(request_id=request_id, predictions=out)
