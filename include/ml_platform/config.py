@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         "tasks use for Azure Storage instead of the ML_PLATFORM_AZURE_* secrets; the landing "
         "sensor's connection (default wasb_default).",
     )
+    task_timeout_minutes: float = Field(
+        default=180.0,
+        gt=0,
+        description="execution_timeout of every DAG task (a hung call fails its try, which retries); "
+        "sensors keep their own shorter timeouts.",
+    )
     landing_wait_seconds: int = Field(
         default=3600,
         ge=0,
@@ -186,6 +192,11 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0", description="Redis URL of the online store when online_store=redis."
+    )
+    redis_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Connect and read timeout of each Redis call: a hung Redis fails a lookup, never blocks it.",
     )
     vacuum_min_retention_hours: float = Field(
         default=168.0, ge=0.0, description="VACUUM never deletes files younger than this."

@@ -168,7 +168,8 @@ def check_closed_loop(home: Path, out: str, n_weeks: int) -> None:
     assert env["ML_PLATFORM_ONLINE_STORE"] == settings["ML_PLATFORM_ONLINE_STORE"] == "redis"
     assert env["ML_PLATFORM_SERVING_WORKERS"] == settings["ML_PLATFORM_SERVING_WORKERS"] == "2"
     scripts_env = (ROOT / "scripts" / "env.sh").read_text() + (ROOT / "scripts" / "airflow_up.sh").read_text()
-    opt_in = {k for k, v in env.items() if v == f"${{{k}:-}}"}  # empty unless the operator sets it
+    # empty unless the operator sets it, or a secret the operator must give (compose refuses to start without)
+    opt_in = {k for k, v in env.items() if v == f"${{{k}:-}}" or str(v).startswith(f"${{{k}:?")}
     unknown = {k for k in env if k not in settings | dict.fromkeys(opt_in) and f"export {k}=" not in scripts_env}
     assert not unknown, unknown
 

@@ -65,6 +65,20 @@ def test_tags_retries_docs(bag):
             assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
 
 
+def test_every_task_is_bounded_and_every_sensor_gives_up_before_its_task_times_out(bag):
+    """A hung call fails its try (which retries) instead of holding a worker slot forever."""
+    from datetime import timedelta
+
+    from ml_platform.config import get_settings
+
+    bound = timedelta(minutes=get_settings().task_timeout_minutes)
+    for dag_id, dag in bag.dags.items():
+        for t in dag.tasks:
+            assert t.execution_timeout == bound, f"{dag_id}.{t.task_id}: execution_timeout {t.execution_timeout}"
+            if getattr(t, "timeout", None) is not None and hasattr(t, "poke_interval"):  # a sensor
+                assert timedelta(seconds=t.timeout) < bound, f"{dag_id}.{t.task_id}: sensor outlives its task"
+
+
 def test_writer_dag_runs_one_at_a_time_and_catches_up(bag):
     dag = bag.get_dag("features_build")
     assert dag.max_active_runs == 1 and dag.catchup

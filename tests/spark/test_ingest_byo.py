@@ -72,3 +72,55 @@ def test_cli_missing_required_column_exits_non_zero_with_its_name(spark, tmp_pat
     rc = cli.main(["ingest", "--transactions", str(f), "--ingest-date", "2025-05-01"])
     err = capsys.readouterr().err
     assert rc == 2 and "customer_id" in err and "Traceback" not in err
+
+
+_CSV = "customer_id,transaction_id,transaction_ts,amount\nc1,t1,2025-04-30 10:00:00,12.5\nc2,t2,2025-04-30 11:00:00,3\n"
+
+
+def test_a_csv_with_a_byte_order_mark_is_read_as_written(spark, settings, tmp_path):
+    """Excel's "CSV UTF-8" starts with a BOM: it must not become part of the first column's name
+    (Spark's CSV reader drops it; this holds it to that)."""
+    f = tmp_path / "bom.csv"
+    f.write_bytes(b"\xef\xbb\xbf" + _CSV.encode())
+    r = ingest(spark, f, TRANSACTIONS, DAY, settings=settings)
+    assert (r.new_files, r.rows) == (1, 2)
+    assert sorted(x["customer_id"] for x in _bronze(spark, settings).collect()) == ["c1", "c2"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("empty.parquet", b"", "is not a readable Parquet file"),
+        ("cut.parquet", None, "is not a readable Parquet file"),
+        ("text.parquet", b"customer_id,amount\nc1,2\n", "is not a readable Parquet file"),
+    ],
+)
+def test_a_broken_parquet_file_is_named_and_nothing_is_written(spark, settings, tmp_path, name, content, problem):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = pa.table({"customer_id": ["c1"], "transaction_id": ["t1"], "transaction_ts": ["2025-04-30 10:00:00"],
+                     "amount": [1.0]})  # fmt: skip
+    pq.write_table(good, folder / "good.parquet")
+    if content is None:  # a copy cut short, as an interrupted upload leaves it
+        content = (folder / "good.parquet").read_bytes()[:-40]
+    (folder / name).write_bytes(content)
+    with pytest.raises(DataContractError, match=f"{name} {problem}"):
+        ingest(spark, folder, TRANSACTIONS, DAY, settings=settings)
+    assert not (tmp_path / "home" / "lake" / "bronze" / "transactions").exists()
+
+
+def test_parquet_files_whose_column_types_disagree_are_named_and_nothing_is_written(spark, settings, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    base = {"customer_id": ["c1"], "transaction_id": ["t1"], "transaction_ts": ["2025-04-30 10:00:00"]}
+    pq.write_table(pa.table({**base, "amount": [1.5]}), folder / "a.parquet")
+    pq.write_table(pa.table({**base, "transaction_id": ["t2"], "amount": ["1,5"]}), folder / "b.parquet")
+    with pytest.raises(DataContractError, match=r"column amount is double in .*a\.parquet but string in .*b\.parquet"):
+        ingest(spark, folder, TRANSACTIONS, DAY, settings=settings)
+    assert not (tmp_path / "home" / "lake" / "bronze" / "transactions").exists()

@@ -120,3 +120,25 @@ def test_serve_finds_bentoml_beside_the_interpreter_without_path(monkeypatch):
     assert Path(found).parent == Path(sys.executable).parent
     with pytest.raises(ConfigError, match="no-such-tool"):
         sibling_executable("no-such-tool")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "serving.internal"])
+def test_serve_refuses_a_non_loopback_address_without_a_token(host, capsys, monkeypatch):
+    """Open by default no more (issue 20, finding 2): a token, or 127.0.0.1."""
+    from ml_platform.config import get_settings
+
+    monkeypatch.delenv("ML_PLATFORM_API_TOKEN", raising=False)
+    get_settings.cache_clear()
+    try:
+        rc = cli.main(["serve", "--host", host])
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert rc == 2 and f"refusing to serve on {host} without a token" in err and "Traceback" not in err
+
+
+def test_serve_on_loopback_needs_no_token(monkeypatch):
+    from ml_platform.cli.serving import _loopback
+
+    assert _loopback("127.0.0.1") and _loopback("::1") and _loopback("localhost") and _loopback("127.0.0.2")
+    assert not _loopback("0.0.0.0") and not _loopback("192.168.0.1")

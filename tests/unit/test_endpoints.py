@@ -90,3 +90,36 @@ def test_the_cli_names_a_tracking_server_that_is_down(argv, closed_port, tmp_pat
     assert time.monotonic() - t0 < 30  # not MLflow's minutes of retries
     assert f"the MLflow tracking server http://127.0.0.1:{closed_port} is not reachable" in err
     assert "Traceback" not in err
+
+
+def test_a_spark_connect_client_dies_with_the_task_that_started_it(tmp_path):
+    """Issue 20, finding 6: a task killed (its execution_timeout, or with its worker) left its Spark
+    Connect client child running. The child now gets SIGTERM from the kernel when its parent dies."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    job = tmp_path / "job.py"
+    job.write_text("import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(120)\n")
+    task = (
+        "import sys\nfrom ml_platform.lake.spark import run_connect_client\n"
+        f"run_connect_client({str(job)!r}, [], log=lambda line: print(line, flush=True))\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", task], stdout=subprocess.PIPE, text=True)
+    parent.stdout.readline()  # the command line it logs
+    child = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        # a zombie (dead, not yet reaped by init) counts as gone
+        with open(f"/proc/{child}/stat") as f:
+            if f.read().split(")")[-1].split()[0] == "Z":
+                break
+        assert time.monotonic() < deadline, "the client outlived its task"
+        time.sleep(0.2)

@@ -105,6 +105,8 @@ def test_compose_takes_every_secret_from_the_environment(compose):
         compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
         == "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"
     )
+    # the service listens on 0.0.0.0 in compose: its token is required like the other secrets
+    assert compose["x-platform-env"]["ML_PLATFORM_API_TOKEN"].startswith("${ML_PLATFORM_API_TOKEN:?")
 
 
 def test_the_package_never_reaches_for_its_checkout():

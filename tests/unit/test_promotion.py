@@ -254,3 +254,44 @@ def test_latency_stops_at_the_first_round_within_budget_and_keeps_measuring_a_sl
     plain = _TimedModel(slow_calls=0, slow_ms=0)
     single_row_p99_ms(plain, rows, n=10, rounds=3)
     assert plain.calls == 10 + 30
+
+
+def test_a_promotion_killed_between_moving_the_aliases_and_recording_them_is_finished_by_its_retry(
+    tmp_path, monkeypatch
+):
+    """Issue 20, finding 5: the aliases moved, then the task died before the history row; its retry
+    used to fail for ever ("the champion moved since the decision"). Now it records the move it made."""
+    import mlflow
+
+    from ml_platform.config import Settings, get_settings
+    from ml_platform.registry.aliases import apply_decision, evaluate_and_decide, history
+    from ml_platform.registry.evaluate import alias_version, client
+    from ml_platform.training.train import train_and_register
+    from tests.unit.test_train_register import _frame
+
+    monkeypatch.setenv("ML_PLATFORM_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    s = Settings(home=tmp_path)
+    res = train_and_register(
+        _frame(), ["recency_days", "frequency_90d", "monetary_90d"], training_set_id="ts1", lineage={},
+        study_name="s1", n_trials=2, families=["logreg"], settings=s,
+    )  # fmt: skip
+    c = client(s)
+    first = evaluate_and_decide(settings=s)
+    c.set_registered_model_alias("churn_model", "champion", "1")  # the first move of a try that then died
+    rec = apply_decision(first, dag_run_id="retry", settings=s)
+    assert rec["applied"] and rec["previous_champion_version"] is None and rec["champion_version"] == "1"
+    assert alias_version("champion", s) == "1" and alias_version("challenger", s) is None
+
+    mlflow.register_model(f"runs:/{res.run_id}/model", "churn_model")
+    c.set_model_version_tag("churn_model", "2", "threshold", "0.5")
+    c.set_registered_model_alias("churn_model", "challenger", "2")
+    forced = replace(evaluate_and_decide(settings=s), promote=True, reason="forced for the test")
+    c.set_registered_model_alias("churn_model", "previous_champion", "1")  # both moves done, then killed
+    c.set_registered_model_alias("churn_model", "champion", "2")
+    rec = apply_decision(forced, settings=s)
+    assert rec["applied"] and rec["previous_champion_version"] == "1" and rec["champion_version"] == "2"
+    assert alias_version("challenger", s) is None and alias_version("previous_champion", s) == "1"
+    assert [r["action"] for r in history(s)] == ["promote", "promote"]
+    assert not apply_decision(forced, settings=s)["applied"]  # and a third try changes nothing
+    get_settings.cache_clear()

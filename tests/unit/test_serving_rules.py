@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -143,3 +144,78 @@ def test_confirm_serving_waits_for_every_worker_and_forgets_a_replaced_one():
     finally:
         svc.server.shutdown()
     assert confirm_serving("3", "http://127.0.0.1:9", timeout=1.0)["running"] is False
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from ml_platform.serving.spool import PredictionSpool
+spool = PredictionSpool(Path(sys.argv[1]))
+rec = {"request_id": "w", "event_time": "2025-03-01T10:00:00+00:00", "customer_id": "C1", "model_name": "m",
+       "model_version": "1", "variant": "champion", "returned": True, "churn_probability": 0.5,
+       "feature_timestamp": None, "features_json": "{}"}
+for i, _ in enumerate(iter(sys.stdin.readline, "")):
+    spool.append([rec | {"prediction_id": f"w:{i}:champion"}])
+    print(spool.path, flush=True)
+"""
+
+
+def test_a_live_writer_whose_pid_the_loader_cannot_see_keeps_its_segment(tmp_path):
+    """Issue 20, finding 1: a loader in another PID namespace (another container on the same volume)
+    took a live worker's segment for dead and deleted it, and every later prediction of that worker was
+    lost. The writer's lock decides now: renaming the segment to a pid that does not exist here stands
+    in for the other namespace; the segment stays until the writer is SIGKILLed, and no line is lost."""
+    import signal
+    import subprocess
+    import sys
+
+    from ml_platform.config import Settings
+    from ml_platform.lake.reader import read_pandas
+    from ml_platform.serving.spool import load_spool
+
+    s = Settings(home=tmp_path)
+    folder = tmp_path / "spool"
+    w = subprocess.Popen([sys.executable, "-c", _WRITER, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        w.stdin.write(b"\n")
+        w.stdin.flush()
+        seg = Path(w.stdout.readline().decode().strip())
+        hidden = seg.with_name("4194303-" + seg.name.split("-", 1)[1])  # above pid_max: no such process here
+        seg.rename(hidden)
+        assert load_spool(folder, s)["segments_removed"] == 0 and hidden.exists()
+        w.stdin.write(b"\n")  # the worker keeps writing to its (renamed) segment
+        w.stdin.flush()
+        w.stdout.readline()
+    finally:
+        w.send_signal(signal.SIGKILL)
+        w.wait()
+    out = load_spool(folder, s)
+    assert out["segments_removed"] == 1 and not hidden.exists()
+    log = read_pandas(f"{s.lake_uri}/monitoring/prediction_log")
+    assert sorted(log["prediction_id"]) == ["w:0:champion", "w:1:champion"]
+
+
+def test_a_write_cut_by_a_full_disk_refuses_the_request_and_never_swallows_the_next_record(tmp_path, monkeypatch):
+    import errno
+
+    from ml_platform.serving import spool as spool_mod
+    from ml_platform.serving.spool import PredictionSpool, SpoolUnavailable, read_segment
+
+    spool = PredictionSpool(tmp_path / "spool")
+    rec = {"request_id": "r", "event_time": "2025-03-01T10:00:00+00:00", "features_json": "{}"}
+    real_write, calls = os.write, []
+
+    def full_disk(fd, data):  # the first write lands 10 bytes, then the disk is full
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, bytes(data[:10]))
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(spool_mod.os, "write", full_disk)
+    with pytest.raises(SpoolUnavailable, match="No space left on device"):
+        spool.append([rec | {"prediction_id": "lost"}])
+    spool.append([rec | {"prediction_id": "kept"}])  # space again
+    assert [r["prediction_id"] for r in read_segment(spool.path)] == ["kept"]
+    spool.close()

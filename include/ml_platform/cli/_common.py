@@ -13,8 +13,9 @@ from typing import Any
 from tqdm import tqdm
 
 from ml_platform.config import get_settings
-from ml_platform.errors import ConfigError, MlPlatformError
+from ml_platform.errors import ConfigError, InvalidName, MlPlatformError
 from ml_platform.lake import get_spark
+from ml_platform.lake.paths import check_id, check_table_name
 from ml_platform.lake.storage import check_location, normalize
 from ml_platform.registry.promotion import Policy
 from ml_platform.training.labels import parse_cutoffs
@@ -81,6 +82,20 @@ def bento_version(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}", value):
         raise argparse.ArgumentTypeError(f"not a Bento version (letters, digits, _ . -): {value!r}")
     return value
+
+
+def training_set_id(value: str) -> str:
+    try:
+        return check_id(value, "--id")
+    except InvalidName as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def table_name(value: str) -> str:
+    try:
+        return check_table_name(value)
+    except InvalidName as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def say(msg: str) -> None:

@@ -7,7 +7,7 @@ import json
 from datetime import date
 from typing import Any
 
-from ml_platform.cli._common import SubParsers, cutoffs, iso_date, positive, say, spark
+from ml_platform.cli._common import SubParsers, cutoffs, iso_date, positive, say, spark, table_name, training_set_id
 from ml_platform.config import get_settings
 from ml_platform.errors import MlPlatformError
 from ml_platform.features import FeatureLookup, FeatureStore
@@ -115,7 +115,7 @@ def register(sub: SubParsers) -> None:
     fb.set_defaults(func=build)
     f.add_parser("list", help="registered feature tables").set_defaults(func=list_tables)
     fd = f.add_parser("describe", help="a feature table: spec, Delta version, rows, latest snapshot, freshness")
-    fd.add_argument("name")
+    fd.add_argument("name", type=table_name)
     fd.set_defaults(func=describe)
     ft = f.add_parser("training-set", help="churn labels for cutoffs + point-in-time features -> ml.training_sets")
     ft.add_argument("--cutoffs", type=cutoffs, required=True, help="comma-separated dates, e.g. 2025-01-04,2025-01-11")
@@ -131,20 +131,22 @@ def register(sub: SubParsers) -> None:
         action="store_true",
         help="use only feature values committed before each event time (what serving knew)",
     )
-    ft.add_argument("--id", default=None, help="training_set_id (default: random); reusing one replaces it")
+    ft.add_argument(
+        "--id", type=training_set_id, default=None, help="training_set_id (default: random); reusing one replaces it"
+    )
     ft.set_defaults(func=training_set)
     fp = f.add_parser("publish", help="latest row per key into the online store (idempotent)")
-    fp.add_argument("name")
+    fp.add_argument("name", type=table_name)
     fp.set_defaults(func=publish)
     fg = f.add_parser("get", help="online feature values for keys (no Spark)")
-    fg.add_argument("name")
+    fg.add_argument("name", type=table_name)
     fg.add_argument("keys", nargs="+")
     fg.set_defaults(func=get)
     fk = f.add_parser("keys", help="primary keys of the newest snapshot, one per line (no Spark)")
-    fk.add_argument("name")
+    fk.add_argument("name", type=table_name)
     fk.add_argument("--limit", type=positive, default=10, help="how many, in key order (default 10)")
     fk.set_defaults(func=keys)
     fs = f.add_parser("skew", help="training/serving skew check: online values vs the offline rows (exit 2 on skew)")
-    fs.add_argument("name")
+    fs.add_argument("name", type=table_name)
     fs.add_argument("--sample", type=positive, default=100, help="keys to compare (default 100)")
     fs.set_defaults(func=skew)

@@ -11,6 +11,7 @@ from typing import Any
 
 from ml_platform.cli._common import SubParsers, bento_version, model_version, positive, say
 from ml_platform.config import get_settings
+from ml_platform.errors import ConfigError
 from ml_platform.lake.paths import TABLES, table_path
 from ml_platform.lake.reader import table_summary
 from ml_platform.serving.batch import latest_scores_summary
@@ -18,9 +19,25 @@ from ml_platform.serving.bento import build_bento, sibling_executable
 from ml_platform.serving.spool import load_spool
 
 
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
 def serve(a: argparse.Namespace) -> dict[str, Any]:
     s = get_settings()
     port = a.port or s.serving_port
+    if not s.api_token and not _loopback(a.host):
+        raise ConfigError(
+            f"refusing to serve on {a.host} without a token: anyone who reaches it could score and read "
+            "features. Set ML_PLATFORM_API_TOKEN (clients send `Authorization: Bearer <token>`) or bind 127.0.0.1"
+        )
     env = dict(os.environ, BENTOML_DO_NOT_TRACK="true")
     if a.workers:
         env["ML_PLATFORM_SERVING_WORKERS"] = str(a.workers)

@@ -84,6 +84,45 @@ def file_load_id(path: str | Path) -> str:
     return h.hexdigest()[:24]
 
 
+def _kind(arrow_type: object) -> str:
+    """What Spark's schema merge treats as one type: integers of any width, floats of any width."""
+    import pyarrow.types as t
+
+    if t.is_integer(arrow_type):
+        return "integer"
+    if t.is_floating(arrow_type):
+        return "floating"
+    if t.is_string(arrow_type) or t.is_large_string(arrow_type):
+        return "string"
+    return str(arrow_type)
+
+
+def check_parquet(files: list[str]) -> None:
+    """Each file's footer read (a truncated, empty or non-Parquet file named) and each column of one
+    type family across the files (`mergeSchema` would fail on the first job action, with a stack
+    trace), before Spark reads anything and before anything is written."""
+    import pyarrow.parquet as pq
+
+    seen: dict[str, tuple[str, str, str]] = {}
+    for f in files:
+        try:
+            with open_binary(f) as fh:
+                schema = pq.read_schema(fh)
+        except Exception as e:  # noqa: BLE001 - pyarrow's ArrowInvalid/OSError: the file is the problem
+            raise DataContractError(
+                f"{f} is not a readable Parquet file ({str(e)[:200]}): truncated, empty or another format; "
+                "export or upload it again"
+            ) from None
+        for field in schema:
+            kind = _kind(field.type)
+            first = seen.setdefault(field.name, (kind, str(field.type), f))
+            if first[0] != kind:
+                raise DataContractError(
+                    f"column {field.name} is {first[1]} in {first[2]} but {field.type} in {f}: "
+                    "files ingested together must agree on each column's type"
+                )
+
+
 def _read(spark: SparkSession, files: list[str], fmt: str, delimiter: str) -> DataFrame:
     paths = [str(p) for p in files]
     if fmt == "parquet":
@@ -98,7 +137,7 @@ def _read(spark: SparkSession, files: list[str], fmt: str, delimiter: str) -> Da
         )
     else:
         reader = reader.option("sep", delimiter)
-    return reader.csv(paths)
+    return reader.csv(paths)  # Spark drops a UTF-8 byte order mark (tests/spark/test_ingest_byo.py)
 
 
 def _typed(col: SparkColumn, spark_type: str, timestamp_format: str | None) -> SparkColumn:
@@ -262,6 +301,7 @@ def ingest_files(
         )
 
     if fmt == "parquet":
+        check_parquet([str(f) for f in new])
         raw = spark.read.option("mergeSchema", "true").parquet(*[str(f) for f in new])
         frames = [
             conform(tag(raw, new), contract, timestamp_format, source=", ".join(str(f) for f in new[:3]), keep=keep)

@@ -17,7 +17,7 @@ from ml_platform.errors import MlPlatformError
 from ml_platform.features.pit import pit_join
 from ml_platform.features.registry import FeatureTable, Registry
 from ml_platform.lake.delta_sql import history, is_delta, merge_into
-from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES, table_path
+from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES, check_id, table_path
 from ml_platform.lake.reader import (
     add_actions,
     delta_table,
@@ -83,6 +83,7 @@ class OfflineStore:
         from pyspark.sql import functions as F
 
         path = self.path(TRAINING_SETS)
+        tsid = check_id(tsid, "training_set_id")  # it goes into the replaceWhere literal below
         writer = (
             out.withColumn("training_set_id", F.lit(tsid))
             .write.format("delta")

@@ -219,10 +219,12 @@ class RedisOnlineStore:
     lookups read pointer and values in one Lua script, so no reader sees a half-switched table.
     """
 
-    def __init__(self, url: str, prefix: str = "mlp:online", grace_seconds: int = 300) -> None:
+    def __init__(self, url: str, prefix: str = "mlp:online", grace_seconds: int = 300, timeout: float = 5.0) -> None:
         import redis
 
-        self.client = redis.Redis.from_url(url)
+        # bounded calls: a Redis that accepts and never answers (SIGSTOPped, a dead peer behind a
+        # proxy) raises redis.TimeoutError after `timeout` s instead of holding the caller forever
+        self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self.prefix, self.grace = prefix, grace_seconds
         self._lookup = self.client.register_script(_LOOKUP)
 
@@ -279,7 +281,7 @@ class RedisOnlineStore:
 def open_online_store(settings: Any) -> OnlineStore:
     """The backend chosen by `ML_PLATFORM_ONLINE_STORE` (sqlite | redis)."""
     if settings.online_store == "redis":
-        return RedisOnlineStore(settings.redis_url)
+        return RedisOnlineStore(settings.redis_url, timeout=settings.redis_timeout_seconds)
     return SQLiteOnlineStore(settings.online_sqlite_path)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_platform.errors import MlPlatformError
+from ml_platform.lake.paths import check_table_name
 from ml_platform.lake.storage import write_text_atomic
 
 #: Spark simple type names we accept for features (what `DataFrame.schema` reports).
@@ -106,7 +107,7 @@ class Registry:
         self.root = catalog_dir / "feature_tables"
 
     def _path(self, name: str) -> Path:
-        return self.root / f"{name}.json"
+        return self.root / f"{check_table_name(name)}.json"
 
     def put(self, table: FeatureTable) -> bool:
         """Store `table`'s spec; False when the same spec was already stored (no write)."""

@@ -33,6 +33,7 @@ from ml_platform.config import Settings, get_settings
 from ml_platform.features.offline import TRAINING_SETS, FeatureStoreError, OfflineStore
 from ml_platform.features.online import OnlineRow, OnlineStore, key_string, open_online_store, status
 from ml_platform.features.registry import FEATURE_TYPES, FeatureSpec, FeatureTable, Registry, write_json_atomic
+from ml_platform.lake.paths import check_id
 from ml_platform.lake.spark import get_spark
 from ml_platform.lake.storage import normalize
 
@@ -223,7 +224,7 @@ class FeatureStore:
             raise FeatureStoreError("no feature lookups given")
         if "training_set_id" in entity.columns:
             raise FeatureStoreError("entity frame must not have a column named training_set_id")
-        tsid = training_set_id or uuid.uuid4().hex[:16]
+        tsid = check_id(training_set_id, "training_set_id") if training_set_id else uuid.uuid4().hex[:16]
         out, lineage, names = self.offline.build(entity, list(feature_lookups), timestamp_key, as_of_known_time, None)
         columns = out.columns
         version = self.offline.write_training_set(out, tsid)
@@ -254,7 +255,7 @@ class FeatureStore:
         return TrainingSet(self, tsid, meta)
 
     def _ts_meta_path(self, training_set_id: str) -> Path:
-        return self.settings.catalog_dir / "training_sets" / f"{training_set_id}.json"
+        return self.settings.catalog_dir / "training_sets" / f"{check_id(training_set_id, 'training_set_id')}.json"
 
     def get_training_set(self, training_set_id: str) -> TrainingSet:
         import json

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from ml_platform.config import Settings, get_settings
+from ml_platform.errors import InvalidName
 
 #: table name -> partition columns (docs/ARCHITECTURE.md, "Storage").
 TABLES: dict[str, list[str]] = {
@@ -35,13 +36,31 @@ FEATURE_TABLE_PROPERTIES: dict[str, str] = {
     "delta.logRetentionDuration": "interval 3650 days",
 }
 
-_NAME = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def check_table_name(name: str) -> str:
+    """`name` if it is a lowercase `schema.table` name; else `InvalidName`. The one rule for every
+    table name that becomes a folder, a catalog file or a Redis key prefix."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidName(f"bad table name {name!r}: use lowercase `schema.table`, e.g. features.customer_features")
+    return name
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """`value` if it is 1-64 letters, digits, `_` or `-` starting with a letter or digit; else
+    `InvalidName` naming `what`. The one rule for ids that become a file name, a partition value or
+    a literal in a Delta predicate (training-set ids): nothing in it can leave a folder or a quote."""
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise InvalidName(
+            f"bad {what} {value!r}: use 1-64 letters, digits, '_' or '-', starting with a letter or digit"
+        )
+    return value
 
 
 def table_path(name: str, settings: Settings | None = None) -> str:
     """Path (or URI) of Delta table `schema.table` under the lake root (any lowercase `schema.table` name)."""
-    if not _NAME.match(name):
-        raise KeyError(f"bad table name {name!r}: use lowercase `schema.table`, e.g. features.customer_features")
-    schema, table = name.split(".", 1)
+    schema, table = check_table_name(name).split(".", 1)
     root = (settings or get_settings()).lake_uri.rstrip("/")
     return f"{root}/{schema}/{table}"

@@ -154,6 +154,18 @@ def get_spark(
     return spark
 
 
+def _die_with_parent() -> Callable[[], None]:
+    """A `preexec_fn` after which the kernel sends the child SIGTERM when the process that started it
+    dies (a task killed for its execution_timeout, or with its worker), so no client outlives its
+    task. libc's `prctl` is resolved here, in the parent: the child only calls it (no dlopen between
+    fork and exec, where another thread's lock could be held)."""
+    import ctypes
+    import signal
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def run_connect_client(
     application: str, args: list[str], env: dict[str, str] | None = None, log: Callable[[str], Any] = print
 ) -> int:
@@ -167,7 +179,12 @@ def run_connect_client(
     cmd = [sys.executable, application, *[str(a) for a in args]]
     log("Spark Connect client (ML_PLATFORM_SPARK_REMOTE): " + " ".join(cmd))
     with subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+        preexec_fn=_die_with_parent(),
     ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:

@@ -76,16 +76,25 @@ def apply_decision(
     c = client(s)
     old = alias_version("champion", s)
     expected = decision.champion.version if decision.champion else None
-    if old != expected:
+    # a try killed after moving the aliases and before recording them: the moves are this decision's
+    # (champion = its challenger, previous_champion = the champion it was decided against), so the
+    # retry finishes the job (drops `challenger`, writes the row) instead of failing for ever
+    interrupted = (
+        decision.promote
+        and old == decision.challenger.version
+        and (expected is None or alias_version("previous_champion", s) == expected)
+    )
+    if old != expected and not interrupted:
         raise MlPlatformError(
             f"the champion moved since the decision (v{old}, decided against v{expected}); evaluate again"
         )
     if decision.promote:
-        if old is not None:
-            c.set_registered_model_alias(s.model_name, "previous_champion", old)
+        if expected is not None:
+            c.set_registered_model_alias(s.model_name, "previous_champion", expected)
         c.set_registered_model_alias(s.model_name, "champion", decision.challenger.version)
         if alias_version("challenger", s) == decision.challenger.version:
             c.delete_registered_model_alias(s.model_name, "challenger")
+    old = expected
     row: dict[str, Any] = {
         "record_id": key,
         "event_time": datetime.now(timezone.utc),
@@ -123,8 +132,9 @@ def rollback(
         raise MlPlatformError(f"{s.model_name} has no version {target}") from None
     if str(target) == current:
         raise MlPlatformError(f"v{target} is already the champion")
-    c.set_registered_model_alias(s.model_name, "champion", str(target))
+    # previous_champion first: a try killed between the two moves leaves the old champion named
     c.set_registered_model_alias(s.model_name, "previous_champion", current)
+    c.set_registered_model_alias(s.model_name, "champion", str(target))
     row: dict[str, Any] = {
         "record_id": uuid.uuid4().hex[:16],
         "event_time": datetime.now(timezone.utc),

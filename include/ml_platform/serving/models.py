@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ml_platform.errors import redact
 from ml_platform.model.scoring import feature_names, input_types
 from ml_platform.registry.evaluate import alias_version, client
 
@@ -92,7 +93,7 @@ class ModelHolder:
                 self.last_poll_ok = time.time()
             except Exception as exc:  # noqa: BLE001 - any registry failure: keep serving what we have
                 self.registry_error = (
-                    f"model registry unreachable ({type(exc).__name__}: {str(exc)[:200]}); "
+                    f"model registry unreachable ({type(exc).__name__}: {redact(str(exc))[:200]}); "
                     f"serving the models loaded before"
                 )
                 log.warning(self.registry_error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -37,6 +38,8 @@ def in_challenger_bucket(customer_id: str, share: float) -> bool:
 
 
 FeatureValue = float | int | str | bool | None
+#: bounds of a `rows` request beyond its schema: keys per row, characters per key and per text value
+MAX_ROW_KEYS, MAX_KEY_CHARS, MAX_TEXT_CHARS = 512, 128, 1024
 
 
 class PredictRequest(BaseModel):
@@ -54,6 +57,31 @@ class PredictRequest(BaseModel):
     def _ids(cls, v: list[str] | None) -> list[str] | None:
         if v is not None and any(not i.strip() for i in v):
             raise ValueError("customer ids must not be blank")
+        return v
+
+    @field_validator("rows")
+    @classmethod
+    def _values(cls, v: list[dict[str, FeatureValue]] | None) -> list[dict[str, FeatureValue]] | None:
+        """Every number a finite float64 (null is the missing value: NaN and infinities are refused, as
+        is an integer beyond the float range), keys and texts bounded."""
+        for i, row in enumerate(v or []):
+            if len(row) > MAX_ROW_KEYS:
+                raise ValueError(f"row {i} has {len(row)} keys: at most {MAX_ROW_KEYS}")
+            for key, x in row.items():
+                if len(key) > MAX_KEY_CHARS:
+                    raise ValueError(f"row {i}: a key of {len(key)} characters: at most {MAX_KEY_CHARS}")
+                if isinstance(x, str) and len(x) > MAX_TEXT_CHARS:
+                    raise ValueError(f"row {i}, {key}: a text of {len(x)} characters: at most {MAX_TEXT_CHARS}")
+                if isinstance(x, (int, float)) and not isinstance(x, bool):
+                    try:
+                        finite = math.isfinite(float(x))
+                    except OverflowError:
+                        finite = False
+                    if not finite:
+                        shown = f"an integer of {x.bit_length()} bits" if isinstance(x, int) else repr(x)
+                        raise ValueError(
+                            f"row {i}, {key}: {shown} is not a finite float64 number (send null for a missing value)"
+                        )
         return v
 
     @model_validator(mode="after")

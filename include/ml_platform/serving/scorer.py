@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from ml_platform.errors import MlPlatformError
+from ml_platform.errors import MlPlatformError, redact
 from ml_platform.features.online import open_online_store
 from ml_platform.features.registry import Registry
 from ml_platform.serving.models import Loaded, ModelHolder, Served
@@ -69,7 +69,7 @@ class Scorer:
 
     def _where(self) -> str:
         s = self.settings
-        return f"redis at {s.redis_url}" if s.online_store == "redis" else f"sqlite at {s.online_sqlite_path}"
+        return f"redis at {redact(s.redis_url)}" if s.online_store == "redis" else f"sqlite at {s.online_sqlite_path}"
 
     def check_online(self) -> str | None:
         """None when the online store answers, else why not (for readiness)."""
@@ -77,7 +77,9 @@ class Scorer:
             store, table = self._store()
             store.current(table.name)
         except Exception as exc:  # noqa: BLE001 - any store failure is a readiness reason
-            self.online_error = f"online store ({self._where()}) unavailable: {type(exc).__name__}: {str(exc)[:200]}"
+            self.online_error = (
+                f"online store ({self._where()}) unavailable: {type(exc).__name__}: {redact(str(exc))[:200]}"
+            )
             return self.online_error
         self.online_error = None
         return None
@@ -89,7 +91,9 @@ class Scorer:
         except KeyError as exc:
             raise Unavailable(f"online store has no feature table: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - redis.ConnectionError, sqlite3.Error, ...
-            self.online_error = f"online store ({self._where()}) unavailable: {type(exc).__name__}: {str(exc)[:200]}"
+            self.online_error = (
+                f"online store ({self._where()}) unavailable: {type(exc).__name__}: {redact(str(exc))[:200]}"
+            )
             raise Unavailable(self.online_error) from None
         self.online_error = None
         return rows
@@ -218,7 +222,10 @@ class Scorer:
                 )
             )
         if self.spool is not None:
-            self.spool.append(records)  # before the response leaves
+            try:
+                self.spool.append(records)  # before the response leaves: an answer is always logged
+            except MlPlatformError as e:  # SpoolUnavailable (a full disk): refuse rather than serve unlogged
+                raise Unavailable(str(e)) from None
         if self.metrics:
             self.metrics.observe(groups, time.perf_counter() - t0)
         return PredictResponse(request_id=request_id, predictions=out)

@@ -101,7 +101,9 @@ class Gate:
             return await _json(send, 200 if ok else 503, detail)
         if not path.startswith("/predict"):
             return await self.app(scope, receive, send)
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        # HTTP header bytes are ISO-8859-1 (RFC 9110): latin-1 decodes any of them, so a non-UTF-8
+        # header is a wrong value (401, 413) at worst, never a 500
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.token:
             given = headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):

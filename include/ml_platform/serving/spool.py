@@ -6,11 +6,21 @@ in the page cache and survives the process being killed. `fsync` runs at most on
 background thread; it only matters for a power loss. The loader reads whole lines (a line cut by
 a crash has no newline yet and is left for the next run) and MERGEs them into
 `monitoring.prediction_log` on `prediction_id`, so loading twice never duplicates a row.
+
+Whether a segment's writer is alive is an exclusive `flock` the writer holds on its segment for
+its whole life (the kernel drops it when the process dies, SIGKILL included): the loader deletes
+a loaded segment only when it can take that lock itself. A pid test would not do: a loader in
+another PID namespace (another container sharing the volume) cannot see the writer's pid, and on
+one host a reused pid keeps a dead segment for ever. A write that fails half-way (a full disk)
+raises `SpoolUnavailable` (the request is refused: an answered prediction is always logged) and
+the next write first ends the torn fragment with a newline, so it cannot swallow the next record.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import threading
 import time
@@ -20,10 +30,16 @@ from pathlib import Path
 from typing import Any
 
 from ml_platform.config import get_settings
+from ml_platform.errors import MlPlatformError
 from ml_platform.lake.paths import table_path
 from ml_platform.lake.reader import delta_table, table_exists, write_delta
 
 LOG_TABLE = "monitoring.prediction_log"
+log = logging.getLogger(__name__)
+
+
+class SpoolUnavailable(MlPlatformError):
+    """The prediction could not be logged (the spool's disk is full or failing): it is not served."""
 
 
 class PredictionSpool:
@@ -31,6 +47,9 @@ class PredictionSpool:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f"{os.getpid()}-{int(time.time() * 1000)}-{uuid.uuid4().hex[:6]}.jsonl"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # "alive" for the loader, until this process ends
+        self._torn = False  # a write failed half-way: the file ends inside a line
+        self._lock = threading.Lock()
         self._dirty = threading.Event()
         self._closed = threading.Event()
         threading.Thread(target=self._syncer, args=(fsync_every,), daemon=True, name="spool-fsync").start()
@@ -40,10 +59,20 @@ class PredictionSpool:
         if not records:
             return
         data = "".join(json.dumps(r, separators=(",", ":"), default=str) + "\n" for r in records).encode()
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
+        with self._lock:
+            if self._torn:  # end the fragment of the failed write: it becomes one unreadable line, skipped
+                data = b"\n" + data
+            view = memoryview(data)
+            try:
+                while view:
+                    n = os.write(self._fd, view)
+                    view = view[n:]
+            except OSError as e:
+                self._torn = self._torn or len(view) < len(data)
+                raise SpoolUnavailable(
+                    f"the prediction log cannot be written ({e.strerror or e}): {self.path}"
+                ) from None
+            self._torn = False
         self._dirty.set()
 
     def _syncer(self, every: float) -> None:
@@ -52,8 +81,9 @@ class PredictionSpool:
                 self._dirty.clear()
                 try:
                     os.fsync(self._fd)
-                except OSError:
-                    return
+                except OSError as e:  # keep trying: the next tick may succeed (space freed)
+                    self._dirty.set()
+                    log.warning("prediction spool %s: fsync failed: %s", self.path, e)
 
     def close(self) -> None:
         self._closed.set()
@@ -85,14 +115,19 @@ def _schema() -> Any:
     )
 
 
-def _pid_alive(pid: int) -> bool:
+def writer_alive(path: Path) -> bool:
+    """True while the process that writes segment `path` holds its lock (see the module doc)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
         return False
-    except PermissionError:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         return True
-    return True
+    finally:
+        os.close(fd)  # also drops the lock if we took it
+    return False
 
 
 def read_segment(path: Path) -> list[dict[str, Any]]:
@@ -122,7 +157,7 @@ def load_spool(folder: Path, settings: Any = None) -> dict[str, Any]:
     records: dict[str, dict[str, Any]] = {}
     finished = []
     for seg in segments:
-        alive = _pid_alive(int(seg.name.split("-", 1)[0]))
+        alive = writer_alive(seg)
         for r in read_segment(seg):
             ts = datetime.fromisoformat(r["event_time"])
             records[r["prediction_id"]] = r | {"event_time": ts, "date": ts.astimezone(timezone.utc).date()}
