@@ -5,6 +5,8 @@ and the prediction log surviving a SIGKILL."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -222,8 +224,14 @@ def test_service_end_to_end(home, redis_server, tmp_path):
             "recovery after Redis restart",
         )
 
-        # --- metrics: per-variant counters and latency from both workers, store misses
+        # --- metrics: per-variant counters and latency from both workers, store misses; random
+        # paths (404) add no series: one unlabelled counter counts them
+        for i in range(40):
+            assert c.get(f"/no-such-{i}-{os.urandom(4).hex()}").status_code == 404
         m = c.get("/metrics").text
+        assert "no-such-" not in m, m[-2000:]
+        assert sum(float(v) for v in re.findall(r"^churn_unrouted_requests_total (\S+)", m, re.M)) >= 40
+        assert 'endpoint="/predict"' in m  # BentoML's own HTTP series are still there for routed paths
         assert (
             'churn_predictions_total{variant="champion"}' in m and 'churn_predictions_total{variant="challenger"}' in m
         )

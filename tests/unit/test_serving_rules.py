@@ -91,6 +91,32 @@ def test_the_spool_loader_takes_whole_lines_once_and_drops_dead_segments(tmp_pat
     assert os.path.exists(spool.path)
 
 
+def test_a_full_segment_is_closed_loaded_and_deleted_while_the_writer_goes_on(tmp_path):
+    from ml_platform.config import Settings
+    from ml_platform.lake.reader import read_pandas
+    from ml_platform.serving.spool import PredictionSpool, load_spool, writer_alive
+
+    s = Settings(home=tmp_path)
+    folder = tmp_path / "spool"
+    spool = PredictionSpool(folder, max_bytes=2000)
+    rec = {"request_id": "r", "event_time": "2025-03-01T10:00:00+00:00", "customer_id": "C", "returned": True}
+    first = spool.path
+    for i in range(40):  # ~100 bytes each: about two segments' worth
+        spool.append([rec | {"prediction_id": f"p{i}"}])
+    segments = sorted(folder.glob("*.jsonl"))
+    assert len(segments) >= 2 and spool.path != first
+    assert not writer_alive(first) and writer_alive(spool.path)  # the full one is closed, the new one live
+    out = load_spool(folder, s)
+    assert out["inserted"] == 40 and out["segments_removed"] == len(segments) - 1
+    assert sorted(folder.glob("*.jsonl")) == [spool.path]
+    spool.append([rec | {"prediction_id": "p40"}])
+    assert load_spool(folder, s)["inserted"] == 1
+    assert sorted(read_pandas(f"{s.lake_uri}/monitoring/prediction_log")["prediction_id"]) == sorted(
+        f"p{i}" for i in range(41)
+    )
+    spool.close()
+
+
 class _Workers:
     """A stand-in `/readyz` of a multi-worker service: each new connection goes to the next pid in
     turn (as the kernel spreads them); `champions[pid]` is what that worker reports."""

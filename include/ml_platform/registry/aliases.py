@@ -3,12 +3,23 @@
 The history is append-only: a row is never updated or deleted. Each row has a `record_id`; for
 a promotion decision it is the decision's key, so applying the same decision twice finds its row
 and changes nothing. Rollbacks are rows too.
+
+Moves of one model's aliases are serialised: a promotion and a rollback (from a DAG, the CLI, or
+both at once) each hold an exclusive `flock` on `<home>/locks/aliases-<model>.lock` while they
+read, move and record; a promotion that finds the champion moved under it refuses. The lock is
+shared by every process that shares the platform home (the compose file mounts it into the
+Airflow and serving containers); a process elsewhere is not serialised with them.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
@@ -61,6 +72,30 @@ def _append(row: dict[str, Any], settings: Settings) -> None:
     write_delta(table_path(HISTORY_TABLE, settings), pa.Table.from_pylist([row], schema=_schema()), mode="append")
 
 
+@contextmanager
+def serialised(settings: Settings, wait_seconds: float = 120.0) -> Iterator[None]:
+    """Hold this model's alias lock (see the module doc); refuse after `wait_seconds`."""
+    folder = settings.home / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"aliases-{settings.model_name}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise MlPlatformError(
+                        f"another alias move of {settings.model_name} has held {path} for over {wait_seconds:.0f} s"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # drops the lock
+
+
 def apply_decision(
     decision: Decision, *, dag_run_id: str = "", decision_id: str = "", settings: Settings | None = None
 ) -> dict[str, Any]:
@@ -69,6 +104,11 @@ def apply_decision(
     Promotion: `previous_champion` <- the old champion, `champion` <- the challenger, and the
     `challenger` alias is removed (it is the champion now). Rejection moves nothing."""
     s = settings or get_settings()
+    with serialised(s):
+        return _apply(decision, dag_run_id, decision_id, s)
+
+
+def _apply(decision: Decision, dag_run_id: str, decision_id: str, s: Settings) -> dict[str, Any]:
     key = decision.decision_key
     done = [r for r in history(s) if r["record_id"] == key]
     if done:
@@ -116,9 +156,14 @@ def rollback(
     to_version: str | None = None, *, reason: str = "", dag_run_id: str = "", settings: Settings | None = None
 ) -> dict[str, Any]:
     """Point `champion` back at `to_version` (default: `previous_champion`) and record it."""
+    s = settings or get_settings()
+    with serialised(s):
+        return _rollback(to_version, reason, dag_run_id, s)
+
+
+def _rollback(to_version: str | None, reason: str, dag_run_id: str, s: Settings) -> dict[str, Any]:
     from mlflow.exceptions import MlflowException
 
-    s = settings or get_settings()
     c = client(s)
     current = alias_version("champion", s)
     if current is None:

@@ -8,6 +8,11 @@ FastAPI app mounted on the service, so every error is JSON `{"error": ...}` with
 status and BentoML's OpenAPI document (`/docs.json`) includes it. `/healthz`, `/livez` and
 `/metrics` are BentoML's own; `/readyz` is answered by `Gate` with the reason when not ready;
 `Gate` also checks the bearer token and the body size before a request reaches FastAPI.
+
+BentoML's HTTP metrics label each series with the raw request path, so random paths would grow
+every worker's metrics without bound: `_RoutedMetrics` (installed in place of BentoML's
+middleware before the app is built) measures only the service's own paths and counts every
+other request in one unlabelled counter.
 """
 
 from __future__ import annotations
@@ -47,6 +52,37 @@ LATENCY = bentoml.metrics.Histogram(
 MISSES = bentoml.metrics.Counter(
     name="churn_feature_store_misses_total", documentation="Customer ids the online store did not hold"
 )
+UNROUTED = bentoml.metrics.Counter(
+    name="churn_unrouted_requests_total", documentation="Requests for paths the service does not have"
+)
+# the paths whose requests BentoML's HTTP metrics label; anything else would be a new series per path
+ROUTED = frozenset(
+    {"/predict", "/readyz", "/healthz", "/livez", "/metrics", "/docs", "/docs.json", "/schema.json", "/"}
+)
+
+
+def _bound_http_metrics() -> None:
+    """Replace BentoML's HTTP metrics middleware (looked up when the app is built) by one that
+    labels only `ROUTED` paths."""
+    from bentoml._internal.server.http import instruments
+
+    base = instruments.RunnerTrafficMetricsMiddleware
+    if getattr(base, "routed_only", False):
+        return
+
+    class _RoutedMetrics(base):  # type: ignore[misc, valid-type]
+        routed_only = True
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["path"] not in ROUTED:
+                UNROUTED.inc()
+                return await self.app(scope, receive, send)
+            return await super().__call__(scope, receive, send)
+
+    instruments.RunnerTrafficMetricsMiddleware = _RoutedMetrics
+
+
+_bound_http_metrics()
 
 
 class _Metrics:

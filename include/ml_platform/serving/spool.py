@@ -14,6 +14,10 @@ another PID namespace (another container sharing the volume) cannot see the writ
 one host a reused pid keeps a dead segment for ever. A write that fails half-way (a full disk)
 raises `SpoolUnavailable` (the request is refused: an answered prediction is always logged) and
 the next write first ends the torn fragment with a newline, so it cannot swallow the next record.
+
+A segment is closed once it holds `max_bytes` (64 MiB by default): the writer continues in a new
+one and drops the old one's lock, so the loader deletes it after loading it and each load reads
+at most one live segment per worker beyond the closed ones not yet loaded.
 """
 
 from __future__ import annotations
@@ -43,11 +47,10 @@ class SpoolUnavailable(MlPlatformError):
 
 
 class PredictionSpool:
-    def __init__(self, folder: Path, fsync_every: float = 1.0) -> None:
+    def __init__(self, folder: Path, fsync_every: float = 1.0, max_bytes: int = 64 * 2**20) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"{os.getpid()}-{int(time.time() * 1000)}-{uuid.uuid4().hex[:6]}.jsonl"
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # "alive" for the loader, until this process ends
+        self.folder, self.max_bytes = folder, max_bytes
+        self._open_segment()
         self._torn = False  # a write failed half-way: the file ends inside a line
         self._lock = threading.Lock()
         self._dirty = threading.Event()
@@ -73,14 +76,39 @@ class PredictionSpool:
                     f"the prediction log cannot be written ({e.strerror or e}): {self.path}"
                 ) from None
             self._torn = False
+            self._size += len(data)
+            if self._size >= self.max_bytes:
+                self._rotate()
         self._dirty.set()
+
+    def _open_segment(self) -> None:
+        self.path = self.folder / f"{os.getpid()}-{int(time.time() * 1000)}-{uuid.uuid4().hex[:6]}.jsonl"
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # "alive" for the loader, until closed or dead
+        self._size = 0
+
+    def _rotate(self) -> None:
+        """Continue in a new segment; the full one is synced and closed (its lock dropped)."""
+        old = self._fd
+        try:
+            self._open_segment()
+        except OSError as e:  # keep writing to the full one rather than refuse requests
+            log.warning("prediction spool: cannot open a new segment in %s: %s", self.folder, e)
+            self._size = 0
+            return
+        try:
+            os.fsync(old)
+        except OSError as e:
+            log.warning("prediction spool: fsync of a closed segment failed: %s", e)
+        os.close(old)
 
     def _syncer(self, every: float) -> None:
         while not self._closed.wait(every):
             if self._dirty.is_set():
                 self._dirty.clear()
                 try:
-                    os.fsync(self._fd)
+                    with self._lock:  # not across a rotation
+                        os.fsync(self._fd)
                 except OSError as e:  # keep trying: the next tick may succeed (space freed)
                     self._dirty.set()
                     log.warning("prediction spool %s: fsync failed: %s", self.path, e)
