@@ -1,7 +1,7 @@
 # The two commands: `make demo` and `make test` (README.md). Everything else is a helper.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-TIERS ?= unit spark dags integration e2e cluster ui azure
+TIERS ?= unit spark dags integration e2e cluster ui azure faults
 QUICK ?= 0
 LAKE ?= local
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Run the test suite tier by tier (unit, spark, dags, integration, e2e, cluster, ui, azure), printing each tier's
+# Run the test suite tier by tier (unit, spark, dags, integration, e2e, cluster, ui, azure, faults), printing each tier's
 # wall time. Starts the PostgreSQL and Redis servers the integration, e2e, cluster and ui tiers need unless
 # ML_PLATFORM_TEST_PG_URL / ML_PLATFORM_TEST_REDIS_URL already point at running ones.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
-TIERS="${TIERS:-unit spark dags integration e2e cluster ui azure}"
+TIERS="${TIERS:-unit spark dags integration e2e cluster ui azure faults}"
 
 if [[ " $TIERS " =~ " "(integration|e2e|cluster|ui)" " && -z "${ML_PLATFORM_TEST_PG_URL:-}" ]]; then
   eval "$(bash scripts/services.sh start)" || { echo "could not start PostgreSQL/Redis (see scripts/services.sh)" >&2; exit 1; }

@@ -72,10 +72,12 @@ class RedisServer:
             self.proc.wait(10)
 
 
-def serving_home(trained_model: dict[str, Any], home: Path, redis_url: str, promote: bool = True) -> dict[str, str]:
+def serving_home(
+    trained_model: dict[str, Any], home: Path, redis_url: str | None, promote: bool = True
+) -> dict[str, str]:
     """A platform home whose registry is a copy of the trained model's (aliases can move freely),
-    whose catalog is the workspace's, and whose Redis online store holds the latest snapshot.
-    Returns the environment for `ml-platform serve` and in-process calls."""
+    whose catalog is the workspace's, and (with `redis_url`) whose Redis online store holds the
+    latest snapshot. Returns the environment for `ml-platform serve` and in-process calls."""
     from ml_platform.config import Settings
     from ml_platform.features.online import RedisOnlineStore, key_string
     from ml_platform.features.registry import Registry
@@ -88,6 +90,8 @@ def serving_home(trained_model: dict[str, Any], home: Path, redis_url: str, prom
     shutil.copy(src_db, home / "mlflow" / "mlflow.db")
     shutil.copytree(ws.catalog_dir, home / "lake" / "_catalog")
     (home / "lake" / "features").symlink_to(Path(ws.lake_uri) / "features")  # read-only use: customer samples
+    if redis_url is None:
+        return {"ML_PLATFORM_HOME": str(home)}
     env = {"ML_PLATFORM_HOME": str(home), "ML_PLATFORM_ONLINE_STORE": "redis", "ML_PLATFORM_REDIS_URL": redis_url}
     spec = Registry(ws.catalog_dir).get("features.customer_features")
     path = table_path("features.customer_features", ws)
