@@ -103,6 +103,14 @@ if [ "$LAKE" = azurite ] || [ "$TOPOLOGY" = cluster ]; then
   export ML_PLATFORM_MLFLOW_BACKEND_STORE="${ML_PLATFORM_MLFLOW_BACKEND_STORE:-sqlite:///$ML_PLATFORM_HOME/mlflow/mlflow.db}"
   export ML_PLATFORM_MLFLOW_ARTIFACTS="${ML_PLATFORM_MLFLOW_ARTIFACTS:-$ML_PLATFORM_HOME/mlflow/artifacts}"
   export ML_PLATFORM_MLFLOW_TRACKING_URI="http://127.0.0.1:${ML_PLATFORM_MLFLOW_PORT:-25000}"
+  # the server's admin (the account every client of this demo sends) and its form key: given, or
+  # generated once for this home and kept in a file only its owner reads
+  AUTH_ENV="$ML_PLATFORM_HOME/run/mlflow-auth.env"
+  if [ -z "${MLFLOW_TRACKING_PASSWORD:-}" ] && [ ! -f "$AUTH_ENV" ]; then
+    mkdir -p "$ML_PLATFORM_HOME/run"
+    (umask 077; python -c 'import secrets; print(f"MLFLOW_TRACKING_USERNAME=platform\nMLFLOW_TRACKING_PASSWORD={secrets.token_urlsafe(24)}\nMLFLOW_FLASK_SERVER_SECRET_KEY={secrets.token_urlsafe(32)}")' >"$AUTH_ENV")
+  fi
+  if [ -z "${MLFLOW_TRACKING_PASSWORD:-}" ]; then set -a; source "$AUTH_ENV"; set +a; fi
 fi
 # the settings this demo runs with, credentials left out (the ui and cluster test tiers restart the stack on them)
 env | grep -E '^(ML_PLATFORM_|AIRFLOW__(CORE__EXECUTOR|DATABASE__SQL_ALCHEMY_CONN|CELERY__)|AIRFLOW_CONN_SPARK_DEFAULT)' \

@@ -179,3 +179,32 @@ def test_every_runtime_pin_has_a_licence_in_the_inventory():
     assert "not installed here" not in text
     assert re.search(r"^\| alibi-detect \| [^|]+ \| Business Source License 1\.1 \|$", text, re.M)
     assert "Apache License" in (ROOT / "LICENSE").read_text()
+
+
+def test_spark_is_on_a_private_network_only_the_drivers_join(compose):
+    """Spark's master, workers and Connect server run any job they are given, unauthenticated:
+    they are on an internal network with no published port; the Airflow containers (the drivers)
+    join it, the serving container and MLflow do not."""
+    assert compose["networks"]["spark"] == {"internal": True}
+    for name in ("spark-master", "spark-worker", "spark-connect"):
+        assert compose["services"][name]["networks"] == ["spark"], name
+        assert "ports" not in compose["services"][name], name
+    assert "spark" in compose["services"]["airflow-worker"]["networks"]
+    for name in ("serving", "mlflow", "postgres", "redis"):
+        assert "spark" not in compose["services"][name].get("networks", []), name
+
+
+def test_the_tracking_server_requires_its_admin_from_the_environment(compose):
+    """MLflow's basic-auth app on; the admin's name and password only from the environment
+    (compose refuses to start without them), the same account every platform client sends."""
+    mlflow = compose["services"]["mlflow"]
+    assert mlflow["command"][-2:] == ["--app-name", "basic-auth"]
+    env = mlflow["environment"]
+    for key in ("MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"):
+        assert str(env[key]).startswith("${") and ":?" in env[key], key
+    platform = compose["x-platform-env"]
+    assert platform["MLFLOW_TRACKING_PASSWORD"].startswith("${MLFLOW_TRACKING_PASSWORD:?")
+    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"].startswith("${MLFLOW_TRACKING_PASSWORD:?")
+    assert "./mlflow-auth.ini:/etc/mlflow-auth.ini:ro" in mlflow["volumes"]
+    ini = (ROOT / "mlflow-auth.ini").read_text()
+    assert "admin_password" not in ini.replace("# ", "")  # no secret in the file
