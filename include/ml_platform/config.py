@@ -176,6 +176,9 @@ class Settings(BaseSettings):
         default=False, description="Shadow: score @challenger too, log it, return the champion."
     )
     serving_max_rows: int = Field(default=100, ge=1, description="Most customers or rows in one /predict request.")
+    serving_max_explain_rows: int = Field(
+        default=10, ge=1, description="Most customers or rows in one /predict?explain=true request (SHAP per row)."
+    )
     serving_max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest accepted request body.")
     serving_pinned_version: str = Field(
         default="", description="Serve this model version instead of @champion (smoke tests)."

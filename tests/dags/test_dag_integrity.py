@@ -128,6 +128,37 @@ def test_every_param_is_described_valid_by_default_and_may_be_empty_only_when_ty
                 assert "null" in schema.get("type", []), f"{dag_id}.{name}: empty default but type {schema.get('type')}"
 
 
+def test_a_param_of_the_wrong_type_is_refused_before_any_task_runs_naming_the_param(bag):
+    """What a trigger (REST API, CLI or form) carries is validated against each param's schema
+    when the run is created: a value of the wrong type is a `ParamValidationError` naming it, never
+    a task that fails half-way. One wrong value per typed param, of every DAG."""
+    import copy
+
+    from airflow.sdk.exceptions import ParamValidationError
+
+    wrong = {"number": "12abc", "integer": 1.5, "string": {"a": 1}, "array": "a,b", "object": [1], "boolean": "yes"}
+    checked = 0
+    for dag in bag.dags.values():
+        for name, param in dag.params.items():
+            types = param.schema.get("type")
+            types = [types] if isinstance(types, str) else list(types or [])
+            bad = next((wrong[t] for t in types if t in wrong and t != "null"), None)
+            if bad is None or any(_accepts(t, bad) for t in types):
+                continue
+            params = copy.deepcopy(dag.params)
+            with pytest.raises(ParamValidationError, match=name):
+                params[name] = bad
+                params.validate()
+            checked += 1
+    assert checked >= 15, checked
+
+
+def _accepts(json_type: str, value: object) -> bool:
+    import jsonschema
+
+    return jsonschema.Draft7Validator({"type": json_type}).is_valid(value)
+
+
 def test_tasks_link_to_what_they_produce(bag):
     expected = {
         ("features_build", "ingest_validate_features"): {"Gate result", "GE data docs"},

@@ -87,6 +87,18 @@ def test_a_csv_with_a_byte_order_mark_is_read_as_written(spark, settings, tmp_pa
     assert sorted(x["customer_id"] for x in _bronze(spark, settings).collect()) == ["c1", "c2"]
 
 
+def test_a_csv_that_is_not_utf8_is_named_with_its_line_and_nothing_is_written(spark, settings, tmp_path):
+    """A Latin-1 export: Spark would read each invalid byte as U+FFFD, silently."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a-good.csv").write_bytes(_CSV.encode())
+    (folder / "b-latin1.csv").write_bytes((_CSV + "t9,caf\u00e9,2025-04-30 10:00:00,1.0\n").encode("latin-1"))
+    line = _CSV.count("\n") + 1
+    with pytest.raises(DataContractError, match=rf"b-latin1.csv is not UTF-8: byte 0xe9 .*\(line {line}\)"):
+        ingest(spark, folder, TRANSACTIONS, DAY, settings=settings)
+    assert not (tmp_path / "home" / "lake" / "bronze" / "transactions").exists()
+
+
 @pytest.mark.parametrize(
     ("name", "content", "problem"),
     [

@@ -142,3 +142,14 @@ def test_serve_on_loopback_needs_no_token(monkeypatch):
 
     assert _loopback("127.0.0.1") and _loopback("::1") and _loopback("localhost") and _loopback("127.0.0.2")
     assert not _loopback("0.0.0.0") and not _loopback("192.168.0.1")
+
+
+@pytest.mark.parametrize("value", ["0001-01-01", "9999-12-31", "2262-04-12"])
+def test_a_date_outside_the_modelled_range_is_named(capsys, value):
+    """Valid ISO dates that pandas' timestamps or date arithmetic cannot hold: refused at the flag."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(["features", "build", "--start", value, "--end", value])
+    assert e.value.code == 2 and f"'{value}' is outside 1900-01-01..2199-12-31" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        cli.main(["features", "training-set", "--cutoffs", f"2025-01-04,{value}"])
+    assert e.value.code == 2 and f"'{value}' is outside" in capsys.readouterr().err

@@ -68,7 +68,7 @@ def test_mlflow_and_service_urls(tmp_path):
 def test_cutoffs_parse_or_name_the_bad_value():
     assert [d.isoformat() for d in parse_cutoffs(" 2025-02-01, 2025-02-08 ,")] == ["2025-02-01", "2025-02-08"]
     assert parse_cutoffs("") == []
-    with pytest.raises(MlPlatformError, match="'2025-02-30' is not a date"):
+    with pytest.raises(MlPlatformError, match=r"not a date \(YYYY-MM-DD\): '2025-02-30'"):
         parse_cutoffs("2025-02-01,2025-02-30")
 
 

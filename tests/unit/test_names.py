@@ -123,3 +123,18 @@ def test_readiness_names_the_redis_without_its_password(tmp_path):
     scorer = Scorer(s, ModelHolder(s, want_challenger=False))
     why = scorer.check_online()
     assert why and f"127.0.0.1:{port}" in why and "hunter2" not in why, why
+
+
+def test_explain_has_its_own_smaller_cap(tmp_path):
+    from ml_platform.config import Settings
+    from ml_platform.serving.models import ModelHolder
+    from ml_platform.serving.routing import PredictRequest
+    from ml_platform.serving.scorer import ClientError, Scorer
+
+    s = Settings(home=tmp_path, serving_max_explain_rows=3)
+    scorer = Scorer(s, ModelHolder(s, want_challenger=False))
+    with pytest.raises(ClientError, match="4 items with explain=true; the limit is 3"):
+        scorer.predict(PredictRequest(customer_ids=["a", "b", "c", "d"]), explain=True)
+    with pytest.raises(Exception) as no_model:  # within the cap: on to scoring (no champion here: 503)
+        scorer.predict(PredictRequest(customer_ids=["a", "b", "c"]), explain=True)
+    assert "explain" not in str(no_model.value) and "@champion" in str(no_model.value)

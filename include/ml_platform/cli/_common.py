@@ -18,17 +18,17 @@ from ml_platform.lake import get_spark
 from ml_platform.lake.paths import check_id, check_table_name
 from ml_platform.lake.storage import check_location, normalize
 from ml_platform.registry.promotion import Policy
-from ml_platform.training.labels import parse_cutoffs
+from ml_platform.training.labels import parse_cutoffs, parse_date
 
 SubParsers = Any  # argparse's _SubParsersAction (private type)
 
 
 def iso_date(value: str) -> date:
-    """A YYYY-MM-DD date (argparse type)."""
+    """A YYYY-MM-DD date from 1900-01-01 to 2199-12-31 (argparse type)."""
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+        return parse_date(value)
+    except MlPlatformError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def positive(value: str) -> int:

@@ -123,6 +123,35 @@ def check_parquet(files: list[str]) -> None:
                 )
 
 
+def check_utf8(files: list[str], chunk: int = 1 << 20) -> None:
+    """Each text file decodes as UTF-8 (a byte order mark allowed), streamed. Spark would turn every
+    invalid byte into U+FFFD without a word, so a Latin-1 export would land as mangled ids and
+    names: the file, line and byte are named instead, before anything is written."""
+    import codecs
+
+    for f in files:
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset, line = 0, 1
+        with open_binary(f) as fh:
+            while True:
+                data = fh.read(chunk)
+                pending = len(decoder.getstate()[0])  # a character cut by the previous chunk
+                try:
+                    decoder.decode(data, final=not data)
+                except UnicodeDecodeError as e:
+                    buf = e.object  # the pending bytes, then this chunk
+                    line += buf[: e.start].count(b"\n")
+                    raise DataContractError(
+                        f"{f} is not UTF-8: byte 0x{buf[e.start : e.start + 1].hex()} at offset "
+                        f"{offset - pending + e.start} (line {line}); export it again as UTF-8 "
+                        "(e.g. Excel's 'CSV UTF-8')"
+                    ) from None
+                if not data:
+                    break
+                line += data.count(b"\n")
+                offset += len(data)
+
+
 def _read(spark: SparkSession, files: list[str], fmt: str, delimiter: str) -> DataFrame:
     paths = [str(p) for p in files]
     if fmt == "parquet":
@@ -307,6 +336,7 @@ def ingest_files(
             conform(tag(raw, new), contract, timestamp_format, source=", ".join(str(f) for f in new[:3]), keep=keep)
         ]
     else:
+        check_utf8([str(f) for f in new])
         frames = [
             conform(tag(_read(spark, [f], fmt, delimiter), [f]), contract, timestamp_format, source=str(f), keep=keep)
             for f in new

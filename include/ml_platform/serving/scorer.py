@@ -133,6 +133,11 @@ class Scorer:
         t0 = time.perf_counter()
         if req.size > self.settings.serving_max_rows:
             raise ClientError(f"{req.size} items in one request; the limit is {self.settings.serving_max_rows}")
+        if explain and req.size > self.settings.serving_max_explain_rows:
+            raise ClientError(
+                f"{req.size} items with explain=true; the limit is {self.settings.serving_max_explain_rows} "
+                "(explanations cost far more than scores: split the request, or ask without explain)"
+            )
         loaded: Loaded = self.holder.current  # this request uses this snapshot to the end
         champion, challenger = loaded.champion, loaded.challenger
         if champion is None:

@@ -33,17 +33,25 @@ class LabelWindowNotObserved(MlPlatformError):
     """A cutoff's label window reaches past the data."""
 
 
+#: the dates a flag or a param may name: pandas' nanosecond timestamps end in 2262, and date
+#: arithmetic near year 1 or 9999 overflows; nothing this platform models lies outside
+DATE_MIN, DATE_MAX = date(1900, 1, 1), date(2199, 12, 31)
+
+
+def parse_date(text: str) -> date:
+    """A `YYYY-MM-DD` date within DATE_MIN..DATE_MAX, or an error naming the text."""
+    try:
+        d = date.fromisoformat(text)
+    except ValueError:
+        raise MlPlatformError(f"not a date (YYYY-MM-DD): {text!r}") from None
+    if not DATE_MIN <= d <= DATE_MAX:
+        raise MlPlatformError(f"{text!r} is outside {DATE_MIN}..{DATE_MAX}")
+    return d
+
+
 def parse_cutoffs(text: str) -> list[date]:
     """Dates from a comma-separated `YYYY-MM-DD,...` string (empty: none), or an error naming the bad one."""
-    out = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        try:
-            out.append(date.fromisoformat(part))
-        except ValueError:
-            raise MlPlatformError(f"{part!r} is not a date (YYYY-MM-DD)") from None
-    return out
+    return [parse_date(part) for part in (p.strip() for p in text.split(",")) if part]
 
 
 def check_cutoffs(cutoffs: Sequence[date], horizon_days: int, last_day: date | None) -> list[date]:
