@@ -134,7 +134,10 @@ def serving_deploy() -> None:
         if record["action"] != "promote":
             return {"confirmed": False, "note": "challenger rejected: the champion did not change"}
         out = confirm(
-            record["champion_version"], f"http://127.0.0.1:{s.serving_port}", timeout=s.serving_poll_seconds * 3 + 30
+            record["champion_version"],
+            f"http://127.0.0.1:{s.serving_port}",
+            timeout=s.serving_poll_seconds * 3 + 30,
+            token=s.api_token,
         )
         logging.getLogger(__name__).info("confirm_serving: %s", out)
         return out

@@ -83,7 +83,9 @@ def test_service_end_to_end(home, redis_server, tmp_path):
         c = server.client
         # --- no champion: not ready, predict says why; health stays open without a token
         assert c.get("/healthz").status_code == 200
-        r = c.get("/readyz")
+        r = c.get("/readyz")  # without the token: the status only
+        assert r.status_code == 503 and r.json() == {"ready": False}
+        r = c.get("/readyz", headers=AUTH)
         assert r.status_code == 503 and "no @champion" in r.json()["reasons"][0]
         r = c.post("/predict", json={"customer_ids": ["x"]}, headers=AUTH)
         assert r.status_code == 503 and "@champion" in r.json()["error"]
@@ -94,7 +96,7 @@ def test_service_end_to_end(home, redis_server, tmp_path):
         assert decision.promote, decision.reason
         apply_decision(decision, settings=s)
         v1 = alias_version("champion", s)
-        ready = _wait(lambda: (r := c.get("/readyz")).status_code == 200 and r.json(), 15, "readiness")
+        ready = _wait(lambda: (r := c.get("/readyz", headers=AUTH)).status_code == 200 and r.json(), 15, "readiness")
         assert ready["champion"] == v1 and ready["online_store"] == "ok"
 
         ids = _ids(redis_server.url, 5000)
@@ -158,7 +160,11 @@ def test_service_end_to_end(home, redis_server, tmp_path):
         v2 = str(client(s).create_model_version("churn_model", mv.source, run_id=mv.run_id).version)
         client(s).set_model_version_tag("churn_model", v2, "threshold", mv.tags.get("threshold", "0.5"))
         client(s).set_registered_model_alias("churn_model", "challenger", v2)
-        _wait(lambda: all(c.get("/readyz").json()["challenger"] == v2 for _ in range(6)), 15, "challenger loaded")
+        _wait(
+            lambda: all(c.get("/readyz", headers=AUTH).json()["challenger"] == v2 for _ in range(6)),
+            15,
+            "challenger loaded",
+        )
 
         def variants() -> dict[str, str]:
             out = {}

@@ -150,7 +150,7 @@ def smoke_test(
                 if proc.poll() is not None:
                     raise MlPlatformError(f"the Bento exited during start-up: {log_path.read_text()[-1500:]}")
                 try:
-                    r = c.get("/readyz")
+                    r = c.get("/readyz", headers=headers)
                     ready = r.json()
                     if r.status_code == 200:
                         break
@@ -193,12 +193,13 @@ def smoke_test(
         stop_process_group(proc)
 
 
-def confirm_serving(version: str, url: str, timeout: float) -> dict[str, Any]:
+def confirm_serving(version: str, url: str, timeout: float, token: str = "") -> dict[str, Any]:
     """Wait until every worker of the service at `url` reports `version` as champion.
 
     Each `/readyz` goes over a new connection (a kept-alive one stays with one worker) and names
-    its worker's pid and the service's worker count; confirmed once that many distinct workers
-    have answered and the newest answer of each is `version`.
+    its worker's pid and the service's worker count (with the service's bearer `token`, when it has
+    one: without it `/readyz` says only whether it is ready); confirmed once that many distinct
+    workers have answered and the newest answer of each is `version`.
     """
     import httpx
 
@@ -207,7 +208,8 @@ def confirm_serving(version: str, url: str, timeout: float) -> dict[str, Any]:
     workers = 1
     try:
         while time.time() < deadline:
-            r = httpx.get(f"{url}/readyz", headers={"Connection": "close"}, timeout=5)
+            auth = {"Authorization": f"Bearer {token}"} if token else {}
+            r = httpx.get(f"{url}/readyz", headers={"Connection": "close", **auth}, timeout=5)
             body = r.json()
             workers, pid = int(body.get("workers") or 1), body.get("pid")
             latest.pop(pid, None)

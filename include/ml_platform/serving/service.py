@@ -6,8 +6,9 @@ Each BentoML worker is its own process with its own models, alias poller, online
 and prediction-log spool segment (module state below is per worker). The HTTP surface is a
 FastAPI app mounted on the service, so every error is JSON `{"error": ...}` with the right
 status and BentoML's OpenAPI document (`/docs.json`) includes it. `/healthz`, `/livez` and
-`/metrics` are BentoML's own; `/readyz` is answered by `Gate` with the reason when not ready;
-`Gate` also checks the bearer token and the body size before a request reaches FastAPI.
+`/metrics` are BentoML's own; `/readyz` is answered by `Gate`: its status to anyone, and with the
+bearer token (when one is set) what is loaded and the reasons when not ready; `Gate` also checks
+the bearer token and the body size before a request reaches FastAPI.
 
 BentoML's HTTP metrics label each series with the raw request path, so random paths would grow
 every worker's metrics without bound: `_RoutedMetrics` (installed in place of BentoML's
@@ -130,25 +131,26 @@ class Gate:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope["path"]
-        if path == "/readyz":
-            import anyio
-
-            ok, detail = await anyio.to_thread.run_sync(readiness)
-            return await _json(send, 200 if ok else 503, detail)
-        if not path.startswith("/predict"):
+        if path != "/readyz" and not path.startswith("/predict"):
             return await self.app(scope, receive, send)
         # HTTP header bytes are ISO-8859-1 (RFC 9110): latin-1 decodes any of them, so a non-UTF-8
         # header is a wrong value (401, 413) at worst, never a 500
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if self.token:
-            given = headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                return await _json(
-                    send,
-                    401,
-                    {"error": "missing or wrong bearer token (Authorization: Bearer ...)"},
-                    extra=[(b"www-authenticate", b"Bearer")],
-                )
+        authorised = not self.token or hmac.compare_digest(
+            headers.get("authorization", "").encode("latin-1"), f"Bearer {self.token}".encode()
+        )
+        if path == "/readyz":  # the status for anyone (probes); what is loaded and what failed behind the token
+            import anyio
+
+            ok, detail = await anyio.to_thread.run_sync(readiness)
+            return await _json(send, 200 if ok else 503, detail if authorised else {"ready": ok})
+        if not authorised:
+            return await _json(
+                send,
+                401,
+                {"error": "missing or wrong bearer token (Authorization: Bearer ...)"},
+                extra=[(b"www-authenticate", b"Bearer")],
+            )
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             return await _json(send, 413, {"error": f"request body of {length} bytes exceeds {self.max_body}"})
