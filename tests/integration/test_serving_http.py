@@ -145,11 +145,13 @@ def test_service_end_to_end(home, redis_server, tmp_path):
             ({"rows": [row | {names[0]: "high"}]}, "must be a number"),
             ({"rows": [row | {names[0]: [1, 2]}]}, "rows"),
             ({"customer_ids": ids[:101]}, "limit is 100"),
+            ({"rows": [[[[]]]]}, "rows"),  # nested where a row belongs
         ]
         for payload, words in bad:
             r = c.post("/predict", json=payload, headers=AUTH)
             assert r.status_code == 400 and words in r.json()["error"], (payload, r.status_code, r.text)
-        for raw in (b"not json", b'{"customer_ids": [', b"[1, 2]", b"null"):
+        deep = b'{"rows": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # within the body limit, beyond any parser's depth
+        for raw in (b"not json", b'{"customer_ids": [', b"[1, 2]", b"null", deep):
             r = c.post("/predict", content=raw, headers=AUTH | {"content-type": "application/json"})
             assert r.status_code == 400 and r.json()["error"], (raw, r.text)
         r = c.post("/predict", content=b"x" * 2_000_000, headers=AUTH | {"content-type": "application/json"})

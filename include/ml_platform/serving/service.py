@@ -31,6 +31,7 @@ import bentoml  # noqa: E402
 from fastapi import FastAPI, Query, Request  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse, Response  # noqa: E402
+from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 
 from ml_platform.config import get_settings  # noqa: E402
 from ml_platform.serving.models import ModelHolder
@@ -218,6 +219,15 @@ def _docs() -> Response:
 @app.exception_handler(RequestValidationError)
 async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse({"error": errors_text(list(exc.errors()))}, status_code=400)
+
+
+@app.exception_handler(StarletteHTTPException)
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """FastAPI's own 4xx (e.g. a body nested too deeply to parse) in the service's `{"error": ...}` form."""
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    if exc.status_code == 400 and "parsing the body" in detail:
+        detail = "the body is not JSON the service can read (malformed, or nested too deeply)"
+    return JSONResponse({"error": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
