@@ -277,3 +277,13 @@ def restart_demo_stack(home: Path, extra: dict[str, str] | None = None, *, clust
     run("airflow_up.sh")
     run("mlflow_ui.sh")
     return env
+
+
+def record_outcome(name: str, **figures: object) -> None:
+    """What a fault test measured, as `test-results/faults/<name>.json` (the closing notes and the
+    README's guarantees table quote these files)."""
+    import json
+
+    folder = Path(__file__).resolve().parents[1] / "test-results" / "faults"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(figures, indent=1, sort_keys=True, default=str) + "\n")

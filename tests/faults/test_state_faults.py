@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import record_outcome
 from tests.serving_helpers import BIN, RedisServer, serving_home, with_env
 
 pytestmark = pytest.mark.faults
@@ -44,6 +45,13 @@ def _run(args: list, env: dict[str, str], timeout: float = 300, **kw) -> subproc
     return subprocess.run(
         [str(a) for a in args], env=with_env(env), capture_output=True, text=True, timeout=timeout, **kw
     )
+
+
+def _until(cond, timeout: float) -> None:
+    deadline = time.time() + timeout
+    while not cond():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def _logged_ids(home: Path) -> list[str]:
@@ -93,6 +101,7 @@ def test_a_loader_in_another_pid_namespace_never_deletes_a_live_segment(tmp_path
     _run([PY, "-c", loader], {"ML_PLATFORM_HOME": str(home)}).check_returncode()
     ids = _logged_ids(home)
     assert sorted(ids) == sorted(f"p{i}" for i in range(n)) and not segment.exists()
+    record_outcome("spool_loader_other_pid_namespace", records=n, loads_while_writing=loads, logged=len(ids), lost=0)
 
 
 FULL_DISK = """
@@ -139,7 +148,16 @@ def test_a_full_disk_under_the_spool_refuses_requests_and_logs_every_accepted_on
     assert len(result["accepted"]) > 60 and result["accepted"][-30:] == [
         f"p{i}" for i in range(len(result["accepted"]) + 5 - 30, len(result["accepted"]) + 5)
     ]
-    assert sorted(_logged_ids(home)) == sorted(result["accepted"])
+    logged = _logged_ids(home)
+    assert sorted(logged) == sorted(result["accepted"])
+    record_outcome(
+        "spool_full_disk",
+        tmpfs_kib=256,
+        accepted=len(result["accepted"]),
+        refused=len(result["refused"]),
+        logged=len(logged),
+        refusal=result["refused"][0][1],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +231,13 @@ def test_a_promotion_killed_between_moving_and_recording_is_finished_by_its_retr
     assert len(h) == rows + 1 and h[-1]["action"] == "promote" and h[-1]["champion_version"] == new
     assert h[-1]["previous_champion_version"] == old
     assert alias_version("previous_champion", s) == old and alias_version("challenger", s) is None
+    record_outcome(
+        "promotion_killed_between_steps",
+        killed_exit=killed.returncode,
+        history_rows_after_kill=rows,
+        history_rows_after_retry=len(h),
+        applied_again=False,
+    )
 
 
 def test_a_promotion_racing_a_rollback_leaves_aliases_and_history_agreeing(registry_home, tmp_path):
@@ -224,17 +249,18 @@ def test_a_promotion_racing_a_rollback_leaves_aliases_and_history_agreeing(regis
     env, s = registry_home
     script = _script(tmp_path, "apply.py", APPLY)
     outcomes = []
-    for _ in range(3):
+    for stagger in (0.0, 2.0, 4.0):  # the rollback's CLI starts slower: later promotions let it go first
         _new_challenger(s)
         decision = _decide(s, tmp_path)
-        promote = subprocess.Popen(
-            [PY, str(script), str(decision), "-"], env=with_env(env), stderr=subprocess.PIPE, text=True
-        )
         back = subprocess.Popen(
             [str(BIN / "ml-platform"), "registry", "rollback", "--reason", "race"],
             env=with_env(env),
             stderr=subprocess.PIPE,
             text=True,
+        )
+        time.sleep(stagger)
+        promote = subprocess.Popen(
+            [PY, str(script), str(decision), "-"], env=with_env(env), stderr=subprocess.PIPE, text=True
         )
         p_err, b_err = promote.communicate(timeout=300)[1], back.communicate(timeout=300)[1]
         assert back.returncode == 0, b_err[-2000:]
@@ -246,6 +272,13 @@ def test_a_promotion_racing_a_rollback_leaves_aliases_and_history_agreeing(regis
         assert after["previous_champion_version"] == before["champion_version"], (before, after)
     assert alias_version("champion", s) == moves[-1]["champion_version"]
     assert alias_version("previous_champion", s) == moves[-1]["previous_champion_version"]
+    record_outcome(
+        "promotion_racing_rollback",
+        rounds=3,
+        promotion_first=sum(rc == 0 for rc in outcomes),
+        promotion_refused_champion_moved=sum(rc != 0 for rc in outcomes),
+        history_chain_consistent=True,
+    )
 
 
 def test_mlflow_down_when_a_task_starts_is_a_named_error_and_nothing_moves(registry_home):
@@ -260,8 +293,12 @@ def test_mlflow_down_when_a_task_starts_is_a_named_error_and_nothing_moves(regis
         [BIN / "ml-platform", "registry", "promote"], env | {"ML_PLATFORM_MLFLOW_TRACKING_URI": url}, timeout=120
     )
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
-    assert "MLflow tracking server" in out.stderr and url in out.stderr and time.time() - t < 60
+    took = time.time() - t
+    assert "MLflow tracking server" in out.stderr and url in out.stderr and took < 60
     assert len(history(s)) == rows
+    record_outcome(
+        "mlflow_down_at_task_start", exit_code=out.returncode, seconds=round(took, 2), message=out.stderr.strip()[-300:]
+    )
 
 
 PUBLISH = """
@@ -274,7 +311,7 @@ spec = Registry(Path(sys.argv[1])).get("features.customer_features")
 n = int(sys.argv[3])
 ts = datetime(2025, 3, 1, tzinfo=timezone.utc)
 rows = ((f"C{i:07d}", ts, [float(i % 97)] * len(spec.feature_names)) for i in range(n))
-print(RedisOnlineStore(sys.argv[2]).publish(spec, rows, tag=sys.argv[4]), flush=True)
+print(RedisOnlineStore(sys.argv[2], timeout=2).publish(spec, rows, tag=sys.argv[4]), flush=True)
 """
 
 
@@ -296,6 +333,23 @@ def test_redis_killed_during_an_online_publish_keeps_the_old_snapshot_live_and_t
         _run([PY, script, catalog, server.url, 1000, "small"], {}).check_returncode()
         rc = redis_client.Redis(port=server.port)
         rc.save()  # the last good state a restart comes back to
+        # hung (SIGSTOP) during a publish: the publish fails within its timeout, it does not wait for ever
+        hung = subprocess.Popen(
+            [PY, str(script), str(catalog), server.url, "400000", "hung"],
+            env=with_env({}),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _until(lambda: rc.exists("mlp:online:features.customer_features:v:hung"), 120)
+        server.proc.send_signal(signal.SIGSTOP)
+        t = time.time()
+        try:
+            hung_err = hung.communicate(timeout=60)[1]
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        hung_s = round(time.time() - t, 1)
+        assert hung.returncode != 0 and "timeout" in hung_err.lower(), hung_err[-1500:]
+        assert RedisOnlineStore(server.url).current(spec.name)["tag"] == "small"
         big = subprocess.Popen(
             [PY, str(script), str(catalog), server.url, "400000", "big"],
             env=with_env({}),
@@ -303,10 +357,8 @@ def test_redis_killed_during_an_online_publish_keeps_the_old_snapshot_live_and_t
             text=True,
         )
         data = "mlp:online:features.customer_features:v:big"
-        deadline = time.time() + 120
-        while time.time() < deadline and not rc.exists(data):
-            time.sleep(0.02)
-        assert rc.exists(data) and big.poll() is None, "the publish finished before the kill"
+        _until(lambda: rc.exists(data), 120)
+        assert big.poll() is None, "the publish finished before the kill"
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait(10)
         err = big.communicate(timeout=120)[1]
@@ -321,6 +373,13 @@ def test_redis_killed_during_an_online_publish_keeps_the_old_snapshot_live_and_t
         assert redis_client.Redis(port=server.port).hlen(data) == 400000
         got = store.get(spec, ["C0000000", "C0399999"])
         assert all(r.found for r in got) and got[1].values[spec.feature_names[0]] == float(399999 % 97)
+        record_outcome(
+            "redis_killed_during_publish",
+            rows=400000,
+            live_tag_after_restart="small",
+            rerun_rows=cur["rows"],
+            hung_publish_exit_s=hung_s,
+        )
     finally:
         server.stop()
 
@@ -370,3 +429,10 @@ def test_a_spark_job_killed_mid_write_leaves_the_table_at_its_last_version_and_t
     a = read_pandas(path).sort_values("id").reset_index(drop=True)
     b = read_pandas(clean).sort_values("id").reset_index(drop=True)
     assert len(a) == 2000000 and a.equals(b)
+    record_outcome(
+        "spark_job_killed_mid_write",
+        version_after_kill=0,
+        rows_after_kill=len(before),
+        rerun_rows=len(a),
+        rerun_equals_clean_run=True,
+    )
