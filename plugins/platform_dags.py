@@ -50,11 +50,16 @@ def event_extra(triggering_asset_events: Mapping[Any, Any] | None, key: str, def
 @contextmanager
 def fail_on_platform_error(param: str | None = None) -> Iterator[None]:
     """A platform error (bad param, too little data) fails the task at once, without retries and
-    without a traceback, its message naming `param` when the error is about one."""
+    without a traceback, its message naming `param` when the error is about one. A service that
+    does not answer (`Unreachable`: MLflow, a Spark master) is not such an error: the try fails
+    and retries."""
     from ml_platform.errors import MlPlatformError
+    from ml_platform.lake.endpoints import Unreachable
 
     try:
         yield
+    except Unreachable:
+        raise
     except MlPlatformError as e:
         from airflow.sdk.exceptions import AirflowFailException
 

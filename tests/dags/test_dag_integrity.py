@@ -187,3 +187,18 @@ def test_promotion_params_are_the_policy_defaults(bag):
         expected = get_settings().promotion_latency_p99_ms if name == "latency_p99_ms" else getattr(policy, name)
         assert params[name] == expected, name
     assert Policy.from_mapping({k: params[k] for k in Policy.param_specs()}).floor_auc == policy.floor_auc
+
+
+def test_a_service_down_fails_the_try_for_a_retry_while_a_bad_param_fails_at_once():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from ml_platform.errors import MlPlatformError
+    from ml_platform.lake.endpoints import Unreachable
+    from platform_dags import fail_on_platform_error
+
+    with pytest.raises(AirflowFailException, match="param cutoffs: bad"):
+        with fail_on_platform_error("cutoffs"):
+            raise MlPlatformError("bad")
+    with pytest.raises(Unreachable):  # not AirflowFailException: the task's retries apply
+        with fail_on_platform_error():
+            raise Unreachable("the MLflow tracking server http://127.0.0.1:1 is not reachable")
