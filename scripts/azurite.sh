@@ -26,10 +26,12 @@ server_pid() { pgrep -f -- "azurite-blob --blobHost 127.0.0.1 --blobPort $PORT "
 start() {
   [ -x "$ROOT/.azurite/node_modules/.bin/azurite-blob" ] || { echo "Azurite is not installed: install Node.js + npm, then run make setup" >&2; exit 1; }
   mkdir -p "$DATA" "$RUN"
+  local launcher=""
   if ! running; then
     setsid nohup "$ROOT/.azurite/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$PORT" \
       --location "$DATA" --loose --skipApiVersionCheck >"$DATA/azurite.log" 2>&1 </dev/null &
-    echo $! >"$PIDF"
+    launcher=$!
+    echo "$launcher" >"$PIDF"
   fi
   for _ in $(seq 1 60); do
     # any HTTP answer (403 without credentials) means the service listens
@@ -47,7 +49,9 @@ start() {
       echo "export AIRFLOW_CONN_AZURE_LAKE='{\"conn_type\": \"wasb\", \"extra\": {\"connection_string\": \"$conn\"}}'"
       return 0
     fi
-    [ -n "$(server_pid)" ] || { echo "Azurite died: $DATA/azurite.log" >&2; tail -20 "$DATA/azurite.log" >&2; exit 1; }
+    # dead only when neither the process started above (not yet node until it execs) nor a server is left
+    { [ -n "$launcher" ] && kill -0 "$launcher" 2>/dev/null; } || [ -n "$(server_pid)" ] \
+      || { echo "Azurite died: $DATA/azurite.log" >&2; tail -20 "$DATA/azurite.log" >&2; exit 1; }
     sleep 0.5
   done
   echo "Azurite did not answer in 30 s: $DATA/azurite.log" >&2; exit 1

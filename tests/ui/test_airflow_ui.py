@@ -145,7 +145,19 @@ def browser():
 
 @pytest.fixture(scope="module")
 def page(browser, stack, shots):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    # a user of a tracking server with basic auth (the cluster and Azurite demos) has its account
+    # in the browser; the MLflow UI over the embedded store asks for none
+    env = stack["env"]
+    mlflow_login = (
+        {
+            "username": env["MLFLOW_TRACKING_USERNAME"],
+            "password": env["MLFLOW_TRACKING_PASSWORD"],
+            "origin": f"http://127.0.0.1:{env['ML_PLATFORM_MLFLOW_PORT']}",
+        }
+        if env.get("MLFLOW_TRACKING_PASSWORD")
+        else None
+    )
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, http_credentials=mlflow_login)
     pg = context.new_page()
     pg.goto(stack["base"] + "/")
     pg.get_by_label("Username").fill("admin")
@@ -250,7 +262,7 @@ def test_the_form_refuses_bad_values_or_the_first_task_names_the_param(stack, pa
         f"/api/v2/dags/training/dagRuns/{quote(run_id)}/taskInstances/plan/logs/{ti['try_number']}?full_content=true",
     )
     text = json.dumps(log)
-    assert "param cutoffs: '2025-02-30' is not a date" in text
+    assert "param cutoffs: not a date (YYYY-MM-DD): '2025-02-30'" in text
     assert ti["try_number"] == 1  # failed at once: a retry would not help
     assert "Traceback" not in text
     _wait("the run to fail", lambda: _runs(stack, "training")[run_id]["state"] == "failed", 60, 1)
