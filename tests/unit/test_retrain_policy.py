@@ -16,8 +16,9 @@ POLICY = RetrainPolicy(
 )
 
 
-def _weeks(*drifted: bool, auc: float | None = 0.80, labelled: int = 1000) -> tuple[Window, ...]:
-    """One window per flag, the last ending yesterday; a drifted window has `tenure` shifted."""
+def _weeks(*drifted: bool, auc: float | None = 0.80, labelled: int = 1000, width: float = 0.02) -> tuple[Window, ...]:
+    """One window per flag, the last ending yesterday; a drifted window has `tenure` shifted; the
+    realised AUC's interval reaches `width` above it."""
     n = len(drifted)
     return tuple(
         Window(
@@ -26,6 +27,7 @@ def _weeks(*drifted: bool, auc: float | None = 0.80, labelled: int = 1000) -> tu
             drifted=("tenure",) if d else (),
             max_effect=0.35 if d else 0.05,
             realised_auc=auc,
+            auc_ci_high=None if auc is None else auc + width,
             labelled=labelled,
             baseline_auc=0.80,
         )
@@ -52,6 +54,17 @@ def test_a_performance_drop_needs_enough_labels():
     assert not small.retrain and "within 0.05" in small.reason
     none = decide_retrain(History(NOW, _weeks(False, auc=None, labelled=0)), POLICY)
     assert not none.retrain and "labels not in" in none.reason
+
+
+def test_a_performance_retrain_rests_on_the_interval_not_the_point():
+    # point 0.70 (0.10 below), but the labels allow up to 0.78: not sure of a 0.05 drop
+    wide = decide_retrain(History(NOW, _weeks(False, auc=0.70, labelled=400, width=0.08)), POLICY)
+    assert not wide.retrain and "its interval reaches 0.780" in wide.reason
+    assert wide.numbers["auc_drop_lower_bound"] == pytest.approx(0.02)
+    sure = decide_retrain(History(NOW, _weeks(False, auc=0.70, labelled=400, width=0.04)), POLICY)
+    assert sure.retrain and sure.trigger == "performance" and "at least 0.060 below" in sure.reason
+    bare = Window(end=NOW.date(), model_version="3", realised_auc=0.6, labelled=900, baseline_auc=0.8)
+    assert "no interval" in decide_retrain(History(NOW, (bare,)), POLICY).reason
 
 
 def test_cool_down_and_budget_hold_a_justified_retrain_back():

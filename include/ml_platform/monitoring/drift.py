@@ -98,6 +98,14 @@ class DriftResult:
     def max_psi(self) -> float:
         return max((f.psi for f in self.features), default=0.0)
 
+    def important_drift(self, importance: dict[str, float]) -> float:
+        """The share of the model's attention on drifted features: the drifted features' global
+        importance (e.g. mean |SHAP|) over all watched features' (0 when the model ignores what
+        moved, 1 when everything it uses moved). A feature missing from `importance` weighs 0."""
+        total = sum(max(importance.get(f.feature, 0.0), 0.0) for f in self.features)
+        moved = sum(max(importance.get(f, 0.0), 0.0) for f in self.drifted)
+        return moved / total if total > 0 else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"drifted": self.drifted, "max_psi": self.max_psi}
 
@@ -136,6 +144,32 @@ def psi(reference: np.ndarray, current: np.ndarray, categorical: bool = False, b
     return float(np.sum((c - r) * np.log(c / r)))
 
 
+def calibrate_thresholds(
+    windows: list[pd.DataFrame],
+    features: list[str],
+    categorical: list[str] | tuple[str, ...] = (),
+    *,
+    margin: float = 1.5,
+    floor: float = 0.1,
+    quantile: float = 0.95,
+) -> dict[str, float]:
+    """Per feature, the PSI above which a window-over-window change is more than the feature's own
+    natural movement: `margin` times the `quantile` of the PSIs between consecutive `windows`
+    (oldest first, e.g. the weekly snapshots the champion was trained on), never below `floor`.
+    A trending feature (tenure, lifetime totals) moves every week: its threshold learns how much,
+    instead of the feature being excluded from monitoring."""
+    if len(windows) < 3:
+        raise ValueError(f"need at least 3 windows to calibrate on, got {len(windows)}")
+    out = {}
+    for f in features:
+        moves = []
+        for before, after in zip(windows, windows[1:]):
+            r, c = (_codes if f in categorical else _numeric)(before[f], after[f])
+            moves.append(psi(r, c, categorical=f in categorical))
+        out[f] = max(floor, margin * float(np.quantile(moves, quantile)))
+    return out
+
+
 def detect_drift(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -147,8 +181,11 @@ def detect_drift(
     max_rows: int = 100_000,
     seed: int = 0,
     detector: Detector | None = None,
+    thresholds: dict[str, float] | None = None,
 ) -> DriftResult:
-    """Test every column of `features` (those in `categorical` as categories) for a shift."""
+    """Test every column of `features` (those in `categorical` as categories) for a shift; a
+    feature's PSI must reach `thresholds[feature]` (from `calibrate_thresholds`) when given, else
+    `effect_threshold`."""
     missing = sorted(
         {f for f in features if f not in reference.columns} | {f for f in features if f not in current.columns}
     )
@@ -180,7 +217,7 @@ def detect_drift(
             statistic=float(stat[i]),
             psi=psis[i],
             significant=bool(sig[i]),
-            drifted=bool(sig[i]) and psis[i] >= effect_threshold,
+            drifted=bool(sig[i]) and psis[i] >= (thresholds or {}).get(f, effect_threshold),
             ref_null_share=float(ref[f].isna().mean()),
             cur_null_share=float(cur[f].isna().mean()),
         )

@@ -15,8 +15,10 @@ The rules, in order:
 3. Drift: the latest window drifted, and at least `persist_windows` of the last `of_windows`
    windows did. A window "drifted" when some feature (or the score) was significant after the FDR
    correction AND shifted with an effect size at or above the drift threshold (`monitoring.drift`:
-   significance alone on a big sample is noise). Or performance: the latest window's realised AUC is more than `auc_drop`
-   below the offline baseline, on at least `min_labelled` labelled predictions.
+   significance alone on a big sample is noise). Or performance: even the upper end of the latest
+   window's 95 % interval of realised AUC is more than `auc_drop` below the offline baseline, on at
+   least `min_labelled` labelled predictions (a point estimate on a few hundred labels swings by
+   several points of AUC: the decision never rests on it).
 4. Only windows that end after the last retrain count: a retrain can never be triggered again by
    the windows that caused it (no runaway loop).
 
@@ -91,6 +93,7 @@ class Window:
     drifted: tuple[str, ...] = ()  # features (or "score") that drifted (`monitoring.drift.FeatureDrift.drifted`)
     max_effect: float = 0.0  # the largest effect size over features, significant or not
     realised_auc: float | None = None  # on predictions of this window whose labels are known
+    auc_ci_high: float | None = None  # upper end of its bootstrap 95 % interval
     labelled: int = 0
     baseline_auc: float | None = None  # the model's offline test AUC (registry)
 
@@ -138,6 +141,7 @@ def decide_retrain(history: History, policy: RetrainPolicy | None = None) -> Ret
         "latest_drifted": list(latest.drifted) if latest else [],
         "latest_max_effect": latest.max_effect if latest else None,
         "latest_realised_auc": latest.realised_auc if latest else None,
+        "latest_auc_ci_high": latest.auc_ci_high if latest else None,
         "latest_labelled": latest.labelled if latest else 0,
         "baseline_auc": latest.baseline_auc if latest else None,
         "last_retrain": last.at.isoformat() if last else None,
@@ -181,8 +185,14 @@ def decide_retrain(history: History, policy: RetrainPolicy | None = None) -> Ret
         if latest.realised_auc is not None and latest.baseline_auc is not None
         else None
     )
-    numbers["auc_drop"] = drop
-    perf = drop is not None and drop > p.auc_drop and latest.labelled >= p.min_labelled
+    # the drop the interval guarantees: the baseline minus the best AUC the labels allow
+    sure = (
+        latest.baseline_auc - latest.auc_ci_high
+        if latest.auc_ci_high is not None and latest.baseline_auc is not None
+        else None
+    )
+    numbers["auc_drop"], numbers["auc_drop_lower_bound"] = drop, sure
+    perf = sure is not None and sure > p.auc_drop and latest.labelled >= p.min_labelled
     if drift:
         trigger, why = (
             "drift",
@@ -195,8 +205,9 @@ def decide_retrain(history: History, policy: RetrainPolicy | None = None) -> Ret
         trigger, why = (
             "performance",
             (
-                f"realised AUC {latest.realised_auc:.3f} is {drop:.3f} below the offline "
-                f"{latest.baseline_auc:.3f} (> {p.auc_drop}) on {latest.labelled} labels"
+                f"realised AUC {latest.realised_auc:.3f} (95 % interval up to {latest.auc_ci_high:.3f}) is at "
+                f"least {sure:.3f} below the offline {latest.baseline_auc:.3f} (> {p.auc_drop}) on "
+                f"{latest.labelled} labels"
             ),
         )
     else:
@@ -208,8 +219,15 @@ def decide_retrain(history: History, policy: RetrainPolicy | None = None) -> Ret
             )
         else:
             parts.append(f"no feature drifted in the latest window (largest effect {latest.max_effect:.3f})")
-        if drop is not None and drop > p.auc_drop:
+        if sure is not None and sure > p.auc_drop:
             parts.append(f"AUC dropped {drop:.3f} but on only {latest.labelled} labels (needs {p.min_labelled})")
+        elif drop is not None and drop > p.auc_drop:
+            why_not = (
+                f"its interval reaches {latest.auc_ci_high:.3f}"
+                if latest.auc_ci_high is not None
+                else "it has no interval (too few labels or one class)"
+            )
+            parts.append(f"realised AUC {latest.realised_auc:.3f} is {drop:.3f} below the offline, but {why_not}")
         elif drop is not None:
             parts.append(
                 f"realised AUC {latest.realised_auc:.3f} within {p.auc_drop} of the offline {latest.baseline_auc:.3f}"

@@ -221,6 +221,9 @@ def history(window_end: date, settings: Settings | None = None, windows: int = 8
                 drifted=tuple(sorted(set(w.loc[w["drifted"].astype(bool), "feature"]))),
                 max_effect=float(w["psi"].max()),
                 realised_auc=auc,
+                auc_ci_high=(
+                    float(p["auc_ci_high"].iloc[0]) if len(p) and pd.notna(p["auc_ci_high"].iloc[0]) else None
+                ),
                 labelled=int(p["n"].iloc[0]) if len(p) else 0,
                 baseline_auc=float(p["offline_auc"].iloc[0]) if len(p) and pd.notna(p["offline_auc"].iloc[0]) else None,
             )
