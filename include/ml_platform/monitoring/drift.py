@@ -149,21 +149,24 @@ def calibrate_thresholds(
     features: list[str],
     categorical: list[str] | tuple[str, ...] = (),
     *,
+    lag: int = 1,
     margin: float = 1.5,
     floor: float = 0.1,
     quantile: float = 0.95,
 ) -> dict[str, float]:
-    """Per feature, the PSI above which a window-over-window change is more than the feature's own
-    natural movement: `margin` times the `quantile` of the PSIs between consecutive `windows`
-    (oldest first, e.g. the weekly snapshots the champion was trained on), never below `floor`.
-    A trending feature (tenure, lifetime totals) moves every week: its threshold learns how much,
-    instead of the feature being excluded from monitoring."""
-    if len(windows) < 3:
-        raise ValueError(f"need at least 3 windows to calibrate on, got {len(windows)}")
+    """Per feature, the PSI above which a change over `lag` windows is more than the feature's own
+    natural movement: `margin` times the `quantile` of the PSIs between windows `lag` apart among
+    `windows` (oldest first, e.g. the weekly snapshots up to the champion's training cutoff), never
+    below `floor`. A trending feature (tenure, lifetime totals) moves every week: its threshold
+    learns how much, instead of the feature being excluded from monitoring."""
+    if lag < 1:
+        raise ValueError(f"lag must be at least 1, got {lag}")
+    if len(windows) < lag + 2:
+        raise ValueError(f"need at least {lag + 2} windows to calibrate a lag of {lag} on, got {len(windows)}")
     out = {}
     for f in features:
         moves = []
-        for before, after in zip(windows, windows[1:]):
+        for before, after in zip(windows, windows[lag:]):
             r, c = (_codes if f in categorical else _numeric)(before[f], after[f])
             moves.append(psi(r, c, categorical=f in categorical))
         out[f] = max(floor, margin * float(np.quantile(moves, quantile)))
