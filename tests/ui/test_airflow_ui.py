@@ -474,6 +474,8 @@ def test_every_result_link_opens_its_page(stack, page, shots):
     }
     from urllib.parse import quote
 
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     seen = []
     for (dag_id, task_id), names in links.items():
         run = next(
@@ -491,7 +493,10 @@ def test_every_result_link_opens_its_page(stack, page, shots):
             page.goto(f"{stack['base']}/dags/{dag_id}/runs/{quote(run['dag_run_id'])}/tasks/{task_id}/details")
             page.wait_for_load_state("networkidle")
             button = page.get_by_role("link", name=name)
-            assert button.count() >= 1, f"no {name!r} button on {dag_id}.{task_id}"
+            try:  # the UI asks for the links after the task instance: networkidle can come first
+                button.first.wait_for(state="visible", timeout=30_000)
+            except PlaywrightTimeout:
+                pytest.fail(f"no {name!r} button on {dag_id}.{task_id} within 30 s")
             if button.first.get_attribute("target") == "_blank":  # another site: a new tab
                 with page.context.expect_page() as new:
                     button.first.click()
