@@ -61,7 +61,16 @@ LABELS_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "monitorin
             _settings.drift_effect_threshold,
             type="number",
             minimum=0,
-            description="A significant feature drifts only with PSI at or above this.",
+            description="The floor of every feature's PSI threshold: a significant feature drifts only at or above "
+            "its calibrated threshold and this.",
+        ),
+        "lag_weeks": Param(
+            _settings.drift_lag_weeks,
+            type="integer",
+            minimum=0,
+            maximum=26,
+            description="Compare the week with the feature snapshot this many weeks earlier, on thresholds "
+            "calibrated for the champion; 0: with the champion's training set, at the effect threshold.",
         ),
         "policy": Param(
             {},
@@ -95,6 +104,7 @@ def monitoring() -> None:
 
         return spec(
             (data_interval_end - timedelta(days=1)).date(),
+            lag_weeks=params["lag_weeks"],
             q_value=params["q_value"],
             effect_threshold=params["effect_threshold"],
         )

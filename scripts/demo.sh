@@ -66,9 +66,9 @@ DEMO_CUTOFFS="2025-02-01,2025-02-08,2025-02-15"   # weekly snapshots whose label
 DEMO_HORIZON=14
 export ML_PLATFORM_LABEL_HORIZON_DAYS="${ML_PLATFORM_LABEL_HORIZON_DAYS:-$DEMO_HORIZON}"  # 12 weeks of data: 90 days cannot be observed
 export ML_PLATFORM_TRAINING_TRIALS="${ML_PLATFORM_TRAINING_TRIALS:-${DEMO_TRIALS:-8}}"  # retrains on a laptop
-# the synthetic business starts on DATA_START: lifetime counts, tenure and the 90/180-day windows
-# grow with its age every week, which is not drift; the demo watches the other features
-export ML_PLATFORM_DRIFT_EXCLUDE="${ML_PLATFORM_DRIFT_EXCLUDE:-tenure_days,frequency_90d,frequency_180d,frequency_lifetime,monetary_90d,monetary_180d,monetary_lifetime,max_amount,active_months,distinct_categories,online_count,mobile_count,store_count}"
+# every model input is watched: the synthetic business starts on DATA_START, so tenure, lifetime
+# counts and the 90/180-day windows grow with its age every week; each feature's threshold is
+# calibrated on that natural movement (ML_PLATFORM_DRIFT_LAG_WEEKS / _CALIBRATION_WEEKS / _MARGIN)
 # the two step-6 versions count toward the retrain budget: allow one drift retrain on top
 export ML_PLATFORM_RETRAIN_POLICY="${ML_PLATFORM_RETRAIN_POLICY:-{\"max_retrains\": 3\}}"
 # the deployment gate times predictions while the next training run's HPO holds both cores of a

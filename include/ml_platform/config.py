@@ -230,13 +230,40 @@ class Settings(BaseSettings):
         default=0.05, gt=0, le=1, description="Drift: false discovery rate of the per-feature tests."
     )
     drift_effect_threshold: float = Field(
-        default=0.1, ge=0, description="Drift: a significant feature counts only with PSI at or above this."
+        default=0.05,
+        ge=0,
+        description="Drift: the floor of every feature's PSI threshold (a significant feature drifts only at or above "
+        "its threshold).",
     )
     drift_max_rows: int = Field(
         default=100_000, ge=100, description="Drift: larger samples are sampled down to this (stated in the report)."
     )
     drift_exclude: str = Field(
-        default="", description="Drift: comma-separated features not watched (e.g. ones that grow with the data's age)."
+        default="", description="Drift: comma-separated features not watched (default: every model input is)."
+    )
+    drift_lag_weeks: int = Field(
+        default=4,
+        ge=0,
+        le=26,
+        description="Drift: a window is compared with the feature snapshot this many weeks before its end "
+        "(0: with the champion's training set, at the effect threshold).",
+    )
+    drift_calibration_weeks: int = Field(
+        default=6,
+        ge=3,
+        le=104,
+        description="Drift: weekly snapshots up to the champion's data cutoff whose natural movement sets each "
+        "feature's threshold.",
+    )
+    drift_margin: float = Field(
+        default=1.5, ge=1.0, description="Drift: a feature drifts beyond this multiple of its natural movement."
+    )
+    drift_min_importance: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="Drift: a drifted feature counts toward a retrain only with at least this share of the "
+        "champion's SHAP importance (the score always counts).",
     )
     retrain_poll_seconds: float = Field(
         default=60.0,

@@ -255,6 +255,7 @@ def test_monitoring_twice_over_one_week_hands_exactly_one_retrain_to_training(ba
     conf = {
         "q_value": 1.0,
         "effect_threshold": 0.0,
+        "lag_weeks": 0,  # against the training set, at no threshold: any difference drifts
         "policy": {"persist_windows": 1, "of_windows": 1, "cooldown_days": 0, "max_retrains": 9},
     }
     # the week must end after the champion's data_as_of (the newest snapshot when it was trained):

@@ -162,3 +162,49 @@ def test_prediction_drift_compares_served_and_batch_scores_with_the_training_set
     assert "score" in out["sources"]["served"]["drifted"]  # a constant 0.3 is not the training-time spread
     assert "score" not in out["sources"]["batch"]["drifted"]  # the same distribution
     assert out["rows_written"] == 8  # 3 features + the score, per source
+
+
+def test_a_window_compared_with_an_earlier_snapshot_drifts_only_past_its_calibrated_threshold(tmp_path):
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from ml_platform.lake.reader import read_pandas
+
+    spec = _lake(tmp_path)
+    # a reports table of the release before: no threshold or importance column
+    old = {"window_end": [date(2025, 3, 1)], "source": ["batch"], "feature": ["plan"], "psi": [0.0], "drifted": [False]}
+    write_deltalake(spec["reports_table"], pa.table(old))
+    base = {
+        **spec,
+        "reference_snapshot": "2025-03-01",
+        "importance": {"tenure_days": 0.0, "monetary_90d": 3.0, "plan": 1.0},
+    }
+    loose, tight = _run(
+        {**base, "thresholds": {"tenure_days": 0.1}},  # served tenure moved 1 sd from the 03-01 snapshot
+        {**base, "thresholds": {"tenure_days": 5.0}},  # ... less than this feature's calibrated movement
+    )
+    assert loose["sources"]["served"]["drifted"] == ["tenure_days"]
+    assert loose["sources"]["served"]["important_drift"] == 0.0  # the model ignores tenure here
+    assert tight["sources"]["served"]["drifted"] == []
+    assert "feature snapshot 2025-03-01" in Path(tight["report"]).read_text()
+    rows = read_pandas(spec["reports_table"])
+    now = rows[rows.window_end.astype(str) == "2025-03-08"].set_index(["source", "feature"])
+    assert now.loc[("served", "tenure_days"), "threshold"] == 5.0 and now.loc[("served", "plan"), "threshold"] == 0.1
+    assert now.loc[("served", "monetary_90d"), "importance"] == 0.75
+    assert rows[rows.window_end.astype(str) == "2025-03-01"]["threshold"].isna().all()  # the old row kept, null
+
+
+def test_drifted_features_the_champion_ignores_do_not_count_toward_a_retrain():
+    import pandas as pd
+
+    from ml_platform.monitoring.weekly import _counted
+
+    rows = pd.DataFrame(
+        {
+            "feature": ["tenure_days", "monetary_90d", "score", "plan", "old"],
+            "drifted": [True, True, True, False, True],
+            "importance": [0.001, 0.4, None, 0.5, float("nan")],
+        }
+    )
+    assert _counted(rows, 0.01) == ("monetary_90d", "old", "score")
+    assert _counted(rows.drop(columns="importance"), 0.01) == ("monetary_90d", "old", "score", "tenure_days")

@@ -21,6 +21,7 @@ TABLES: dict[str, list[str]] = {
     "monitoring.prediction_log": ["date"],
     "monitoring.labels": [],
     "monitoring.drift_reports": [],
+    "monitoring.performance_estimates": [],
     "monitoring.performance": [],
     "monitoring.retrain_decisions": [],
     "monitoring.retrain_handled": [],

@@ -7,10 +7,12 @@ from typing import Any
 from ml_platform.lake.reader import delta_table, table_exists, write_delta
 
 
-def replace_rows(path: str, data: Any, column: str, value: str) -> None:
-    """Replace the rows whose `column` equals `value` by `data` in one commit (creates the table)."""
+def replace_rows(path: str, data: Any, column: str, value: str, *, add_columns: bool = False) -> None:
+    """Replace the rows whose `column` equals `value` by `data` in one commit (creates the table);
+    `add_columns`: columns of `data` the table lacks are added (older rows read them as null)."""
     if table_exists(path):
-        write_delta(path, data, mode="overwrite", predicate=f"{column} = '{value}'")
+        extra = {"schema_mode": "merge"} if add_columns else {}
+        write_delta(path, data, mode="overwrite", predicate=f"{column} = '{value}'", **extra)
     else:
         write_delta(path, data, mode="append")
 

@@ -73,9 +73,10 @@ class FeatureDrift:
     statistic: float  # KS distance (numeric) or chi-squared statistic (categorical)
     psi: float
     significant: bool  # after the FDR correction
-    drifted: bool  # significant and psi >= the effect threshold
+    drifted: bool  # significant and psi >= threshold
     ref_null_share: float
     cur_null_share: float
+    threshold: float = 0.1  # the PSI this feature had to reach (calibrated, or the effect threshold)
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,7 @@ def detect_drift(
             statistic=float(stat[i]),
             psi=psis[i],
             significant=bool(sig[i]),
+            threshold=(thresholds or {}).get(f, effect_threshold),
             drifted=bool(sig[i]) and psis[i] >= (thresholds or {}).get(f, effect_threshold),
             ref_null_share=float(ref[f].isna().mean()),
             cur_null_share=float(cur[f].isna().mean()),

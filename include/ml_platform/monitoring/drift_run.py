@@ -118,9 +118,22 @@ def _html(
         "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:right}"
         "tr.d{background:#fdd}img{margin:4px}</style></head><body>",
         f"<h1>Drift, window ending {e(spec['window_end'])}</h1>",
-        f"<p>Champion v{e(str(spec['model_version']))}; reference: training set "
-        f"<code>{e(spec['training_set_id'])}</code> ({len(ref)} rows).</p>",
+        f"<p>Champion v{e(str(spec['model_version']))}; reference: "
+        + (
+            f"feature snapshot {e(spec['reference_snapshot'])}"
+            if spec.get("reference_snapshot")
+            else f"training set <code>{e(spec['training_set_id'])}</code>"
+        )
+        + f" ({len(ref)} rows).</p>",
     ]
+    cal = spec.get("calibration") or {}
+    if cal.get("snapshots"):
+        parts.append(
+            f"<p>Thresholds: {cal['margin']} x each feature's natural {cal['lag_weeks']}-week movement over the "
+            f"snapshots {e(cal['snapshots'][0])} .. {e(cal['snapshots'][-1])}.</p>"
+        )
+    if cal.get("note"):
+        parts.append(f"<p>{e(cal['note'])}</p>")
     if spec.get("excluded"):
         parts.append(f"<p>Not watched (ML_PLATFORM_DRIFT_EXCLUDE): {e(', '.join(spec['excluded']))}.</p>")
     for source, (res, cur, note) in results.items():
@@ -132,17 +145,19 @@ def _html(
         )
         parts.append(
             f"<h2>{e(source)}: {len(res.drifted)} drifted</h2><p>{e(note)} {res.current_rows} current rows. "
-            f"{e(res.detector)}, q = {res.q_value}, effect threshold PSI >= {res.effect_threshold}."
+            f"{e(res.detector)}, q = {res.q_value}; a feature drifts when significant and its PSI reaches "
+            f"its threshold (calibrated per feature, at least {res.effect_threshold})."
             f"{sampled} Detector time {res.detector_seconds:.2f} s.</p>"
         )
         parts.append(
-            "<table><tr><th>feature</th><th>kind</th><th>p-value</th><th>statistic</th><th>PSI</th>"
+            "<table><tr><th>feature</th><th>kind</th><th>p-value</th><th>statistic</th><th>PSI</th><th>threshold</th>"
             "<th>significant</th><th>drifted</th><th>null share ref / cur</th></tr>"
         )
         for f in sorted(res.features, key=lambda f: -f.psi):
             parts.append(
                 f"<tr class='{'d' if f.drifted else ''}'><td style='text-align:left'>{e(f.feature)}</td>"
                 f"<td>{f.kind}</td><td>{f.p_value:.2e}</td><td>{f.statistic:.3f}</td><td>{f.psi:.3f}</td>"
+                f"<td>{f.threshold:.3f}</td>"
                 f"<td>{f.significant}</td><td>{f.drifted}</td>"
                 f"<td>{f.ref_null_share:.2f} / {f.cur_null_share:.2f}</td></tr>"
             )
@@ -172,10 +187,17 @@ def run_window(spec: dict[str, Any]) -> dict[str, Any]:
     end = datetime.combine(end_day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
     start = end - timedelta(days=int(spec.get("days", 7)))
     feats, cats = list(spec["features"]), list(spec.get("categorical", []))
-    ref = read_pandas(spec["reference_table"], partition=("training_set_id", spec["training_set_id"]))
+    if spec.get("reference_snapshot"):  # the same population some weeks earlier
+        ref = read_pandas(
+            spec["features_table"], columns=feats, partition=("snapshot_date", spec["reference_snapshot"])
+        )
+        what = f"feature snapshot {spec['reference_snapshot']}"
+    else:  # no snapshot that far back: what the champion was trained on
+        ref = read_pandas(spec["reference_table"], partition=("training_set_id", spec["training_set_id"]))
+        what = f"training set {spec['training_set_id']}"
     missing = [f for f in feats if f not in ref.columns]
     if missing or ref.empty:
-        raise ValueError(f"training set {spec['training_set_id']} lacks rows or feature(s) {missing}")
+        raise ValueError(f"{what} lacks rows or feature(s) {missing}")
     served = _served(spec["log_table"], feats, start, end)
     batch, snap = _batch(spec["features_table"], feats, end_day)
     currents = {
@@ -183,12 +205,18 @@ def run_window(spec: dict[str, Any]) -> dict[str, Any]:
         "batch": (batch, f"Feature snapshot {snap}." if snap else ""),
     }
     results: dict[str, tuple[DriftResult, pd.DataFrame, str]] = {}
+    floor = float(spec.get("effect_threshold", 0.1))
     kw = {
         "q_value": float(spec.get("q_value", 0.05)),
-        "effect_threshold": float(spec.get("effect_threshold", 0.1)),
+        "effect_threshold": floor,
         "max_rows": int(spec.get("max_rows", 100_000)),
         "seed": int(spec.get("seed", 0)),
+        # a calibrated threshold is never below the floor the caller (a DAG param) asks for
+        "thresholds": {f: max(float(t), floor) for f, t in (spec.get("thresholds") or {}).items()},
     }
+    importance = {f: float(v) for f, v in (spec.get("importance") or {}).items()}
+    total = sum(max(v, 0.0) for v in importance.values())
+    share = {f: (max(v, 0.0) / total if total > 0 else 0.0) for f, v in importance.items()}
     ref_scores = (
         pd.read_parquet(spec["reference_scores"])[SCORE] if spec.get("reference_scores") else pd.Series(dtype="float64")
     )
@@ -225,6 +253,9 @@ def run_window(spec: dict[str, Any]) -> dict[str, Any]:
             "reference_rows": res.reference_rows,
             "current_rows": res.current_rows,
             "report": str(report),
+            "threshold": f.threshold,
+            # the feature's share of the champion's importance (None: the score, or not known)
+            "importance": share.get(f.feature) if share else None,
             **{
                 k: getattr(f, k)
                 for k in (
@@ -243,14 +274,23 @@ def run_window(spec: dict[str, Any]) -> dict[str, Any]:
         for source, (res, _, _) in results.items()
         for f in res.features
     ]
-    if rows:  # the window's rows are replaced, atomically
-        replace_rows(spec["reports_table"], pa.Table.from_pylist(rows), "window_end", end_day.isoformat())
+    if rows:  # the window's rows are replaced, atomically (a table of an older release gains the new columns)
+        table = pa.Table.from_pylist(rows)
+        i = table.schema.get_field_index("importance")  # all-None would give the column the type null
+        table = table.set_column(i, pa.field("importance", pa.float64()), table.column(i).cast(pa.float64()))
+        replace_rows(spec["reports_table"], table, "window_end", end_day.isoformat(), add_columns=True)
     return {
         "window_end": end_day.isoformat(),
         "report": str(report),
         "rows_written": len(rows),
         "sources": {
-            s: {"drifted": r.drifted, "max_psi": r.max_psi, "n_current": r.current_rows, "sampled_to": r.n_current}
+            s: {
+                "drifted": r.drifted,
+                "max_psi": r.max_psi,
+                "important_drift": r.important_drift(importance) if importance else None,
+                "n_current": r.current_rows,
+                "sampled_to": r.n_current,
+            }
             for s, (r, _, _) in results.items()
         },
     }

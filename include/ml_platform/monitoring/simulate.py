@@ -53,20 +53,9 @@ NUMERIC = [
 CATEGORICAL = ["preferred_channel"]
 FEATURES = NUMERIC + CATEGORICAL
 SCORE = "score"
-#: the features the shift moves directly (what attribution should name)
-SHIFTED = {
-    "monetary_30d",
-    "frequency_30d",
-    "avg_amount_90d",
-    "max_amount_90d",
-    "amount_trend",
-    "online_share_90d",
-    "mobile_share_90d",
-    "preferred_channel",
-    "recency_days",
-    "monetary_90d",
-    "frequency_90d",
-}
+#: the features the shift moves within weeks (purchase counts, amounts, channels over 30 to 180 days);
+#: tenure does not move with it and lifetime totals only slowly
+SHIFTED = set(FEATURES) - {"tenure_days", "frequency_lifetime", "monetary_lifetime"}
 #: the score's weights: the model's global importance follows them
 _WEIGHTS = {"recency_days": 0.045, "frequency_30d": -0.55, "amount_trend": -0.9, "active_weeks_90d": -0.12}
 
@@ -207,10 +196,10 @@ def _frame(f: pd.DataFrame) -> pd.DataFrame:
 def monitor(
     weeks: list[pd.DataFrame],
     *,
-    calibrate_on: int = 8,
+    calibrate_on: int = 6,
     lag: int = 4,
     policy: RetrainPolicy | None = None,
-    effect_threshold: float = 0.1,
+    effect_threshold: float = 0.05,
     seed: int = 0,
 ) -> MonitorReport:
     """The first `calibrate_on` weeks are the champion's (its thresholds and importance); every
@@ -270,6 +259,7 @@ def summary(report: MonitorReport) -> dict[str, Any]:
         "false_alarm_rate": report.false_alarm_rate(),
         "static_false_alarm_rate": report.false_alarm_rate(static=True),
         "first_drift_week": report.first_drift(),
+        "static_first_drift_week": report.first_drift(static=True),
         "first_retrain_week": report.first_retrain(),
         "retrains": sum(w.retrain for w in report.weeks),
         "est_auc_mean_abs_error": float(np.mean(err)) if err else None,
