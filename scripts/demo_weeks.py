@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ml_platform.config import get_settings
     from ml_platform.data.landing import land
-    from ml_platform.monitoring.week_report import format_weeks, plot_weeks, week_row
+    from ml_platform.monitoring.week_report import estimate_error, format_weeks, own_week, plot_weeks, week_row
     from ml_platform.serving.bento import sample_customers
 
     s = get_settings()
@@ -182,7 +182,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f" ({time.monotonic() - t0:.0f} s)")
         rows.append(row)
 
+    for row in rows:  # the labels of the early weeks' predictions came in during the later ones
+        row.update(own_week(date.fromisoformat(row["week_end"]), row["champion"], s))
     print("\n" + format_weeks(rows, a.shift_day))
+    err = estimate_error(rows)
+    paired = sum(1 for r in rows if r.get("estimate") and r.get("own_auc"))
+    print(
+        f"\n  label-free AUC estimate vs the realised AUC of the same week's predictions: mean |error| {err:.3f} "
+        f"over {paired} week(s)"
+        if err is not None
+        else "\n  label-free AUC estimate vs realised: no week's predictions have enough labels yet"
+    )
     png = s.reports_dir / "monitoring_weeks.png"
     plot_weeks(rows, a.shift_day, png)
     (s.reports_dir / "monitoring_weeks.json").write_text(json.dumps(rows, indent=1, default=str))

@@ -99,6 +99,11 @@ class DriftResult:
     def max_psi(self) -> float:
         return max((f.psi for f in self.features), default=0.0)
 
+    @property
+    def max_effect(self) -> float:
+        """The largest PSI as a multiple of its feature's threshold (1 or more: at or over it)."""
+        return max((f.psi / f.threshold if f.threshold > 0 else f.psi for f in self.features), default=0.0)
+
     def important_drift(self, importance: dict[str, float]) -> float:
         """The share of the model's attention on drifted features: the drifted features' global
         importance (e.g. mean |SHAP|) over all watched features' (0 when the model ignores what

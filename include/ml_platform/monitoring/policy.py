@@ -91,7 +91,7 @@ class Window:
     end: date  # last day of the window
     model_version: str
     drifted: tuple[str, ...] = ()  # features (or "score") that drifted (`monitoring.drift.FeatureDrift.drifted`)
-    max_effect: float = 0.0  # the largest effect size over features, significant or not
+    max_effect: float = 0.0  # the largest PSI over features as a multiple of its threshold, significant or not
     realised_auc: float | None = None  # on predictions of this window whose labels are known
     auc_ci_high: float | None = None  # upper end of its bootstrap 95 % interval
     labelled: int = 0
@@ -198,7 +198,7 @@ def decide_retrain(history: History, policy: RetrainPolicy | None = None) -> Ret
             "drift",
             (
                 f"drift in {len(drifted)} of the last {len(recent)} windows including the latest "
-                f"({', '.join(latest.drifted)}; largest effect {latest.max_effect:.3f})"
+                f"({', '.join(latest.drifted)}; largest PSI {latest.max_effect:.2f} x its threshold)"
             ),
         )
     elif perf:
@@ -218,7 +218,9 @@ def decide_retrain(history: History, policy: RetrainPolicy | None = None) -> Ret
                 f"(needs {p.persist_windows} of {p.of_windows})"
             )
         else:
-            parts.append(f"no feature drifted in the latest window (largest effect {latest.max_effect:.3f})")
+            parts.append(
+                f"no feature drifted in the latest window (largest PSI {latest.max_effect:.2f} x its threshold)"
+            )
         if sure is not None and sure > p.auc_drop:
             parts.append(f"AUC dropped {drop:.3f} but on only {latest.labelled} labels (needs {p.min_labelled})")
         elif drop is not None and drop > p.auc_drop:

@@ -221,7 +221,7 @@ def monitor(
             frames[calibrate_on - 1], frames[i], watched, CATEGORICAL, effect_threshold=effect_threshold, seed=seed
         )
         counted = tuple(f for f in res.drifted if f == SCORE or weights.get(f, 0.0) > 0)
-        windows.append(Window(end=end, model_version="1", drifted=counted, max_effect=res.max_psi))
+        windows.append(Window(end=end, model_version="1", drifted=counted, max_effect=res.max_effect))
         decision = decide_retrain(
             History(
                 now=datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc),

@@ -17,15 +17,12 @@ from ml_platform.lake.reader import read_pandas, table_exists
 
 def week_row(end: date, settings: Settings | None = None) -> dict[str, Any]:
     """One monitoring week of the lake's monitoring tables: per source the drifted features of
-    those watched and the largest PSI, the importance-weighted drift (the drifted features' share
+    those watched and the largest PSI as a multiple of its threshold, the importance-weighted drift (the drifted features' share
     of the champion's SHAP importance, batch source), the champion, its label-free AUC estimate
     with a 95 % band, the realised AUC of the week's own predictions with its bootstrap interval
     once enough of their labels are known (the retrain policy's `min_labelled`; fewer: no point),
     realised AUC per version on the labels that became known in the week, and the decision."""
-    import numpy as np
-
-    from ml_platform.monitoring.performance import group_metrics
-    from ml_platform.monitoring.weekly import retrain_policy
+    from ml_platform.monitoring.weekly import max_effect, retrain_policy
 
     s = settings or get_settings()
     row: dict[str, Any] = {"week_end": end.isoformat()}
@@ -36,6 +33,8 @@ def week_row(end: date, settings: Settings | None = None) -> dict[str, Any]:
         row[f"{source}_watched"] = len(ws) if len(ws) else None
         row[f"{source}_drifted"] = int(ws["drifted"].astype(bool).sum()) if len(ws) else None
         row[f"{source}_max_psi"] = float(ws["psi"].max()) if len(ws) else None
+        # the largest PSI as a multiple of its feature's threshold (>= 1: at or over it)
+        row[f"{source}_max_effect"] = max_effect(ws, s.drift_effect_threshold) if len(ws) else None
     b = w[w["source"] == "batch"]
     share = pd.to_numeric(b.get("importance", pd.Series(dtype=float)), errors="coerce")
     row["important_drift"] = float(share[b["drifted"].astype(bool)].sum()) if share.notna().any() else None
@@ -47,31 +46,21 @@ def week_row(end: date, settings: Settings | None = None) -> dict[str, Any]:
         e = e[(e["window_end"].astype(str) == end.isoformat()) & (e["model_version"].astype(str) == row["champion"])]
         if len(e) and pd.notna(e["est_auc"].iloc[0]):
             row["estimate"] = tuple(round(float(e[c].iloc[0]), 3) for c in ("est_auc", "est_auc_low", "est_auc_high"))
-    row["own_labels"], row["own_auc"] = 0, None
-    labels = table_path("monitoring.labels", s)
-    if row["champion"] and table_exists(labels):
-        lab = read_pandas(labels, columns=["anchor_ts", "model_version", "returned", "churn_probability", "churned"])
-        at = pd.to_datetime(lab["anchor_ts"], utc=True)  # the time the features describe, as for drift
-        stop = pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)
-        own = lab[
-            (at > stop - pd.Timedelta(days=7))
-            & (at <= stop)
-            & lab["returned"].astype(bool)
-            & (lab["model_version"].astype(str) == row["champion"])
-        ]
-        row["own_labels"] = len(own)
-        if len(own) >= retrain_policy(settings=s).min_labelled:
-            m = group_metrics(
-                own["churned"].to_numpy(), own["churn_probability"].to_numpy(), 0.5, 200, np.random.default_rng(0)
-            )
-            if m["roc_auc"] is not None:
-                row["own_auc"] = (round(m["roc_auc"], 3), round(m["auc_ci_low"], 3), round(m["auc_ci_high"], 3))
-    row["auc"] = {}
+    row.update(own_week(end, row["champion"], s))
+    row["auc"] = {}  # version: (AUC, interval low, high, labels), no AUC below the policy's min_labelled
     if table_exists(table_path("monitoring.performance", s)):
         perf = read_pandas(table_path("monitoring.performance", s))
         p = perf[(perf["window_end"].astype(str) == end.isoformat()) & (perf["grouping"] == "all")]
+        enough = retrain_policy(settings=s).min_labelled
+
+        def num(x: Any) -> float | None:
+            return None if pd.isna(x) else round(float(x), 3)
+
         row["auc"] = {
-            f"v{r.model_version}": (None if pd.isna(r.roc_auc) else round(float(r.roc_auc), 3), int(r.n))
+            f"v{r.model_version}": (
+                (num(r.roc_auc), num(r.auc_ci_low), num(r.auc_ci_high)) if int(r.n) >= enough else (None, None, None)
+            )
+            + (int(r.n),)
             for r in p.itertuples()
         }
     dec = read_pandas(table_path("monitoring.retrain_decisions", s))
@@ -82,6 +71,40 @@ def week_row(end: date, settings: Settings | None = None) -> dict[str, Any]:
     return row
 
 
+def own_week(end: date, champion: str | None, settings: Settings | None = None) -> dict[str, Any]:
+    """The realised AUC of the champion's predictions whose features describe the week ending
+    `end`, with its bootstrap 95 % interval, from the labels known now: {"own_labels": n,
+    "own_auc": (AUC, low, high) or None below the retrain policy's `min_labelled`}. Called again
+    once later weeks brought their labels (`scripts/demo_weeks.py`)."""
+    import numpy as np
+
+    from ml_platform.monitoring.performance import group_metrics
+    from ml_platform.monitoring.weekly import retrain_policy
+
+    s = settings or get_settings()
+    out: dict[str, Any] = {"own_labels": 0, "own_auc": None}
+    labels = table_path("monitoring.labels", s)
+    if not champion or not table_exists(labels):
+        return out
+    lab = read_pandas(labels, columns=["anchor_ts", "model_version", "returned", "churn_probability", "churned"])
+    at = pd.to_datetime(lab["anchor_ts"], utc=True)  # the time the features describe, as for drift
+    stop = pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)
+    own = lab[
+        (at > stop - pd.Timedelta(days=7))
+        & (at <= stop)
+        & lab["returned"].astype(bool)
+        & (lab["model_version"].astype(str) == champion)
+    ]
+    out["own_labels"] = len(own)
+    if len(own) >= retrain_policy(settings=s).min_labelled:
+        m = group_metrics(
+            own["churned"].to_numpy(), own["churn_probability"].to_numpy(), 0.5, 200, np.random.default_rng(0)
+        )
+        if m["roc_auc"] is not None:
+            out["own_auc"] = (round(m["roc_auc"], 3), round(m["auc_ci_low"], 3), round(m["auc_ci_high"], 3))
+    return out
+
+
 def _band(t: tuple[float, float, float] | None) -> str:
     return "-" if t is None else f"{t[0]:.3f} [{t[1]:.3f}, {t[2]:.3f}]"
 
@@ -90,7 +113,7 @@ def format_weeks(rows: list[dict[str, Any]], shift_day: date) -> str:
     """The week table a person reads (`week_row` rows, with `served` versions and, after a retrain,
     the training run's state and the gate's verdict)."""
     lines = [
-        "  week ending  shift  served by      drifted: served      batch (max PSI)  weighted  "
+        "  week ending  shift  served by      drifted (PSI/thr): served  batch       weighted  "
         "est. AUC [95 %]        own-week AUC [95 %] (labels)  decision"
     ]
     for r in rows:
@@ -98,7 +121,7 @@ def format_weeks(rows: list[dict[str, Any]], shift_day: date) -> str:
             src: (
                 "-"
                 if r[f"{src}_drifted"] is None
-                else f"{r[f'{src}_drifted']:2d}/{r[f'{src}_watched']} ({r[f'{src}_max_psi']:.2f})"
+                else f"{r[f'{src}_drifted']:2d}/{r[f'{src}_watched']} ({r[f'{src}_max_effect']:.2f})"
             )
             for src in ("served", "batch")
         }
@@ -111,7 +134,9 @@ def format_weeks(rows: list[dict[str, Any]], shift_day: date) -> str:
             f"{weighted:8s}  {_band(r.get('estimate')):22s}  {own:28s}  "
             f"{'RETRAIN ' + r['decision_id'] if r['retrain'] else 'no retrain'}"
         )
-        auc = ", ".join(f"{v} {a_ if a_ is not None else '-'} ({n})" for v, (a_, n) in sorted(r["auc"].items()))
+        auc = ", ".join(
+            f"{v} {_band(t[:3]) if t[0] is not None else '-'} ({t[3]})" for v, t in sorted(r["auc"].items())
+        )
         if auc:
             lines.append(f"  {'':11s}  realised AUC on the labels known this week: {auc}")
         lines.append(f"  {'':11s}  {r['decision'][:150]}")

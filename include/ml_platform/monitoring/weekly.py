@@ -359,6 +359,16 @@ def performance_window(window_end: date, days: int = 7, settings: Settings | Non
     }
 
 
+def max_effect(rows: Any, floor: float) -> float:
+    """The window's largest PSI as a multiple of its feature's threshold (rows written before
+    thresholds were recorded: the effect threshold)."""
+    import pandas as pd
+
+    thr = pd.to_numeric(rows.get("threshold", pd.Series(index=rows.index, dtype=float)), errors="coerce")
+    thr = thr.fillna(floor).where(lambda x: x > 0, 1.0)
+    return float((rows["psi"] / thr).max()) if len(rows) else 0.0
+
+
 def _counted(rows: Any, min_importance: float) -> tuple[str, ...]:
     """The drifted features of a window's drift rows that count toward a retrain: those with at
     least `min_importance` of the champion's importance, the score, and rows that carry none."""
@@ -404,7 +414,7 @@ def history(window_end: date, settings: Settings | None = None, windows: int = 8
                 end=date.fromisoformat(e),
                 model_version=version,
                 drifted=_counted(w, s.drift_min_importance),
-                max_effect=float(w["psi"].max()),
+                max_effect=max_effect(w, s.drift_effect_threshold),
                 realised_auc=auc,
                 auc_ci_high=(
                     float(p["auc_ci_high"].iloc[0]) if len(p) and pd.notna(p["auc_ci_high"].iloc[0]) else None
