@@ -48,6 +48,8 @@ def test_drift_must_persist_in_n_of_m_windows_including_the_latest():
 def test_a_performance_drop_needs_enough_labels():
     few = decide_retrain(History(NOW, _weeks(False, False, False, auc=0.70, labelled=150)), POLICY)
     assert not few.retrain and "only 150 labels" in few.reason
+    wide = decide_retrain(History(NOW, _weeks(False, False, False, auc=0.70, labelled=150, width=0.08)), POLICY)
+    assert "only 150 labels" in wide.reason and "0.70" not in wide.reason  # no point shown on too few labels
     d = decide_retrain(History(NOW, _weeks(False, False, False, auc=0.70, labelled=250)), POLICY)
     assert d.retrain and d.trigger == "performance" and d.numbers["auc_drop"] == pytest.approx(0.10)
     small = decide_retrain(History(NOW, _weeks(False, False, False, auc=0.77)), POLICY)

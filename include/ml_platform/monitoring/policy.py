@@ -221,8 +221,8 @@ def decide_retrain(history: History, policy: RetrainPolicy | None = None) -> Ret
             parts.append(
                 f"no feature drifted in the latest window (largest PSI {latest.max_effect:.2f} x its threshold)"
             )
-        if sure is not None and sure > p.auc_drop:
-            parts.append(f"AUC dropped {drop:.3f} but on only {latest.labelled} labels (needs {p.min_labelled})")
+        if latest.realised_auc is not None and latest.labelled < p.min_labelled:  # no point on a few labels
+            parts.append(f"only {latest.labelled} labels so far (a realised AUC needs {p.min_labelled})")
         elif drop is not None and drop > p.auc_drop:
             why_not = (
                 f"its interval reaches {latest.auc_ci_high:.3f}"
