@@ -153,17 +153,17 @@ def main() -> int:
         return ", ".join("never" if x is None else str(x) for x in d)
 
     print(f"\nsimulated customer panel ({a.seeds} seeds, 12 monitored weeks, 18 watched columns with the score)")
-    print(f"{'':54s}{'calibrated':>14s}{'static':>14s}")
+    print(f"{'':54s}{'calibrated':>20s}{'static':>20s}")
     print(
-        f"{'false alarms, stable world (feature-weeks)':54s}{rate(stable, 'false_alarm_rate'):>14s}"
-        f"{rate(stable, 'static_false_alarm_rate'):>14s}"
+        f"{'false alarms, stable world (feature-weeks)':54s}{rate(stable, 'false_alarm_rate'):>20s}"
+        f"{rate(stable, 'static_false_alarm_rate'):>20s}"
     )
-    print(f"{'retrains decided, stable world':54s}{sum(r['retrains'] for r in stable):>14d}{'-':>14s}")
+    print(f"{'retrains decided, stable world':54s}{sum(r['retrains'] for r in stable):>20d}{'-':>20s}")
     print(
-        f"{'weeks from the shift to the first drift (<0: before)':54s}{delays(shifted, 'first_drift_week'):>14s}"
-        f"{delays(shifted, 'static_first_drift_week'):>14s}"
+        f"{'weeks from the shift to the first drift (<0: before)':54s}{delays(shifted, 'first_drift_week'):>20s}"
+        f"{delays(shifted, 'static_first_drift_week'):>20s}"
     )
-    print(f"{'weeks from the shift to the retrain decision':54s}{delays(shifted, 'first_retrain_week'):>14s}")
+    print(f"{'weeks from the shift to the retrain decision':54s}{delays(shifted, 'first_retrain_week'):>20s}")
     err = [r["est_auc_mean_abs_error"] for r in stable]
     print(f"label-free AUC estimate vs realised, stable world: mean |error| {sum(err) / len(err):.4f}")
     ok = res.detector_seconds <= 5.0
