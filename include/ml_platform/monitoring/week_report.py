@@ -180,7 +180,7 @@ def plot_weeks(rows: list[dict[str, Any]], shift_day: date, path: Path) -> None:
     bars("own_auc", 0.08, "realised AUC of the week's predictions, 95 % interval", "s")
     a1.set_ylabel("ROC AUC")
     if a1.get_legend_handles_labels()[0]:
-        a1.legend(loc="lower left", fontsize=8)
+        a1.legend(loc="best", fontsize=8)
     else:  # no estimate and no labelled week yet
         a1.text(0.5, 0.5, "no estimate or labelled week yet", ha="center", va="center", transform=a1.transAxes)
     for source in ("served", "batch"):
