@@ -208,3 +208,18 @@ def test_drifted_features_the_champion_ignores_do_not_count_toward_a_retrain():
     )
     assert _counted(rows, 0.01) == ("monetary_90d", "old", "score")
     assert _counted(rows.drop(columns="importance"), 0.01) == ("monetary_90d", "old", "score", "tenure_days")
+
+
+def test_calibration_takes_snapshots_a_week_apart_whatever_the_cadence():
+    from datetime import date, timedelta
+
+    from ml_platform.monitoring.weekly import weekly_snapshots
+
+    weekly = [(date(2025, 1, 5) + timedelta(weeks=k)).isoformat() for k in range(10)]
+    assert weekly_snapshots(weekly, 6) == weekly[-6:]
+    daily = [(date(2025, 1, 1) + timedelta(days=k)).isoformat() for k in range(60)]  # .. 2025-03-01
+    picked = weekly_snapshots(daily, 6)
+    assert picked[-1] == "2025-03-01" and len(picked) == 6
+    gaps = {(date.fromisoformat(b) - date.fromisoformat(a)).days for a, b in zip(picked, picked[1:])}
+    assert gaps == {7}  # a lag of 4 is 4 weeks, not 4 days
+    assert weekly_snapshots(daily[:10], 6) == ["2025-01-03", "2025-01-10"]  # fewer when the history is short

@@ -188,6 +188,19 @@ def _importance(version: str, features: list[str], s: Settings) -> dict[str, flo
     return {f: float(shap.get(f, 0.0)) for f in features} if shap else {f: 1.0 for f in features}
 
 
+def weekly_snapshots(dates: list[str], n: int) -> list[str]:
+    """Up to `n` of the sorted ISO `dates`, oldest first, at least a week apart: the newest, then
+    each time the latest a week or more before the one picked last (weekly snapshots: the last `n`;
+    daily ones: one a week), so a calibration lag of k means k weeks whatever the cadence."""
+    out: list[str] = []
+    for d in reversed(dates):
+        if len(out) == n:
+            break
+        if not out or date.fromisoformat(d) <= date.fromisoformat(out[-1]) - timedelta(days=7):
+            out.append(d)
+    return out[::-1]
+
+
 def calibration(
     version: str, features: list[str], categorical: list[str], settings: Settings | None = None, *, lag: int = 4
 ) -> dict:
@@ -208,9 +221,8 @@ def calibration(
     mv = client(s).get_model_version(s.model_name, version)
     cutoff = mv.tags.get("data_as_of") or mv.tags.get("test_cutoff") or "9999-12-31"
     importance = _importance(version, features, s)
-    snaps = [d for d in partition_values(table_path("features.customer_features", s), "snapshot_date") if d <= cutoff][
-        -max(weeks, lag + 2) :
-    ]
+    dates = [d for d in partition_values(table_path("features.customer_features", s), "snapshot_date") if d <= cutoff]
+    snaps = weekly_snapshots(dates, max(weeks, lag + 2))
     watched = [*features, "score"]
     if len(snaps) >= lag + 2:
         frames = [_champion_frame(version, d, s) for d in snaps]
