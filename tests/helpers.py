@@ -287,3 +287,20 @@ def record_outcome(name: str, **figures: object) -> None:
     folder = Path(__file__).resolve().parents[1] / "test-results" / "faults"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.json").write_text(json.dumps(figures, indent=1, sort_keys=True, default=str) + "\n")
+
+
+def brute_force_pit(entity, feats, ttl):
+    """The point-in-time join by its definition, row by row: entity rows (key, ts, tag), feature
+    rows (key, fts, tiebreak, value) -> sorted (tag, value or None)."""
+    out = []
+    for k, ts, tag in entity:
+        best = None
+        for fk, fts, tb, v in feats:
+            if k is None or ts is None or fk != k or fts > ts:
+                continue
+            if best is None or (fts, tb) > (best[0], best[1]):
+                best = (fts, tb, v)
+        if best is not None and ttl is not None and ts - best[0] > ttl:
+            best = None
+        out.append((tag, None if best is None else best[2]))
+    return sorted(out, key=lambda r: (r[0], -1 if r[1] is None else r[1]))

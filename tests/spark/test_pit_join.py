@@ -10,6 +10,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from ml_platform.features.pit import pit_join
+from tests.helpers import brute_force_pit
 
 pytestmark = pytest.mark.spark
 T0 = datetime(2025, 1, 1)
@@ -79,21 +80,6 @@ def test_rejects_a_lookup_that_would_overwrite_an_entity_column(spark):
         _join(e, f)
 
 
-def _brute(entity, feats, ttl):
-    out = []
-    for k, ts, tag in entity:
-        best = None
-        for fk, fts, tb, v in feats:
-            if k is None or ts is None or fk != k or fts > ts:
-                continue
-            if best is None or (fts, tb) > (best[0], best[1]):
-                best = (fts, tb, v)
-        if best is not None and ttl is not None and ts - best[0] > ttl:
-            best = None
-        out.append((tag, None if best is None else best[2]))
-    return sorted(out, key=lambda r: (r[0], -1 if r[1] is None else r[1]))
-
-
 keys = st.sampled_from(["a", "b", "c", "d"])
 hours = st.integers(min_value=0, max_value=12)
 
@@ -113,4 +99,4 @@ def test_matches_brute_force_reference(spark, entity, feats, ttl_hours):
     got = sorted(
         ((r["tag"], r["v"]) for r in _join(e, f, ttl).collect()), key=lambda r: (r[0], -1 if r[1] is None else r[1])
     )
-    assert got == _brute(ent, fr, ttl)
+    assert got == brute_force_pit(ent, fr, ttl)
