@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ml_platform.features.registry import FeatureSpec, FeatureTable
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame
 
 WINDOWS = (30, 90, 180)
@@ -159,3 +160,95 @@ def compute_customer_features(silver: DataFrame, dates: list[date]) -> DataFrame
         ).alias("avg_days_between_purchases"),
     )
     return out
+
+
+def compute_customer_features_embedded(silver: pa.Table, dates: list[date], *, threads: int | None = None) -> pa.Table:
+    """`compute_customer_features` in an embedded engine (DuckDB over Arrow), no JVM: the same
+    rows and columns with the same types. Sums may differ from Spark's in the last bit (summation
+    order, as between two Spark runs), so rounded columns agree to 1e-6; the rest exactly.
+    `silver`: at least customer_id, transaction_ts, amount, product_category, channel."""
+    import duckdb
+
+    if not dates:
+        raise ValueError("no snapshot dates to compute")
+    missing = [
+        c
+        for c in ("customer_id", "transaction_ts", "amount", "product_category", "channel")
+        if c not in silver.column_names
+    ]
+    if missing:
+        raise ValueError(f"silver rows lack column(s) {missing}")
+    unix = "(epoch_us({}) // 1000000)"  # whole seconds, floored: Spark's unix_timestamp
+    windows_agg = ", ".join(
+        f"count(*) FILTER (WHERE age < {w}) AS frequency_{w}d, "
+        f"coalesce(sum(amount) FILTER (WHERE age < {w}), 0.0) AS monetary_{w}d"
+        for w in WINDOWS
+    )
+    sql = f"""
+        WITH rows AS (
+            SELECT customer_id, CAST(transaction_ts AS TIMESTAMPTZ) AS ts, amount, product_category, channel,
+                   CAST(CAST(transaction_ts AS TIMESTAMPTZ) AS DATE) AS day
+            FROM silver_in
+            WHERE CAST(transaction_ts AS TIMESTAMPTZ) < CAST($last AS TIMESTAMPTZ)
+        ),
+        paired AS (
+            SELECT r.*, s.snapshot_date, datediff('day', r.day, s.snapshot_date) AS age
+            FROM rows r JOIN (SELECT unnest($dates::DATE[]) AS snapshot_date) s ON r.day <= s.snapshot_date
+        ),
+        a AS (
+            SELECT customer_id, snapshot_date, max(ts) AS _last, min(ts) AS _first, {windows_agg},
+                   count(*) AS frequency_lifetime, sum(amount) AS monetary_lifetime, max(amount) AS max_amount,
+                   count(DISTINCT year(day) * 12 + month(day)) AS active_months,
+                   count(DISTINCT product_category) AS distinct_categories,
+                   count(*) FILTER (WHERE channel = 'online') AS online_count,
+                   count(*) FILTER (WHERE channel = 'mobile') AS mobile_count,
+                   count(*) FILTER (WHERE channel = 'store') AS store_count
+            FROM paired GROUP BY customer_id, snapshot_date
+        ),
+        e AS (SELECT *, CAST(snapshot_date + INTERVAL 1 DAY AS TIMESTAMPTZ) AS _end FROM a)
+        SELECT customer_id, snapshot_date, _end AS feature_timestamp,
+            ({unix.format("_end")} - {unix.format("_last")}) / 86400.0 AS recency_days,
+            ({unix.format("_end")} - {unix.format("_first")}) / 86400.0 AS tenure_days,
+            {", ".join(f"CAST(frequency_{w}d AS BIGINT) AS frequency_{w}d" for w in WINDOWS)},
+            CAST(frequency_lifetime AS BIGINT) AS frequency_lifetime,
+            {", ".join(f"round(monetary_{w}d, 6) AS monetary_{w}d" for w in WINDOWS)},
+            round(monetary_lifetime, 6) AS monetary_lifetime,
+            round(monetary_lifetime / frequency_lifetime, 6) AS avg_amount,
+            max_amount,
+            CAST(active_months AS BIGINT) AS active_months,
+            CASE WHEN monetary_90d > 0 THEN round((monetary_30d / 30.0) / (monetary_90d / 90.0), 6) END AS amount_trend,
+            CAST(distinct_categories AS BIGINT) AS distinct_categories,
+            CAST(online_count AS BIGINT) AS online_count,
+            CAST(mobile_count AS BIGINT) AS mobile_count,
+            CAST(store_count AS BIGINT) AS store_count,
+            round(online_count / frequency_lifetime, 6) AS online_share,
+            CASE WHEN frequency_lifetime > 1 THEN
+                round(({unix.format("_last")} - {unix.format("_first")}) / 86400.0 / (frequency_lifetime - 1), 6)
+            END AS avg_days_between_purchases
+        FROM e
+    """
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        con.register("silver_in", silver)
+        last = f"{max(dates) + timedelta(days=1)} 00:00:00+00"
+        out = con.sql(sql, params={"last": last, "dates": sorted({d.isoformat() for d in dates})}).to_arrow_table()
+    finally:
+        con.close()
+    return out.cast(_arrow_schema())
+
+
+def _arrow_schema() -> pa.Schema:
+    """The Arrow schema of `features.customer_features` rows, as Spark writes them."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("customer_id", pa.string()),
+            ("snapshot_date", pa.date32()),
+            ("feature_timestamp", pa.timestamp("us", tz="UTC")),
+            *[(n, pa.int64() if feature_type(n) == "bigint" else pa.float64()) for n in FEATURE_COLUMNS],
+        ]
+    )
