@@ -3,7 +3,8 @@ ASOF LEFT JOIN (the floor).
 
     python benchmarks/pit_join.py [--entities 100000 --features 1000000] [--big] [--smoke]
 
-Generates a feature table of M rows (keys x weekly timestamps, 10 feature columns) and N entity
+Generates a feature table of M rows (keys x weekly timestamps, 10 feature columns, a row id as
+the tie-break, as the store passes row tracking's) and N entity
 rows (random keys, 5 % unknown, random event times, duplicates allowed) as Parquet, then joins:
 - Spark: `ml_platform.features.pit.pit_join` (union-and-window), written to Parquet; session
   start timed separately;
@@ -46,6 +47,7 @@ def make_data(n_entities: int, n_features: int, out: Path) -> None:
             "customer_id": pd.array([f"C{x:08d}" for x in k]),
             "feature_timestamp": fts,
             **{f: rng.random(len(k)) for f in FEATURES},
+            "row_id": np.arange(len(k), dtype="int64"),  # the tie-break the store passes (row tracking's)
         }
     )
     feats.to_parquet(out / "features.parquet", index=False, row_group_size=1_000_000)
@@ -84,6 +86,7 @@ def embedded_join(out: Path) -> None:
         event_ts="event_timestamp",
         feature_ts="feature_timestamp",
         feature_names=FEATURES,
+        tiebreak=["row_id"],
         threads=2,
     )
     pq.write_table(res, out / "embedded.parquet")
@@ -102,6 +105,7 @@ def spark_join(spark, out: Path) -> None:
         event_ts="event_timestamp",
         feature_ts="feature_timestamp",
         feature_names=FEATURES,
+        tiebreak=["row_id"],
     )
     res.write.mode("overwrite").parquet(str(out / "spark.parquet"))
 

@@ -56,6 +56,7 @@ def test_exact_timestamp_included_ttl_and_ties(spark):
         ("c", _h(10), 1, 100.0),
         ("c", _h(10), 2, 200.0),
         ("c", _h(10), 0, 0.0),
+        ("c", _h(10), None, 300.0),  # a NULL tie-break sorts first: it never wins a tie
     ]
     e, f = _frames(spark, entity, feats)
     got = {r["tag"]: r["v"] for r in _join(e, f, ttl=timedelta(hours=48)).collect()}

@@ -65,6 +65,7 @@ def test_exact_timestamp_included_ttl_and_ties():
         ("c", _h(10), 1, 100.0),
         ("c", _h(10), 2, 200.0),  # the largest tie-break (the latest commit) wins
         ("c", _h(10), 0, 0.0),
+        ("c", _h(10), None, 300.0),  # a NULL tie-break sorts first, as in Spark: it never wins a tie
     ]
     e, f = _frames(entity, feats)
     got = dict(zip(*_join(e, f, ttl=timedelta(hours=48)).select(["tag", "v"]).to_pydict().values()))

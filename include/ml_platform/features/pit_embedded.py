@@ -8,9 +8,10 @@ to the row with the largest `tiebreak` columns (the store passes the Delta commi
 them to the row whose feature values sort last. Every entity row comes out exactly once with all
 its columns, duplicates and NULL keys included.
 
-Plan: feature rows are first reduced to one per (key, feature_ts), the tie-break's winner; then
-DuckDB's ASOF LEFT JOIN (equality on the keys, `event_ts >= feature_ts`) picks the latest of them
-for each entity row. Timestamps are compared as UTC instants.
+Plan: one DuckDB ASOF LEFT JOIN, equality on the keys and `>=` on (time, tie-break...) as a
+struct, picks for each entity row the latest feature row and, among rows at that time, the
+largest tie-break; without a tie-break, feature rows are first reduced to one per (key, time).
+Timestamps are compared as UTC instants.
 """
 
 from __future__ import annotations
@@ -59,32 +60,42 @@ def pit_join_embedded(
         raise ValueError(f"entity frame already has column(s) {clash} that the lookup would add")
 
     keys = [f"__pit_k{i}" for i in range(len(entity_keys))]
-    # the row that sorts last wins, as in Spark's ascending window where NULL sorts first
-    order = [f"{_q(c)} DESC NULLS LAST" for c in (tiebreak or feature_names)]
+    fkeys = ", ".join(f"{_q(c)} AS {k}" for c, k in zip(feature_keys, keys))
+    fts = f"CAST({_q(feature_ts)} AS TIMESTAMP)"
+    where = f"{_q(feature_ts)} IS NOT NULL AND " + " AND ".join(f"{_q(c)} IS NOT NULL" for c in feature_keys)
+    values = ", ".join(_q(n) for n in feature_names)
+    if tiebreak:
+        # one ASOF join on (time, tie-break...) as a struct: the entity side's tie-break is the
+        # largest BIGINT, so the latest time wins and, among its rows, the largest tie-break (a
+        # NULL one is the smallest, as Spark sorts it first); no pass to reduce the ties
+        tb = ", ".join(f"'b{i}': coalesce(CAST({_q(c)} AS BIGINT), {-(2**63)})" for i, c in enumerate(tiebreak))
+        top = ", ".join(f"'b{i}': {2**63 - 1}" for i in range(len(tiebreak)))
+        feature_rows = f"SELECT {fkeys}, {fts} AS __pit_fts, {{'t': {fts}, {tb}}} AS __pit_at, {values} FROM features_in WHERE {where}"
+        entity_at = f"CASE WHEN __pit_ts IS NOT NULL THEN {{'t': __pit_ts, {top}}} END"
+    else:
+        # without a tie-break the values decide: the row that sorts last wins, as in Spark's
+        # ascending window where NULL sorts first
+        order = ", ".join(f"{_q(n)} DESC NULLS LAST" for n in feature_names)
+        feature_rows = (
+            f"SELECT {fkeys}, {fts} AS __pit_fts, {fts} AS __pit_at, {values} FROM features_in WHERE {where} "
+            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(_q(c) for c in feature_keys)}, {fts} ORDER BY {order}) = 1"
+        )
+        entity_at = "__pit_ts"
     stale = "p.__pit_fts IS NULL"
     if ttl is not None:
         stale += f" OR e.__pit_ts - p.__pit_fts > INTERVAL {int(ttl.total_seconds())} SECOND"
     sql = f"""
-        WITH f AS (
-            SELECT {", ".join(f"{_q(c)} AS {k}" for c, k in zip(feature_keys, keys))},
-                   CAST({_q(feature_ts)} AS TIMESTAMP) AS __pit_fts,
-                   {", ".join(_q(n) for n in feature_names)}
-            FROM features_in
-            WHERE {_q(feature_ts)} IS NOT NULL
-              AND {" AND ".join(f"{_q(c)} IS NOT NULL" for c in feature_keys)}
-            QUALIFY row_number() OVER (
-                PARTITION BY {", ".join(_q(c) for c in feature_keys)}, CAST({_q(feature_ts)} AS TIMESTAMP)
-                ORDER BY {", ".join(order)}) = 1
-        ),
-        e AS (
+        WITH f AS ({feature_rows}),
+        e0 AS (
             SELECT *, {", ".join(f"{_q(c)} AS {k}" for c, k in zip(entity_keys, keys))},
                    CAST({_q(event_ts)} AS TIMESTAMP) AS __pit_ts
             FROM entity_in
-        )
+        ),
+        e AS (SELECT *, {entity_at} AS __pit_at FROM e0)
         SELECT {", ".join(f"e.{_q(c)}" for c in entity.column_names)},
                {", ".join(f"CASE WHEN {stale} THEN NULL ELSE p.{_q(n)} END AS {_q(n)}" for n in feature_names)}
         FROM e ASOF LEFT JOIN f AS p
-          ON {" AND ".join(f"e.{k} = p.{k}" for k in keys)} AND e.__pit_ts >= p.__pit_fts
+          ON {" AND ".join(f"e.{k} = p.{k}" for k in keys)} AND e.__pit_at >= p.__pit_at
     """
     con = duckdb.connect()
     try:
