@@ -8,9 +8,8 @@ the tie-break, as the store passes row tracking's) and N entity
 rows (random keys, 5 % unknown, random event times, duplicates allowed) as Parquet, then joins:
 - Spark: `ml_platform.features.pit.pit_join` (union-and-window), written to Parquet; session
   start timed separately;
-- embedded: `ml_platform.features.pit_embedded.pit_join_embedded` (DuckDB over Arrow, with the
-  store's semantics: tie-break, TTL, NULL keys) from the Parquet files read by pyarrow, written to
-  Parquet;
+- embedded: `ml_platform.features.pit_embedded.pit_join_embedded` (DuckDB, with the store's
+  semantics: tie-break, TTL, NULL keys) over the Parquet files, its Arrow result written to Parquet;
 - DuckDB: `ASOF LEFT JOIN ... ON k = k AND event_ts >= feature_ts`, written to Parquet.
 Checks that all three give the same rows (every entity row once, same feature values) and prints wall
 time, peak memory (RSS of the process tree) and the ratio. `--big` is 1 M x 10 M.
@@ -78,9 +77,9 @@ def embedded_join(out: Path) -> None:
 
     from ml_platform.features.pit_embedded import pit_join_embedded
 
-    res = pit_join_embedded(
-        pq.read_table(out / "entities.parquet"),
-        pq.read_table(out / "features.parquet"),
+    res = pit_join_embedded(  # the files as they are: DuckDB scans them (a Delta version's live files alike)
+        [out / "entities.parquet"],
+        [out / "features.parquet"],
         entity_keys=["customer_id"],
         feature_keys=["customer_id"],
         event_ts="event_timestamp",

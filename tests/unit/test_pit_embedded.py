@@ -106,6 +106,23 @@ def test_utc_instants_compare_whatever_the_zone_of_either_side():
     assert out.column("v").to_pylist() == [1.0]
 
 
+def test_parquet_files_give_what_arrow_tables_give(tmp_path):
+    import pyarrow.parquet as pq
+
+    entity = [("a", _h(10), 1), ("a", _h(9), 2), (None, _h(10), 3), ("c", _h(10), 4)]
+    feats = [("a", _h(5), 0, 5.0), ("a", _h(10), 0, 10.0), ("c", _h(10), 2, 200.0), ("c", _h(10), 1, 100.0)]
+    e, f = _frames(entity, feats)
+    pq.write_table(e, tmp_path / "e.parquet")
+    pq.write_table(f.slice(0, 2), tmp_path / "f-0.parquet")  # a table's rows over several files
+    pq.write_table(f.slice(2), tmp_path / "f-1.parquet")
+    files = [tmp_path / "f-0.parquet", str(tmp_path / "f-1.parquet")]
+    from_files = _join(tmp_path / "e.parquet", files)
+    assert from_files.sort_by("tag").to_pydict() == _join(e, f).sort_by("tag").to_pydict()
+    assert from_files.sort_by("tag").column("v").to_pylist() == [10.0, 5.0, None, 200.0]
+    with pytest.raises(ValueError, match="no Parquet files"):
+        _join(e, [])
+
+
 def test_names_a_missing_or_clashing_column():
     e, f = _frames([("a", _h(1), 1)], [("a", _h(1), 0, 1.0)])
     with pytest.raises(ValueError, match="already has column"):

@@ -16,8 +16,10 @@ Timestamps are compared as UTC instants.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -28,9 +30,23 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _source(con: Any, name: str, rows: Any) -> list[str]:
+    """Make `rows` (an Arrow table or local Parquet files) the relation `name`; its column names."""
+    if isinstance(rows, (str, Path)):
+        rows = [rows]
+    if not isinstance(rows, Sequence):
+        con.register(name, rows)
+    else:
+        files = ", ".join("'" + str(f).replace("'", "''") + "'" for f in rows)
+        if not files:
+            raise ValueError(f"no Parquet files for {name}")
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{files}])")
+    return list(con.sql(f"SELECT * FROM {name} LIMIT 0").columns)
+
+
 def pit_join_embedded(
-    entity: pa.Table,
-    features: pa.Table,
+    entity: pa.Table | Sequence[str | Path],
+    features: pa.Table | Sequence[str | Path],
     *,
     entity_keys: list[str],
     feature_keys: list[str],
@@ -42,20 +58,49 @@ def pit_join_embedded(
     threads: int | None = None,
 ) -> pa.Table:
     """Entity rows with `feature_names` as of each row's `event_ts` (see module doc); the entity
-    table's columns first, in their order, then the features. `threads`: DuckDB's (default: all)."""
+    table's columns first, in their order, then the features. Either side is an Arrow table or a
+    list of local Parquet files, which DuckDB scans itself (no copy into memory first).
+    `threads`: DuckDB's (default: all)."""
     import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        entity_cols = _source(con, "entity_in", entity)
+        feature_cols = _source(con, "features_in", features)
+        return con.sql(
+            _sql(
+                entity_cols, feature_cols, entity_keys, feature_keys, event_ts, feature_ts, feature_names, ttl, tiebreak
+            )
+        ).to_arrow_table()
+    finally:
+        con.close()
+
+
+def _sql(
+    entity_cols: list[str],
+    feature_cols: list[str],
+    entity_keys: list[str],
+    feature_keys: list[str],
+    event_ts: str,
+    feature_ts: str,
+    feature_names: list[str],
+    ttl: timedelta | None,
+    tiebreak: list[str] | None,
+) -> str:
+    """The join's query over the relations `entity_in` and `features_in`, after checking the columns."""
 
     if len(entity_keys) != len(feature_keys):
         raise ValueError(f"lookup keys {entity_keys} do not match the table's primary keys {feature_keys}")
-    missing = [c for c in [*entity_keys, event_ts] if c not in entity.column_names]
+    missing = [c for c in [*entity_keys, event_ts] if c not in entity_cols]
     if missing:
-        raise ValueError(f"entity frame lacks column(s) {missing}; it has {entity.column_names}")
-    absent = [
-        c for c in [*feature_keys, feature_ts, *feature_names, *(tiebreak or [])] if c not in features.column_names
-    ]
+        raise ValueError(f"entity frame lacks column(s) {missing}; it has {entity_cols}")
+    absent = [c for c in [*feature_keys, feature_ts, *feature_names, *(tiebreak or [])] if c not in feature_cols]
     if absent:
-        raise ValueError(f"feature frame lacks column(s) {absent}; it has {features.column_names}")
-    clash = sorted(set(feature_names) & set(entity.column_names))
+        raise ValueError(f"feature frame lacks column(s) {absent}; it has {feature_cols}")
+    clash = sorted(set(feature_names) & set(entity_cols))
     if clash:
         raise ValueError(f"entity frame already has column(s) {clash} that the lookup would add")
 
@@ -84,7 +129,7 @@ def pit_join_embedded(
     stale = "p.__pit_fts IS NULL"
     if ttl is not None:
         stale += f" OR e.__pit_ts - p.__pit_fts > INTERVAL {int(ttl.total_seconds())} SECOND"
-    sql = f"""
+    return f"""
         WITH f AS ({feature_rows}),
         e0 AS (
             SELECT *, {", ".join(f"{_q(c)} AS {k}" for c, k in zip(entity_keys, keys))},
@@ -92,18 +137,8 @@ def pit_join_embedded(
             FROM entity_in
         ),
         e AS (SELECT *, {entity_at} AS __pit_at FROM e0)
-        SELECT {", ".join(f"e.{_q(c)}" for c in entity.column_names)},
+        SELECT {", ".join(f"e.{_q(c)}" for c in entity_cols)},
                {", ".join(f"CASE WHEN {stale} THEN NULL ELSE p.{_q(n)} END AS {_q(n)}" for n in feature_names)}
         FROM e ASOF LEFT JOIN f AS p
           ON {" AND ".join(f"e.{k} = p.{k}" for k in keys)} AND e.__pit_at >= p.__pit_at
     """
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        if threads:
-            con.execute(f"SET threads = {int(threads)}")
-        con.register("entity_in", entity)
-        con.register("features_in", features)
-        return con.sql(sql).to_arrow_table()
-    finally:
-        con.close()
