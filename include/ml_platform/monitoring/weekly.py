@@ -151,12 +151,15 @@ def drift_spec(
     }
 
 
-def _champion_frame(version: str, snapshot: str, s: Settings) -> Any:
-    """The snapshot's features with the version's churn score (column `score`)."""
+def _champion_model(version: str, s: Settings) -> Any:
     import mlflow
 
+    return mlflow.pyfunc.load_model(f"models:/{s.model_name}/{version}")
+
+
+def _champion_frame(model: Any, snapshot: str, s: Settings) -> Any:
+    """The snapshot's features with `model`'s churn score (column `score`)."""
     frame = read_pandas(table_path("features.customer_features", s), partition=("snapshot_date", snapshot))
-    model = mlflow.pyfunc.load_model(f"models:/{s.model_name}/{version}")
     return frame.assign(score=rescore(model, frame))
 
 
@@ -170,7 +173,9 @@ def snapshot_scores(version: str, snapshot: str, settings: Settings | None = Non
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        pd.DataFrame({"score": _champion_frame(version, snapshot, s)["score"]}).to_parquet(tmp, index=False)
+        pd.DataFrame({"score": _champion_frame(_champion_model(version, s), snapshot, s)["score"]}).to_parquet(
+            tmp, index=False
+        )
         tmp.replace(path)
     return str(path)
 
@@ -225,7 +230,8 @@ def calibration(
     snaps = weekly_snapshots(dates, max(weeks, lag + 2))
     watched = [*features, "score"]
     if len(snaps) >= lag + 2:
-        frames = [_champion_frame(version, d, s) for d in snaps]
+        model = _champion_model(version, s)  # loaded once for every snapshot
+        frames = [_champion_frame(model, d, s) for d in snaps]
         thresholds = calibrate_thresholds(frames, watched, categorical, lag=lag, margin=margin, floor=0.0)
         note = None
     else:
