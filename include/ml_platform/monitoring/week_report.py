@@ -17,8 +17,9 @@ from ml_platform.lake.reader import read_pandas, table_exists
 
 def week_row(end: date, settings: Settings | None = None) -> dict[str, Any]:
     """One monitoring week of the lake's monitoring tables: per source the drifted features of
-    those watched and the largest PSI as a multiple of its threshold, the importance-weighted drift (the drifted features' share
-    of the champion's SHAP importance, batch source), the champion, its label-free AUC estimate
+    those watched and the largest PSI as a multiple of its threshold, the importance-weighted
+    drift (the drifted features' share of the champion's SHAP importance, batch source), the
+    champion, its label-free AUC estimate
     with a 95 % band, the realised AUC of the week's own predictions with its bootstrap interval
     once enough of their labels are known (the retrain policy's `min_labelled`; fewer: no point),
     realised AUC per version on the labels that became known in the week, and the decision."""
@@ -105,8 +106,11 @@ def own_week(end: date, champion: str | None, settings: Settings | None = None) 
     return out
 
 
-def _band(t: tuple[float, float, float] | None) -> str:
-    return "-" if t is None else f"{t[0]:.3f} [{t[1]:.3f}, {t[2]:.3f}]"
+def _band(t: tuple[float | None, float | None, float | None] | None) -> str:
+    """A value with its 95 % interval; "-" without a value (an AUC of one class has no interval)."""
+    if t is None or t[0] is None:
+        return "-"
+    return f"{t[0]:.3f} [{t[1]:.3f}, {t[2]:.3f}]" if None not in t[1:3] else f"{t[0]:.3f} [no interval]"
 
 
 def format_weeks(rows: list[dict[str, Any]], shift_day: date) -> str:
@@ -134,9 +138,7 @@ def format_weeks(rows: list[dict[str, Any]], shift_day: date) -> str:
             f"{weighted:8s}  {_band(r.get('estimate')):22s}  {own:28s}  "
             f"{'RETRAIN ' + r['decision_id'] if r['retrain'] else 'no retrain'}"
         )
-        auc = ", ".join(
-            f"{v} {_band(t[:3]) if t[0] is not None else '-'} ({t[3]})" for v, t in sorted(r["auc"].items())
-        )
+        auc = ", ".join(f"{v} {_band(t[:3])} ({t[3]})" for v, t in sorted(r["auc"].items()))
         if auc:
             lines.append(f"  {'':11s}  realised AUC on the labels known this week: {auc}")
         lines.append(f"  {'':11s}  {r['decision'][:150]}")
