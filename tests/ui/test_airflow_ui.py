@@ -45,6 +45,9 @@ DAGS = [
 RUN_TO_THE_END = {"platform_check"}
 #: `@continuous` DAGs: unpausing starts their own run, whose sensor waits (deferred, no worker slot)
 ALWAYS_LISTENING = {"retrain_on_drift"}
+#: DAGs whose first task is the whole job (OPTIMIZE and VACUUM of every table: minutes on Azurite):
+#: this tier checks that it starts from the form's defaults; the dags tier runs it to the end
+STARTED_IS_ENOUGH = {"lake_maintenance"}
 
 
 @pytest.fixture(scope="module")
@@ -350,7 +353,8 @@ def test_every_dag_triggers_from_its_form_with_the_defaults(stack, page, shots):
 
         def first_done():
             t = _tis(stack, dag_id, run_id).get(first)
-            return t if t and t["state"] in ("success", "skipped", "failed", "deferred") else None
+            ended = ("success", "skipped", "failed", "deferred", *(("running",) if dag_id in STARTED_IS_ENOUGH else ()))
+            return t if t and t["state"] in ended else None
 
         if dag_id in ALWAYS_LISTENING:  # one run at a time listens (ours, or the schedule's with ours behind)
             ti = _wait(
@@ -391,6 +395,8 @@ def test_every_dag_triggers_from_its_form_with_the_defaults(stack, page, shots):
     for dag_id in DAGS:
         if dag_id in RUN_TO_THE_END:
             assert outcomes[dag_id]["run"] == "success", outcomes[dag_id]
+        elif dag_id in STARTED_IS_ENOUGH:
+            assert outcomes[dag_id]["first_task_state"] in ("running", "success"), outcomes[dag_id]
         else:
             assert outcomes[dag_id]["first_task_state"] in ("success", "skipped", "deferred"), outcomes[dag_id]
 
