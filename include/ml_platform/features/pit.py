@@ -21,6 +21,21 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 
+def check_lookup(
+    entity_columns: list[str], entity_keys: list[str], feature_keys: list[str], event_ts: str, feature_names: list[str]
+) -> None:
+    """A `ValueError` naming what is wrong with a lookup: keys that do not pair up, entity columns
+    missing, or features that would overwrite an entity column (both engines check the same)."""
+    if len(entity_keys) != len(feature_keys):
+        raise ValueError(f"lookup keys {entity_keys} do not match the table's primary keys {feature_keys}")
+    missing = [c for c in [*entity_keys, event_ts] if c not in entity_columns]
+    if missing:
+        raise ValueError(f"entity frame lacks column(s) {missing}; it has {entity_columns}")
+    clash = sorted(set(feature_names) & set(entity_columns))
+    if clash:
+        raise ValueError(f"entity frame already has column(s) {clash} that the lookup would add")
+
+
 def pit_join(
     entity: DataFrame,
     features: DataFrame,
@@ -42,14 +57,7 @@ def pit_join(
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    if len(entity_keys) != len(feature_keys):
-        raise ValueError(f"lookup keys {entity_keys} do not match the table's primary keys {feature_keys}")
-    missing = [c for c in [*entity_keys, event_ts] if c not in entity.columns]
-    if missing:
-        raise ValueError(f"entity frame lacks column(s) {missing}; it has {entity.columns}")
-    clash = sorted(set(feature_names) & set(entity.columns))
-    if clash:
-        raise ValueError(f"entity frame already has column(s) {clash} that the lookup would add")
+    check_lookup(list(entity.columns), entity_keys, feature_keys, event_ts, feature_names)
 
     keys = [f"_k{i}" for i in range(len(entity_keys))]
     tb_cols = tiebreak or []

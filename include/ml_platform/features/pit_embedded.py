@@ -21,6 +21,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ml_platform.features.pit import check_lookup
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -92,18 +94,10 @@ def _sql(
 ) -> str:
     """The join's query over the relations `entity_in` and `features_in`, after checking the columns."""
 
-    if len(entity_keys) != len(feature_keys):
-        raise ValueError(f"lookup keys {entity_keys} do not match the table's primary keys {feature_keys}")
-    missing = [c for c in [*entity_keys, event_ts] if c not in entity_cols]
-    if missing:
-        raise ValueError(f"entity frame lacks column(s) {missing}; it has {entity_cols}")
+    check_lookup(entity_cols, entity_keys, feature_keys, event_ts, feature_names)
     absent = [c for c in [*feature_keys, feature_ts, *feature_names, *(tiebreak or [])] if c not in feature_cols]
     if absent:
         raise ValueError(f"feature frame lacks column(s) {absent}; it has {feature_cols}")
-    clash = sorted(set(feature_names) & set(entity_cols))
-    if clash:
-        raise ValueError(f"entity frame already has column(s) {clash} that the lookup would add")
-
     keys = [f"__pit_k{i}" for i in range(len(entity_keys))]
     fkeys = ", ".join(f"{_q(c)} AS {k}" for c, k in zip(feature_keys, keys))
     fts = f"CAST({_q(feature_ts)} AS TIMESTAMP)"
