@@ -198,6 +198,9 @@ def _submit(dialog):
     return dialog.get_by_role("button", name=re.compile(r"^(Trigger|Run Backfill)$"))
 
 
+# the first test pays for the module's stack: alone (`TIERS=ui`), the quick demo on the production
+# topology first (about 15 minutes on 2 cores), beyond the tier's per-test default of 900 s
+@pytest.mark.timeout(2700)
 def test_results_are_served_behind_the_login_and_only_from_the_reports_folder(stack, page):
     reports = stack["home"] / "reports"
     report = next(reports.glob("training/*/evaluation.html"))
