@@ -1,0 +1,510 @@
+"""The embedded engine's Delta Lake reader and writer for a local lake: a table's state at a
+version from its log, and commits that replace whole partitions, with no JVM.
+
+Why not delta-rs alone: deltalake 1.6 refuses to commit to tables with row tracking, in-commit
+timestamps or domain metadata (the feature tables' properties, `lake.paths.FEATURE_TABLE_PROPERTIES`),
+and its add actions lack the row-tracking fields (`baseRowId`, `defaultRowCommitVersion`) that
+break point-in-time ties. This module implements the part of the Delta protocol those need:
+
+- reading: the newest classic checkpoint at or below the version (single or multi-part Parquet),
+  then the JSON commits after it; the live files with their row-tracking fields, the protocol,
+  the metadata, the row-id high-water mark and the last in-commit timestamp;
+- writing: Parquet data files (no partition columns in them, as Spark writes them) and one JSON
+  commit that removes the replaced partitions' files and adds the new ones, with `baseRowId` /
+  `defaultRowCommitVersion`, the new `delta.rowTracking` high-water mark, and `commitInfo` first
+  with a strictly increasing `inCommitTimestamp`. The commit file is created atomically only if
+  absent (`os.link`): a concurrent commit of the same version is a `CommitConflict`, never an
+  overwrite. Data files of a failed commit are orphans that VACUUM removes; readers never see them.
+
+What it refuses, by name (`UnsupportedTable`): tables on remote storage (Spark writes those),
+deletion vectors, column mapping, V2 checkpoints and any reader or writer feature not listed in
+`_WRITER_FEATURES`. Spark and delta-rs read what it writes (`tests/spark/test_delta_log.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+from ml_platform.errors import MlPlatformError
+from ml_platform.lake.reader import UnsupportedTable
+from ml_platform.lake.storage import is_remote
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+ROW_TRACKING_DOMAIN = "delta.rowTracking"
+#: Writer features this writer honours (the legacy ones implied by writer version 7 tables included:
+#: an appendOnly table is refused at write time, invariants are not written by the platform).
+_WRITER_FEATURES = {"domainMetadata", "rowTracking", "inCommitTimestamp", "appendOnly", "invariants"}
+_COMMIT = re.compile(r"^(\d{20})\.json$")
+_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?\.parquet$")
+_V2_CHECKPOINT = re.compile(r"^\d{20}\.checkpoint\.[0-9a-f-]{36}\.(?:json|parquet)$")
+
+
+class CommitConflict(MlPlatformError):
+    """Another writer committed the version this commit was prepared for: nothing was changed."""
+
+
+@dataclass
+class Snapshot:
+    """A table's state at `version`: live files by path (their add actions), protocol, metadata."""
+
+    path: Path
+    version: int
+    protocol: dict[str, Any]
+    metadata: dict[str, Any]
+    files: dict[str, dict[str, Any]] = field(repr=False)
+    domains: dict[str, dict[str, Any]] = field(repr=False)
+    in_commit_timestamp: int | None = None  # the last commit's, when in-commit timestamps are on
+
+    @property
+    def configuration(self) -> dict[str, str]:
+        return dict(self.metadata.get("configuration") or {})
+
+    @property
+    def partition_columns(self) -> list[str]:
+        return list(self.metadata.get("partitionColumns") or [])
+
+    @property
+    def row_tracking(self) -> bool:
+        return self.configuration.get("delta.enableRowTracking") == "true"
+
+    @property
+    def row_id_high_water_mark(self) -> int:
+        d = self.domains.get(ROW_TRACKING_DOMAIN)
+        return int(json.loads(d["configuration"])["rowIdHighWaterMark"]) if d else -1
+
+    def schema_fields(self) -> list[dict[str, Any]]:
+        return list(json.loads(self.metadata["schemaString"])["fields"])
+
+
+def local_table(path: str | Path) -> Path:
+    """`path` as a local folder; `UnsupportedTable` for a remote one."""
+    text = str(path)
+    if is_remote(text):
+        raise UnsupportedTable(f"the embedded engine reads and writes a local lake only; {text} is remote: use Spark")
+    return Path(text.removeprefix("file://").removeprefix("file:"))
+
+
+def _log_files(log: Path) -> tuple[dict[int, Path], dict[int, dict[int, Path]], bool]:
+    commits: dict[int, Path] = {}
+    checkpoints: dict[int, dict[int, Path]] = {}  # version -> part -> file (part 0: single file)
+    v2 = False
+    for f in log.iterdir() if log.is_dir() else ():
+        if m := _COMMIT.match(f.name):
+            commits[int(m[1])] = f
+        elif m := _CHECKPOINT.match(f.name):
+            checkpoints.setdefault(int(m[1]), {})[int(m[2] or 0)] = f
+        elif _V2_CHECKPOINT.match(f.name):
+            v2 = True
+    return commits, checkpoints, v2
+
+
+def _complete(parts: dict[int, Path]) -> list[Path] | None:
+    """The files of a checkpoint if every part is there (a single file is part 0)."""
+    if list(parts) == [0]:
+        return [parts[0]]
+    total = {int(_CHECKPOINT.match(p.name)[3]) for p in parts.values()}  # type: ignore[index]
+    if len(total) == 1 and sorted(parts) == list(range(1, total.pop() + 1)):
+        return [parts[k] for k in sorted(parts)]
+    return None
+
+
+def _checkpoint_actions(files: list[Path]) -> Iterable[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    for f in files:
+        table = pq.read_table(f)
+        for kind in ("protocol", "metaData", "add", "domainMetadata"):
+            if kind not in table.column_names:
+                continue
+            for value in table.column(kind).to_pylist():
+                if value is None:
+                    continue
+                for k in ("partitionValues", "configuration", "tags"):  # Parquet maps come as pairs
+                    if isinstance(value.get(k), list):
+                        value[k] = dict(value[k])
+                yield {kind: value}
+
+
+def snapshot(path: str | Path, version: int | None = None) -> Snapshot | None:
+    """The table's state at `version` (default: the newest), or None when `path` holds no table.
+    `ValueError` for a version the log does not have."""
+    root = local_table(path)
+    commits, checkpoints, v2 = _log_files(root / "_delta_log")
+    if not commits and not checkpoints:
+        return None
+    newest = max(commits) if commits else max(checkpoints)
+    target = newest if version is None else int(version)
+    if target < 0 or target > newest:
+        raise ValueError(f"{root} has versions up to {newest}; no version {version}")
+    start, actions = -1, []
+    for v in sorted((v for v in checkpoints if v <= target), reverse=True):
+        if files := _complete(checkpoints[v]):
+            start, actions = v, [_checkpoint_actions(files)]
+            break
+    if v2 and start < 0 and 0 not in commits:
+        raise UnsupportedTable(f"{root} uses V2 checkpoints: read it with Spark")
+    missing = [v for v in range(start + 1, target + 1) if v not in commits]
+    if missing:
+        raise UnsupportedTable(f"{root}: commit file(s) {missing[:3]} are gone and no checkpoint covers them")
+
+    protocol: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    files: dict[str, dict[str, Any]] = {}
+    domains: dict[str, dict[str, Any]] = {}
+    ict = None
+
+    def apply(action: dict[str, Any]) -> None:
+        nonlocal protocol, metadata
+        if "add" in action:
+            files[action["add"]["path"]] = action["add"]
+        elif "remove" in action:
+            files.pop(action["remove"]["path"], None)
+        elif "metaData" in action:
+            metadata = action["metaData"]
+        elif "protocol" in action:
+            protocol = action["protocol"]
+        elif "domainMetadata" in action:
+            d = action["domainMetadata"]
+            if d.get("removed"):
+                domains.pop(d["domain"], None)
+            else:
+                domains[d["domain"]] = d
+
+    for group in actions:
+        for a in group:
+            apply(a)
+    for v in range(start + 1, target + 1):
+        with open(commits[v], encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    action = json.loads(line)
+                    if "commitInfo" in action:
+                        ict = action["commitInfo"].get("inCommitTimestamp", ict)
+                    apply(action)
+    if ict is None and target in commits:  # the version came from a checkpoint: its commit file says
+        with open(commits[target], encoding="utf-8") as fh:
+            first = json.loads(fh.readline() or "{}")
+        ict = first.get("commitInfo", {}).get("inCommitTimestamp")
+    snap = Snapshot(root, target, protocol, metadata, files, domains, ict)
+    _check_supported(snap)
+    return snap
+
+
+def _check_supported(snap: Snapshot) -> None:
+    reader = set(snap.protocol.get("readerFeatures") or [])
+    writer = set(snap.protocol.get("writerFeatures") or [])
+    mode = snap.configuration.get("delta.columnMapping.mode", "none")
+    if "deletionVectors" in reader | writer or any(f.get("deletionVector") for f in snap.files.values()):
+        raise UnsupportedTable(f"{snap.path} uses deletion vectors: use Spark for it")
+    if mode != "none" or "columnMapping" in reader | writer:
+        raise UnsupportedTable(f"{snap.path} uses column mapping (mode {mode}): use Spark for it")
+    if snap.protocol.get("minReaderVersion", 1) > 3 or snap.protocol.get("minWriterVersion", 2) > 7:
+        raise UnsupportedTable(f"{snap.path} needs a newer Delta protocol than the embedded engine knows: use Spark")
+    unknown = sorted((reader | writer) - _WRITER_FEATURES)
+    if unknown:
+        raise UnsupportedTable(f"{snap.path} uses table feature(s) {unknown}: use Spark for it")
+
+
+# ---------------------------------------------------------------------------------------- reading
+def live_files(snap: Snapshot, where: dict[str, set[str]] | None = None) -> list[dict[str, Any]]:
+    """The snapshot's add actions (sorted by path), only the partitions whose values are in `where`."""
+    out = []
+    for _, add in sorted(snap.files.items()):
+        values = add.get("partitionValues") or {}
+        if where and any(values.get(c) not in allowed for c, allowed in where.items()):
+            continue
+        out.append(add)
+    return out
+
+
+def file_location(snap: Snapshot, add: dict[str, Any]) -> str:
+    """The local file of an add action (its path is a URL-encoded path relative to the table)."""
+    rel = add["path"]
+    if "://" in rel:
+        return unquote(rel.split("://", 1)[1]).removeprefix("/") if rel.startswith("file:") else rel
+    return str(snap.path / unquote(rel))
+
+
+# ---------------------------------------------------------------------------------------- writing
+_SPARK_TYPES = {
+    "string": "string",
+    "large_string": "string",
+    "date32[day]": "date",
+    "double": "double",
+    "float": "float",
+    "int64": "long",
+    "int32": "integer",
+    "int16": "short",
+    "int8": "byte",
+    "bool": "boolean",
+}
+
+
+def _spark_type(t: pa.DataType) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(t):
+        if t.tz is None:
+            raise UnsupportedTable("timestamps without a time zone are not written by the embedded engine")
+        return "timestamp"
+    name = _SPARK_TYPES.get(str(t))
+    if name is None:
+        raise UnsupportedTable(f"the embedded engine does not write Arrow type {t}")
+    return name
+
+
+def _schema_fields(schema: pa.Schema) -> list[dict[str, Any]]:
+    return [{"name": f.name, "type": _spark_type(f.type), "nullable": True, "metadata": {}} for f in schema]
+
+
+def _partition_string(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def _stats(table: pa.Table) -> str:
+    """numRecords, nullCount of every column, min/max of integer and date columns (exact; strings,
+    floats and timestamps are left out rather than truncated)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    mins: dict[str, Any] = {}
+    maxs: dict[str, Any] = {}
+    nulls: dict[str, int] = {}
+    for name, col in zip(table.column_names, table.columns):
+        nulls[name] = col.null_count
+        if (pa.types.is_integer(col.type) or pa.types.is_date32(col.type)) and col.null_count < len(col):
+            mm = pc.min_max(col).as_py()
+            conv = (lambda v: v.isoformat()) if pa.types.is_date32(col.type) else int
+            mins[name], maxs[name] = conv(mm["min"]), conv(mm["max"])
+    return json.dumps(
+        {"numRecords": table.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls},
+        separators=(",", ":"),
+    )
+
+
+def _new_metadata(schema: pa.Schema, partition_by: list[str], properties: dict[str, str]) -> dict[str, Any]:
+    config = dict(properties)
+    if config.get("delta.enableRowTracking") == "true":
+        config.setdefault("delta.rowTracking.materializedRowIdColumnName", f"_row-id-col-{uuid.uuid4()}")
+        config.setdefault(
+            "delta.rowTracking.materializedRowCommitVersionColumnName", f"_row-commit-version-col-{uuid.uuid4()}"
+        )
+    return {
+        "id": str(uuid.uuid4()),
+        "format": {"provider": "parquet", "options": {}},
+        "schemaString": json.dumps({"type": "struct", "fields": _schema_fields(schema)}, separators=(",", ":")),
+        "partitionColumns": list(partition_by),
+        "configuration": config,
+        "createdTime": int(time.time() * 1000),
+    }
+
+
+def _new_protocol(properties: dict[str, str]) -> dict[str, Any]:
+    features = []
+    if properties.get("delta.enableRowTracking") == "true":
+        features += ["domainMetadata", "rowTracking"]
+    if properties.get("delta.enableInCommitTimestamps") == "true":
+        features.append("inCommitTimestamp")
+    if not features:
+        return {"minReaderVersion": 1, "minWriterVersion": 2}
+    return {"minReaderVersion": 1, "minWriterVersion": 7, "writerFeatures": [*features, "invariants", "appendOnly"]}
+
+
+def _merged_metadata(snap: Snapshot, schema: pa.Schema) -> dict[str, Any] | None:
+    """The table's metadata with `schema`'s new columns appended (None if there are none); a
+    column whose type differs from the table's is an error (schema evolution adds, never changes)."""
+    fields = snap.schema_fields()
+    have = {f["name"]: f["type"] for f in fields}
+    added = []
+    for f in _schema_fields(schema):
+        if f["name"] not in have:
+            added.append(f)
+        elif have[f["name"]] != f["type"]:
+            raise UnsupportedTable(
+                f"{snap.path}: column {f['name']} is {have[f['name']]} in the table, {f['type']} in the rows"
+            )
+    if not added:
+        return None
+    meta = dict(snap.metadata)
+    meta["schemaString"] = json.dumps({"type": "struct", "fields": fields + added}, separators=(",", ":"))
+    return meta
+
+
+def replace_partitions(
+    path: str | Path,
+    rows: pa.Table,
+    partition_by: list[str],
+    *,
+    replace: dict[str, Iterable[Any]] | None = None,
+    properties: dict[str, str] | None = None,
+    engine_info: str = "ml-platform embedded",
+) -> int:
+    """Commit `rows` to the local Delta table at `path`, replacing the live files of the partitions
+    whose values are in `replace` (column -> values; default: the partitions `rows` touch). Creates
+    the table, partitioned by `partition_by` with `properties`, when it does not exist; adds new
+    columns of `rows` to the table's schema (as Spark's mergeSchema). One file per partition.
+    Returns the version committed. `CommitConflict` when another writer committed first."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    root = local_table(path)
+    snap = snapshot(root)
+    if snap is not None:
+        if snap.partition_columns != list(partition_by):
+            raise UnsupportedTable(f"{root} is partitioned by {snap.partition_columns}, not {list(partition_by)}")
+        if snap.configuration.get("delta.appendOnly") == "true":
+            raise UnsupportedTable(f"{root} is append-only: partitions cannot be replaced")
+    missing = [c for c in partition_by if c not in rows.column_names]
+    if missing:
+        raise ValueError(f"rows lack partition column(s) {missing}")
+    version = 0 if snap is None else snap.version + 1
+    if replace is None:
+        replace = {c: pc.unique(rows.column(c)).to_pylist() for c in partition_by}
+    where = {c: {_partition_string(v) for v in values} for c, values in replace.items()}
+    removed = live_files(snap, where) if snap is not None and where else []
+
+    meta = _new_metadata(rows.schema, partition_by, properties or {}) if snap is None else None
+    if snap is not None:
+        meta = _merged_metadata(snap, rows.schema)
+    current = meta if meta is not None else snap.metadata  # type: ignore[union-attr]
+    config = dict(current.get("configuration") or {})
+    tracking = config.get("delta.enableRowTracking") == "true"
+    ict_on = config.get("delta.enableInCommitTimestamps") == "true"
+    # the table's column order (the rows may carry them in another order, or fewer of them)
+    order = [f["name"] for f in json.loads(current["schemaString"])["fields"]]
+    data_cols = [c for c in order if c not in partition_by and c in rows.column_names]
+
+    now = int(time.time() * 1000)
+    hwm = snap.row_id_high_water_mark if snap is not None else -1
+    adds = []
+    groups = (
+        rows.group_by(partition_by, use_threads=False).aggregate([]).to_pylist()
+        if partition_by and rows.num_rows
+        else []
+    )
+    if not partition_by and rows.num_rows:
+        groups = [{}]
+    for values in groups:
+        mask = None
+        for c in partition_by:
+            cond = pc.is_null(rows.column(c)) if values[c] is None else pc.equal(rows.column(c), values[c])
+            mask = cond if mask is None else pc.and_(mask, cond)
+        part = rows.filter(mask) if mask is not None else rows
+        part = part.select(data_cols)
+        pvalues = {c: _partition_string(values[c]) for c in partition_by}
+        folder = "/".join(
+            f"{quote(c, safe='')}={'__HIVE_DEFAULT_PARTITION__' if v is None else quote(v, safe='')}"
+            for c, v in pvalues.items()
+        )
+        name = f"part-00000-{uuid.uuid4()}.c000.snappy.parquet"
+        rel = f"{folder}/{name}" if folder else name
+        target = root / unquote(rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(part, target, compression="snappy")
+        add: dict[str, Any] = {
+            "path": rel,
+            "partitionValues": pvalues,
+            "size": target.stat().st_size,
+            "modificationTime": int(target.stat().st_mtime * 1000),
+            "dataChange": True,
+            "stats": _stats(part),
+        }
+        if tracking:
+            add["baseRowId"] = hwm + 1
+            add["defaultRowCommitVersion"] = version
+            hwm += part.num_rows
+        adds.append(add)
+
+    ict = max(now, (snap.in_commit_timestamp or 0) + 1) if snap is not None else now
+    predicate = " AND ".join(f"{c} IN ({', '.join(repr(v) for v in sorted(map(str, vs)))})" for c, vs in where.items())
+    info: dict[str, Any] = {
+        "timestamp": ict,
+        "operation": "WRITE",
+        "operationParameters": {
+            "mode": "Overwrite",
+            "partitionBy": json.dumps(list(partition_by)),
+            "predicate": predicate,
+        },
+        "isolationLevel": "Serializable",
+        "isBlindAppend": False,
+        "operationMetrics": {
+            "numFiles": str(len(adds)),
+            "numRemovedFiles": str(len(removed)),
+            "numOutputRows": str(rows.num_rows),
+            "numOutputBytes": str(sum(a["size"] for a in adds)),
+        },
+        "engineInfo": engine_info,
+        "txnId": str(uuid.uuid4()),
+    }
+    if snap is not None:
+        info["readVersion"] = snap.version
+    if ict_on:
+        info = {"inCommitTimestamp": ict, **info}
+    actions: list[dict[str, Any]] = [{"commitInfo": info}]
+    if snap is None:
+        actions.append({"protocol": _new_protocol(config)})
+    if meta is not None:
+        actions.append({"metaData": meta})
+    for old in removed:
+        rm = {
+            "path": old["path"],
+            "deletionTimestamp": now,
+            "dataChange": True,
+            "extendedFileMetadata": True,
+            "partitionValues": old.get("partitionValues") or {},
+            "size": old.get("size"),
+        }
+        for k in ("baseRowId", "defaultRowCommitVersion"):
+            if old.get(k) is not None:
+                rm[k] = old[k]
+        actions.append({"remove": rm})
+    actions += [{"add": a} for a in adds]
+    if tracking:
+        actions.append(
+            {
+                "domainMetadata": {
+                    "domain": ROW_TRACKING_DOMAIN,
+                    "configuration": json.dumps(
+                        {"rowIdHighWaterMark": hwm, "domainName": ROW_TRACKING_DOMAIN}, separators=(",", ":")
+                    ),
+                    "removed": False,
+                }
+            }
+        )
+    _put_if_absent(root / "_delta_log" / f"{version:020d}.json", "".join(json.dumps(a) + "\n" for a in actions))
+    return version
+
+
+def _put_if_absent(target: Path, text: str) -> None:
+    """Write `target` whole, only if it does not exist yet (hard link of a complete temp file)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise CommitConflict(
+            f"another writer committed version {int(target.name[:20])} of {target.parent.parent} first; "
+            f"nothing was committed: retry"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
