@@ -3,7 +3,8 @@
     spark-submit spark_jobs/data_plane.py --start 2025-01-01 --end 2025-01-02 [--steps ingest,validate,features]
 
 Runs, for the half-open interval [start, end) of UTC dates: ingest of landed files -> GE gate
--> silver -> feature snapshots for the snapshot dates in [start, end - 1 day] -> the online store
+-> silver -> feature snapshots for the snapshot dates in [start, end - 1 day] (Spark, or the embedded
+engine in this process: ML_PLATFORM_ENGINE_FEATURES, `lake.engine`) -> the online store
 (only when the interval's last day is the newest snapshot). Prints one JSON
 line (prefixed `DATA_PLANE_RESULT `) with what it did. Exit 2 on a failed gate or bad input,
 with the reason on stderr.
@@ -49,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
             }
             seconds["validate"], t = round(time.perf_counter() - t, 1), time.perf_counter()
         if "features" in steps:
-            out["features"] = plane.build_features(spark, args.start, args.end - timedelta(days=1))
+            engine = plane.features_engine()  # embedded: DuckDB in this process, the lake's files directly
+            print(f"feature snapshots: {engine.engine} engine ({engine.reason})", flush=True)
+            out["features"] = plane.build_features(spark, args.start, args.end - timedelta(days=1), engine=engine)
             seconds["features"], t = round(time.perf_counter() - t, 1), time.perf_counter()
             out["online"] = plane.publish_if_newest(spark, args.end - timedelta(days=1))
             seconds["publish"] = round(time.perf_counter() - t, 1)

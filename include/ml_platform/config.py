@@ -142,6 +142,20 @@ class Settings(BaseSettings):
         default="1g",
         description="Memory of each executor on a cluster master (a worker offers ML_PLATFORM_SPARK_WORKER_MEMORY).",
     )
+    engine_features: Literal["auto", "embedded", "spark"] = Field(
+        default="auto",
+        description="Engine of the feature snapshot job: embedded (DuckDB in the process, no JVM), spark, or "
+        "auto (embedded on a local lake below ML_PLATFORM_EMBEDDED_MAX_BYTES without a Spark cluster).",
+    )
+    engine_training_sets: Literal["auto", "embedded", "spark"] = Field(
+        default="auto", description="Engine of point-in-time training sets: as ML_PLATFORM_ENGINE_FEATURES."
+    )
+    embedded_max_bytes: int = Field(
+        default=4 * 2**30,
+        ge=0,
+        description="auto picks the embedded engine while a job's input Delta files (Parquet, compressed) stay "
+        "below this size (benchmarks/README.md: 10 M transactions are 0.3 GB).",
+    )
     dag_start_date: date = Field(default=date(2025, 1, 1), description="First data interval of the catch-up DAGs.")
     dag_end_date: date | None = Field(
         default=None, description="Last data interval of the catch-up DAGs (none: open-ended)."

@@ -71,3 +71,38 @@ def test_the_embedded_snapshot_names_missing_columns_and_empty_dates():
         )
     with pytest.raises(ValueError, match="no snapshot dates"):
         compute_customer_features_embedded(pa.table({"customer_id": ["a"]}), [])
+
+
+def test_both_engines_write_the_same_snapshot_table_and_auto_picks_the_embedded_one(spark, settings):
+    """The data plane's feature job with each engine over one silver table: the embedded engine
+    replaces the partitions Spark wrote with the same values, Spark reads its commit, and `auto`
+    picks it on a local lake without a cluster (the choice and its reason are in the result)."""
+    from ml_platform.lake.delta_log import snapshot
+    from ml_platform.lake.engine import EngineChoice
+    from ml_platform.lake.paths import table_path
+    from ml_platform.pipelines import data_plane as plane
+
+    silver = _silver()
+    silver["txn_date"] = silver["transaction_ts"].dt.date
+    silver["transaction_id"] = [f"t{i}" for i in range(len(silver))]
+    silver_path = table_path("silver.transactions", settings)
+    spark.createDataFrame(silver).write.format("delta").partitionBy("txn_date").save(silver_path)
+    dates = [date(2024, 12, 31), date(2025, 1, 31), date(2025, 2, 28)]
+    features = table_path("features.customer_features", settings)
+
+    by_spark = plane.build_feature_snapshots(spark, dates, "daily", settings, EngineChoice("spark", "test"))
+    spark_rows = spark.read.format("delta").load(features).toPandas()
+    auto = plane.build_feature_snapshots(None, dates, "daily", settings)  # no SparkSession needed
+    assert by_spark["engine"]["engine"] == "spark"
+    assert auto["engine"]["engine"] == "embedded" and "local lake" in auto["engine"]["reason"]
+    assert auto["rows"] == by_spark["rows"] == len(spark_rows) > 100
+    assert snapshot(features).version == 1 and len(snapshot(features).files) == len(dates)  # replaced, not added
+    embedded_rows = spark.read.format("delta").load(features).toPandas()
+    key = ["snapshot_date", "customer_id"]
+    a = embedded_rows.sort_values(key).reset_index(drop=True)
+    b = spark_rows.sort_values(key).reset_index(drop=True)
+    assert list(a.columns) == list(b.columns) and (a[key].to_numpy() == b[key].to_numpy()).all()
+    assert (a["feature_timestamp"] == b["feature_timestamp"]).all()
+    for col in FEATURE_COLUMNS:
+        x, y = a[col].to_numpy(dtype="float64"), b[col].to_numpy(dtype="float64")
+        assert (np.isnan(x) == np.isnan(y)).all() and np.nanmax(np.abs(x - y), initial=0.0) <= 1.0000001e-6, col

@@ -13,6 +13,7 @@ from ml_platform.errors import MlPlatformError
 from ml_platform.features import FeatureLookup, FeatureStore
 from ml_platform.lake.paths import table_path
 from ml_platform.lake.reader import partition_values
+from ml_platform.lake.storage import check_location
 from ml_platform.pipelines import data_plane
 from ml_platform.training.labels import build_churn_labels, check_cutoffs, per_cutoff_summary
 
@@ -22,9 +23,12 @@ def _store(with_spark: bool = False) -> Any:
 
 
 def build(a: argparse.Namespace) -> dict[str, Any]:
-    session = spark("features")
+    check_location(get_settings().lake_uri, what="lake (ML_PLATFORM_LAKE_URI)")
+    choice = data_plane.features_engine()
+    say(f"feature snapshots: {choice.engine} engine ({choice.reason})")
+    session = spark("features") if choice.engine == "spark" else None  # the embedded engine starts no JVM
     say(f"building feature snapshots {a.start}..{a.end} ({a.cadence or 'configured'} cadence)")
-    return data_plane.build_features(session, a.start, a.end, a.cadence)
+    return data_plane.build_features(session, a.start, a.end, a.cadence, engine=choice)
 
 
 def list_tables(a: argparse.Namespace) -> list[dict[str, Any]]:

@@ -10,8 +10,10 @@ A range of snapshot dates costs one pass over silver (see `compute_customer_feat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ml_platform.features.registry import FeatureSpec, FeatureTable
 
@@ -162,19 +164,31 @@ def compute_customer_features(silver: DataFrame, dates: list[date]) -> DataFrame
     return out
 
 
-def compute_customer_features_embedded(silver: pa.Table, dates: list[date], *, threads: int | None = None) -> pa.Table:
-    """`compute_customer_features` in an embedded engine (DuckDB over Arrow), no JVM: the same
-    rows and columns with the same types. Sums may differ from Spark's in the last bit (summation
-    order, as between two Spark runs), so rounded columns agree to 1e-6; the rest exactly.
-    `silver`: at least customer_id, transaction_ts, amount, product_category, channel."""
+def compute_customer_features_embedded(
+    silver: pa.Table | Sequence[str | Path], dates: list[date], *, threads: int | None = None
+) -> pa.Table:
+    """`compute_customer_features` in an embedded engine (DuckDB over Arrow or Parquet files), no
+    JVM: the same rows and columns with the same types. Sums may differ from Spark's in the last bit
+    (summation order, as between two Spark runs), so rounded columns agree to 1e-6; the rest exactly.
+    `silver`: an Arrow table or local Parquet files with at least customer_id, transaction_ts,
+    amount, product_category, channel."""
     import duckdb
 
     if not dates:
         raise ValueError("no snapshot dates to compute")
+    con = duckdb.connect()
+    try:
+        return _features_query(con, silver, dates, threads)
+    finally:
+        con.close()
+
+
+def _features_query(con: Any, silver: Any, dates: list[date], threads: int | None) -> pa.Table:
+    from ml_platform.features.pit_embedded import duck_source
+
+    columns = duck_source(con, "silver_in", silver)
     missing = [
-        c
-        for c in ("customer_id", "transaction_ts", "amount", "product_category", "channel")
-        if c not in silver.column_names
+        c for c in ("customer_id", "transaction_ts", "amount", "product_category", "channel") if c not in columns
     ]
     if missing:
         raise ValueError(f"silver rows lack column(s) {missing}")
@@ -227,20 +241,15 @@ def compute_customer_features_embedded(silver: pa.Table, dates: list[date], *, t
             END AS avg_days_between_purchases
         FROM e
     """
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        if threads:
-            con.execute(f"SET threads = {int(threads)}")
-        con.register("silver_in", silver)
-        last = f"{max(dates) + timedelta(days=1)} 00:00:00+00"
-        out = con.sql(sql, params={"last": last, "dates": sorted({d.isoformat() for d in dates})}).to_arrow_table()
-    finally:
-        con.close()
-    return out.cast(_arrow_schema())
+    con.execute("SET TimeZone = 'UTC'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    last = f"{max(dates) + timedelta(days=1)} 00:00:00+00"
+    out = con.sql(sql, params={"last": last, "dates": sorted({d.isoformat() for d in dates})}).to_arrow_table()
+    return out.cast(arrow_schema())
 
 
-def _arrow_schema() -> pa.Schema:
+def arrow_schema() -> pa.Schema:
     """The Arrow schema of `features.customer_features` rows, as Spark writes them."""
     import pyarrow as pa
 

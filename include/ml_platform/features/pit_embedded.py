@@ -32,8 +32,9 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _source(con: Any, name: str, rows: Any) -> list[str]:
-    """Make `rows` (an Arrow table or local Parquet files) the relation `name`; its column names."""
+def duck_source(con: Any, name: str, rows: Any) -> list[str]:
+    """Make `rows` (an Arrow table or local Parquet files, read by column name so that files
+    written before a column was added still line up) the DuckDB relation `name`; its column names."""
     if isinstance(rows, (str, Path)):
         rows = [rows]
     if not isinstance(rows, Sequence):
@@ -42,7 +43,7 @@ def _source(con: Any, name: str, rows: Any) -> list[str]:
         files = ", ".join("'" + str(f).replace("'", "''") + "'" for f in rows)
         if not files:
             raise ValueError(f"no Parquet files for {name}")
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{files}])")
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{files}], union_by_name = true)")
     return list(con.sql(f"SELECT * FROM {name} LIMIT 0").columns)
 
 
@@ -70,8 +71,8 @@ def pit_join_embedded(
         con.execute("SET TimeZone = 'UTC'")
         if threads:
             con.execute(f"SET threads = {int(threads)}")
-        entity_cols = _source(con, "entity_in", entity)
-        feature_cols = _source(con, "features_in", features)
+        entity_cols = duck_source(con, "entity_in", entity)
+        feature_cols = duck_source(con, "features_in", features)
         return con.sql(
             _sql(
                 entity_cols, feature_cols, entity_keys, feature_keys, event_ts, feature_ts, feature_names, ttl, tiebreak

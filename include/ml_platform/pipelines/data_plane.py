@@ -10,6 +10,7 @@ interval, or CLI flags), never by the wall clock, and is safe to rerun:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -29,12 +30,15 @@ from ml_platform.features.publish import newest_snapshot_check
 from ml_platform.features.registry import Registry
 from ml_platform.features.store import FeatureStore
 from ml_platform.lake.delta_sql import is_delta, merge_into
+from ml_platform.lake.engine import EngineChoice, choose_engine
 from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES, table_path
 from ml_platform.validation.gate import run_gate, save_result
 from ml_platform.validation.rules import RuleContext
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
 
 
 def end_of(d: date) -> datetime:
@@ -221,17 +225,34 @@ def _customers_to_silver(spark: SparkSession, start: date, end: date, s: Setting
 
 
 def build_features(
-    spark: SparkSession, start: date, end: date, cadence: str | None = None, settings: Settings | None = None
+    spark: SparkSession | None,
+    start: date,
+    end: date,
+    cadence: str | None = None,
+    settings: Settings | None = None,
+    engine: EngineChoice | None = None,
 ) -> dict[str, Any]:
     """Compute and write feature snapshots for the snapshot dates in [start, end] (inclusive)."""
     s = settings or get_settings()
-    return build_feature_snapshots(spark, snapshot_dates(start, end, cadence or s.snapshot_cadence), cadence, s)
+    return build_feature_snapshots(spark, snapshot_dates(start, end, cadence or s.snapshot_cadence), cadence, s, engine)
+
+
+def features_engine(settings: Settings | None = None) -> EngineChoice:
+    """The engine of the feature snapshot job (`lake.engine.choose_engine`; its input is silver)."""
+    s = settings or get_settings()
+    return choose_engine("features", [table_path("silver.transactions", s)], s)
 
 
 def build_feature_snapshots(
-    spark: SparkSession, dates: list[date], cadence: str | None = None, settings: Settings | None = None
+    spark: SparkSession | None,
+    dates: list[date],
+    cadence: str | None = None,
+    settings: Settings | None = None,
+    engine: EngineChoice | None = None,
 ) -> dict[str, Any]:
-    """Compute and write the feature snapshots of `dates` (replacing those partitions); register the table."""
+    """Compute and write the feature snapshots of `dates` (replacing those partitions); register the
+    table. `engine` (default: `features_engine()`) says which engine computes and writes them; the
+    embedded one needs no `spark`. The result names the engine and why it was chosen."""
     s = settings or get_settings()
     dates = sorted(set(dates))
     if not dates:
@@ -243,14 +264,46 @@ def build_feature_snapshots(
             f"no silver.transactions at {silver_path} yet: ingest and validate landed "
             f"transaction files first (ml-platform run, or the features_build DAG)"
         )
-    silver = spark.read.format("delta").load(silver_path)
-    # one file per snapshot_date partition (instead of one per shuffle partition)
-    feats = compute_customer_features(silver, dates).repartition("snapshot_date").persist()
-    rows = feats.count()
-    _replace_partitions(feats, table_path(TABLE_NAME, s), "snapshot_date", dates, FEATURE_TABLE_PROPERTIES)
-    feats.unpersist()
+    choice = engine or features_engine(s)
+    log.info("feature snapshots of %d date(s): %s engine (%s)", len(dates), choice.engine, choice.reason)
+    if choice.engine == "embedded":
+        rows = _snapshots_embedded(silver_path, dates, s)
+    else:
+        if spark is None:
+            raise MlPlatformError("the Spark engine was chosen for the feature snapshots but no SparkSession was given")
+        silver = spark.read.format("delta").load(silver_path)
+        # one file per snapshot_date partition (instead of one per shuffle partition)
+        feats = compute_customer_features(silver, dates).repartition("snapshot_date").persist()
+        rows = feats.count()
+        _replace_partitions(feats, table_path(TABLE_NAME, s), "snapshot_date", dates, FEATURE_TABLE_PROPERTIES)
+        feats.unpersist()
     Registry(s.catalog_dir).put(customer_features_table(cadence or s.snapshot_cadence))
-    return {"snapshot_dates": [d.isoformat() for d in dates], "rows": rows}
+    return {"snapshot_dates": [d.isoformat() for d in dates], "rows": rows, "engine": choice.to_json()}
+
+
+def _snapshots_embedded(silver_path: str, dates: list[date], s: Settings) -> int:
+    """The snapshots of `dates` from silver's live files (only the txn_date partitions they use),
+    computed by DuckDB and committed with the embedded Delta writer; the rows written."""
+    from ml_platform.features.customer_features import arrow_schema, compute_customer_features_embedded
+    from ml_platform.lake.delta_log import file_location, live_files, replace_partitions, snapshot
+
+    snap = snapshot(silver_path)
+    last = max(dates).isoformat()
+    files = [
+        file_location(snap, a)
+        for a in live_files(snap)  # type: ignore[arg-type]
+        if (a.get("partitionValues") or {}).get("txn_date") is None or a["partitionValues"]["txn_date"] <= last
+    ]
+    feats = compute_customer_features_embedded(files, dates) if files else arrow_schema().empty_table()
+    replace_partitions(
+        table_path(TABLE_NAME, s),
+        feats,
+        ["snapshot_date"],
+        replace={"snapshot_date": dates},
+        properties=FEATURE_TABLE_PROPERTIES,
+        engine_info=f"ml-platform embedded (DuckDB), silver version {snap.version}",  # type: ignore[union-attr]
+    )
+    return feats.num_rows
 
 
 def publish_if_newest(spark: SparkSession, snapshot: date, settings: Settings | None = None) -> dict[str, Any]:
@@ -301,8 +354,9 @@ def run_days(
         if progress:
             progress(i + 1, len(batches))
     dates = snapshot_dates(start, end, cadence)
-    say(f"features for {len(dates)} snapshot dates in one pass")
-    out: dict[str, Any] = {"gates": gates, "features": build_features(spark, start, end, cadence, s)}
+    engine = features_engine(s)
+    say(f"features for {len(dates)} snapshot dates in one pass: {engine.engine} engine ({engine.reason})")
+    out: dict[str, Any] = {"gates": gates, "features": build_features(spark, start, end, cadence, s, engine)}
     if publish:
         say("online store: the newest snapshot, if it is the one just built")
         out["online"] = (

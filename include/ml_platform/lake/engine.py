@@ -1,0 +1,79 @@
+"""Which engine runs a job: the embedded one (DuckDB over the lake's files, in the calling
+process, no JVM) or Spark, per job kind (`ML_PLATFORM_ENGINE_<KIND>`: auto | embedded | spark).
+
+`auto` picks the embedded engine when the lake is a local folder (its writer, `lake.delta_log`,
+commits to local tables only), no Spark cluster is configured (`ML_PLATFORM_SPARK_MASTER` is
+`local[...]`), every input table is one it can read (no deletion vectors, no column mapping) and
+the inputs' live files add up to less than `ML_PLATFORM_EMBEDDED_MAX_BYTES`; Spark otherwise.
+The choice comes with its reason, which callers print and keep with the run's result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ml_platform.config import Settings, get_settings
+from ml_platform.errors import ConfigError
+from ml_platform.lake.storage import is_remote
+
+Engine = Literal["embedded", "spark"]
+KINDS = ("features", "training_sets")
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    engine: Engine
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"engine": self.engine, "reason": self.reason}
+
+
+def input_bytes(paths: list[str]) -> int:
+    """Bytes of the live files of the Delta tables at `paths` (absent tables count 0)."""
+    from ml_platform.lake.delta_log import snapshot
+
+    total = 0
+    for p in paths:
+        snap = snapshot(p)
+        if snap is not None:
+            total += sum(int(a.get("size") or 0) for a in snap.files.values())
+    return total
+
+
+def choose_engine(kind: str, inputs: list[str], settings: Settings | None = None) -> EngineChoice:
+    """The engine for a job of `kind` reading the Delta tables `inputs` (see the module doc).
+    `ConfigError` when the embedded engine is asked for where it cannot run."""
+    from ml_platform.lake.reader import UnsupportedTable
+
+    if kind not in KINDS:
+        raise ValueError(f"unknown job kind {kind!r}; one of {KINDS}")
+    s = settings or get_settings()
+    wanted = getattr(s, f"engine_{kind}")
+    variable = f"ML_PLATFORM_ENGINE_{kind.upper()}"
+    if wanted == "spark":
+        return EngineChoice("spark", f"{variable}=spark")
+    remote = is_remote(s.lake_uri)
+    if wanted == "embedded":
+        if remote:
+            raise ConfigError(f"{variable}=embedded needs a local lake; {s.lake_uri} is remote: use spark or auto")
+        try:
+            size = input_bytes(inputs)
+        except UnsupportedTable as e:
+            raise ConfigError(f"{variable}=embedded cannot run here: {e}") from None
+        return EngineChoice("embedded", f"{variable}=embedded ({size / 2**20:.1f} MiB of input files)")
+    if remote:
+        return EngineChoice("spark", "auto: the lake is remote, the embedded engine writes a local lake only")
+    if not s.spark_master.startswith("local"):
+        return EngineChoice("spark", f"auto: a Spark cluster is configured ({s.spark_master})")
+    try:
+        size = input_bytes(inputs)
+    except UnsupportedTable as e:
+        return EngineChoice("spark", f"auto: {e}")
+    mib, limit = size / 2**20, s.embedded_max_bytes / 2**20
+    if size > s.embedded_max_bytes:
+        return EngineChoice(
+            "spark", f"auto: {mib:.1f} MiB of input files > ML_PLATFORM_EMBEDDED_MAX_BYTES ({limit:.0f} MiB)"
+        )
+    return EngineChoice("embedded", f"auto: local lake, {mib:.1f} MiB of input files <= {limit:.0f} MiB, no cluster")

@@ -1,0 +1,72 @@
+"""Which engine runs a job (`lake.engine.choose_engine`, issue 22): auto takes the embedded engine
+only on a local lake, without a cluster, below the size limit, on tables it can read; an explicit
+choice is obeyed or, where it cannot run, refused with the setting named."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from ml_platform.config import Settings
+from ml_platform.errors import ConfigError
+from ml_platform.lake.delta_log import replace_partitions
+from ml_platform.lake.engine import choose_engine, input_bytes
+from ml_platform.lake.paths import table_path
+
+pytestmark = pytest.mark.unit
+
+
+def _silver(s: Settings, rows: int) -> str:
+    import pyarrow as pa
+
+    path = table_path("silver.transactions", s)
+    table = pa.table(
+        {
+            "transaction_id": [f"t{i}" for i in range(rows)],
+            "txn_date": pa.array([date(2025, 1, 1 + i % 3) for i in range(rows)], pa.date32()),
+        }
+    )
+    replace_partitions(path, table, ["txn_date"])
+    return path
+
+
+def test_auto_takes_the_embedded_engine_on_a_small_local_lake(tmp_path):
+    s = Settings(home=tmp_path)
+    path = _silver(s, 300)
+    size = input_bytes([path])
+    assert size > 0
+    choice = choose_engine("features", [path], s)
+    assert choice.engine == "embedded" and "local lake" in choice.reason
+    over = s.model_copy(update={"embedded_max_bytes": size - 1})
+    assert choose_engine("features", [path], over).engine == "spark"
+    assert "ML_PLATFORM_EMBEDDED_MAX_BYTES" in choose_engine("features", [path], over).reason
+    assert choose_engine("features", [str(tmp_path / "absent")], s).engine == "embedded"  # nothing to read yet
+
+
+def test_auto_takes_spark_on_a_cluster_or_a_remote_lake(tmp_path):
+    s = Settings(home=tmp_path)
+    path = _silver(s, 10)
+    cluster = s.model_copy(update={"spark_master": "spark://127.0.0.1:7077"})
+    assert choose_engine("training_sets", [path], cluster).engine == "spark"
+    remote = Settings(home=tmp_path, lake_uri="abfss://data@acct.dfs.core.windows.net/lake")
+    choice = choose_engine("features", [table_path("silver.transactions", remote)], remote)
+    assert choice.engine == "spark" and "remote" in choice.reason
+
+
+def test_an_explicit_engine_is_obeyed_or_refused_by_name(tmp_path):
+    s = Settings(home=tmp_path, engine_features="spark", engine_training_sets="embedded")
+    path = _silver(s, 10)
+    assert choose_engine("features", [path], s).reason == "ML_PLATFORM_ENGINE_FEATURES=spark"
+    assert choose_engine("training_sets", [path], s).engine == "embedded"
+    remote = Settings(home=tmp_path, lake_uri="abfss://data@acct.dfs.core.windows.net/lake", engine_features="embedded")
+    with pytest.raises(ConfigError, match="ML_PLATFORM_ENGINE_FEATURES=embedded needs a local lake"):
+        choose_engine("features", ["abfss://data@acct.dfs.core.windows.net/lake/silver/transactions"], remote)
+    with pytest.raises(ValueError, match="unknown job kind"):
+        choose_engine("scoring", [path], s)
+
+
+def test_a_bad_engine_setting_names_the_choices(tmp_path, monkeypatch):
+    monkeypatch.setenv("ML_PLATFORM_ENGINE_FEATURES", "duckdb")
+    with pytest.raises(ValueError, match="engine_features"):
+        Settings(home=tmp_path)
