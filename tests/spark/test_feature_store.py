@@ -207,3 +207,65 @@ def test_vacuum_keeps_versions_pinned_by_training_sets(store, spark, settings):
     assert rebuilt.exceptAll(ts.load_df()).count() == 0
     with pytest.raises(Exception, match="(?i)file|path|exist"):  # unpinned: version 0's files are gone
         spark.read.format("delta").option("versionAsOf", 0).load(store.path("features.unpinned")).collect()
+
+
+def test_both_engines_build_the_same_training_sets_and_rebuild_each_others(store, spark):
+    """Issue 22: the Spark and embedded engines on one feature table with a backfilled snapshot
+    (a timestamp tie settled by the later commit), a TTL, duplicate, unknown and NULL keys, an event
+    exactly at a feature time, and known-time reads: the same rows, lineage and types; each
+    engine's training set rebuilt by the other, value for value."""
+    from ml_platform.lake.engine import EngineChoice
+
+    d1, d2 = date(2025, 1, 1), date(2025, 1, 8)
+    kw = dict(primary_keys=["customer_id"], timestamp_key="feature_timestamp", partition_by=["snapshot_date"])
+    store.register_table("features.demo", _feats({"a": 1.0, "b": 2.0}, d1), ttl=timedelta(days=10), **kw)
+    time.sleep(1.2)
+    between = datetime.now(tz=None).replace(microsecond=0)
+    time.sleep(1.2)
+    (
+        spark.createDataFrame(_feats({"a": 10.0, "b": 20.0}, d1))
+        .write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", "snapshot_date = '2025-01-01'")
+        .save(store.path("features.demo"))
+    )
+    store.register_table("features.demo", _feats({"a": 3.0, "c": 4.0}, d2), ttl=timedelta(days=10), **kw)
+    at = [
+        between,
+        datetime(2025, 1, 2),  # exactly d1's feature time
+        datetime(2025, 1, 9, 12),
+        datetime(2025, 1, 20),  # d2's rows are 11 days old: past the TTL
+        datetime(2025, 1, 5),
+        datetime(2025, 1, 9),
+    ]
+    entity = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "c", "x", None],
+            "event_timestamp": at,
+            "churned": [1, 1, 0, 0, 1, 0],
+        }
+    )
+    lookups = [FeatureLookup("features.demo")]
+    for known in (False, True):
+        by = {
+            e: store.create_training_set(
+                entity, lookups, label="churned", as_of_known_time=known, engine=EngineChoice(e, "test")
+            )
+            for e in ("spark", "embedded")
+        }
+        s, e = by["spark"], by["embedded"]
+        assert s.lineage == e.lineage == {"features.demo": 2}
+        assert (s.metadata["engine"]["engine"], e.metadata["engine"]["engine"]) == ("spark", "embedded")
+        assert s.metadata["columns"] == e.metadata["columns"] and s.metadata["rows"] == e.metadata["rows"] == 6
+        order = ["event_timestamp", "customer_id"]
+        a = s.to_arrow().sort_by([(c, "ascending") for c in order])
+        b = e.to_arrow().sort_by([(c, "ascending") for c in order])
+        assert a.schema == b.schema and a.equals(b), (a.to_pandas(), b.to_pandas())
+        spend = dict(zip(b.column("event_timestamp").to_pylist(), b.column("spend").to_pylist()))
+        assert spend[pd.Timestamp("2025-01-02", tz="UTC")] == (10.0 if not known else None)  # tie -> later commit
+        # each engine rebuilds the other's set exactly
+        assert (
+            store.rebuild_training_set_embedded(s.training_set_id).sort_by([(c, "ascending") for c in order]).equals(a)
+        )
+        rebuilt = store.rebuild_training_set(e.training_set_id)
+        assert rebuilt.exceptAll(e.load_df()).count() == 0 and e.load_df().exceptAll(rebuilt).count() == 0

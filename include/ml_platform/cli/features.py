@@ -15,7 +15,12 @@ from ml_platform.lake.paths import table_path
 from ml_platform.lake.reader import partition_values
 from ml_platform.lake.storage import check_location
 from ml_platform.pipelines import data_plane
-from ml_platform.training.labels import build_churn_labels, check_cutoffs, per_cutoff_summary
+from ml_platform.training.labels import (
+    build_churn_labels,
+    build_churn_labels_embedded,
+    check_cutoffs,
+    per_cutoff_summary,
+)
 
 
 def _store(with_spark: bool = False) -> Any:
@@ -59,24 +64,32 @@ def training_set(a: argparse.Namespace) -> dict[str, Any]:
     store.get_table(a.table)  # fail fast, before a JVM, on an unregistered table or unobservable cutoffs
     days = partition_values(table_path("silver.transactions", store.settings), "txn_date")
     check_cutoffs(a.cutoffs, horizon, date.fromisoformat(days[-1]) if days else None)
-    store = _store(with_spark=True)
+    lookups = [FeatureLookup(a.table)]
+    engine = store.training_set_engine(lookups)
+    say(f"training set: {engine.engine} engine ({engine.reason})")
     say(f"labels for cutoffs {', '.join(map(str, a.cutoffs))} (horizon {horizon} days)")
-    entity = build_churn_labels(a.cutoffs, horizon, spark=store.spark)
+    if engine.engine == "embedded":  # no JVM
+        entity = build_churn_labels_embedded(a.cutoffs, horizon, store.settings)
+    else:
+        store = _store(with_spark=True)
+        entity = build_churn_labels(a.cutoffs, horizon, spark=store.spark)
     say(f"point-in-time join with {a.table}{' as of known time' if a.as_of_known_time else ''}")
     ts = store.create_training_set(
         entity,
-        [FeatureLookup(a.table)],
+        lookups,
         timestamp_key="event_timestamp",
         label="churned",
         as_of_known_time=a.as_of_known_time,
         training_set_id=a.id,
+        engine=engine,
     )
     say(f"training set {ts.training_set_id}: {ts.metadata['rows']:,} rows, lineage {ts.lineage}")
     return {
         "training_set_id": ts.training_set_id,
         "rows": ts.metadata["rows"],
         "lineage": ts.lineage,
-        "per_cutoff": per_cutoff_summary(ts.load_df(), ts.feature_names[0]),
+        "engine": ts.metadata["engine"],
+        "per_cutoff": per_cutoff_summary(ts.to_pandas(), ts.feature_names[0]),
         "table": store.path("ml.training_sets"),
     }
 

@@ -26,6 +26,7 @@ from ml_platform.lake.reader import (
 )
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
     from ml_platform.features.store import FeatureLookup
@@ -35,6 +36,16 @@ TRAINING_SETS = "ml.training_sets"
 
 class FeatureStoreError(MlPlatformError):
     """A feature-store request that cannot be served as asked (bad frame, unknown id, ...)."""
+
+
+def lookup_columns(lookup: FeatureLookup, spec: FeatureTable) -> tuple[list[str], list[str]]:
+    """The entity columns matching the table's primary keys, and the features to join."""
+    keys = [lookup.lookup_key] if isinstance(lookup.lookup_key, str) else list(lookup.lookup_key or spec.primary_keys)
+    names = list(lookup.feature_names or spec.feature_names)
+    unknown = sorted(set(names) - set(spec.feature_names))
+    if unknown:
+        raise FeatureStoreError(f"{spec.name} has no feature(s) {unknown}; it has {spec.feature_names}")
+    return keys, names
 
 
 class OfflineStore:
@@ -180,13 +191,7 @@ class OfflineStore:
     ) -> DataFrame:
         from pyspark.sql import functions as F
 
-        keys = (
-            [lookup.lookup_key] if isinstance(lookup.lookup_key, str) else list(lookup.lookup_key or spec.primary_keys)
-        )
-        names = list(lookup.feature_names or spec.feature_names)
-        unknown = sorted(set(names) - set(spec.feature_names))
-        if unknown:
-            raise FeatureStoreError(f"{spec.name} has no feature(s) {unknown}; it has {spec.feature_names}")
+        keys, names = lookup_columns(lookup, spec)
 
         def join(ent: DataFrame, v: int) -> DataFrame:
             feats, tb = self.feature_frame(spec, v)
@@ -246,3 +251,126 @@ class OfflineStore:
             out = self.join_lookup(out, lookup, spec, version, timestamp_key, as_of_known_time)
             names += list(lookup.feature_names or spec.feature_names)
         return out, pinned, names
+
+    # ------------------------------------------------------------ the embedded engine (no JVM)
+    def build_embedded(
+        self,
+        entity: pa.Table,
+        lookups: list[FeatureLookup],
+        timestamp_key: str,
+        as_of_known_time: bool,
+        lineage: dict[str, int] | None,
+    ) -> tuple[pa.Table, dict[str, int], list[str]]:
+        """`build` in the embedded engine: the same rows, columns and lineage, as Arrow."""
+        from ml_platform.lake.delta_log import snapshot
+
+        pinned = dict(lineage or {})
+        names: list[str] = []
+        out = entity
+        for lookup in lookups:
+            spec = self.registry.get(lookup.table_name)
+            version = pinned.get(spec.name)
+            if version is None:
+                snap = snapshot(self.path(spec.name))
+                if snap is None:
+                    raise FeatureStoreError(
+                        f"{spec.name} is registered but has no Delta table at {self.path(spec.name)}"
+                    )
+                version = pinned[spec.name] = snap.version
+            out = self._join_embedded(out, lookup, spec, int(version), timestamp_key, as_of_known_time)
+            names += list(lookup.feature_names or spec.feature_names)
+        return out, pinned, names
+
+    def _join_embedded(
+        self,
+        entity: pa.Table,
+        lookup: FeatureLookup,
+        spec: FeatureTable,
+        version: int,
+        timestamp_key: str,
+        as_of_known_time: bool,
+    ) -> pa.Table:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from ml_platform.features.pit_embedded import pit_join_embedded
+        from ml_platform.lake.delta_log import commit_times, read_table, snapshot
+
+        keys, names = lookup_columns(lookup, spec)
+        path = self.path(spec.name)
+
+        def join(ent: pa.Table, v: int) -> pa.Table:
+            snap = snapshot(path, v)
+            tracked = snap.row_tracking  # type: ignore[union-attr]
+            feats = read_table(snap, columns=[*spec.primary_keys, spec.timestamp_key, *names], row_tracking=tracked)  # type: ignore[arg-type]
+            return pit_join_embedded(
+                ent,
+                feats,
+                entity_keys=keys,
+                feature_keys=list(spec.primary_keys),
+                event_ts=timestamp_key,
+                feature_ts=spec.timestamp_key,
+                feature_names=names,
+                ttl=spec.ttl,
+                tiebreak=["_row_commit_version", "_row_id"] if tracked else None,
+            )
+
+        if not as_of_known_time:
+            return join(entity, version)
+        # each event time reads the latest version committed at or before it, capped at `version`
+        commits = commit_times(snapshot(path, version))  # type: ignore[arg-type]
+        times = np.array([t * 1000 for _, t in commits], dtype="int64")  # microseconds
+        ev = pc.cast(pc.cast(entity.column(timestamp_key), pa.timestamp("us", tz="UTC")), pa.int64())
+        ev_np = ev.to_numpy(zero_copy_only=False)
+        valid = ~np.asarray(pc.is_null(ev).to_numpy(zero_copy_only=False), dtype=bool)
+        slot = np.where(valid, np.searchsorted(times, np.where(valid, ev_np, 0), side="right") - 1, -1)
+        types = {f.name: f.dtype for f in spec.features}
+        none = entity.filter(pa.array(slot < 0))
+        for n in names:
+            none = none.append_column(n, pa.nulls(none.num_rows, _arrow_type_of(types[n])))
+        parts = [none]
+        for i in sorted(set(slot[slot >= 0].tolist())):
+            parts.append(join(entity.filter(pa.array(slot == i)), commits[i][0]))
+        return pa.concat_tables([p.cast(parts[-1].schema) for p in parts]) if len(parts) > 1 else parts[0]
+
+    def write_training_set_embedded(self, out: pa.Table, tsid: str, engine_info: str) -> int:
+        """`write_training_set` in the embedded engine; the table version written."""
+        import pyarrow as pa
+
+        from ml_platform.lake.delta_log import replace_partitions
+
+        tsid = check_id(tsid, "training_set_id")
+        rows = out.append_column("training_set_id", pa.array([tsid] * out.num_rows, pa.string()))
+        return replace_partitions(
+            self.path(TRAINING_SETS),
+            rows,
+            ["training_set_id"],
+            replace={"training_set_id": [tsid]},
+            properties=FEATURE_TABLE_PROPERTIES,
+            engine_info=engine_info,
+        )
+
+
+def _arrow_type_of(dtype: str) -> pa.DataType:
+    """The Arrow type of a registered feature type (registry.FEATURE_TYPES)."""
+    import pyarrow as pa
+
+    return {
+        "double": pa.float64(),
+        "float": pa.float32(),
+        "bigint": pa.int64(),
+        "int": pa.int32(),
+        "smallint": pa.int16(),
+        "tinyint": pa.int8(),
+        "boolean": pa.bool_(),
+        "string": pa.string(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }.get(dtype) or _unsupported(dtype)
+
+
+def _unsupported(dtype: str) -> pa.DataType:
+    from ml_platform.lake.reader import UnsupportedTable
+
+    raise UnsupportedTable(f"feature type {dtype} is not joined by the embedded engine: use Spark")

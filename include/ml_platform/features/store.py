@@ -33,11 +33,14 @@ from ml_platform.config import Settings, get_settings
 from ml_platform.features.offline import TRAINING_SETS, FeatureStoreError, OfflineStore
 from ml_platform.features.online import OnlineRow, OnlineStore, key_string, open_online_store, status
 from ml_platform.features.registry import FEATURE_TYPES, FeatureSpec, FeatureTable, Registry, write_json_atomic
+from ml_platform.lake.engine import EngineChoice, choose_engine
 from ml_platform.lake.paths import check_id
+from ml_platform.lake.reader import UnsupportedTable
 from ml_platform.lake.spark import get_spark
-from ml_platform.lake.storage import normalize
+from ml_platform.lake.storage import is_remote, normalize
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
 
@@ -82,8 +85,27 @@ class TrainingSet:
         )
         return df.select(*self.metadata["columns"])
 
+    def to_arrow(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """The stored rows as Arrow, read from the lake's files without a JVM (a local lake)."""
+        from ml_platform.lake.delta_log import read_table, snapshot
+
+        snap = snapshot(self.store.path(TRAINING_SETS), int(self.metadata["table_version"]))
+        if snap is None:
+            raise FeatureStoreError(f"training set {self.training_set_id}: {TRAINING_SETS} does not exist")
+        return read_table(
+            snap, where={"training_set_id": {self.training_set_id}}, columns=list(columns or self.metadata["columns"])
+        )
+
     def to_pandas(self) -> Any:
-        return self.load_df().toPandas()
+        """The stored rows as pandas: from the lake's files on a local lake (timestamps as naive UTC,
+        as Spark's `toPandas` gives them), else through Spark."""
+        if is_remote(self.store.settings.lake_uri):
+            return self.load_df().toPandas()
+        df = self.to_arrow().to_pandas()
+        for col in df.columns:
+            if isinstance(df[col].dtype, pd_datetime_tz()):
+                df[col] = df[col].dt.tz_convert("UTC").dt.tz_localize(None)
+        return df
 
 
 class FeatureStore:
@@ -209,30 +231,70 @@ class FeatureStore:
         label: str | None = None,
         as_of_known_time: bool = False,
         training_set_id: str | None = None,
+        engine: EngineChoice | None = None,
     ) -> TrainingSet:
         """Point-in-time join of `entity_df` with the lookups, materialised under a training_set_id.
 
         One output row per entity row (duplicates included), every entity column kept, then the
         features. Re-using a training_set_id replaces that training set (idempotent task retries).
+        `entity_df`: a Spark, pandas or Arrow frame. `engine` (default: `training_set_engine`) runs
+        the join and the write: Spark, or the embedded engine (DuckDB, no JVM; with `auto` it
+        falls back to Spark for a table it cannot read). The metadata records the engine.
         """
-
-        entity = self._to_spark(entity_df)
-        for col, what in ((timestamp_key, "timestamp_key"), (label, "label")):
-            if col is not None and col not in entity.columns:
-                raise FeatureStoreError(f"entity frame has no {what} column {col!r} (columns: {entity.columns})")
         if not feature_lookups:
             raise FeatureStoreError("no feature lookups given")
-        if "training_set_id" in entity.columns:
-            raise FeatureStoreError("entity frame must not have a column named training_set_id")
-        tsid = check_id(training_set_id, "training_set_id") if training_set_id else uuid.uuid4().hex[:16]
+        choice = engine or self.training_set_engine(feature_lookups)
+        if choice.engine == "embedded":
+            try:
+                return self._create_embedded(
+                    entity_df, feature_lookups, timestamp_key, label, as_of_known_time, training_set_id, choice
+                )
+            except UnsupportedTable as e:
+                if not choice.reason.startswith("auto"):
+                    raise
+                choice = EngineChoice("spark", f"auto: {e}")
+        entity = self._to_spark(entity_df)
+        tsid = self._check_entity(entity.columns, timestamp_key, label, training_set_id)
         out, lineage, names = self.offline.build(entity, list(feature_lookups), timestamp_key, as_of_known_time, None)
         columns = out.columns
         version = self.offline.write_training_set(out, tsid)
-        meta = {
+        meta = self._ts_metadata(
+            tsid, entity.columns, columns, timestamp_key, label, names, as_of_known_time, feature_lookups, lineage
+        )
+        meta.update(table_version=version, engine=choice.to_json(), rows=self.offline.training_set_rows(tsid, version))
+        write_json_atomic(self._ts_meta_path(tsid), meta)
+        return TrainingSet(self, tsid, meta)
+
+    def training_set_engine(self, feature_lookups: Sequence[FeatureLookup]) -> EngineChoice:
+        """The engine of a training set over `feature_lookups` (`lake.engine.choose_engine`)."""
+        tables = [self.path(lk.table_name) for lk in feature_lookups]
+        return choose_engine("training_sets", tables, self.settings)
+
+    def _check_entity(self, columns: list[str], timestamp_key: str, label: str | None, tsid: str | None) -> str:
+        for col, what in ((timestamp_key, "timestamp_key"), (label, "label")):
+            if col is not None and col not in columns:
+                raise FeatureStoreError(f"entity frame has no {what} column {col!r} (columns: {columns})")
+        if "training_set_id" in columns:
+            raise FeatureStoreError("entity frame must not have a column named training_set_id")
+        return check_id(tsid, "training_set_id") if tsid else uuid.uuid4().hex[:16]
+
+    def _ts_metadata(
+        self,
+        tsid: str,
+        entity_columns: list[str],
+        columns: list[str],
+        timestamp_key: str,
+        label: str | None,
+        names: list[str],
+        as_of_known_time: bool,
+        feature_lookups: Sequence[FeatureLookup],
+        lineage: dict[str, int],
+    ) -> dict[str, Any]:
+        return {
             "training_set_id": tsid,
             "created_at": datetime.now(timezone.utc).isoformat(),
-            "entity_columns": entity.columns,
-            "columns": columns,
+            "entity_columns": list(entity_columns),
+            "columns": list(columns),
             "timestamp_key": timestamp_key,
             "label": label,
             "feature_names": names,
@@ -248,9 +310,29 @@ class FeatureStore:
                 for lk in feature_lookups
             ],
             "lineage": lineage,
-            "table_version": version,
         }
-        meta["rows"] = self.offline.training_set_rows(tsid, version)
+
+    def _create_embedded(
+        self,
+        entity_df: Any,
+        feature_lookups: Sequence[FeatureLookup],
+        timestamp_key: str,
+        label: str | None,
+        as_of_known_time: bool,
+        training_set_id: str | None,
+        choice: EngineChoice,
+    ) -> TrainingSet:
+        entity = to_arrow(entity_df)
+        tsid = self._check_entity(entity.column_names, timestamp_key, label, training_set_id)
+        out, lineage, names = self.offline.build_embedded(
+            entity, list(feature_lookups), timestamp_key, as_of_known_time, None
+        )
+        version = self.offline.write_training_set_embedded(out, tsid, f"ml-platform embedded (DuckDB): {lineage}")
+        meta = self._ts_metadata(
+            tsid, entity.column_names, out.column_names, timestamp_key, label, names, as_of_known_time,
+            feature_lookups, lineage,
+        )  # fmt: skip
+        meta.update(table_version=version, engine=choice.to_json(), rows=out.num_rows)
         write_json_atomic(self._ts_meta_path(tsid), meta)
         return TrainingSet(self, tsid, meta)
 
@@ -279,6 +361,17 @@ class FeatureStore:
         entity = ts.load_df().select(*m["entity_columns"])
         out, _, _ = self.offline.build(entity, lookups, m["timestamp_key"], m["as_of_known_time"], m["lineage"])
         return out.select(*m["columns"])
+
+    def rebuild_training_set_embedded(self, training_set_id: str) -> pa.Table:
+        """`rebuild_training_set` in the embedded engine (no JVM), as Arrow."""
+        ts = self.get_training_set(training_set_id)
+        m = ts.metadata
+        lookups = [FeatureLookup(lk["table_name"], lk["lookup_key"], lk["feature_names"]) for lk in m["lookups"]]
+        entity = ts.to_arrow(m["entity_columns"])
+        out, _, _ = self.offline.build_embedded(
+            entity, lookups, m["timestamp_key"], m["as_of_known_time"], m["lineage"]
+        )
+        return out.select(m["columns"])
 
     # ---------------------------------------------------------------- online store
     def publish_online(self, name: str, version: int | None = None) -> dict[str, Any]:
@@ -384,3 +477,28 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, datetime) and isinstance(b, datetime):
         return a.replace(tzinfo=None) == b.astimezone(timezone.utc).replace(tzinfo=None) if b.tzinfo else a == b
     return a == b
+
+
+def pd_datetime_tz() -> type:
+    import pandas as pd
+
+    return pd.DatetimeTZDtype
+
+
+def to_arrow(frame: Any) -> pa.Table:
+    """A Spark, pandas or Arrow frame as Arrow, naive timestamps read as UTC (Spark's session time
+    zone here) in microseconds."""
+    import pyarrow as pa
+
+    if isinstance(frame, pa.Table):
+        table = frame
+    elif hasattr(frame, "toArrow"):  # a Spark DataFrame
+        table = frame.toArrow()
+    else:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    for i, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type) and (f.type.tz is None or f.type.unit != "us"):
+            table = table.set_column(i, f.name, table.column(i).cast(pa.timestamp("us", tz=f.type.tz or "UTC")))
+            if f.type.tz not in (None, "UTC"):
+                table = table.set_column(i, f.name, table.column(i).cast(pa.timestamp("us", tz="UTC")))
+    return table

@@ -237,6 +237,123 @@ def file_location(snap: Snapshot, add: dict[str, Any]) -> str:
     return str(snap.path / unquote(rel))
 
 
+_DUCK_TYPES = {
+    "string": "VARCHAR",
+    "date": "DATE",
+    "timestamp": "TIMESTAMPTZ",
+    "double": "DOUBLE",
+    "float": "FLOAT",
+    "long": "BIGINT",
+    "integer": "INTEGER",
+    "short": "SMALLINT",
+    "byte": "TINYINT",
+    "boolean": "BOOLEAN",
+}
+
+
+def _duck_type(spark_type: Any, where: str) -> str:
+    name = spark_type if isinstance(spark_type, str) else None
+    if name is None or name not in _DUCK_TYPES:
+        raise UnsupportedTable(f"{where}: column type {spark_type} is not read by the embedded engine: use Spark")
+    return _DUCK_TYPES[name]
+
+
+def read_table(
+    snap: Snapshot,
+    *,
+    where: dict[str, set[str]] | None = None,
+    columns: list[str] | None = None,
+    row_tracking: bool = False,
+    threads: int | None = None,
+) -> pa.Table:
+    """The snapshot's rows as Arrow (DuckDB over its live files): the table's columns (or
+    `columns`) with the table's types, partition values from the log, NULL for columns a file
+    predates; with `row_tracking` also `_row_id` and `_row_commit_version` as Spark's
+    `_metadata.row_id` / `row_commit_version` (materialized values first, else the file's
+    `baseRowId` + row index and `defaultRowCommitVersion`). `where`: partition column -> values."""
+    import duckdb
+    import pyarrow as pa
+
+    fields = {f["name"]: f["type"] for f in snap.schema_fields()}
+    wanted = columns or list(fields)
+    unknown = [c for c in wanted if c not in fields]
+    if unknown:
+        raise ValueError(f"{snap.path} has no column(s) {unknown}; it has {list(fields)}")
+    if row_tracking and not snap.row_tracking:
+        raise UnsupportedTable(f"{snap.path} has no row tracking")
+    parts = snap.partition_columns
+    files = live_files(snap, where)
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        types = {c: _duck_type(fields[c], f"{snap.path}.{c}") for c in wanted}
+        extra = {"_row_id": "BIGINT", "_row_commit_version": "BIGINT"} if row_tracking else {}
+        if not files:
+            cols = ", ".join(f"CAST(NULL AS {t}) AS {_q(c)}" for c, t in {**types, **extra}.items())
+            return con.sql(f"SELECT {cols} LIMIT 0").to_arrow_table()
+        meta = pa.table(
+            {
+                "__file": [file_location(snap, a) for a in files],
+                "__base": pa.array([a.get("baseRowId") for a in files], pa.int64()),
+                "__ver": pa.array([a.get("defaultRowCommitVersion") for a in files], pa.int64()),
+                **{f"__p_{i}": [(a.get("partitionValues") or {}).get(c) for a in files] for i, c in enumerate(parts)},
+            }
+        )
+        con.register("meta", meta)
+        paths = ", ".join("'" + f.replace("'", "''") + "'" for f in meta.column("__file").to_pylist())
+        con.execute(
+            f"CREATE VIEW files AS SELECT * FROM read_parquet([{paths}], union_by_name = true, "
+            f"filename = '__pl_file', file_row_number = true)"
+        )
+        present = set(con.sql("SELECT * FROM files LIMIT 0").columns)
+        select = []
+        for c in wanted:
+            if c in parts:
+                select.append(f"CAST(m.__p_{parts.index(c)} AS {types[c]}) AS {_q(c)}")
+            elif c in present:
+                select.append(f"CAST(f.{_q(c)} AS {types[c]}) AS {_q(c)}")
+            else:
+                select.append(f"CAST(NULL AS {types[c]}) AS {_q(c)}")
+        if row_tracking:
+            rid = snap.configuration.get("delta.rowTracking.materializedRowIdColumnName", "")
+            ver = snap.configuration.get("delta.rowTracking.materializedRowCommitVersionColumnName", "")
+            rid_sql = "m.__base + f.file_row_number"
+            ver_sql = "m.__ver"
+            if rid in present:
+                rid_sql = f"coalesce(f.{_q(rid)}, {rid_sql})"
+            if ver in present:
+                ver_sql = f"coalesce(f.{_q(ver)}, {ver_sql})"
+            select += [f"CAST({rid_sql} AS BIGINT) AS _row_id", f"CAST({ver_sql} AS BIGINT) AS _row_commit_version"]
+        return con.sql(
+            f"SELECT {', '.join(select)} FROM files f JOIN meta m ON f.__pl_file = m.__file"
+        ).to_arrow_table()
+    finally:
+        con.close()
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def commit_times(snap: Snapshot) -> list[tuple[int, int]]:
+    """(version, commit time in ms) of every version up to the snapshot's: the in-commit timestamp
+    when the commit has one, else its commitInfo timestamp (what DESCRIBE HISTORY shows)."""
+    out = []
+    for v in range(snap.version + 1):
+        f = snap.path / "_delta_log" / f"{v:020d}.json"
+        if not f.exists():
+            raise UnsupportedTable(f"{snap.path}: commit {v} is gone, its time is unknown: use Spark")
+        with open(f, encoding="utf-8") as fh:
+            info = json.loads(fh.readline() or "{}").get("commitInfo", {})
+        t = info.get("inCommitTimestamp", info.get("timestamp"))
+        if t is None:
+            raise UnsupportedTable(f"{snap.path}: commit {v} has no commitInfo first: use Spark")
+        out.append((v, int(t)))
+    return out
+
+
 # ---------------------------------------------------------------------------------------- writing
 _SPARK_TYPES = {
     "string": "string",
@@ -346,6 +463,42 @@ def _merged_metadata(snap: Snapshot, schema: pa.Schema) -> dict[str, Any] | None
     return meta
 
 
+def _arrow_type(spark_type: str) -> pa.DataType:
+    import pyarrow as pa
+
+    return {
+        "string": pa.string(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "double": pa.float64(),
+        "float": pa.float32(),
+        "long": pa.int64(),
+        "integer": pa.int32(),
+        "short": pa.int16(),
+        "byte": pa.int8(),
+        "boolean": pa.bool_(),
+    }[spark_type]
+
+
+def _conform(rows: pa.Table, snap: Snapshot) -> pa.Table:
+    """`rows` with the table's types for the columns it has (a pandas int64 label into an integer
+    column, nanosecond timestamps into microseconds); a value the cast would change is an error."""
+    import pyarrow as pa
+
+    have = {f["name"]: f["type"] for f in snap.schema_fields()}
+    for i, name in enumerate(rows.column_names):
+        t = have.get(name)
+        if not isinstance(t, str) or t not in _DUCK_TYPES:
+            continue
+        target = _arrow_type(t)
+        if rows.schema.field(i).type != target:
+            try:
+                rows = rows.set_column(i, name, rows.column(i).cast(target))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                raise UnsupportedTable(f"{snap.path}: column {name} does not fit the table's type {t}: {e}") from None
+    return rows
+
+
 def replace_partitions(
     path: str | Path,
     rows: pa.Table,
@@ -373,6 +526,8 @@ def replace_partitions(
     missing = [c for c in partition_by if c not in rows.column_names]
     if missing:
         raise ValueError(f"rows lack partition column(s) {missing}")
+    if snap is not None:
+        rows = _conform(rows, snap)
     version = 0 if snap is None else snap.version + 1
     if replace is None:
         replace = {c: pc.unique(rows.column(c)).to_pylist() for c in partition_by}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ml_platform.config import Settings, get_settings
 from ml_platform.errors import MlPlatformError
@@ -26,6 +26,7 @@ from ml_platform.lake.paths import table_path
 from ml_platform.lake.spark import get_spark
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
 
@@ -106,22 +107,56 @@ def build_churn_labels(
     )
 
 
-def per_cutoff_summary(df: DataFrame, feature: str, label: str = "churned") -> dict[str, dict[str, float | int]]:
-    """Rows, churn rate and rows without features (`feature` null: no snapshot in the TTL) per cutoff
-    of a training set's Spark frame."""
-    from pyspark.sql import functions as F
+def build_churn_labels_embedded(
+    cutoffs: Sequence[date], horizon_days: int, settings: Settings | None = None, *, silver: Any = None
+) -> pa.Table:
+    """`build_churn_labels` in the embedded engine (DuckDB over silver's live files, no JVM): the
+    same rows and types (customer_id string, event_timestamp UTC, cutoff_date date, churned int32).
+    `silver`: an Arrow table or Parquet files instead of the lake's table."""
+    import duckdb
 
-    rows = (
-        df.groupBy("cutoff_date")
-        .agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.avg(label).alias("rate"),
-            F.sum(F.when(F.col(feature).isNull(), 1).otherwise(0)).alias("missing"),
-        )
-        .orderBy("cutoff_date")
-        .collect()
-    )
-    return {
-        str(r["cutoff_date"]): {"rows": r["rows"], "churn_rate": round(r["rate"], 4), "without_features": r["missing"]}
-        for r in rows
-    }
+    from ml_platform.features.pit_embedded import duck_source
+    from ml_platform.lake.delta_log import file_location, live_files, snapshot
+
+    if silver is None:
+        snap = snapshot(table_path("silver.transactions", settings or get_settings()))
+        silver = [file_location(snap, a) for a in live_files(snap)] if snap is not None else []
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        last = None
+        if not isinstance(silver, list) or silver:
+            duck_source(con, "silver_in", silver)
+            last = con.sql("SELECT max(CAST(CAST(transaction_ts AS TIMESTAMPTZ) AS DATE)) FROM silver_in").fetchone()[0]
+        cuts = check_cutoffs(cutoffs, horizon_days, last)
+        return con.sql(
+            f"""
+            WITH c AS (
+                SELECT d AS cutoff_date, CAST(d + INTERVAL 1 DAY AS TIMESTAMPTZ) AS event_timestamp
+                FROM (SELECT unnest($cuts::DATE[]) AS d)
+            ),
+            tx AS (SELECT customer_id, CAST(transaction_ts AS TIMESTAMPTZ) AS ts FROM silver_in
+                   WHERE customer_id IS NOT NULL)
+            SELECT tx.customer_id, c.event_timestamp, c.cutoff_date,
+                   CAST(1 - max(CASE WHEN tx.ts >= c.event_timestamp THEN 1 ELSE 0 END) AS INTEGER) AS churned
+            FROM tx JOIN c ON tx.ts < c.event_timestamp + INTERVAL {int(horizon_days)} DAY
+            GROUP BY tx.customer_id, c.cutoff_date, c.event_timestamp
+            HAVING max(CASE WHEN tx.ts < c.event_timestamp THEN 1 ELSE 0 END) = 1
+            """,
+            params={"cuts": [d.isoformat() for d in cuts]},
+        ).to_arrow_table()
+    finally:
+        con.close()
+
+
+def per_cutoff_summary(df: Any, feature: str, label: str = "churned") -> dict[str, dict[str, float | int]]:
+    """Rows, churn rate and rows without features (`feature` null: no snapshot in the TTL) per cutoff
+    of a training set's rows (pandas)."""
+    out: dict[str, dict[str, float | int]] = {}
+    for cutoff, g in df.groupby("cutoff_date", sort=True):
+        out[str(cutoff)] = {
+            "rows": int(len(g)),
+            "churn_rate": round(float(g[label].mean()), 4),
+            "without_features": int(g[feature].isna().sum()),
+        }
+    return out
