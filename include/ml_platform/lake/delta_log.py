@@ -548,20 +548,21 @@ def replace_partitions(
     now = int(time.time() * 1000)
     hwm = snap.row_id_high_water_mark if snap is not None else -1
     adds = []
-    groups = (
-        rows.group_by(partition_by, use_threads=False).aggregate([]).to_pylist()
-        if partition_by and rows.num_rows
-        else []
-    )
-    if not partition_by and rows.num_rows:
-        groups = [{}]
-    for values in groups:
-        mask = None
-        for c in partition_by:
-            cond = pc.is_null(rows.column(c)) if values[c] is None else pc.equal(rows.column(c), values[c])
-            mask = cond if mask is None else pc.and_(mask, cond)
-        part = rows.filter(mask) if mask is not None else rows
-        part = part.select(data_cols)
+    # one sort, then each partition is a contiguous slice (the groups sorted the same way)
+    groups: list[tuple[dict[str, Any], int, int]] = []
+    if rows.num_rows and partition_by:
+        order = [(c, "ascending") for c in partition_by]
+        rows = rows.sort_by(order)
+        counts = rows.group_by(partition_by, use_threads=False).aggregate([([], "count_all")]).sort_by(order)
+        offset = 0
+        for g in counts.to_pylist():
+            n = g.pop("count_all")
+            groups.append((g, offset, n))
+            offset += n
+    elif rows.num_rows:
+        groups = [({}, 0, rows.num_rows)]
+    for values, offset, n in groups:
+        part = rows.slice(offset, n).select(data_cols)
         pvalues = {c: _partition_string(values[c]) for c in partition_by}
         folder = "/".join(
             f"{quote(c, safe='')}={'__HIVE_DEFAULT_PARTITION__' if v is None else quote(v, safe='')}"
