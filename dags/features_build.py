@@ -11,7 +11,9 @@ provider's hook lists the container (connection `ML_PLATFORM_AZURE_CONN_ID`). It
 silver, replaces the feature snapshot of the interval's last day, registers the table's spec in
 the feature registry and, when this snapshot is the newest, publishes it to the online store
 (SQLite by default, Redis with `ML_PLATFORM_ONLINE_STORE=redis`). All Spark work is one
-spark-submit against the `spark_default` connection. `publish_features` emits the `features`
+spark-submit against the `spark_default` connection; the feature snapshot inside it runs on the
+engine `ML_PLATFORM_ENGINE_FEATURES` picks (on one machine: DuckDB in the job's own process,
+the choice and its reason in the task log). `publish_features` emits the `features`
 asset only when this run's snapshot is the newest in the table, so a backfill of old dates
 neither republishes stale values nor triggers anything downstream. Rerunning or backfilling any
 interval is safe (from the UI: the trigger dialog's Backfill option). Links:

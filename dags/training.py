@@ -10,7 +10,9 @@ window), horizon_days, n_trials (total, split across workers), n_workers, famili
 seed, distributed_workers (refit an xgboost/mlp winner on Spark; 0 = in the task). Tasks pass ids through XCom, never data. Emits `registry.challenger` with the model name
 and version. The model version is tagged with the retrain request's decision_id (when one caused
 the run) and `data_as_of`, the newest feature snapshot at planning time (the retrain policy's
-clock for cool-down and budget). Writes `ml.training_sets` (partition per run), MLflow runs (the
+clock for cool-down and budget). The training set's spark-submit builds the labels and the join on
+the engine `ML_PLATFORM_ENGINE_TRAINING_SETS` picks (on one machine: DuckDB in the job's own
+process). Writes `ml.training_sets` (partition per run), MLflow runs (the
 study and its trials) and a model version. Links: `register` -> MLflow run and model version,
 `evaluation_report` -> the HTML report. A bad param fails `plan` with a message naming it.
 """

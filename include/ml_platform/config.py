@@ -151,10 +151,10 @@ class Settings(BaseSettings):
         default="auto", description="Engine of point-in-time training sets: as ML_PLATFORM_ENGINE_FEATURES."
     )
     embedded_max_bytes: int = Field(
-        default=4 * 2**30,
+        default=2**30,
         ge=0,
         description="auto picks the embedded engine while a job's input Delta files (Parquet, compressed) stay "
-        "below this size (benchmarks/README.md: 10 M transactions are 0.3 GB).",
+        "below this size (benchmarks/README.md: 10 M transactions are 248 MiB, peak RSS 2.9 GiB).",
     )
     dag_start_date: date = Field(default=date(2025, 1, 1), description="First data interval of the catch-up DAGs.")
     dag_end_date: date | None = Field(

@@ -295,7 +295,7 @@ class OfflineStore:
         import pyarrow.compute as pc
 
         from ml_platform.features.pit_embedded import pit_join_embedded
-        from ml_platform.lake.delta_log import commit_times, read_table, snapshot
+        from ml_platform.lake.delta_log import DeltaView, commit_times, snapshot
 
         keys, names = lookup_columns(lookup, spec)
         path = self.path(spec.name)
@@ -303,7 +303,7 @@ class OfflineStore:
         def join(ent: pa.Table, v: int) -> pa.Table:
             snap = snapshot(path, v)
             tracked = snap.row_tracking  # type: ignore[union-attr]
-            feats = read_table(snap, columns=[*spec.primary_keys, spec.timestamp_key, *names], row_tracking=tracked)  # type: ignore[arg-type]
+            feats = DeltaView(snap, None, [*spec.primary_keys, spec.timestamp_key, *names], tracked)  # type: ignore[arg-type]
             return pit_join_embedded(
                 ent,
                 feats,

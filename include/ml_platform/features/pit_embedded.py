@@ -33,11 +33,14 @@ def _q(name: str) -> str:
 
 
 def duck_source(con: Any, name: str, rows: Any) -> list[str]:
-    """Make `rows` (an Arrow table or local Parquet files, read by column name so that files
-    written before a column was added still line up) the DuckDB relation `name`; its column names."""
+    """Make `rows` (an Arrow table, local Parquet files read by column name so that files written
+    before a column was added still line up, or a `DeltaView`) the DuckDB relation `name`; its
+    column names."""
     if isinstance(rows, (str, Path)):
         rows = [rows]
-    if not isinstance(rows, Sequence):
+    if hasattr(rows, "register_in"):  # a Delta table's version (lake.delta_log.DeltaView)
+        rows.register_in(con, name)
+    elif not isinstance(rows, Sequence):
         con.register(name, rows)
     else:
         files = ", ".join("'" + str(f).replace("'", "''") + "'" for f in rows)
@@ -48,8 +51,8 @@ def duck_source(con: Any, name: str, rows: Any) -> list[str]:
 
 
 def pit_join_embedded(
-    entity: pa.Table | Sequence[str | Path],
-    features: pa.Table | Sequence[str | Path],
+    entity: pa.Table | Sequence[str | Path] | Any,
+    features: pa.Table | Sequence[str | Path] | Any,
     *,
     entity_keys: list[str],
     feature_keys: list[str],
@@ -61,8 +64,9 @@ def pit_join_embedded(
     threads: int | None = None,
 ) -> pa.Table:
     """Entity rows with `feature_names` as of each row's `event_ts` (see module doc); the entity
-    table's columns first, in their order, then the features. Either side is an Arrow table or a
-    list of local Parquet files, which DuckDB scans itself (no copy into memory first).
+    table's columns first, in their order, then the features. Either side is an Arrow table, a
+    list of local Parquet files or a Delta version (`lake.delta_log.DeltaView`), whose files DuckDB
+    scans itself (no copy into memory first).
     `threads`: DuckDB's (default: all)."""
     import duckdb
 

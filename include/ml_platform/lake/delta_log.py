@@ -258,6 +258,75 @@ def _duck_type(spark_type: Any, where: str) -> str:
     return _DUCK_TYPES[name]
 
 
+@dataclass(frozen=True)
+class DeltaView:
+    """A snapshot's rows as a DuckDB view (see `read_table`), for queries that scan the files
+    themselves instead of a copy in memory (`features.pit_embedded` takes one as either side)."""
+
+    snap: Snapshot
+    where: dict[str, set[str]] | None = None
+    columns: list[str] | None = None
+    row_tracking: bool = False
+
+    def register_in(self, con: Any, name: str) -> None:
+        """Create the view `name` in the DuckDB connection `con`."""
+        import pyarrow as pa
+
+        snap = self.snap
+        fields = {f["name"]: f["type"] for f in snap.schema_fields()}
+        wanted = self.columns or list(fields)
+        unknown = [c for c in wanted if c not in fields]
+        if unknown:
+            raise ValueError(f"{snap.path} has no column(s) {unknown}; it has {list(fields)}")
+        if self.row_tracking and not snap.row_tracking:
+            raise UnsupportedTable(f"{snap.path} has no row tracking")
+        parts = snap.partition_columns
+        files = live_files(snap, self.where)
+        types = {c: _duck_type(fields[c], f"{snap.path}.{c}") for c in wanted}
+        extra = {"_row_id": "BIGINT", "_row_commit_version": "BIGINT"} if self.row_tracking else {}
+        if not files:
+            cols = ", ".join(f"CAST(NULL AS {t}) AS {_q(c)}" for c, t in {**types, **extra}.items())
+            con.execute(f"CREATE VIEW {_q(name)} AS SELECT {cols} LIMIT 0")
+            return
+        meta = pa.table(
+            {
+                "__file": [file_location(snap, a) for a in files],
+                "__base": pa.array([a.get("baseRowId") for a in files], pa.int64()),
+                "__ver": pa.array([a.get("defaultRowCommitVersion") for a in files], pa.int64()),
+                **{f"__p_{i}": [(a.get("partitionValues") or {}).get(c) for a in files] for i, c in enumerate(parts)},
+            }
+        )
+        con.register(f"{name}__meta", meta)
+        paths = ", ".join("'" + f.replace("'", "''") + "'" for f in meta.column("__file").to_pylist())
+        con.execute(
+            f"CREATE VIEW {_q(name + '__files')} AS SELECT * FROM read_parquet([{paths}], union_by_name = true, "
+            f"filename = '__pl_file', file_row_number = true)"
+        )
+        present = set(con.sql(f"SELECT * FROM {_q(name + '__files')} LIMIT 0").columns)
+        select = []
+        for c in wanted:
+            if c in parts:
+                select.append(f"CAST(m.__p_{parts.index(c)} AS {types[c]}) AS {_q(c)}")
+            elif c in present:
+                select.append(f"CAST(f.{_q(c)} AS {types[c]}) AS {_q(c)}")
+            else:
+                select.append(f"CAST(NULL AS {types[c]}) AS {_q(c)}")
+        if self.row_tracking:
+            rid = snap.configuration.get("delta.rowTracking.materializedRowIdColumnName", "")
+            ver = snap.configuration.get("delta.rowTracking.materializedRowCommitVersionColumnName", "")
+            rid_sql = "m.__base + f.file_row_number"
+            ver_sql = "m.__ver"
+            if rid in present:
+                rid_sql = f"coalesce(f.{_q(rid)}, {rid_sql})"
+            if ver in present:
+                ver_sql = f"coalesce(f.{_q(ver)}, {ver_sql})"
+            select += [f"CAST({rid_sql} AS BIGINT) AS _row_id", f"CAST({ver_sql} AS BIGINT) AS _row_commit_version"]
+        con.execute(
+            f"CREATE VIEW {_q(name)} AS SELECT {', '.join(select)} FROM {_q(name + '__files')} f "
+            f"JOIN {_q(name + '__meta')} m ON f.__pl_file = m.__file"
+        )
+
+
 def read_table(
     snap: Snapshot,
     *,
@@ -272,63 +341,14 @@ def read_table(
     `_metadata.row_id` / `row_commit_version` (materialized values first, else the file's
     `baseRowId` + row index and `defaultRowCommitVersion`). `where`: partition column -> values."""
     import duckdb
-    import pyarrow as pa
 
-    fields = {f["name"]: f["type"] for f in snap.schema_fields()}
-    wanted = columns or list(fields)
-    unknown = [c for c in wanted if c not in fields]
-    if unknown:
-        raise ValueError(f"{snap.path} has no column(s) {unknown}; it has {list(fields)}")
-    if row_tracking and not snap.row_tracking:
-        raise UnsupportedTable(f"{snap.path} has no row tracking")
-    parts = snap.partition_columns
-    files = live_files(snap, where)
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
         if threads:
             con.execute(f"SET threads = {int(threads)}")
-        types = {c: _duck_type(fields[c], f"{snap.path}.{c}") for c in wanted}
-        extra = {"_row_id": "BIGINT", "_row_commit_version": "BIGINT"} if row_tracking else {}
-        if not files:
-            cols = ", ".join(f"CAST(NULL AS {t}) AS {_q(c)}" for c, t in {**types, **extra}.items())
-            return con.sql(f"SELECT {cols} LIMIT 0").to_arrow_table()
-        meta = pa.table(
-            {
-                "__file": [file_location(snap, a) for a in files],
-                "__base": pa.array([a.get("baseRowId") for a in files], pa.int64()),
-                "__ver": pa.array([a.get("defaultRowCommitVersion") for a in files], pa.int64()),
-                **{f"__p_{i}": [(a.get("partitionValues") or {}).get(c) for a in files] for i, c in enumerate(parts)},
-            }
-        )
-        con.register("meta", meta)
-        paths = ", ".join("'" + f.replace("'", "''") + "'" for f in meta.column("__file").to_pylist())
-        con.execute(
-            f"CREATE VIEW files AS SELECT * FROM read_parquet([{paths}], union_by_name = true, "
-            f"filename = '__pl_file', file_row_number = true)"
-        )
-        present = set(con.sql("SELECT * FROM files LIMIT 0").columns)
-        select = []
-        for c in wanted:
-            if c in parts:
-                select.append(f"CAST(m.__p_{parts.index(c)} AS {types[c]}) AS {_q(c)}")
-            elif c in present:
-                select.append(f"CAST(f.{_q(c)} AS {types[c]}) AS {_q(c)}")
-            else:
-                select.append(f"CAST(NULL AS {types[c]}) AS {_q(c)}")
-        if row_tracking:
-            rid = snap.configuration.get("delta.rowTracking.materializedRowIdColumnName", "")
-            ver = snap.configuration.get("delta.rowTracking.materializedRowCommitVersionColumnName", "")
-            rid_sql = "m.__base + f.file_row_number"
-            ver_sql = "m.__ver"
-            if rid in present:
-                rid_sql = f"coalesce(f.{_q(rid)}, {rid_sql})"
-            if ver in present:
-                ver_sql = f"coalesce(f.{_q(ver)}, {ver_sql})"
-            select += [f"CAST({rid_sql} AS BIGINT) AS _row_id", f"CAST({ver_sql} AS BIGINT) AS _row_commit_version"]
-        return con.sql(
-            f"SELECT {', '.join(select)} FROM files f JOIN meta m ON f.__pl_file = m.__file"
-        ).to_arrow_table()
+        DeltaView(snap, where, columns, row_tracking).register_in(con, "t")
+        return con.sql("SELECT * FROM t").to_arrow_table()
     finally:
         con.close()
 
