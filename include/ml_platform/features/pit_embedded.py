@@ -77,13 +77,37 @@ def pit_join_embedded(
             con.execute(f"SET threads = {int(threads)}")
         entity_cols = duck_source(con, "entity_in", entity)
         feature_cols = duck_source(con, "features_in", features)
+        times = {
+            "e": _micros(con, "entity_in", event_ts) if event_ts in entity_cols else "",
+            "f": _micros(con, "features_in", feature_ts) if feature_ts in feature_cols else "",
+        }
         return con.sql(
             _sql(
-                entity_cols, feature_cols, entity_keys, feature_keys, event_ts, feature_ts, feature_names, ttl, tiebreak
+                entity_cols,
+                feature_cols,
+                entity_keys,
+                feature_keys,
+                event_ts,
+                feature_ts,
+                feature_names,
+                ttl,
+                tiebreak,
+                times,
             )
         ).to_arrow_table()
     finally:
         con.close()
+
+
+def _micros(con: Any, relation: str, column: str) -> str:
+    """An expression of `column`'s instant as BIGINT microseconds since the epoch (UTC): epoch_us
+    of a timestamp is exact and cheap (a cast of TIMESTAMPTZ to TIMESTAMP goes through the time
+    zone library row by row); dates and text are cast to a timestamp first, read as UTC."""
+    rel = con.sql(f"SELECT {_q(column)} FROM {relation} LIMIT 0")
+    kind = str(rel.types[0]).upper()
+    if kind.startswith("TIMESTAMP"):
+        return f"epoch_us({_q(column)})"
+    return f"epoch_us(CAST({_q(column)} AS TIMESTAMP))"
 
 
 def _sql(
@@ -96,8 +120,10 @@ def _sql(
     feature_names: list[str],
     ttl: timedelta | None,
     tiebreak: list[str] | None,
+    times: dict[str, str],
 ) -> str:
-    """The join's query over the relations `entity_in` and `features_in`, after checking the columns."""
+    """The join's query over the relations `entity_in` and `features_in`, after checking the
+    columns; `times`: the event and feature times as microsecond expressions (`_micros`)."""
 
     check_lookup(entity_cols, entity_keys, feature_keys, event_ts, feature_names)
     absent = [c for c in [*feature_keys, feature_ts, *feature_names, *(tiebreak or [])] if c not in feature_cols]
@@ -105,7 +131,7 @@ def _sql(
         raise ValueError(f"feature frame lacks column(s) {absent}; it has {feature_cols}")
     keys = [f"__pit_k{i}" for i in range(len(entity_keys))]
     fkeys = ", ".join(f"{_q(c)} AS {k}" for c, k in zip(feature_keys, keys))
-    fts = f"CAST({_q(feature_ts)} AS TIMESTAMP)"
+    fts = times["f"]
     where = f"{_q(feature_ts)} IS NOT NULL AND " + " AND ".join(f"{_q(c)} IS NOT NULL" for c in feature_keys)
     values = ", ".join(_q(n) for n in feature_names)
     if tiebreak:
@@ -127,12 +153,12 @@ def _sql(
         entity_at = "__pit_ts"
     stale = "p.__pit_fts IS NULL"
     if ttl is not None:
-        stale += f" OR e.__pit_ts - p.__pit_fts > INTERVAL {int(ttl.total_seconds())} SECOND"
+        stale += f" OR e.__pit_ts - p.__pit_fts > {int(ttl.total_seconds() * 1_000_000)}"
     return f"""
         WITH f AS ({feature_rows}),
         e0 AS (
             SELECT *, {", ".join(f"{_q(c)} AS {k}" for c, k in zip(entity_keys, keys))},
-                   CAST({_q(event_ts)} AS TIMESTAMP) AS __pit_ts
+                   {times["e"]} AS __pit_ts
             FROM entity_in
         ),
         e AS (SELECT *, {entity_at} AS __pit_at FROM e0)
