@@ -148,7 +148,15 @@ def embedded_silver(path: Path, work: Path) -> Any:
     from ml_platform.lake.delta_log import replace_partitions
     from ml_platform.lake.paths import table_path
 
-    s = Settings(home=work / "home", spark_master="local[2]")
+    s = Settings(  # its own local lake and defaults, whatever the environment sets
+        home=work / "home",
+        lake_uri=str(work / "home" / "lake"),
+        spark_master="local[2]",
+        spark_remote="",
+        engine_features="auto",
+        engine_training_sets="auto",
+        embedded_max_bytes=2**30,
+    )
     rows = pq.read_table(path)
     rows = rows.append_column("txn_date", pc.cast(rows.column("transaction_ts"), "date32"))
     replace_partitions(table_path("silver.transactions", s), rows, ["txn_date"])

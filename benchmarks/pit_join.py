@@ -89,7 +89,15 @@ def embedded_store(out: Path) -> Any:
     from ml_platform.lake.delta_log import replace_partitions
     from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES, table_path
 
-    s = Settings(home=out / "home", spark_master="local[2]")
+    s = Settings(  # its own local lake and defaults, whatever the environment sets
+        home=out / "home",
+        lake_uri=str(out / "home" / "lake"),
+        spark_master="local[2]",
+        spark_remote="",
+        engine_features="auto",
+        engine_training_sets="auto",
+        embedded_max_bytes=2**30,
+    )
     feats = pq.read_table(out / "features.parquet").drop_columns(["row_id"])
     utc = pc.cast(feats.column("feature_timestamp"), pa.timestamp("us", tz="UTC"))
     feats = feats.set_column(feats.column_names.index("feature_timestamp"), "feature_timestamp", utc)

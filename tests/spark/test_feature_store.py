@@ -12,7 +12,7 @@ import pytest
 from ml_platform.features import FeatureLookup, FeatureStore
 from ml_platform.features.registry import FeatureTableNotFound
 from ml_platform.features.store import FeatureStoreError
-from ml_platform.training.labels import LabelWindowNotObserved, build_churn_labels
+from ml_platform.training.labels import LabelWindowNotObserved, build_churn_labels, build_churn_labels_embedded
 
 pytestmark = pytest.mark.spark
 
@@ -139,6 +139,12 @@ def test_churn_labels_window_and_unobserved_cutoffs(spark):
     assert got == {"a": (0, datetime(2025, 1, 2)), "b": (1, datetime(2025, 1, 2))}
     with pytest.raises(LabelWindowNotObserved, match="latest usable cutoff is 2025-01-10"):
         build_churn_labels([date(2025, 1, 1), date(2025, 1, 11)], 10, silver=silver)
+    # the embedded engine's labels: the same rows at the window's edges, the same refusal
+    arrow = silver.toArrow()
+    embedded = build_churn_labels_embedded([date(2025, 1, 1)], 10, silver=arrow).to_pylist()
+    assert {r["customer_id"]: (r["churned"], r["event_timestamp"].replace(tzinfo=None)) for r in embedded} == got
+    with pytest.raises(LabelWindowNotObserved, match="latest usable cutoff is 2025-01-10"):
+        build_churn_labels_embedded([date(2025, 1, 1), date(2025, 1, 11)], 10, silver=arrow)
 
 
 def test_online_sqlite_publish_get_skew(store):

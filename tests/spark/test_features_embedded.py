@@ -106,3 +106,19 @@ def test_both_engines_write_the_same_snapshot_table_and_auto_picks_the_embedded_
     for col in FEATURE_COLUMNS:
         x, y = a[col].to_numpy(dtype="float64"), b[col].to_numpy(dtype="float64")
         assert (np.isnan(x) == np.isnan(y)).all() and np.nanmax(np.abs(x - y), initial=0.0) <= 1.0000001e-6, col
+
+
+def test_the_embedded_churn_labels_equal_the_spark_ones(spark):
+    """Labels for several cutoffs over generated silver: the same rows and types from both engines."""
+    import pyarrow as pa
+
+    from ml_platform.training.labels import build_churn_labels, build_churn_labels_embedded
+
+    silver = _silver()
+    cutoffs = [date(2024, 11, 30), date(2024, 12, 31), date(2025, 1, 15)]
+    s = build_churn_labels(cutoffs, 30, silver=spark.createDataFrame(silver)).toArrow()
+    e = build_churn_labels_embedded(cutoffs, 30, silver=pa.Table.from_pandas(silver, preserve_index=False))
+    assert e.schema == s.schema
+    order = [("cutoff_date", "ascending"), ("customer_id", "ascending")]
+    assert e.num_rows == s.num_rows > 200 and e.sort_by(order).equals(s.sort_by(order))
+    assert 0 < pa.compute.sum(e.column("churned")).as_py() < e.num_rows

@@ -127,7 +127,9 @@ def build_churn_labels_embedded(
         last = None
         if not isinstance(silver, list) or silver:
             duck_source(con, "silver_in", silver)
-            last = con.sql("SELECT max(CAST(CAST(transaction_ts AS TIMESTAMPTZ) AS DATE)) FROM silver_in").fetchone()[0]
+            last = con.sql("SELECT max(CAST(CAST(transaction_ts AS TIMESTAMPTZ) AS DATE)) FROM silver_in").fetchall()[
+                0
+            ][0]
         cuts = check_cutoffs(cutoffs, horizon_days, last)
         return con.sql(
             f"""
