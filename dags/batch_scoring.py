@@ -69,8 +69,10 @@ def batch_scoring() -> None:
             "{{ ti.xcom_pull(task_ids='resolve')['version'] }}",
         ],
         conn_id="spark_default",
+        engine="ml_platform.serving.batch:scoring_engine",
         name="batch_score_{{ run_id | replace(':', '_') | replace('+', '_') }}",
-        doc_md="One Spark job: the snapshot's features -> spark_udf(@champion version) -> gold.churn_scores partition.",
+        doc_md="One job: the snapshot's features -> the @champion version's pyfunc (a Spark UDF, or in plain Python "
+        "on the embedded engine) -> gold.churn_scores partition.",
     )
     r >> score
 

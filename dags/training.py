@@ -10,9 +10,9 @@ window), horizon_days, n_trials (total, split across workers), n_workers, famili
 seed, distributed_workers (refit an xgboost/mlp winner on Spark; 0 = in the task). Tasks pass ids through XCom, never data. Emits `registry.challenger` with the model name
 and version. The model version is tagged with the retrain request's decision_id (when one caused
 the run) and `data_as_of`, the newest feature snapshot at planning time (the retrain policy's
-clock for cool-down and budget). The training set's spark-submit builds the labels and the join on
-the engine `ML_PLATFORM_ENGINE_TRAINING_SETS` picks (on one machine: DuckDB in the job's own
-process). Writes `ml.training_sets` (partition per run), MLflow runs (the
+clock for cool-down and budget). The training set's job builds the labels and the join on the engine
+`ML_PLATFORM_ENGINE_TRAINING_SETS` picks: spark-submit, or on one machine DuckDB in a plain Python
+process (no JVM). Writes `ml.training_sets` (partition per run), MLflow runs (the
 study and its trials) and a model version. Links: `register` -> MLflow run and model version,
 `evaluation_report` -> the HTML report. A bad param fails `plan` with a message naming it.
 """
@@ -151,8 +151,10 @@ def training() -> None:
             "{{ ti.xcom_pull(task_ids='plan')['training_set_id'] }}",
         ],
         conn_id="spark_default",
+        engine="ml_platform.training.labels:churn_training_set_engine",
         name="training_set_{{ run_id | replace(':', '_') | replace('+', '_') }}",
-        doc_md="One Spark job: churn labels for the cutoffs + point-in-time join -> ml.training_sets (with lineage).",
+        doc_md="One job (Spark, or the embedded engine in plain Python): churn labels for the cutoffs + "
+        "point-in-time join -> ml.training_sets (with lineage and the engine).",
     )
 
     @task

@@ -15,19 +15,44 @@ class LakeSparkSubmitOperator(SparkSubmitOperator):
     `conf` given to the operator. The master comes from the `spark_default` connection; on a
     cluster master the platform's code is shipped with the job as a zip (`--py-files`).
     With `ML_PLATFORM_SPARK_REMOTE` set, the application runs as a client of that Spark Connect
-    server instead (no spark-submit, no JVM in the task).
+    server instead (no spark-submit, no JVM in the task). `engine` names a job whose work either
+    engine can do, as "module:function" returning its `lake.engine.EngineChoice`; when that picks
+    the embedded engine, the application runs with this Python, no spark-submit, no JVM (the job
+    makes the same choice and starts no Spark session).
     """
+
+    def __init__(self, *, engine: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.engine = engine
 
     def execute(self, context: Any) -> None:
         from ml_platform.config import get_settings
 
+        why = None
         if get_settings().spark_remote:
+            why = "a Spark Connect client (ML_PLATFORM_SPARK_REMOTE)"
+        elif self.engine:
+            import importlib
+
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from ml_platform.errors import MlPlatformError
+
+            module, _, function = self.engine.partition(":")
+            try:
+                choice = getattr(importlib.import_module(module), function)()
+            except MlPlatformError as e:  # e.g. ML_PLATFORM_ENGINE_<KIND>=embedded on a remote lake
+                raise AirflowFailException(str(e)) from None
+            self.log.info("engine: %s (%s)", choice.engine, choice.reason)
+            if choice.engine == "embedded":
+                why = "the embedded engine"
+        if why:
             from airflow.providers.common.compat.sdk import AirflowException
 
-            from ml_platform.lake.spark import run_connect_client
+            from ml_platform.lake.spark import run_python_job
 
-            rc = run_connect_client(
-                self.application, list(self.application_args or []), self.env_vars or {}, self.log.info
+            rc = run_python_job(
+                self.application, list(self.application_args or []), self.env_vars or {}, self.log.info, why
             )
             if rc != 0:
                 raise AirflowException(f"{self.application} exited with {rc} (its output is above)")

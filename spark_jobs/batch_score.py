@@ -1,10 +1,13 @@
-"""spark-submit entry point: score one feature snapshot with a registered model -> gold.churn_scores.
+"""Job entry point: score one feature snapshot with a registered model -> gold.churn_scores.
 
     spark-submit spark_jobs/batch_score.py --date 2025-03-30 --version 3
 
-Replaces the `score_date` partition (a rerun gives identical rows). Prints one JSON line
-prefixed `BATCH_SCORE_RESULT `. Exit 2 with the reason on stderr for bad input (no such
-snapshot, a model needing features the snapshot lacks).
+The engine comes first (`ML_PLATFORM_ENGINE_SCORING`, `lake.engine`): on Spark the model runs as
+a UDF; on the embedded engine no Spark session starts and the snapshot is scored in this process
+(the DAG's operator then runs this file with plain Python, no JVM). Replaces the `score_date`
+partition (a rerun gives identical rows). Prints one JSON line prefixed `BATCH_SCORE_RESULT `
+with the engine. Exit 2 with the reason on stderr for bad input (no such snapshot, a model
+needing features the snapshot lacks).
 """
 
 from __future__ import annotations
@@ -21,9 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
 
     from ml_platform.lake import run_job
-    from ml_platform.serving.batch import score_snapshot
+    from ml_platform.serving.batch import score_snapshot, scoring_engine
 
-    return run_job("batch_score", lambda spark, out: out.update(score_snapshot(spark, a.date, a.version)))
+    return run_job(
+        "batch_score",
+        lambda spark, out, engine: out.update(score_snapshot(spark, a.date, a.version, engine=engine)),
+        engine=scoring_engine,
+    )
 
 
 if __name__ == "__main__":

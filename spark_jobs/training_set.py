@@ -1,11 +1,12 @@
-"""spark-submit entry point: churn labels for cutoffs + point-in-time training set (one JVM).
+"""Job entry point: churn labels for cutoffs + point-in-time training set (one Spark session, or none).
 
     spark-submit spark_jobs/training_set.py --cutoffs 2025-02-01,2025-02-08 --horizon-days 90 --id ID
 
 Writes `ml.training_sets` partition `ID` (replacing it when it exists, so a retried task is
-idempotent) and its catalog entry with lineage and the engine that built it (Spark, or the
-embedded engine in this process: ML_PLATFORM_ENGINE_TRAINING_SETS, `lake.engine`). Prints one JSON line prefixed
-`TRAINING_SET_RESULT `. Exit 2 with the reason on stderr for bad input (e.g. a cutoff whose
+idempotent) and its catalog entry with lineage and the engine that built it. The engine comes
+first (ML_PLATFORM_ENGINE_TRAINING_SETS, `lake.engine`): on the embedded engine no Spark session
+starts (the DAG's operator then runs this file with plain Python, no JVM). Prints one JSON line
+prefixed `TRAINING_SET_RESULT ` with the engine. Exit 2 with the reason on stderr for bad input (e.g. a cutoff whose
 label window is not observed).
 """
 
@@ -28,35 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         p.error(f"bad --cutoffs {a.cutoffs!r}: {e}")
 
-    from ml_platform.features import FeatureLookup, FeatureStore
     from ml_platform.lake import run_job
-    from ml_platform.training.labels import build_churn_labels, build_churn_labels_embedded
+    from ml_platform.training.labels import churn_training_set, churn_training_set_engine
 
-    def body(spark: Any, out: dict[str, Any]) -> None:
-        store = FeatureStore(spark=spark)
-        lookups = [FeatureLookup("features.customer_features")]
-        engine = store.training_set_engine(lookups)  # embedded: DuckDB in this process over the lake's files
-        print(f"training set: {engine.engine} engine ({engine.reason})", flush=True)
-        if engine.engine == "embedded":
-            entity = build_churn_labels_embedded(cutoffs, a.horizon_days, store.settings)
-        else:
-            entity = build_churn_labels(cutoffs, a.horizon_days, spark=spark)
-        ts = store.create_training_set(
-            entity,
-            lookups,
-            timestamp_key="event_timestamp",
-            label="churned",
-            training_set_id=a.id,
-            engine=engine,
-        )
-        out.update(
-            training_set_id=ts.training_set_id,
-            rows=ts.metadata["rows"],
-            lineage=ts.lineage,
-            engine=ts.metadata["engine"],
-        )
+    def body(spark: Any, out: dict[str, Any], engine: Any) -> None:
+        ts = churn_training_set(cutoffs, a.horizon_days, a.id, spark=spark, engine=engine)
+        out.update(training_set_id=ts.training_set_id, rows=ts.metadata["rows"], lineage=ts.lineage)
 
-    return run_job("training_set", body)
+    return run_job("training_set", body, engine=churn_training_set_engine)
 
 
 if __name__ == "__main__":

@@ -150,6 +150,11 @@ class Settings(BaseSettings):
     engine_training_sets: Literal["auto", "embedded", "spark"] = Field(
         default="auto", description="Engine of point-in-time training sets: as ML_PLATFORM_ENGINE_FEATURES."
     )
+    engine_scoring: Literal["auto", "embedded", "spark"] = Field(
+        default="auto",
+        description="Engine of batch scoring (a snapshot's features -> the pyfunc -> gold.churn_scores): as "
+        "ML_PLATFORM_ENGINE_FEATURES.",
+    )
     embedded_max_bytes: int = Field(
         default=2**30,
         ge=0,

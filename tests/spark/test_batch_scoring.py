@@ -1,4 +1,5 @@
-"""Batch scoring on local Spark with the shared trained model: rerunning a date is identical."""
+"""Batch scoring on local Spark and on the embedded engine with the shared trained model:
+rerunning a date is identical, and either engine writes the same rows."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ def test_batch_scoring_replaces_the_date_with_identical_rows(trained_model, spar
 
     from ml_platform.config import Settings
     from ml_platform.errors import MlPlatformError
+    from ml_platform.lake.engine import EngineChoice
     from ml_platform.lake.reader import partition_values
-    from ml_platform.serving.batch import resolve_snapshot, score_snapshot
+    from ml_platform.serving.batch import resolve_snapshot, score_snapshot, scoring_engine
 
     ws = Settings(home=trained_model["workspace"])
     s = Settings(home=tmp_path, mlflow_tracking_uri=trained_model["registry"])
@@ -30,14 +32,17 @@ def test_batch_scoring_replaces_the_date_with_identical_rows(trained_model, spar
     with pytest.raises(MlPlatformError, match="no feature snapshot for 1999-01-01"):
         resolve_snapshot("1999-01-01", s)
 
-    first = score_snapshot(spark, newest, version, s)
+    on_spark = EngineChoice("spark", "test")
+    first = score_snapshot(spark, newest, version, s, engine=on_spark)
     table = f"{s.lake_uri}/gold/churn_scores"
     rows1 = sorted(spark.read.format("delta").load(table).collect())
-    score_snapshot(spark, older, version, s)
-    again = score_snapshot(spark, newest, version, s)
+    score_snapshot(spark, older, version, s, engine=on_spark)
+    again = score_snapshot(spark, newest, version, s, engine=on_spark)
     df = spark.read.format("delta").load(table)
     rows2 = sorted(df.where(F.col("score_date") == F.lit(newest)).collect())
-    assert rows1 == rows2 and first == again  # the rerun replaced the partition with the same rows
+    assert (
+        rows1 == rows2 and first == again and first["engine"]["engine"] == "spark"
+    )  # the rerun replaced the partition with the same rows
     n = (
         spark.read.format("delta")
         .load(f"{s.lake_uri}/features/customer_features")
@@ -63,3 +68,22 @@ def test_batch_scoring_replaces_the_date_with_identical_rows(trained_model, spar
             "High" if p >= 0.75 else "Medium" if p >= 0.5 else "Low" if p >= 0.25 else "Very Low"
         )
     assert {r["model_version"] for r in rows1} == {version}
+
+    # the embedded engine (auto's pick here: a local lake, no cluster) replaces the same partition in
+    # the table Spark created with the same rows: the same pyfunc on the same casts of the same values
+    assert scoring_engine(s).engine == "embedded"
+    embedded = score_snapshot(None, newest, version, s)
+    assert embedded["engine"]["engine"] == "embedded"
+    assert {k: v for k, v in embedded.items() if k != "engine"} == {k: v for k, v in first.items() if k != "engine"}
+    df = spark.read.format("delta").load(table)
+    rows3 = sorted(df.where(F.col("score_date") == F.lit(newest)).collect())
+    assert len(rows3) == len(rows1) and df.count() == len(rows1) + df.where(F.col("score_date") == F.lit(older)).count()
+    for a, b in zip(rows1, rows3):
+        assert (a["customer_id"], a["risk_band"], a["model_name"], a["model_version"], a["score_date"]) == (
+            b["customer_id"],
+            b["risk_band"],
+            b["model_name"],
+            b["model_version"],
+            b["score_date"],
+        )
+        assert b["churn_probability"] == pytest.approx(a["churn_probability"], rel=0, abs=1e-12)

@@ -103,8 +103,8 @@ def test_a_spark_connect_client_dies_with_the_task_that_started_it(tmp_path):
     job = tmp_path / "job.py"
     job.write_text("import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(120)\n")
     task = (
-        "import sys\nfrom ml_platform.lake.spark import run_connect_client\n"
-        f"run_connect_client({str(job)!r}, [], log=lambda line: print(line, flush=True))\n"
+        "import sys\nfrom ml_platform.lake.spark import run_python_job\n"
+        f"run_python_job({str(job)!r}, [], log=lambda line: print(line, flush=True))\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", task], stdout=subprocess.PIPE, text=True)
     parent.stdout.readline()  # the command line it logs

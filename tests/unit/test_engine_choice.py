@@ -63,10 +63,43 @@ def test_an_explicit_engine_is_obeyed_or_refused_by_name(tmp_path):
     with pytest.raises(ConfigError, match="ML_PLATFORM_ENGINE_FEATURES=embedded needs a local lake"):
         choose_engine("features", ["abfss://data@acct.dfs.core.windows.net/lake/silver/transactions"], remote)
     with pytest.raises(ValueError, match="unknown job kind"):
-        choose_engine("scoring", [path], s)
+        choose_engine("ingest", [path], s)
 
 
 def test_a_bad_engine_setting_names_the_choices(tmp_path, monkeypatch):
     monkeypatch.setenv("ML_PLATFORM_ENGINE_FEATURES", "duckdb")
     with pytest.raises(ValueError, match="engine_features"):
         Settings(home=tmp_path)
+
+
+def test_a_job_on_the_embedded_engine_starts_no_spark_session_and_a_refused_engine_exits_2(monkeypatch, capsys):
+    """`run_job(..., engine=)`: the choice comes before any session; embedded -> body(None, out, choice)
+    (get_spark is never called), the choice is in the printed result; a ConfigError -> exit 2."""
+    import json
+
+    from ml_platform.lake import spark as spark_module
+    from ml_platform.lake.engine import EngineChoice
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("a Spark session was started for an embedded job")
+
+    monkeypatch.setattr(spark_module, "get_spark", no_spark)
+    seen = []
+
+    def body(spark, out, choice):
+        seen.append((spark, choice.engine))
+        out["rows"] = 3
+
+    rc = spark_module.run_job("demo_job", body, engine=lambda: EngineChoice("embedded", "auto: small"))
+    printed = capsys.readouterr().out.splitlines()
+    assert rc == 0 and seen == [(None, "embedded")]
+    assert printed[0] == "demo_job: embedded engine (auto: small)"
+    result = json.loads(printed[-1].removeprefix("DEMO_JOB_RESULT "))
+    assert result["rows"] == 3 and result["engine"] == {"engine": "embedded", "reason": "auto: small"}
+
+    def refuse():
+        raise ConfigError("ML_PLATFORM_ENGINE_SCORING=embedded needs a local lake")
+
+    assert spark_module.run_job("demo_job", body, engine=refuse) == 2
+    assert "demo_job failed: ML_PLATFORM_ENGINE_SCORING=embedded needs a local lake" in capsys.readouterr().err
+    assert len(seen) == 1

@@ -55,16 +55,16 @@ def test_delta_sql_quotes_paths_and_spark_connect_client_passes_exit_code_and_ou
     import sys
 
     from ml_platform.lake.delta_sql import ident
-    from ml_platform.lake.spark import run_connect_client
+    from ml_platform.lake.spark import run_python_job
 
     assert ident("/lake/odd`name") == "delta.`/lake/odd``name`"
     job = tmp_path / "job.py"
     job.write_text("import os, sys\nprint('arg', sys.argv[1], os.environ['JOB_FLAG'])\nsys.exit(int(sys.argv[2]))\n")
     lines: list[str] = []
-    assert run_connect_client(str(job), ["x", "0"], {"JOB_FLAG": "on"}, lines.append) == 0
-    assert lines[0].startswith(f"Spark Connect client (ML_PLATFORM_SPARK_REMOTE): {sys.executable}")
+    assert run_python_job(str(job), ["x", "0"], {"JOB_FLAG": "on"}, lines.append) == 0
+    assert lines[0] == f"{sys.executable} {job} x 0: a Spark Connect client (ML_PLATFORM_SPARK_REMOTE), no spark-submit"
     assert lines[1:] == ["arg x on"]
-    assert run_connect_client(str(job), ["y", "3"], {"JOB_FLAG": "off"}, lines.append) == 3
+    assert run_python_job(str(job), ["y", "3"], {"JOB_FLAG": "off"}, lines.append) == 3
     assert lines[-1] == "arg y off"
 
 

@@ -20,6 +20,8 @@ from ml_platform.lake.jars import jars_dir
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from ml_platform.lake.engine import EngineChoice
+
 
 def delta_jars(settings: Settings | None = None) -> list[Path]:
     """The Delta jar files fetched at set-up; a clear error if set-up has not run."""
@@ -166,18 +168,23 @@ def _die_with_parent() -> Callable[[], None]:
     return lambda: prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def run_connect_client(
-    application: str, args: list[str], env: dict[str, str] | None = None, log: Callable[[str], Any] = print
+def run_python_job(
+    application: str,
+    args: list[str],
+    env: dict[str, str] | None = None,
+    log: Callable[[str], Any] = print,
+    why: str = "a Spark Connect client (ML_PLATFORM_SPARK_REMOTE)",
 ) -> int:
-    """Run a `spark_jobs/` entry point as a Spark Connect client: this Python, the job's
-    arguments, the environment plus `env`; every output line goes to `log`. Returns the exit
+    """Run a `spark_jobs/` entry point with this Python instead of spark-submit (as a Spark Connect
+    client, or a job on the embedded engine): the job's arguments, the environment plus `env`;
+    every output line goes to `log`, after one line naming the command and `why`. Returns the exit
     code (what spark-submit would run for a Python application, minus its launcher JVM)."""
     import os
     import subprocess
     import sys
 
     cmd = [sys.executable, application, *[str(a) for a in args]]
-    log("Spark Connect client (ML_PLATFORM_SPARK_REMOTE): " + " ".join(cmd))
+    log(f"{' '.join(cmd)}: {why}, no spark-submit")
     with subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -192,29 +199,45 @@ def run_connect_client(
     return proc.returncode
 
 
-def run_job(name: str, body: Callable[[SparkSession, dict[str, Any]], None]) -> int:
+def run_job(
+    name: str,
+    body: Callable[..., None],
+    *,
+    engine: Callable[[], EngineChoice] | None = None,
+) -> int:
     """The frame of every `spark_jobs/` entry point: one session named `name`, `body(spark, out)`
     fills the result dict `out`, which is printed as ONE stdout line `<NAME>_RESULT {json}` (also
-    when a step failed, so the task log shows what was done). An
-    `MlPlatformError` (bad input, a failed gate) is exit 2 with `<name> failed: <reason>` on stderr;
-    anything else is a bug and keeps its traceback."""
+    when a step failed, so the task log shows what was done). With `engine` (a job whose work
+    either engine can do, `lake.engine`), the choice comes first, is printed and kept in `out`,
+    and is passed on: `body(spark, out, choice)`, with no Spark session (`spark` is None) when the
+    choice is the embedded engine. An `MlPlatformError` (bad input, a failed gate, an engine that
+    cannot run here) is exit 2 with `<name> failed: <reason>` on stderr; anything else is a bug
+    and keeps its traceback."""
     import json
     import sys
     import time
 
     t0 = time.perf_counter()
+    choice: EngineChoice | None = None
+    out: dict[str, Any] = {"seconds": {}}
     try:
-        spark = get_spark(name)
+        if engine is not None:
+            choice = engine()
+            print(f"{name}: {choice.engine} engine ({choice.reason})", flush=True)
+            out["engine"] = choice.to_json()
+        spark = get_spark(name) if choice is None or choice.engine == "spark" else None
     except MlPlatformError as e:  # the cluster or a setting: nothing was written
         print(f"{name} failed: {e}", file=sys.stderr)
         return 2
-    out: dict[str, Any] = {"seconds": {"spark_session": round(time.perf_counter() - t0, 1)}}
+    if spark is not None:
+        out["seconds"]["spark_session"] = round(time.perf_counter() - t0, 1)
     try:
-        body(spark, out)
+        body(spark, out) if choice is None else body(spark, out, choice)
     except MlPlatformError as e:
         print(f"{name} failed: {e}", file=sys.stderr)
         return 2
     finally:
         print(f"{name.upper()}_RESULT " + json.dumps(out, default=str), flush=True)
-        spark.stop()
+        if spark is not None:
+            spark.stop()
     return 0

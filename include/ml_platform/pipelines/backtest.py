@@ -25,11 +25,10 @@ from ml_platform.config import get_settings
 from ml_platform.contracts import CUSTOMERS, TRANSACTIONS
 from ml_platform.data.ingest import ingest
 from ml_platform.errors import MlPlatformError
-from ml_platform.features import FeatureLookup, FeatureStore
 from ml_platform.features.training_frame import with_sensitive_attributes
 from ml_platform.lake.paths import table_path
 from ml_platform.pipelines import data_plane as plane
-from ml_platform.training.labels import build_churn_labels
+from ml_platform.training.labels import churn_training_set
 from ml_platform.training.train import train_and_register
 
 #: Settings a backtest points into its workspace (the rest, e.g. Spark memory, are inherited).
@@ -146,15 +145,7 @@ def run_backtest(
     say(f"feature snapshots at {len(cutoffs)} cutoffs")
     plane.build_feature_snapshots(spark, cutoffs)
     say(f"churn labels ({plan.horizon_days}-day window) + point-in-time training set")
-    store = FeatureStore(spark=spark)
-    entity = build_churn_labels(cutoffs, plan.horizon_days, spark=spark)
-    ts = store.create_training_set(
-        entity,
-        [FeatureLookup("features.customer_features")],
-        timestamp_key="event_timestamp",
-        label="churned",
-        training_set_id="backtest",
-    )
+    ts = churn_training_set(cutoffs, plan.horizon_days, "backtest", spark=spark)
     df = with_sensitive_attributes(ts.to_pandas(), s)
     rows = {str(c): int((df["cutoff_date"] == c).sum()) for c in sorted(df["cutoff_date"].unique())}
     say(f"Optuna search: {n_trials} trials over {', '.join(families)}")

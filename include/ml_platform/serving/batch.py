@@ -1,9 +1,12 @@
-"""Batch scoring: one feature snapshot -> `gold.churn_scores`, with the champion as a Spark UDF.
+"""Batch scoring: one feature snapshot -> `gold.churn_scores`, on Spark or the embedded engine.
 
-The model is the same MLflow pyfunc that BentoML serves (`mlflow.pyfunc.spark_udf`,
-`result_type="double"`, `env_manager="local"`), pinned by version: the caller resolves
-`@champion` once, so a retry scores with the same model even if the alias moved meanwhile.
-A rerun for the same date replaces that date's partition (`replaceWhere`) with identical rows.
+The model is the same MLflow pyfunc that BentoML serves, pinned by version: the caller resolves
+`@champion` once, so a retry scores with the same model even if the alias moved meanwhile. On
+Spark it runs as a UDF (`mlflow.pyfunc.spark_udf`, `result_type="double"`, `env_manager="local"`);
+on the embedded engine (`ML_PLATFORM_ENGINE_SCORING`, `lake.engine`) the snapshot's rows are read
+from the feature table's files at its current version and scored in this process (`model.scoring.
+rescore`), with the same column casts. Either way a rerun for the same date replaces that date's
+partition with identical rows.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from typing import Any
 from ml_platform.config import Settings, get_settings
 from ml_platform.errors import MlPlatformError
 from ml_platform.lake.endpoints import use_mlflow
+from ml_platform.lake.engine import EngineChoice, choose_engine
 from ml_platform.lake.paths import table_path
 from ml_platform.lake.reader import partition_values, read_newest_partition
-from ml_platform.model.scoring import schema_types, spark_scorer
-from ml_platform.serving.routing import BANDS, parse_bands
+from ml_platform.model.scoring import rescore, schema_types, spark_scorer
+from ml_platform.serving.routing import BANDS, parse_bands, risk_band
 
 SCORES_TABLE = "gold.churn_scores"
+FEATURES_TABLE = "features.customer_features"
 
 
 def resolve_snapshot(requested: str | None, settings: Settings | None = None) -> date:
@@ -38,29 +43,66 @@ def resolve_snapshot(requested: str | None, settings: Settings | None = None) ->
     return d
 
 
-def score_snapshot(
-    spark: Any, snapshot_date: date, model_version: str, settings: Settings | None = None
-) -> dict[str, Any]:
-    import mlflow
-    from pyspark.sql import functions as F
-
+def scoring_engine(settings: Settings | None = None) -> EngineChoice:
+    """The engine of batch scoring (`lake.engine.choose_engine`; its input is the feature table)."""
     s = settings or get_settings()
-    use_mlflow(s.mlflow_tracking_uri)
-    uri = f"models:/{s.model_name}/{model_version}"
+    return choose_engine("scoring", [table_path(FEATURES_TABLE, s)], s)
+
+
+def _model_inputs(uri: str, tracking_uri: str) -> tuple[list[str], dict[str, str]]:
+    import mlflow
+
     try:
         schema = mlflow.models.get_model_info(uri).signature.inputs
     except mlflow.exceptions.MlflowException as e:
-        raise MlPlatformError(f"cannot load {uri} from {s.mlflow_tracking_uri}: {e.message}") from None
-    names = schema.input_names()
-    types = schema_types(schema)
+        raise MlPlatformError(f"cannot load {uri} from {tracking_uri}: {e.message}") from None
+    return schema.input_names(), schema_types(schema)
+
+
+def score_snapshot(
+    spark: Any,
+    snapshot_date: date,
+    model_version: str,
+    settings: Settings | None = None,
+    engine: EngineChoice | None = None,
+) -> dict[str, Any]:
+    """Score the feature snapshot of `snapshot_date` with version `model_version` of the model and
+    replace that date's partition of `gold.churn_scores`. `engine` (default: `scoring_engine()`)
+    says which engine runs it; the embedded one needs no `spark`. The result names the engine."""
+    s = settings or get_settings()
+    engine = engine or scoring_engine(s)
+    use_mlflow(s.mlflow_tracking_uri)
+    uri = f"models:/{s.model_name}/{model_version}"
+    names, types = _model_inputs(uri, s.mlflow_tracking_uri)
+    if engine.engine == "embedded":
+        counts, path = _score_embedded(snapshot_date, model_version, uri, names, s)
+    else:
+        counts, path = _score_spark(spark, snapshot_date, model_version, uri, names, types, s)
+    return {
+        "score_date": snapshot_date.isoformat(),
+        "model_version": str(model_version),
+        "table": path,
+        "rows": int(sum(counts.values())),
+        "risk_bands": counts,
+        "engine": engine.to_json(),
+    }
+
+
+def _score_spark(
+    spark: Any, snapshot_date: date, model_version: str, uri: str, names: list[str], types: dict[str, str], s: Settings
+) -> tuple[dict[str, int], str]:
+    from pyspark.sql import functions as F
+
     feats = (
         spark.read.format("delta")
-        .load(table_path("features.customer_features", s))
+        .load(table_path(FEATURES_TABLE, s))
         .where(F.col("snapshot_date") == F.lit(snapshot_date))
     )
     missing = [c for c in names if c not in feats.columns]
     if missing:
         raise MlPlatformError(f"{s.model_name} v{model_version} needs feature(s) {missing} that the snapshot lacks")
+    if feats.isEmpty():
+        raise MlPlatformError(f"the snapshot of {snapshot_date} has no rows to score")
     cols = [F.col(c).cast("double" if "double" in types[c] else "string").alias(c) for c in names]
     scored = feats.select("customer_id", *cols).select(
         "customer_id", spark_scorer(spark, uri)(*names).alias("churn_probability")
@@ -85,16 +127,49 @@ def score_snapshot(
         .save(path)
     )
     written = spark.read.format("delta").load(path).where(F.col("score_date") == F.lit(snapshot_date))
-    counts = {r["risk_band"]: r["count"] for r in written.groupBy("risk_band").count().collect()}
-    if not counts:
+    return {r["risk_band"]: r["count"] for r in written.groupBy("risk_band").count().collect()}, path
+
+
+def _score_embedded(
+    snapshot_date: date, model_version: str, uri: str, names: list[str], s: Settings
+) -> tuple[dict[str, int], str]:
+    import mlflow.pyfunc
+    import pyarrow as pa
+
+    from ml_platform.lake.delta_log import read_table, replace_partitions, snapshot
+
+    snap = snapshot(table_path(FEATURES_TABLE, s))
+    if snap is None:
+        raise MlPlatformError(f"{FEATURES_TABLE} has no snapshot yet: run features_build first")
+    have = {f["name"] for f in snap.schema_fields()}
+    missing = [c for c in names if c not in have]
+    if missing:
+        raise MlPlatformError(f"{s.model_name} v{model_version} needs feature(s) {missing} that the snapshot lacks")
+    rows = read_table(
+        snap, where={"snapshot_date": {snapshot_date.isoformat()}}, columns=["customer_id", *names]
+    ).to_pandas()
+    if rows.empty:
         raise MlPlatformError(f"the snapshot of {snapshot_date} has no rows to score")
-    return {
-        "score_date": snapshot_date.isoformat(),
-        "model_version": str(model_version),
-        "table": path,
-        "rows": int(sum(counts.values())),
-        "risk_bands": counts,
-    }
+    probability = rescore(mlflow.pyfunc.load_model(uri), rows)
+    bands = parse_bands(s.risk_bands)
+    n = len(rows)
+    out = pa.table(
+        {
+            "customer_id": pa.array(rows["customer_id"]),
+            "churn_probability": pa.array(probability, pa.float64()),
+            "risk_band": pa.array([risk_band(float(p), bands) for p in probability], pa.string()),
+            "model_name": pa.array([s.model_name] * n, pa.string()),
+            "model_version": pa.array([str(model_version)] * n, pa.string()),
+            "score_date": pa.array([snapshot_date] * n, pa.date32()),
+        }
+    )
+    path = table_path(SCORES_TABLE, s)
+    replace_partitions(path, out, ["score_date"], replace={"score_date": [snapshot_date]})
+    written = read_table(snapshot(path), where={"score_date": {snapshot_date.isoformat()}}, columns=["risk_band"])
+    counts: dict[str, int] = {}
+    for band in written.column("risk_band").to_pylist():
+        counts[band] = counts.get(band, 0) + 1
+    return counts, path
 
 
 def latest_scores_summary(settings: Settings | None = None) -> dict[str, Any]:

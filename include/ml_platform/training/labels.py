@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
+    from ml_platform.features.store import TrainingSet
+    from ml_platform.lake.engine import EngineChoice
+
 
 class LabelWindowNotObserved(MlPlatformError):
     """A cutoff's label window reaches past the data."""
@@ -149,6 +152,51 @@ def build_churn_labels_embedded(
         ).to_arrow_table()
     finally:
         con.close()
+
+
+def churn_training_set_engine(settings: Settings | None = None) -> EngineChoice:
+    """The engine of the churn training set (`FeatureStore.training_set_engine` over its lookups)."""
+    from ml_platform.features import FeatureStore
+
+    return FeatureStore(settings=settings).training_set_engine(_churn_lookups())
+
+
+def _churn_lookups() -> list[Any]:
+    from ml_platform.features import FeatureLookup
+
+    return [FeatureLookup("features.customer_features")]
+
+
+def churn_training_set(
+    cutoffs: Sequence[date],
+    horizon_days: int,
+    training_set_id: str | None = None,
+    *,
+    spark: SparkSession | None = None,
+    settings: Settings | None = None,
+    engine: EngineChoice | None = None,
+) -> TrainingSet:
+    """Churn labels for `cutoffs` joined point-in-time with `features.customer_features` into the
+    training set `training_set_id` (replaced when it exists), both on `engine` (default:
+    `churn_training_set_engine()`); the embedded engine needs no `spark`."""
+    from ml_platform.features import FeatureStore
+
+    s = settings or get_settings()
+    store = FeatureStore(settings=s, spark=spark)
+    lookups = _churn_lookups()
+    engine = engine or store.training_set_engine(lookups)
+    if engine.engine == "embedded":  # labels and the join in DuckDB, no JVM
+        entity: Any = build_churn_labels_embedded(list(cutoffs), horizon_days, s)
+    else:
+        entity = build_churn_labels(list(cutoffs), horizon_days, spark=store.spark, settings=s)
+    return store.create_training_set(
+        entity,
+        lookups,
+        timestamp_key="event_timestamp",
+        label="churned",
+        training_set_id=training_set_id,
+        engine=engine,
+    )
 
 
 def per_cutoff_summary(df: Any, feature: str, label: str = "churned") -> dict[str, dict[str, float | int]]:

@@ -17,13 +17,12 @@ from typing import Any
 
 from ml_platform.config import Settings, get_settings
 from ml_platform.errors import MlPlatformError
-from ml_platform.features import FeatureLookup, FeatureStore
 from ml_platform.features.training_frame import with_sensitive_attributes
 from ml_platform.lake.paths import table_path
 from ml_platform.lake.reader import partition_values
 from ml_platform.training.finalize import TrainResult, finalize_and_register
 from ml_platform.training.hpo import TrialData, open_study, run_worker, split_trials, storage_for
-from ml_platform.training.labels import build_churn_labels, build_churn_labels_embedded
+from ml_platform.training.labels import churn_training_set
 from ml_platform.training.splits import split_by_cutoff
 from ml_platform.training.tracking import mlflow_setup, start_study_run, trial_logger
 
@@ -178,21 +177,7 @@ def train_from_lake(
 ) -> TrainResult:
     """Labels for `cutoffs` -> point-in-time training set (lineage) -> `train_and_register`."""
     s = settings or get_settings()
-    store = FeatureStore(settings=s, spark=spark)
-    lookups = [FeatureLookup("features.customer_features")]
-    engine = store.training_set_engine(lookups)
-    if engine.engine == "embedded":  # labels and the join in DuckDB, no JVM
-        entity = build_churn_labels_embedded(list(cutoffs), horizon_days, s)
-    else:
-        entity = build_churn_labels(list(cutoffs), horizon_days, spark=store.spark, settings=s)
-    ts = store.create_training_set(
-        entity,
-        lookups,
-        timestamp_key="event_timestamp",
-        label="churned",
-        training_set_id=training_set_id,
-        engine=engine,
-    )
+    ts = churn_training_set(cutoffs, horizon_days, training_set_id, spark=spark, settings=s)
     df = with_sensitive_attributes(ts.to_pandas(), s)  # for the fairness report, not as features
     return train_and_register(
         df,
@@ -207,7 +192,7 @@ def train_from_lake(
         timeout=timeout,
         workers=workers,
         distributed_workers=distributed_workers,
-        spark=store.spark,
+        spark=spark,
         settings=s,
         progress=progress,
     )
