@@ -2,6 +2,7 @@
 ASOF LEFT JOIN (the floor).
 
     python benchmarks/pit_join.py [--entities 100000 --features 1000000] [--big] [--smoke]
+                                  [--feast-python PATH]
 
 Generates a feature table of M rows (keys x weekly timestamps, 10 feature columns, a row id as
 the tie-break, as the store passes row tracking's) and N entity
@@ -12,15 +13,22 @@ rows (random keys, 5 % unknown, random event times, duplicates allowed) as Parqu
   (the embedded one here: DuckDB over the feature table's Delta files at its version, row
   tracking's tie-break, the training set committed to `ml.training_sets`); the feature rows are
   first written as the platform keeps a feature table (not timed);
-- DuckDB: `ASOF LEFT JOIN ... ON k = k AND event_ts >= feature_ts`, written to Parquet.
-Checks that all three give the same rows (every entity row once, same feature values) and prints wall
-time, peak memory (RSS of the process tree) and the ratio. `--big` is 1 M x 10 M.
+- DuckDB: `ASOF LEFT JOIN ... ON k = k AND event_ts >= feature_ts`, written to Parquet;
+- Feast's file offline store (`get_historical_features(...).to_df()`, no TTL), when a side
+  environment with Feast is given (`--feast-python`, default `$FEAST_PYTHON`; `feast_pit.py` runs
+  there): its wall time and the entity rows it kept and dropped.
+Checks that the first three give the same rows (every entity row once, same feature values) and
+prints wall time, peak memory (RSS of the process tree) and the ratio. `--big` is 1 M x 10 M.
+A side environment: `uv venv -p 3.11 .venv-feast && uv pip install -p .venv-feast feast==0.67.0`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -161,13 +169,44 @@ def compare(out: Path, n: int) -> None:
                 raise SystemExit(f"values differ in {f} ({other} vs spark)")
 
 
+def feast_join(python: str, out: Path) -> dict[str, Any]:
+    """Feast's leg in its own environment (`feast_pit.py`); its JSON line."""
+    script = Path(__file__).resolve().parent / "feast_pit.py"
+    done = subprocess.run([python, str(script), str(out)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the Feast leg failed ({python}):\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def feast_rows(out: Path, n: int) -> tuple[int, int]:
+    """(entity rows Feast returned, of those how many differ from Spark's feature values)."""
+    import numpy as np
+    import pandas as pd
+
+    s = pd.read_parquet(out / "spark.parquet").set_index("row")
+    f = pd.read_parquet(out / "feast.parquet").drop_duplicates("row").set_index("row")
+    s = s.loc[f.index]
+    differ = np.zeros(len(f), dtype=bool)
+    for c in FEATURES:
+        a, b = s[c].to_numpy(dtype="float64"), f[c].to_numpy(dtype="float64")
+        differ |= (np.isnan(a) != np.isnan(b)) | ~np.isclose(np.nan_to_num(a), np.nan_to_num(b))
+    return len(f), int(differ.sum())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--entities", type=int, default=100_000)
     p.add_argument("--features", type=int, default=1_000_000)
     p.add_argument("--big", action="store_true", help="1,000,000 entity rows x 10,000,000 feature rows")
     p.add_argument("--smoke", action="store_true", help="tiny run for CI (2,000 x 20,000)")
+    p.add_argument(
+        "--feast-python",
+        default=os.environ.get("FEAST_PYTHON", ""),
+        help="Python of a side environment with Feast installed (default: $FEAST_PYTHON; empty: no Feast leg)",
+    )
     a = p.parse_args(argv)
+    if a.feast_python and not os.access(a.feast_python, os.X_OK):
+        p.error(f"--feast-python {a.feast_python!r} is not an executable")
     n, m = (2_000, 20_000) if a.smoke else (1_000_000, 10_000_000) if a.big else (a.entities, a.features)
     work = Path(tempfile.mkdtemp(prefix="bench-pit-"))
     try:
@@ -196,6 +235,12 @@ def main(argv: list[str] | None = None) -> int:
         spark.stop()
         compare(work, n)
         print(f"outputs agree: {n:,} rows, one per entity row, same feature values (Spark, embedded, DuckDB)")
+        if a.feast_python:
+            with PeakRss() as feast_mem:
+                t = time.perf_counter()
+                feast = feast_join(a.feast_python, work)
+                feast_s = time.perf_counter() - t
+            kept, differ = feast_rows(work, n)
         print_comparison(start_s, job_s, spark_mem.peak, duck_s, duck_mem.peak, "join")
         print(
             f"platform default ({engine['engine']}: create_training_set, the feature table's Delta files in, a "
@@ -203,6 +248,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{emb_mem.peak / 2**20:,.0f} MiB; {emb_s / duck_s:.2f}x the DuckDB floor, "
             f"{(start_s + job_s) / emb_s:.1f}x faster than Spark with its start"
         )
+        if a.feast_python:
+            print(
+                f"feast {feast['feast']} file offline store: join {feast['join_s']:.2f} s (process with imports "
+                f"and apply: {feast_s:.2f} s), peak RSS {feast_mem.peak / 2**20:,.0f} MiB; kept {kept:,} of {n:,} "
+                f"entity rows ({(n - kept) / n:.1%} dropped), {differ:,} kept rows with other values than Spark's; "
+                f"the default path is {feast['join_s'] / emb_s:.1f}x faster and keeps every row"
+            )
+        else:
+            print("feast: no side environment given (--feast-python or FEAST_PYTHON): not run")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
