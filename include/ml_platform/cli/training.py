@@ -12,6 +12,7 @@ from ml_platform.data.ingest import list_files
 from ml_platform.pipelines.backtest import check_plan, format_report, prepare_workspace, run_backtest, use_workspace
 from ml_platform.training import FAMILIES
 from ml_platform.training.families import check_families
+from ml_platform.training.labels import churn_training_set_engine
 from ml_platform.training.train import train_from_lake, usable_cutoffs
 
 
@@ -21,7 +22,9 @@ def train(a: argparse.Namespace) -> dict[str, Any]:
     horizon = a.horizon_days or s.label_horizon_days
     trials = a.trials or s.training_trials
     chosen = a.cutoffs or usable_cutoffs(horizon, a.last_k)
-    session = spark("train")
+    engine = churn_training_set_engine()
+    say(f"training set: {engine.engine} engine ({engine.reason})")
+    session = spark("train") if engine.engine == "spark" else None  # the embedded engine starts no JVM
     say(f"training on cutoffs {', '.join(map(str, chosen))} ({trials} trials over {', '.join(families)})")
     res = train_from_lake(
         chosen,
