@@ -165,7 +165,13 @@ def test_online_sqlite_publish_get_skew(store):
         partition_by=["snapshot_date"],
     )
     first = store.publish_online("features.demo")
-    assert first == {"table": "features.demo", "tag": "v1", "rows": 2, "skipped": False}
+    assert {k: first[k] for k in ("table", "tag", "rows", "skipped")} == {
+        "table": "features.demo",
+        "tag": "v1",
+        "rows": 2,
+        "skipped": False,
+    }
+    assert first["engine"]["engine"] == "embedded"  # auto on a small local lake: no Spark read
     assert store.publish_online("features.demo")["skipped"] is True
     a, b, missing = store.get_online_features("features.demo", ["a", "b", "zz"])
     assert (
@@ -186,6 +192,44 @@ def test_online_sqlite_publish_get_skew(store):
     assert bad["mismatches"] == 1 and bad["examples"][0]["columns"] == {"spend": (3.5, 3.25)}
     st = store.online_status("features.demo", now=datetime.fromisoformat("2025-01-06T00:00:00+00:00"))
     assert st["rows"] == 2 and st["stale"] is True
+
+
+def test_both_engines_publish_the_same_online_rows_ties_to_the_last_write(store, spark, settings):
+    """`publish_online` on Spark and on the embedded engine: the same latest row per key, a tie on
+    the timestamp going to the row written last (a later commit, then a later row of one commit)."""
+    from ml_platform.lake.engine import EngineChoice
+
+    store.register_table(
+        "features.demo",
+        _feats({"a": 1.0, "b": 2.0, "c": 4.0}, date(2025, 1, 1)),
+        primary_keys=["customer_id"],
+        timestamp_key="feature_timestamp",
+        partition_by=["snapshot_date"],
+    )
+    store.register_table(
+        "features.demo",
+        _feats({"a": 3.0, "d": 0.5}, date(2025, 1, 2)),
+        primary_keys=["customer_id"],
+        timestamp_key="feature_timestamp",
+        partition_by=["snapshot_date"],
+    )
+    path = store.path("features.demo")
+    later = _feats({"b": 7.0}, date(2025, 1, 1))  # b at its timestamp again, one commit later
+    spark.createDataFrame(later).write.format("delta").mode("append").save(path)
+    same_commit = pd.concat([_feats({"c": 5.0}, date(2025, 1, 1)), _feats({"c": 6.0}, date(2025, 1, 1))])
+    spark.createDataFrame(same_commit).coalesce(1).write.format("delta").mode("append").save(path)
+
+    def published(engine: str) -> dict:
+        s = settings.model_copy(update={"online_sqlite_path": settings.home / "online" / f"{engine}.db"})
+        other = FeatureStore(settings=s, spark=spark)
+        res = other.publish_online("features.demo", engine=EngineChoice(engine, "test"))  # type: ignore[arg-type]
+        assert res["engine"]["engine"] == engine and res["rows"] == 4
+        rows = other.get_online_features("features.demo", ["a", "b", "c", "d"])
+        return {r.key: (r.feature_timestamp, r.values) for r in rows}
+
+    embedded, on_spark = published("embedded"), published("spark")
+    assert embedded == on_spark
+    assert {k: v[1]["spend"] for k, v in embedded.items()} == {"a": 3.0, "b": 7.0, "c": 6.0, "d": 0.5}
 
 
 def test_vacuum_keeps_versions_pinned_by_training_sets(store, spark, settings):

@@ -9,7 +9,7 @@ from datetime import date
 import pyarrow as pa
 import pytest
 
-from ml_platform.lake.delta_log import read_table, replace_partitions, snapshot
+from ml_platform.lake.delta_log import latest_version, read_table, replace_partitions, snapshot
 from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES
 from ml_platform.lake.reader import UnsupportedTable
 
@@ -46,6 +46,8 @@ def test_partitions_round_trip_and_a_replace_touches_only_its_own(tmp_path):
     assert len(set(now.column("_row_id").to_pylist())) == now.num_rows == 6
     assert sorted(set(now.column("_row_commit_version").to_pylist())) == [0, 1]
     assert read_table(snapshot(tmp_path, 0)).num_rows == 4  # time travel
+    assert latest_version(tmp_path) == snapshot(tmp_path).version == 1
+    assert latest_version(tmp_path / "absent") is None
 
 
 def test_values_that_do_not_fit_the_table_are_refused_and_nothing_is_committed(tmp_path):

@@ -95,9 +95,13 @@ def training_set(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def publish(a: argparse.Namespace) -> dict[str, Any]:
-    store = _store(with_spark=True)
+    store = _store()
+    choice = store.publish_engine(a.name)
+    say(f"publishing: {choice.engine} engine ({choice.reason})")
+    if choice.engine == "spark":
+        store = _store(with_spark=True)  # the embedded engine starts no JVM
     say(f"publishing the latest row per key of {a.name} to the {store.settings.online_store} online store")
-    return store.publish_online(a.name)
+    return store.publish_online(a.name, engine=choice)
 
 
 def get(a: argparse.Namespace) -> list[dict[str, Any]]:

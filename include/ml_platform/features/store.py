@@ -374,22 +374,39 @@ class FeatureStore:
         return out.select(m["columns"])
 
     # ---------------------------------------------------------------- online store
-    def publish_online(self, name: str, version: int | None = None) -> dict[str, Any]:
+    def publish_online(
+        self, name: str, version: int | None = None, engine: EngineChoice | None = None
+    ) -> dict[str, Any]:
         """Latest row per key of `name` (at `version`, default current) into the online store.
 
         Idempotent: the publish is tagged with the Delta version; the same version is not
-        written twice. Readers switch from the old to the new version at once.
+        written twice. Readers switch from the old to the new version at once. Ties on the
+        timestamp go to the row written last (row tracking's commit version, then row id).
+        `engine` (default: `choose_engine("features", ...)` over the table) reads the rows with
+        Spark or with the embedded engine (DuckDB over the version's files, no JVM); both
+        publish the same rows.
         """
-        from pyspark.sql import Window
-        from pyspark.sql import functions as F
-
         spec = self.registry.get(name)
         v = self.table_version(name) if version is None else version
         tag = f"v{v}"
         cur = self.online.current(name)
         if cur is not None and cur.get("tag") == tag:
             return {"table": name, "tag": tag, "rows": cur["rows"], "skipped": True}
-        feats, tb = self.offline.feature_frame(spec, v)
+        choice = engine or self.publish_engine(name)
+        rows = self._latest_rows_embedded(spec, v) if choice.engine == "embedded" else self._latest_rows_spark(spec, v)
+        res = self.online.publish(spec, rows, tag)
+        return {"table": name, "tag": res.tag, "rows": res.rows, "skipped": res.skipped, "engine": choice.to_json()}
+
+    def publish_engine(self, name: str) -> EngineChoice:
+        """The engine that reads `name` for `publish_online` (kind `features`, `lake.engine.choose_engine`)."""
+        self.registry.get(name)  # an unknown table is named before any engine is chosen
+        return choose_engine("features", [self.path(name)], self.settings)
+
+    def _latest_rows_spark(self, spec: FeatureTable, version: int) -> Any:
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        feats, tb = self.offline.feature_frame(spec, version)
         order = [F.col(spec.timestamp_key).desc(), *[F.col(c).desc() for c in tb]]
         w = Window.partitionBy(*spec.primary_keys).orderBy(*order)
         latest = (
@@ -398,14 +415,37 @@ class FeatureStore:
             .select(*spec.primary_keys, spec.timestamp_key, *spec.feature_names)
         )
         nk = len(spec.primary_keys)
+        for r in latest.toLocalIterator(prefetchPartitions=True):
+            key = r[0] if nk == 1 else tuple(r[:nk])
+            yield key_string(key), r[nk], list(r[nk + 1 :])
 
-        def rows() -> Any:
-            for r in latest.toLocalIterator(prefetchPartitions=True):
-                key = r[0] if nk == 1 else tuple(r[:nk])
-                yield key_string(key), r[nk], list(r[nk + 1 :])
+    def _latest_rows_embedded(self, spec: FeatureTable, version: int) -> Any:
+        import duckdb
 
-        res = self.online.publish(spec, rows(), tag)
-        return {"table": name, "tag": res.tag, "rows": res.rows, "skipped": res.skipped}
+        from ml_platform.lake.delta_log import DeltaView, snapshot
+
+        snap = snapshot(self.path(spec.name), version)
+        if snap is None:
+            raise FeatureStoreError(f"{spec.name} has no Delta table at {self.path(spec.name)}")
+        columns = [*spec.primary_keys, spec.timestamp_key, *spec.feature_names]
+        tb = ["_row_commit_version", "_row_id"] if snap.row_tracking else []
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            DeltaView(snap, columns=columns, row_tracking=bool(tb)).register_in(con, "feats")
+            quote = lambda c: '"' + c.replace('"', '""') + '"'  # noqa: E731
+            order = ", ".join(f"{quote(c)} DESC NULLS LAST" for c in [spec.timestamp_key, *tb])  # as Spark's desc()
+            cur = con.execute(
+                f"SELECT {', '.join(map(quote, columns))} FROM feats QUALIFY row_number() OVER "
+                f"(PARTITION BY {', '.join(map(quote, spec.primary_keys))} ORDER BY {order}) = 1"
+            )
+            nk = len(spec.primary_keys)
+            while batch := cur.fetchmany(5000):
+                for r in batch:
+                    key = r[0] if nk == 1 else tuple(r[:nk])
+                    yield key_string(key), r[nk], list(r[nk + 1 :])
+        finally:
+            con.close()
 
     def get_online_features(self, name: str, keys: Sequence[Any]) -> list[OnlineRow]:
         """Values (registered order) and feature_timestamp per key; unknown keys have found=False."""

@@ -137,6 +137,13 @@ def _checkpoint_actions(files: list[Path]) -> Iterable[dict[str, Any]]:
                 yield {kind: value}
 
 
+def latest_version(path: str | Path) -> int | None:
+    """The table's newest version, from its log's file names (no replay), or None when `path`
+    holds no table."""
+    commits, checkpoints, _ = _log_files(local_table(path) / "_delta_log")
+    return max([*commits, *checkpoints], default=None)
+
+
 def snapshot(path: str | Path, version: int | None = None) -> Snapshot | None:
     """The table's state at `version` (default: the newest), or None when `path` holds no table.
     `ValueError` for a version the log does not have."""
