@@ -13,7 +13,8 @@ the feature registry and, when this snapshot is the newest, publishes it to the 
 (SQLite by default, Redis with `ML_PLATFORM_ONLINE_STORE=redis`). All Spark work is one
 spark-submit against the `spark_default` connection; the feature snapshot inside it runs on the
 engine `ML_PLATFORM_ENGINE_FEATURES` picks (on one machine: DuckDB in the job's own process,
-the choice and its reason in the task log). `publish_features` emits the `features`
+the choice and its reason in the task log; a `steps=features` run on the embedded engine runs
+the job with plain Python: no spark-submit, no JVM). `publish_features` emits the `features`
 asset only when this run's snapshot is the newest in the table, so a backfill of old dates
 neither republishes stale values nor triggers anything downstream. Rerunning or backfilling any
 interval is safe (from the UI: the trigger dialog's Backfill option). Links:
@@ -108,6 +109,8 @@ def features_build() -> None:
             "{{ params.steps }}",
         ],
         env_vars={"ML_PLATFORM_QUARANTINE_MAX_SHARE": "{{ params.quarantine_max_share }}"},
+        engine="ml_platform.pipelines.data_plane:data_plane_engine",  # steps=features embedded: no JVM
+        engine_kwargs={"steps": "{{ params.steps }}"},
         conn_id="spark_default",
         name="features_build_{{ ds_nodash }}",
         trigger_rule="none_failed",

@@ -18,12 +18,18 @@ class LakeSparkSubmitOperator(SparkSubmitOperator):
     server instead (no spark-submit, no JVM in the task). `engine` names a job whose work either
     engine can do, as "module:function" returning its `lake.engine.EngineChoice`; when that picks
     the embedded engine, the application runs with this Python, no spark-submit, no JVM (the job
-    makes the same choice and starts no Spark session).
+    makes the same choice and starts no Spark session). `engine_kwargs` (templated) are passed to
+    that function, e.g. the steps a DAG run's params ask for.
     """
 
-    def __init__(self, *, engine: str | None = None, **kwargs: Any) -> None:
+    template_fields = (*SparkSubmitOperator.template_fields, "engine_kwargs")
+
+    def __init__(
+        self, *, engine: str | None = None, engine_kwargs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.engine = engine
+        self.engine_kwargs = engine_kwargs or {}
 
     def execute(self, context: Any) -> None:
         from ml_platform.config import get_settings
@@ -40,7 +46,7 @@ class LakeSparkSubmitOperator(SparkSubmitOperator):
 
             module, _, function = self.engine.partition(":")
             try:
-                choice = getattr(importlib.import_module(module), function)()
+                choice = getattr(importlib.import_module(module), function)(**self.engine_kwargs)
             except MlPlatformError as e:  # e.g. ML_PLATFORM_ENGINE_<KIND>=embedded on a remote lake
                 raise AirflowFailException(str(e)) from None
             self.log.info("engine: %s (%s)", choice.engine, choice.reason)

@@ -5,7 +5,8 @@
 Runs, for the half-open interval [start, end) of UTC dates: ingest of landed files -> GE gate
 -> silver -> feature snapshots for the snapshot dates in [start, end - 1 day] (Spark, or the embedded
 engine in this process: ML_PLATFORM_ENGINE_FEATURES, `lake.engine`) -> the online store
-(only when the interval's last day is the newest snapshot). Prints one JSON
+(only when the interval's last day is the newest snapshot). Ingest and the gate are Spark; a
+features-only run (`--steps features`) on the embedded engine starts no Spark session. Prints one JSON
 line (prefixed `DATA_PLANE_RESULT `) with what it did. Exit 2 on a failed gate or bad input,
 with the reason on stderr.
 """
@@ -18,24 +19,31 @@ import time
 from datetime import date, timedelta
 from typing import Any
 
-STEPS = ("ingest", "validate", "features")
-
 
 def main(argv: list[str] | None = None) -> int:
+    from ml_platform.errors import MlPlatformError
+    from ml_platform.pipelines import data_plane as plane
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--start", type=date.fromisoformat, required=True, help="first day of the interval (UTC)")
     p.add_argument("--end", type=date.fromisoformat, required=True, help="day after the last day (exclusive)")
-    p.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of {','.join(STEPS)}")
+    p.add_argument(
+        "--steps",
+        default=",".join(plane.DATA_PLANE_STEPS),
+        help=f"comma-separated subset of {','.join(plane.DATA_PLANE_STEPS)}",
+    )
     args = p.parse_args(argv)
-    steps = [x.strip() for x in args.steps.split(",") if x.strip()]
-    unknown = sorted(set(steps) - set(STEPS))
-    if unknown or args.end <= args.start:
-        p.error(f"unknown steps {unknown}" if unknown else "--end must be after --start")
+    try:
+        steps = plane.parse_steps(args.steps)
+    except MlPlatformError as e:
+        p.error(str(e))
+    if args.end <= args.start:
+        p.error("--end must be after --start")
 
     from ml_platform.lake import run_job
-    from ml_platform.pipelines import data_plane as plane
+    from ml_platform.lake.engine import EngineChoice
 
-    def body(spark: Any, out: dict[str, Any]) -> None:
+    def body(spark: Any, out: dict[str, Any], choice: EngineChoice) -> None:
         out["interval"] = [args.start.isoformat(), args.end.isoformat()]
         seconds = out.setdefault("seconds", {})  # per step, in the task log
         t = time.perf_counter()
@@ -50,14 +58,16 @@ def main(argv: list[str] | None = None) -> int:
             }
             seconds["validate"], t = round(time.perf_counter() - t, 1), time.perf_counter()
         if "features" in steps:
-            engine = plane.features_engine()  # embedded: DuckDB in this process, the lake's files directly
+            # a features-only run already chose (no Spark session on the embedded engine); after
+            # ingest and the gate, the snapshots choose their own engine (embedded: DuckDB in this driver)
+            engine = choice if steps == ["features"] else plane.features_engine()
             print(f"feature snapshots: {engine.engine} engine ({engine.reason})", flush=True)
             out["features"] = plane.build_features(spark, args.start, args.end - timedelta(days=1), engine=engine)
             seconds["features"], t = round(time.perf_counter() - t, 1), time.perf_counter()
             out["online"] = plane.publish_if_newest(spark, args.end - timedelta(days=1))
             seconds["publish"] = round(time.perf_counter() - t, 1)
 
-    return run_job("data_plane", body)
+    return run_job("data_plane", body, engine=lambda: plane.data_plane_engine(args.steps))
 
 
 if __name__ == "__main__":

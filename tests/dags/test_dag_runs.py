@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -37,7 +38,7 @@ def _table(name: str):
     return df.sort_values(list(df.columns[:2])).reset_index(drop=True), table_summary(table_path(name))["version"]
 
 
-def test_features_build_several_days_then_rerun_changes_nothing(bag):
+def test_features_build_several_days_then_rerun_changes_nothing(bag, monkeypatch):
     dag = bag.get_dag("features_build")
     for i in range(2):
         run = dag.test(logical_date=datetime(2025, 1, 1 + i, tzinfo=timezone.utc))
@@ -54,9 +55,30 @@ def test_features_build_several_days_then_rerun_changes_nothing(bag):
     silver2, _ = _table("silver.transactions")
     assert feats2.equals(feats) and silver2.equals(silver)
 
-    # registered by the DAG, and the online store holds the newest snapshot (not the rerun's)
-    from ml_platform.features import FeatureStore
+    # a features-only run (the trigger form's `steps`) on the embedded engine: the job runs with
+    # plain Python, never through spark-submit; same rows, a new version, published as the newest
+    import json
 
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+    from ml_platform.features import FeatureStore
+    from ml_platform.lake.paths import table_path
+
+    def no_spark_submit(*args, **kwargs):
+        raise AssertionError("spark-submit ran for a features-only run on the embedded engine")
+
+    monkeypatch.setattr(SparkSubmitHook, "submit", no_spark_submit)
+    only = dag.test(logical_date=datetime(2025, 1, 2, tzinfo=timezone.utc), run_conf={"steps": "features"})
+    assert str(only.state) == "success", _states(only)
+    assert _states(only)["publish_features"] == "success"
+    feats3, version = _table("features.customer_features")
+    assert feats3.equals(feats)
+    log = Path(table_path("features.customer_features")) / "_delta_log" / f"{version:020d}.json"
+    info = json.loads(log.read_text().splitlines()[0])["commitInfo"]
+    assert info["engineInfo"].startswith("ml-platform embedded")
+    assert FeatureStore().online.current("features.customer_features")["tag"] == f"v{version}"
+
+    # registered by the DAG, and the online store holds the newest snapshot (not the rerun's)
     store = FeatureStore()
     assert [t.name for t in store.list_tables()] == ["features.customer_features"]
     newest = feats[feats["snapshot_date"].astype(str) == "2025-01-02"].iloc[0]

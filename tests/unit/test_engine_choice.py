@@ -66,6 +66,25 @@ def test_an_explicit_engine_is_obeyed_or_refused_by_name(tmp_path):
         choose_engine("ingest", [path], s)
 
 
+def test_the_data_plane_runs_on_spark_when_it_ingests_and_on_the_features_engine_alone(tmp_path):
+    """`features_build`'s job: ingest and the gate are Spark; a features-only run takes the
+    feature snapshot's engine (embedded: the task runs with no JVM); unknown steps are named."""
+    from ml_platform.errors import MlPlatformError
+    from ml_platform.pipelines.data_plane import data_plane_engine
+
+    s = Settings(home=tmp_path)
+    _silver(s, 10)
+    for steps in ("ingest,validate,features", "validate,features", "ingest"):
+        choice = data_plane_engine(steps, s)
+        assert choice.engine == "spark" and "ingest and the gate run on Spark" in choice.reason
+    assert data_plane_engine("features", s).engine == "embedded"
+    forced = s.model_copy(update={"engine_features": "spark"})
+    assert data_plane_engine(" features ", forced).reason == "ML_PLATFORM_ENGINE_FEATURES=spark"
+    for bad in ("feature", "features,score", ""):
+        with pytest.raises(MlPlatformError, match="unknown data-plane steps"):
+            data_plane_engine(bad, s)
+
+
 def test_a_bad_engine_setting_names_the_choices(tmp_path, monkeypatch):
     monkeypatch.setenv("ML_PLATFORM_ENGINE_FEATURES", "duckdb")
     with pytest.raises(ValueError, match="engine_features"):

@@ -243,6 +243,30 @@ def features_engine(settings: Settings | None = None) -> EngineChoice:
     return choose_engine("features", [table_path("silver.transactions", s)], s)
 
 
+DATA_PLANE_STEPS = ("ingest", "validate", "features")
+
+
+def parse_steps(steps: str) -> list[str]:
+    """The data plane's steps from a comma-separated list; `MlPlatformError` names unknown ones."""
+    wanted = [x.strip() for x in steps.split(",") if x.strip()]
+    unknown = sorted(set(wanted) - set(DATA_PLANE_STEPS))
+    if unknown or not wanted:
+        raise MlPlatformError(
+            f"unknown data-plane steps {unknown or [steps]}; a comma-separated subset of {','.join(DATA_PLANE_STEPS)}"
+        )
+    return wanted
+
+
+def data_plane_engine(steps: str = ",".join(DATA_PLANE_STEPS), settings: Settings | None = None) -> EngineChoice:
+    """The engine of a data-plane run of `steps`: Spark when it ingests or validates (the bronze
+    reads, the Great Expectations gate and the silver MERGEs are Spark; the snapshots inside that
+    job still take `features_engine`'s choice), else the feature snapshot's engine, so a
+    features-only run on the embedded engine starts no JVM."""
+    if set(parse_steps(steps)) - {"features"}:
+        return EngineChoice("spark", f"steps {steps}: ingest and the gate run on Spark")
+    return features_engine(settings)
+
+
 def build_feature_snapshots(
     spark: SparkSession | None,
     dates: list[date],
