@@ -31,6 +31,7 @@ def test_redis_online_store_contract(redis_url):
 def test_feature_store_publishes_to_redis_without_skew(spark, tmp_path, redis_url):
     from ml_platform.config import Settings
     from ml_platform.features import FeatureStore
+    from ml_platform.lake.engine import EngineChoice
 
     store = FeatureStore(settings=Settings(home=tmp_path, online_store="redis", redis_url=redis_url), spark=spark)
     ts = pd.Timestamp("2025-01-02")
@@ -40,6 +41,7 @@ def test_feature_store_publishes_to_redis_without_skew(spark, tmp_path, redis_ur
             "feature_timestamp": [ts] * 300,
             "spend": [i / 3 for i in range(300)],
             "channel": ["web", None, "store"] * 100,
+            "last_seen": [ts - pd.Timedelta(hours=i) for i in range(300)],
         }
     )
     store.register_table(
@@ -57,6 +59,11 @@ def test_feature_store_publishes_to_redis_without_skew(spark, tmp_path, redis_ur
         "skipped": False,
     }
     row = store.get_online_features("features.redis_demo", ["C0003"])[0]
-    assert row.values == {"spend": 1.0, "channel": "web"} and row.feature_timestamp.date() == date(2025, 1, 2)
-    skew = store.check_skew("features.redis_demo", sample=50)
-    assert (skew["checked"], skew["mismatches"]) == (50, 0)
+    assert (
+        row.values["spend"] == 1.0
+        and row.values["channel"] == "web"
+        and row.feature_timestamp.date() == date(2025, 1, 2)
+    )
+    for engine in ("spark", "embedded"):  # both engines read the offline side the same way
+        skew = store.check_skew("features.redis_demo", sample=50, engine=EngineChoice(engine, "test"))
+        assert (skew["checked"], skew["mismatches"]) == (50, 0), skew

@@ -180,16 +180,22 @@ def test_online_sqlite_publish_get_skew(store):
         and a.feature_timestamp.isoformat() == "2025-01-03T00:00:00+00:00"
     )
     assert b.values["spend"] == 2.0 and not missing.found and missing.values == {}
-    skew = store.check_skew("features.demo")
-    assert (skew["checked"], skew["mismatches"]) == (2, 0)
+    from ml_platform.lake.engine import EngineChoice
+
+    engines = [EngineChoice("spark", "test"), EngineChoice("embedded", "test")]
+    assert store.check_skew("features.demo")["engine"]["engine"] == "embedded"  # auto, as the publish
+    for engine in engines:
+        skew = store.check_skew("features.demo", engine=engine)
+        assert (skew["checked"], skew["mismatches"]) == (2, 0), engine
     # the check can fail: corrupt one online value behind the store's back
     import sqlite3
 
     with sqlite3.connect(store.settings.online_sqlite_path) as c:
         data = c.execute("SELECT data_table FROM publications").fetchone()[0]
         c.execute(f"UPDATE \"{data}\" SET payload = replace(payload, '3.5', '3.25') WHERE key = 'a'")
-    bad = store.check_skew("features.demo")
-    assert bad["mismatches"] == 1 and bad["examples"][0]["columns"] == {"spend": (3.5, 3.25)}
+    for engine in engines:
+        bad = store.check_skew("features.demo", engine=engine)
+        assert bad["mismatches"] == 1 and bad["examples"][0]["columns"] == {"spend": (3.5, 3.25)}, engine
     st = store.online_status("features.demo", now=datetime.fromisoformat("2025-01-06T00:00:00+00:00"))
     assert st["rows"] == 2 and st["stale"] is True
 

@@ -116,7 +116,12 @@ def keys(a: argparse.Namespace) -> str:
 
 
 def skew(a: argparse.Namespace) -> dict[str, Any]:
-    out = _store(with_spark=True).check_skew(a.name, sample=a.sample)
+    store = _store()
+    choice = store.publish_engine(a.name)
+    say(f"skew check: {choice.engine} engine ({choice.reason})")
+    if choice.engine == "spark":
+        store = _store(with_spark=True)  # the embedded engine starts no JVM
+    out = store.check_skew(a.name, sample=a.sample, engine=choice)
     if out["mismatches"]:
         raise MlPlatformError(
             f"training/serving skew in {a.name}: {out['mismatches']} of {out['checked']} keys "

@@ -454,14 +454,17 @@ class FeatureStore:
     def online_status(self, name: str, now: datetime | None = None) -> dict[str, Any]:
         return status(self.online, self.registry.get(name), now or datetime.now(timezone.utc))
 
-    def check_skew(self, name: str, sample: int = 100, seed: int = 0) -> dict[str, Any]:
+    def check_skew(
+        self, name: str, sample: int = 100, seed: int = 0, engine: EngineChoice | None = None
+    ) -> dict[str, Any]:
         """Compare online values with the offline rows they came from, for a sample of keys.
 
         The offline side is the table at the Delta version the live publish was made from, row
-        (key, feature_timestamp) as stored online. Returns counts and the first mismatches.
+        (key, feature_timestamp) as stored online. `engine` (default: as `publish_engine`) reads
+        it with Spark or with the embedded engine (no JVM); the sample is the `sample` keys first
+        in the engine's hash of (key, `seed`), so it is stable for one engine and seed. Returns
+        counts, the first mismatches and the engine.
         """
-        from pyspark.sql import functions as F
-
         spec = self.registry.get(name)
         cur = self.online.current(name)
         if cur is None:
@@ -469,31 +472,22 @@ class FeatureStore:
                 f"{name} has never been published online; run `ml-platform features publish {name}`"
             )
         version = int(str(cur["tag"]).removeprefix("v"))
-        offline = self.spark.read.format("delta").option("versionAsOf", version).load(self.path(name))
-        keys = [
-            tuple(r)
-            for r in offline.select(*spec.primary_keys)
-            .distinct()
-            .orderBy(F.xxhash64(*spec.primary_keys, F.lit(seed)))
-            .limit(sample)
-            .collect()
-        ]
+        choice = engine or self.publish_engine(name)
+        read = self._skew_sample_embedded if choice.engine == "embedded" else self._skew_sample_spark
+        keys, candidates = read(spec, version, sample, seed)
         lookup = [k[0] if len(k) == 1 else k for k in keys]
         online = self.get_online_features(name, lookup)
-        # the sampled keys' offline rows in one query, matched in Python on (key, feature_timestamp)
-        first = spec.primary_keys[0]
-        candidates = (
-            offline.where(F.col(first).isin(sorted({k[0] for k in keys})))
-            .select(*spec.primary_keys, spec.timestamp_key, *spec.feature_names)
-            .collect()
-        )
-        by_key = {(tuple(r[c] for c in spec.primary_keys), r[spec.timestamp_key]): r.asDict() for r in candidates}
+        nk = len(spec.primary_keys)
+        by_key = {
+            (tuple(r[:nk]), _utc_naive(r[nk])): dict(zip(spec.feature_names, map(_utc_naive, r[nk + 1 :])))
+            for r in candidates
+        }
         mismatches: list[dict[str, Any]] = []
         for key, got in zip(keys, online):
             if not got.found or got.feature_timestamp is None:
                 mismatches.append({"key": key, "problem": "missing online"})
                 continue
-            off = by_key.get((key, got.feature_timestamp.astimezone(timezone.utc).replace(tzinfo=None)))
+            off = by_key.get((key, _utc_naive(got.feature_timestamp)))
             if off is None:
                 mismatches.append({"key": key, "problem": f"no offline row at {got.feature_timestamp}"})
                 continue
@@ -506,7 +500,69 @@ class FeatureStore:
             "checked": len(lookup),
             "mismatches": len(mismatches),
             "examples": mismatches[:5],
+            "engine": choice.to_json(),
         }
+
+    def _skew_sample_spark(
+        self, spec: FeatureTable, version: int, sample: int, seed: int
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The sampled keys and their offline rows (keys, timestamp, features) at `version`, by Spark."""
+        from pyspark.sql import functions as F
+
+        offline = self.spark.read.format("delta").option("versionAsOf", version).load(self.path(spec.name))
+        keys = [
+            tuple(r)
+            for r in offline.select(*spec.primary_keys)
+            .distinct()
+            .orderBy(F.xxhash64(*spec.primary_keys, F.lit(seed)))
+            .limit(sample)
+            .collect()
+        ]
+        first = spec.primary_keys[0]
+        rows = (
+            offline.where(F.col(first).isin(sorted({k[0] for k in keys})))
+            .select(*spec.primary_keys, spec.timestamp_key, *spec.feature_names)
+            .collect()
+        )
+        return keys, [tuple(r) for r in rows]
+
+    def _skew_sample_embedded(
+        self, spec: FeatureTable, version: int, sample: int, seed: int
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """`_skew_sample_spark` with DuckDB over the version's files."""
+        import duckdb
+
+        from ml_platform.lake.delta_log import DeltaView, snapshot
+
+        snap = snapshot(self.path(spec.name), version)
+        if snap is None:
+            raise FeatureStoreError(f"{spec.name} has no Delta table at {self.path(spec.name)}")
+        columns = [*spec.primary_keys, spec.timestamp_key, *spec.feature_names]
+        quote = lambda c: '"' + c.replace('"', '""') + '"'  # noqa: E731
+        pks = ", ".join(map(quote, spec.primary_keys))
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            DeltaView(snap, columns=columns).register_in(con, "feats")
+            con.execute(
+                f"CREATE TEMP TABLE sampled AS SELECT {pks} FROM (SELECT DISTINCT {pks} FROM feats) "
+                f"ORDER BY hash({pks}, $seed::BIGINT), {pks} LIMIT $n",
+                {"seed": seed, "n": sample},
+            )
+            keys = [tuple(r) for r in con.execute("SELECT * FROM sampled").fetchall()]
+            rows = con.execute(
+                f"SELECT {', '.join(map(quote, columns))} FROM feats SEMI JOIN sampled USING ({pks})"
+            ).fetchall()
+        finally:
+            con.close()
+        return keys, [tuple(r) for r in rows]
+
+
+def _utc_naive(t: Any) -> Any:
+    """A timestamp as naive UTC (Spark collects naive UTC here; DuckDB and the online store give aware)."""
+    if isinstance(t, datetime) and t.tzinfo is not None:
+        return t.astimezone(timezone.utc).replace(tzinfo=None)
+    return t
 
 
 def _same(a: Any, b: Any) -> bool:
