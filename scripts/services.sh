@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Start/stop the local PostgreSQL and Redis servers the integration tests (and compose-like
 # local runs) use: private data folders, loopback only, ports from the environment.
-#   scripts/services.sh start|stop|status
-# Prints the URLs to export on `start`. PostgreSQL runs as the `postgres` system user
+#   scripts/services.sh start|stop|status|running
+# Prints the URLs to export on `start`; `running` exits 0 when both servers answer. PostgreSQL runs as the `postgres` system user
 # (it refuses root); both come from Debian packages (.ci/run installs them).
 set -euo pipefail
 PG_PORT="${ML_PLATFORM_PG_PORT:-25432}"
@@ -45,6 +45,7 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
+  running) as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1 && redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 ;;
   status) as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status || true; redis-cli -p "$REDIS_PORT" ping || true ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|running" >&2; exit 2 ;;
 esac

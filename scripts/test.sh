@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the test suite tier by tier (unit, spark, dags, integration, e2e, cluster, ui, azure, faults), printing each tier's
 # wall time. Starts the PostgreSQL and Redis servers the integration, e2e, cluster and ui tiers need unless
-# ML_PLATFORM_TEST_PG_URL / ML_PLATFORM_TEST_REDIS_URL already point at running ones.
+# ML_PLATFORM_TEST_PG_URL / ML_PLATFORM_TEST_REDIS_URL already point at running ones, and stops the
+# ones it started when it ends.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/env.sh"
@@ -9,6 +10,7 @@ cd "$ROOT"
 TIERS="${TIERS:-unit spark dags integration e2e cluster ui azure faults}"
 
 if [[ " $TIERS " =~ " "(integration|e2e|cluster|ui)" " && -z "${ML_PLATFORM_TEST_PG_URL:-}" ]]; then
+  bash scripts/services.sh running || trap 'bash scripts/services.sh stop' EXIT
   eval "$(bash scripts/services.sh start)" || { echo "could not start PostgreSQL/Redis (see scripts/services.sh)" >&2; exit 1; }
 fi
 
