@@ -1,7 +1,8 @@
 """Evaluation plots and a one-file HTML report (PNG files a person can open, also logged to MLflow).
 
-Plots: ROC, precision-recall, confusion matrix at the chosen threshold, calibration curve.
-(SHAP and fairness plots are the next step of issue 4.)
+Plots: ROC, precision-recall, confusion matrix at the chosen threshold, calibration curve, SHAP
+(beeswarm and mean |SHAP|) and fairness by group; the report also gives the fairness figures as
+one table per sensitive attribute.
 """
 
 from __future__ import annotations
@@ -86,9 +87,18 @@ def evaluation_plots(y: np.ndarray, p: np.ndarray, threshold: float, out_dir: Pa
     return paths
 
 
-def html_report(title: str, metrics: dict[str, Any], plots: dict[str, Path], facts: dict[str, Any], out: Path) -> Path:
-    """One self-contained HTML file: facts, metrics table and the plots inlined as PNG."""
+def html_report(
+    title: str,
+    metrics: dict[str, Any],
+    plots: dict[str, Path],
+    facts: dict[str, Any],
+    out: Path,
+    fairness: dict[str, Any] | None = None,
+) -> Path:
+    """One self-contained HTML file: facts, metrics table, the fairness tables (`fairness_report`'s
+    dict: one table per sensitive attribute, a row per group) and the plots inlined as PNG."""
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in metrics.items())
+    fair = _fairness_html(fairness) if fairness is not None else ""
     info = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in facts.items())
     imgs = "".join(
         f'<figure><img alt="{html.escape(n)}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
@@ -98,9 +108,44 @@ def html_report(title: str, metrics: dict[str, Any], plots: dict[str, Path], fac
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:4px 8px}}
+th{{border:1px solid #ccc;padding:4px 8px;background:#f4f4f4}}td.n{{text-align:right}}
 figure{{display:inline-block;margin:8px}}</style></head><body><h1>{html.escape(title)}</h1>
-<h2>Model</h2><table>{info}</table><h2>Test metrics</h2><table>{rows}</table><h2>Plots</h2>{imgs}</body></html>""")
+<h2>Model</h2><table>{info}</table><h2>Test metrics</h2><table>{rows}</table>{fair}<h2>Plots</h2>{imgs}</body></html>""")
     return out
+
+
+_FAIR_COLUMNS = (("rows", "rows"), ("selection_rate", "selection rate"), ("tpr", "TPR"), ("fpr", "FPR"), ("auc", "AUC"))
+
+
+def _fairness_html(fairness: dict[str, Any]) -> str:
+    """The fairness section: a note when it was skipped, else per attribute its two differences and a
+    table of groups (rows, selection rate, TPR, FPR, AUC at the report's threshold)."""
+    if "skipped" in fairness:
+        return f"<h2>Fairness</h2><p>skipped: {html.escape(str(fairness['skipped']))}</p>"
+    parts = ["<h2>Fairness</h2><p>At the threshold above, per group of each sensitive attribute.</p>"]
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in _FAIR_COLUMNS)
+    for attribute, res in fairness.items():
+        body = "".join(
+            f"<tr><td>{html.escape(str(group))}</td>"
+            + "".join(f'<td class="n">{html.escape(_fmt_cell(vals.get(key)))}</td>' for key, _ in _FAIR_COLUMNS)
+            + "</tr>"
+            for group, vals in res["by_group"].items()
+        )
+        parts.append(
+            f"<h3>{html.escape(attribute)}</h3><p>demographic parity difference "
+            f"{_fmt_cell(res['demographic_parity_difference'])}, equalized odds difference "
+            f"{_fmt_cell(res['equalized_odds_difference'])}</p>"
+            f"<table><tr><th>{html.escape(attribute)}</th>{head}</tr>{body}</table>"
+        )
+    return "".join(parts)
+
+
+def _fmt_cell(v: Any) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "n/a"  # e.g. AUC of a group with one class only
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)
 
 
 def _fmt(v: Any) -> str:

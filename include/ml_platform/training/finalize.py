@@ -215,7 +215,7 @@ def _write_report(
     else:
         mlflow.set_tag("fairness", "skipped: no sensitive attribute (gender, age_band, region) in the training set")
     mlflow.log_dict({"mean_abs_shap": shap_means}, "evaluation/shap_importance.json")
-    html = html_report(title, {**metrics, "fairness": fairness}, plots, facts, report_dir / "evaluation.html")
+    html = html_report(title, metrics, plots, facts, report_dir / "evaluation.html", fairness=fairness)
     mlflow.log_artifacts(str(report_dir), "evaluation")
     return html
 
