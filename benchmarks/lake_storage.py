@@ -5,9 +5,12 @@
 Generates the same landed files once, lands them in a local folder and in an Azurite Blob
 container, then runs, as a user does, `ml-platform run` (ingest -> gate -> silver -> daily feature
 snapshots) and `ml-platform features training-set` (labels + point-in-time join) against a local
-lake and against an `abfss://` lake on Azurite (loopback). Prints the wall time of each step on
-both, the ratio, and the number of HTTP requests Azurite served during each step (from its debug
-log). Each step is one process with its own JVM, as in the CLI; the JVM start is in both columns.
+lake and against an `abfss://` lake on Azurite (loopback), each with the default engine choice
+(`auto`), and on Azurite once more with Spark for the snapshots and the training set (the peer,
+`ML_PLATFORM_ENGINE_*=spark`). Prints the wall time of each step in each setting, the Azurite/local
+ratio, the HTTP requests Azurite served during each step (from its debug log) and the engine each
+step ran. Each step is one process, as in the CLI (ingest and the gate always start a JVM; the
+embedded engine none).
 """
 
 from __future__ import annotations
@@ -100,15 +103,26 @@ def main() -> int:
         base["ML_PLATFORM_SNAPSHOT_CADENCE"] = "daily"
         envs = {
             "local disk": base | {"ML_PLATFORM_HOME": str(work / "local"), "ML_PLATFORM_LANDING_URI": str(files)},
-            "Azurite": base
-            | {
-                "ML_PLATFORM_HOME": str(work / "remote"),
-                "ML_PLATFORM_LAKE_URI": f"abfss://lake@{ACCOUNT}.dfs.core.windows.net/bench",
-                "ML_PLATFORM_LANDING_URI": f"abfss://landing@{ACCOUNT}.dfs.core.windows.net/in",
-                "ML_PLATFORM_AZURE_EMULATOR_ENDPOINT": endpoint,
-                "ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY": key,
-            },
         }
+        for where, extra, folder in (
+            ("Azurite", {}, "bench"),
+            (
+                "Azurite, Spark",
+                {"ML_PLATFORM_ENGINE_FEATURES": "spark", "ML_PLATFORM_ENGINE_TRAINING_SETS": "spark"},
+                "spark",
+            ),
+        ):
+            envs[where] = (
+                base
+                | {
+                    "ML_PLATFORM_HOME": str(work / folder),
+                    "ML_PLATFORM_LAKE_URI": f"abfss://lake@{ACCOUNT}.dfs.core.windows.net/{folder}",
+                    "ML_PLATFORM_LANDING_URI": f"abfss://landing@{ACCOUNT}.dfs.core.windows.net/in",
+                    "ML_PLATFORM_AZURE_EMULATOR_ENDPOINT": endpoint,
+                    "ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY": key,
+                }
+                | extra
+            )
         steps = {
             "data plane (ml-platform run)": ["run", "--start", str(start), "--end", str(end)],
             "PIT training set": [
@@ -123,7 +137,7 @@ def main() -> int:
             ],
         }
         exe = str(Path(sys.executable).parent / "ml-platform")
-        results: dict[str, dict[str, tuple[float, int]]] = {}
+        results: dict[str, dict[str, tuple[float, int, str]]] = {}
         for step, args in steps.items():
             for where, env in envs.items():
                 before = requests_served(debug)
@@ -133,16 +147,23 @@ def main() -> int:
                 if run.returncode != 0:
                     print(run.stderr[-2000:], file=sys.stderr)
                     return 1
-                results.setdefault(step, {})[where] = (took, requests_served(debug) - before)
-                print(f"  {step} on {where}: {took:.1f} s", file=sys.stderr)
+                out = json.loads(run.stdout)
+                engine = (out.get("features") or out)["engine"]["engine"]  # the snapshots' or the training set's
+                results.setdefault(step, {})[where] = (took, requests_served(debug) - before, engine)
+                print(f"  {step} on {where}: {took:.1f} s ({engine} engine)", file=sys.stderr)
         print(f"{customers} customers x {days} days ({sum(1 for _ in files.rglob('*.parquet'))} files), 2 cores")
-        print(f"{'step':32} {'local disk':>11} {'Azurite':>9} {'ratio':>6} {'Azurite requests':>17}")
+        print(
+            f"{'step':30} {'local disk':>11} {'Azurite':>9} {'ratio':>6} {'requests':>9} {'Azurite, Spark':>15} {'requests':>9}"
+        )
         for step, r in results.items():
-            (lt, _), (at, n) = r["local disk"], r["Azurite"]
-            print(f"{step:32} {lt:10.1f}s {at:8.1f}s {at / lt:6.2f} {n:17d}")
+            (lt, _, le), (at, n, ae), (st, sn, _) = r["local disk"], r["Azurite"], r["Azurite, Spark"]
+            print(f"{step:30} {lt:10.1f}s {at:8.1f}s {at / lt:6.2f} {n:9d} {st:14.1f}s {sn:9d}   engine: {le}/{ae}")
         print(
             json.dumps(
-                {s: {w: {"seconds": round(t, 1), "requests": n} for w, (t, n) in r.items()} for s, r in results.items()}
+                {
+                    s: {w: {"seconds": round(t, 1), "requests": n, "engine": e} for w, (t, n, e) in r.items()}
+                    for s, r in results.items()
+                }
             )
         )
         return 0

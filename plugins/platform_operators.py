@@ -47,7 +47,7 @@ class LakeSparkSubmitOperator(SparkSubmitOperator):
             module, _, function = self.engine.partition(":")
             try:
                 choice = getattr(importlib.import_module(module), function)(**self.engine_kwargs)
-            except MlPlatformError as e:  # e.g. ML_PLATFORM_ENGINE_<KIND>=embedded on a remote lake
+            except MlPlatformError as e:  # e.g. ML_PLATFORM_ENGINE_<KIND>=embedded on a table it cannot read
                 raise AirflowFailException(str(e)) from None
             self.log.info("engine: %s (%s)", choice.engine, choice.reason)
             if choice.engine == "embedded":

@@ -145,7 +145,7 @@ class Settings(BaseSettings):
     engine_features: Literal["auto", "embedded", "spark"] = Field(
         default="auto",
         description="Engine of the feature snapshot job: embedded (DuckDB in the process, no JVM), spark, or "
-        "auto (embedded on a local lake below ML_PLATFORM_EMBEDDED_MAX_BYTES without a Spark cluster).",
+        "auto (embedded below ML_PLATFORM_EMBEDDED_MAX_BYTES of input files without a Spark cluster).",
     )
     engine_training_sets: Literal["auto", "embedded", "spark"] = Field(
         default="auto", description="Engine of point-in-time training sets: as ML_PLATFORM_ENGINE_FEATURES."

@@ -4,16 +4,21 @@ One Azurite Blob service for the module (scripts/azurite.sh, the same script `ma
 platform runs as a user runs it: `ml-platform` processes whose environment points the lake and
 the landing zone at `abfss://` URIs. The same generated files are landed in a Blob container
 (through the Azure provider's WasbHook) and in a local folder, and the two lakes must hold the
-same features and the same point-in-time training set, row for row.
+same features and the same point-in-time training set, row for row. Ingest and the gate run on
+Spark; `auto` computes the feature snapshots and the training set with the embedded engine on
+both lakes (the spark tier proves that engine equal to Spark), and Spark's maintenance and delta-rs
+go on reading and writing the tables it committed in the Blob container.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -88,24 +93,31 @@ def cli(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.Complete
     return run
 
 
+@contextlib.contextmanager
+def _settings_from(env: dict[str, str]) -> Iterator[None]:
+    """This process's settings from `env` for the block (the platform reads them from the environment)."""
+    from ml_platform.config import get_settings
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
+
+
 def _read(env: dict[str, str], table: str, version: int | None = None) -> Any:
     """A lake table as pandas, read with the settings `env` describes (delta-rs + pyarrow)."""
     from ml_platform.config import Settings
     from ml_platform.lake.paths import table_path
     from ml_platform.lake.reader import read_pandas
 
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        from ml_platform.config import get_settings
-
-        get_settings.cache_clear()
+    with _settings_from(env):
         return read_pandas(table_path(table, Settings()), version=version)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        get_settings.cache_clear()
 
 
 def _same(a: Any, b: Any, drop: tuple[str, ...] = ()) -> None:
@@ -131,10 +143,14 @@ def lakes(azurite: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> 
         )
     local = _env(tmp_path_factory.mktemp("local-home"), None, ML_PLATFORM_LANDING_URI=str(files))
     remote = _env(tmp_path_factory.mktemp("azure-home"), azurite)
-    for env in (local, remote):
-        cli(env, "run", "--start", str(START), "--end", str(END))
-        cli(env, "features", "training-set", "--cutoffs", CUTOFF, "--horizon-days", "7", "--id", "ts_azure_check")
-    return {"local": local, "remote": remote, "files": files}
+    engines = {}
+    for name, env in (("local", local), ("remote", remote)):
+        built = json.loads(cli(env, "run", "--start", str(START), "--end", str(END)).stdout)
+        tset = cli(
+            env, "features", "training-set", "--cutoffs", CUTOFF, "--horizon-days", "7", "--id", "ts_azure_check"
+        )
+        engines[name] = (built["features"]["engine"], json.loads(tset.stdout)["engine"])
+    return {"local": local, "remote": remote, "files": files, "engines": engines}
 
 
 def test_landed_blobs_are_found_by_the_providers_deferrable_prefix_sensor(azurite):
@@ -183,6 +199,46 @@ def test_features_built_on_azurite_equal_those_built_on_local_disk(lakes):
     _same(local, remote)
     listed = json.loads(cli(lakes["remote"], "features", "list").stdout)
     assert "features.customer_features" in json.dumps(listed)  # the catalog lives in the Blob container
+
+
+def test_auto_runs_the_embedded_engine_on_the_lake_in_azure_storage(lakes):
+    for features, training_set in lakes["engines"].values():
+        assert features["engine"] == training_set["engine"] == "embedded", lakes["engines"]
+    assert "lake in Azure Storage" in lakes["engines"]["remote"][0]["reason"]
+    assert "local lake" in lakes["engines"]["local"][0]["reason"]
+
+
+def test_the_embedded_writer_never_overwrites_a_commit_in_a_blob_container(azurite, tmp_path, monkeypatch):
+    """Another writer commits the version this one prepared, right after this one read the log:
+    the service refuses the second upload (`If-None-Match: *`), and the table reads as the other
+    writer left it."""
+    import pyarrow as pa
+
+    from ml_platform.lake import delta_log
+
+    env = _env(tmp_path, azurite)
+    path = f"{LAKE}/probe/conflict"
+    rows = pa.table({"k": ["a", "b"], "v": [1.0, 2.0], "day": pa.array([START, START], pa.date32())})
+    theirs = '{"commitInfo":{"by":"the other writer"}}\n'
+    with _settings_from(env):
+        assert delta_log.replace_partitions(path, rows, ["day"]) == 0
+        first = delta_log.table_root(path) / "_delta_log" / f"{1:020d}.json"
+        read = delta_log.snapshot
+
+        def read_then_lose(p: Any, version: int | None = None) -> Any:
+            snap = read(p, version)
+            delta_log._put_if_absent(first, theirs)
+            return snap
+
+        monkeypatch.setattr(delta_log, "snapshot", read_then_lose)
+        with pytest.raises(delta_log.CommitConflict, match="version 1"):
+            delta_log.replace_partitions(path, rows.set_column(1, "v", pa.array([9.0, 9.0])), ["day"])
+        monkeypatch.setattr(delta_log, "snapshot", read)
+        with first.open("r") as fh:
+            assert fh.read() == theirs
+        snap = delta_log.snapshot(path)
+        assert snap.version == 1 and sorted(delta_log.read_table(snap).column("v").to_pylist()) == [1.0, 2.0]
+    assert sorted(_read(env, "probe.conflict")["v"]) == [1.0, 2.0]  # delta-rs agrees
 
 
 def test_point_in_time_training_set_on_azurite_equals_local(lakes):

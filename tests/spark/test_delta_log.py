@@ -137,5 +137,3 @@ def test_tables_it_cannot_write_correctly_are_refused(spark, tmp_path):
     )
     with pytest.raises(UnsupportedTable, match="deletion vectors"):
         replace_partitions(path, _rows(date(2025, 1, 1), range(3), 0.0), ["snapshot_date"])
-    with pytest.raises(UnsupportedTable, match="local lake only"):
-        snapshot("abfss://lake@acct.dfs.core.windows.net/t")

@@ -1,6 +1,6 @@
 """Which engine runs a job (`lake.engine.choose_engine`, issue 22): auto takes the embedded engine
-only on a local lake, without a cluster, below the size limit, on tables it can read; an explicit
-choice is obeyed or, where it cannot run, refused with the setting named."""
+only without a cluster, below the size limit, on tables it can read (a lake in Azure Storage too:
+tests/azure); an explicit choice is obeyed or, where it cannot run, refused with the setting named."""
 
 from __future__ import annotations
 
@@ -44,14 +44,27 @@ def test_auto_takes_the_embedded_engine_on_a_small_local_lake(tmp_path):
     assert choose_engine("features", [str(tmp_path / "absent")], s).engine == "embedded"  # nothing to read yet
 
 
-def test_auto_takes_spark_on_a_cluster_or_a_remote_lake(tmp_path):
+def _with_deletion_vectors(path: str) -> None:
+    """A commit that turns deletion vectors on (what Spark's `delta.enableDeletionVectors` writes)."""
+    import json
+    from pathlib import Path
+
+    log = Path(path) / "_delta_log"
+    version = max(int(f.name[:20]) for f in log.glob("*.json")) + 1
+    protocol = {"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["deletionVectors"]}
+    protocol["writerFeatures"] = ["deletionVectors"]
+    (log / f"{version:020d}.json").write_text(json.dumps({"protocol": protocol}) + "\n")
+
+
+def test_auto_takes_spark_on_a_cluster_or_a_table_it_cannot_read(tmp_path):
     s = Settings(home=tmp_path)
     path = _silver(s, 10)
     cluster = s.model_copy(update={"spark_master": "spark://127.0.0.1:7077"})
-    assert choose_engine("training_sets", [path], cluster).engine == "spark"
-    remote = Settings(home=tmp_path, lake_uri="abfss://data@acct.dfs.core.windows.net/lake")
-    choice = choose_engine("features", [table_path("silver.transactions", remote)], remote)
-    assert choice.engine == "spark" and "remote" in choice.reason
+    choice = choose_engine("training_sets", [path], cluster)
+    assert choice.engine == "spark" and "cluster" in choice.reason
+    _with_deletion_vectors(path)
+    choice = choose_engine("features", [path], s)
+    assert choice.engine == "spark" and "deletion vectors" in choice.reason
 
 
 def test_an_explicit_engine_is_obeyed_or_refused_by_name(tmp_path):
@@ -59,9 +72,11 @@ def test_an_explicit_engine_is_obeyed_or_refused_by_name(tmp_path):
     path = _silver(s, 10)
     assert choose_engine("features", [path], s).reason == "ML_PLATFORM_ENGINE_FEATURES=spark"
     assert choose_engine("training_sets", [path], s).engine == "embedded"
-    remote = Settings(home=tmp_path, lake_uri="abfss://data@acct.dfs.core.windows.net/lake", engine_features="embedded")
-    with pytest.raises(ConfigError, match="ML_PLATFORM_ENGINE_FEATURES=embedded needs a local lake"):
-        choose_engine("features", ["abfss://data@acct.dfs.core.windows.net/lake/silver/transactions"], remote)
+    _with_deletion_vectors(path)
+    with pytest.raises(
+        ConfigError, match="ML_PLATFORM_ENGINE_TRAINING_SETS=embedded cannot run here: .* deletion vectors"
+    ):
+        choose_engine("training_sets", [path], s)
     with pytest.raises(ValueError, match="unknown job kind"):
         choose_engine("ingest", [path], s)
 
@@ -117,8 +132,8 @@ def test_a_job_on_the_embedded_engine_starts_no_spark_session_and_a_refused_engi
     assert result["rows"] == 3 and result["engine"] == {"engine": "embedded", "reason": "auto: small"}
 
     def refuse():
-        raise ConfigError("ML_PLATFORM_ENGINE_SCORING=embedded needs a local lake")
+        raise ConfigError("ML_PLATFORM_ENGINE_SCORING=embedded cannot run here: t uses deletion vectors")
 
     assert spark_module.run_job("demo_job", body, engine=refuse) == 2
-    assert "demo_job failed: ML_PLATFORM_ENGINE_SCORING=embedded needs a local lake" in capsys.readouterr().err
+    assert "demo_job failed: ML_PLATFORM_ENGINE_SCORING=embedded cannot run here" in capsys.readouterr().err
     assert len(seen) == 1

@@ -64,16 +64,13 @@ class OfflineStore:
         return table_path(name, self.settings)
 
     def table_version(self, name: str) -> int:
-        """The table's newest Delta version: from its log on a local lake (no JVM), else Spark's history."""
+        """The table's newest Delta version, from its log's file names (no JVM)."""
         from ml_platform.lake.delta_log import latest_version
-        from ml_platform.lake.storage import is_remote
 
-        if not is_remote(self.settings.lake_uri):
-            version = latest_version(self.path(name))
-            if version is None:
-                raise FeatureStoreError(f"{name} has no Delta table at {self.path(name)}")
-            return version
-        return int(history(self.spark, self.path(name), limit=1)[0]["version"])
+        version = latest_version(self.path(name))
+        if version is None:
+            raise FeatureStoreError(f"{name} has no Delta table at {self.path(name)}")
+        return version
 
     def write_table(self, spec: FeatureTable, sdf: DataFrame) -> None:
         """Create the table from `sdf`, or MERGE `sdf` into it on its primary keys + timestamp key."""

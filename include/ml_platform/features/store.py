@@ -37,7 +37,7 @@ from ml_platform.lake.engine import EngineChoice, choose_engine
 from ml_platform.lake.paths import check_id
 from ml_platform.lake.reader import UnsupportedTable
 from ml_platform.lake.spark import get_spark
-from ml_platform.lake.storage import is_remote, normalize
+from ml_platform.lake.storage import normalize
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -86,7 +86,7 @@ class TrainingSet:
         return df.select(*self.metadata["columns"])
 
     def to_arrow(self, columns: Sequence[str] | None = None) -> pa.Table:
-        """The stored rows as Arrow, read from the lake's files without a JVM (a local lake)."""
+        """The stored rows as Arrow, read from the lake's files without a JVM."""
         from ml_platform.lake.delta_log import read_table, snapshot
 
         snap = snapshot(self.store.path(TRAINING_SETS), int(self.metadata["table_version"]))
@@ -97,10 +97,8 @@ class TrainingSet:
         )
 
     def to_pandas(self) -> Any:
-        """The stored rows as pandas: from the lake's files on a local lake (timestamps as naive UTC,
-        as Spark's `toPandas` gives them), else through Spark."""
-        if is_remote(self.store.settings.lake_uri):
-            return self.load_df().toPandas()
+        """The stored rows as pandas, from the lake's files (timestamps as naive UTC, as Spark's
+        `toPandas` gives them)."""
         df = self.to_arrow().to_pandas()
         for col in df.columns:
             if isinstance(df[col].dtype, pd_datetime_tz()):

@@ -1,5 +1,5 @@
-"""The embedded engine's Delta Lake reader and writer for a local lake: a table's state at a
-version from its log, and commits that replace whole partitions, with no JVM.
+"""The embedded engine's Delta Lake reader and writer, for a lake on local disk or in Azure Storage:
+a table's state at a version from its log, and commits that replace whole partitions, with no JVM.
 
 Why not delta-rs alone: deltalake 1.6 refuses to commit to tables with row tracking, in-commit
 timestamps or domain metadata (the feature tables' properties, `lake.paths.FEATURE_TABLE_PROPERTIES`),
@@ -13,12 +13,16 @@ break point-in-time ties. This module implements the part of the Delta protocol 
   commit that removes the replaced partitions' files and adds the new ones, with `baseRowId` /
   `defaultRowCommitVersion`, the new `delta.rowTracking` high-water mark, and `commitInfo` first
   with a strictly increasing `inCommitTimestamp`. The commit file is created atomically only if
-  absent (`os.link`): a concurrent commit of the same version is a `CommitConflict`, never an
+  absent (locally a hard link of a complete file, `os.link`; in Azure Storage one upload with
+  `If-None-Match: *`): a concurrent commit of the same version is a `CommitConflict`, never an
   overwrite. Data files of a failed commit are orphans that VACUUM removes; readers never see them.
 
-What it refuses, by name (`UnsupportedTable`): tables on remote storage (Spark writes those),
-deletion vectors, column mapping, V2 checkpoints and any reader or writer feature not listed in
-`_WRITER_FEATURES`. Spark and delta-rs read what it writes (`tests/spark/test_delta_log.py`).
+A table in Azure Storage is reached through adlfs (`lake.storage.upath`, the lake's credentials);
+DuckDB reads its files through the same filesystem (`register_storage`).
+
+What it refuses, by name (`UnsupportedTable`): deletion vectors, column mapping, V2 checkpoints
+and any reader or writer feature not listed in `_WRITER_FEATURES`. Spark and delta-rs read what
+it writes (`tests/spark/test_delta_log.py`, on Azurite `tests/azure/test_azure_lake.py`).
 """
 
 from __future__ import annotations
@@ -57,9 +61,10 @@ class CommitConflict(MlPlatformError):
 
 @dataclass
 class Snapshot:
-    """A table's state at `version`: live files by path (their add actions), protocol, metadata."""
+    """A table's state at `version`: live files by path (their add actions), protocol, metadata.
+    `path`: the table's root (`table_root`)."""
 
-    path: Path
+    path: Any  # table_root: a pathlib.Path, or a UPath in Azure Storage
     version: int
     protocol: dict[str, Any]
     metadata: dict[str, Any]
@@ -88,19 +93,40 @@ class Snapshot:
         return list(json.loads(self.metadata["schemaString"])["fields"])
 
 
-def local_table(path: str | Path) -> Path:
-    """`path` as a local folder; `UnsupportedTable` for a remote one."""
+def table_root(path: Any) -> Any:
+    """The handle of the table at `path` (a local path, a `file:` URI, an `abfss://` URI or a root
+    from here): a `pathlib.Path` locally, an adlfs-backed `upath.UPath` in Azure Storage (the two
+    share the calls used here: `/`, `name`, `iterdir`, `open`)."""
+    if not isinstance(path, (str, Path)):
+        return path  # already a root
     text = str(path)
     if is_remote(text):
-        raise UnsupportedTable(f"the embedded engine reads and writes a local lake only; {text} is remote: use Spark")
+        from ml_platform.lake.storage import upath
+
+        return upath(text)
     return Path(text.removeprefix("file://").removeprefix("file:"))
 
 
-def _log_files(log: Path) -> tuple[dict[int, Path], dict[int, dict[int, Path]], bool]:
-    commits: dict[int, Path] = {}
-    checkpoints: dict[int, dict[int, Path]] = {}  # version -> part -> file (part 0: single file)
+def _remote(root: Any) -> bool:
+    return not isinstance(root, Path)
+
+
+def register_storage(con: Any, snap: Snapshot) -> None:
+    """Let the DuckDB connection `con` read the files of `snap` (`file_location`): on Azure Storage
+    it reads them through the table's adlfs filesystem (one per connection: the lake's account)."""
+    if _remote(snap.path) and "abfs" not in con.list_filesystems():
+        con.register_filesystem(snap.path.fs)
+
+
+def _log_files(log: Any) -> tuple[dict[int, Any], dict[int, dict[int, Any]], bool]:
+    commits: dict[int, Any] = {}
+    checkpoints: dict[int, dict[int, Any]] = {}  # version -> part -> file (part 0: single file)
     v2 = False
-    for f in log.iterdir() if log.is_dir() else ():
+    try:
+        entries = list(log.iterdir())  # uncached in Azure Storage (`lake.storage.fsspec_options`)
+    except (FileNotFoundError, NotADirectoryError):
+        entries = []
+    for f in entries:
         if m := _COMMIT.match(f.name):
             commits[int(m[1])] = f
         elif m := _CHECKPOINT.match(f.name):
@@ -110,7 +136,7 @@ def _log_files(log: Path) -> tuple[dict[int, Path], dict[int, dict[int, Path]], 
     return commits, checkpoints, v2
 
 
-def _complete(parts: dict[int, Path]) -> list[Path] | None:
+def _complete(parts: dict[int, Any]) -> list[Any] | None:
     """The files of a checkpoint if every part is there (a single file is part 0)."""
     if list(parts) == [0]:
         return [parts[0]]
@@ -120,11 +146,12 @@ def _complete(parts: dict[int, Path]) -> list[Path] | None:
     return None
 
 
-def _checkpoint_actions(files: list[Path]) -> Iterable[dict[str, Any]]:
+def _checkpoint_actions(files: list[Any]) -> Iterable[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     for f in files:
-        table = pq.read_table(f)
+        with f.open("rb") as fh:
+            table = pq.read_table(fh)
         for kind in ("protocol", "metaData", "add", "domainMetadata"):
             if kind not in table.column_names:
                 continue
@@ -140,14 +167,14 @@ def _checkpoint_actions(files: list[Path]) -> Iterable[dict[str, Any]]:
 def latest_version(path: str | Path) -> int | None:
     """The table's newest version, from its log's file names (no replay), or None when `path`
     holds no table."""
-    commits, checkpoints, _ = _log_files(local_table(path) / "_delta_log")
+    commits, checkpoints, _ = _log_files(table_root(path) / "_delta_log")
     return max([*commits, *checkpoints], default=None)
 
 
 def snapshot(path: str | Path, version: int | None = None) -> Snapshot | None:
     """The table's state at `version` (default: the newest), or None when `path` holds no table.
     `ValueError` for a version the log does not have."""
-    root = local_table(path)
+    root = table_root(path)
     commits, checkpoints, v2 = _log_files(root / "_delta_log")
     if not commits and not checkpoints:
         return None
@@ -193,7 +220,7 @@ def snapshot(path: str | Path, version: int | None = None) -> Snapshot | None:
         for a in group:
             apply(a)
     for v in range(start + 1, target + 1):
-        with open(commits[v], encoding="utf-8") as fh:
+        with commits[v].open("r", encoding="utf-8") as fh:
             for line in fh:
                 if line.strip():
                     action = json.loads(line)
@@ -201,7 +228,7 @@ def snapshot(path: str | Path, version: int | None = None) -> Snapshot | None:
                         ict = action["commitInfo"].get("inCommitTimestamp", ict)
                     apply(action)
     if ict is None and target in commits:  # the version came from a checkpoint: its commit file says
-        with open(commits[target], encoding="utf-8") as fh:
+        with commits[target].open("r", encoding="utf-8") as fh:
             first = json.loads(fh.readline() or "{}")
         ict = first.get("commitInfo", {}).get("inCommitTimestamp")
     snap = Snapshot(root, target, protocol, metadata, files, domains, ict)
@@ -237,10 +264,13 @@ def live_files(snap: Snapshot, where: dict[str, set[str]] | None = None) -> list
 
 
 def file_location(snap: Snapshot, add: dict[str, Any]) -> str:
-    """The local file of an add action (its path is a URL-encoded path relative to the table)."""
+    """The file of an add action (its path is a URL-encoded path relative to the table): a local
+    path, or in Azure Storage `abfs://<container>/<path>` (DuckDB reads it after `register_storage`)."""
     rel = add["path"]
     if "://" in rel:
         return unquote(rel.split("://", 1)[1]).removeprefix("/") if rel.startswith("file:") else rel
+    if _remote(snap.path):
+        return f"abfs://{(snap.path / unquote(rel)).path}"
     return str(snap.path / unquote(rel))
 
 
@@ -304,6 +334,7 @@ class DeltaView:
             }
         )
         con.register(f"{name}__meta", meta)
+        register_storage(con, snap)
         paths = ", ".join("'" + f.replace("'", "''") + "'" for f in meta.column("__file").to_pylist())
         con.execute(
             f"CREATE VIEW {_q(name + '__files')} AS SELECT * FROM read_parquet([{paths}], union_by_name = true, "
@@ -369,11 +400,11 @@ def commit_times(snap: Snapshot) -> list[tuple[int, int]]:
     when the commit has one, else its commitInfo timestamp (what DESCRIBE HISTORY shows)."""
     out = []
     for v in range(snap.version + 1):
-        f = snap.path / "_delta_log" / f"{v:020d}.json"
-        if not f.exists():
-            raise UnsupportedTable(f"{snap.path}: commit {v} is gone, its time is unknown: use Spark")
-        with open(f, encoding="utf-8") as fh:
-            info = json.loads(fh.readline() or "{}").get("commitInfo", {})
+        try:
+            with (snap.path / "_delta_log" / f"{v:020d}.json").open("r", encoding="utf-8") as fh:
+                info = json.loads(fh.readline() or "{}").get("commitInfo", {})
+        except FileNotFoundError:
+            raise UnsupportedTable(f"{snap.path}: commit {v} is gone, its time is unknown: use Spark") from None
         t = info.get("inCommitTimestamp", info.get("timestamp"))
         if t is None:
             raise UnsupportedTable(f"{snap.path}: commit {v} has no commitInfo first: use Spark")
@@ -535,15 +566,14 @@ def replace_partitions(
     properties: dict[str, str] | None = None,
     engine_info: str = "ml-platform embedded",
 ) -> int:
-    """Commit `rows` to the local Delta table at `path`, replacing the live files of the partitions
+    """Commit `rows` to the Delta table at `path` (local or in Azure Storage), replacing the live files of the partitions
     whose values are in `replace` (column -> values; default: the partitions `rows` touch). Creates
     the table, partitioned by `partition_by` with `properties`, when it does not exist; adds new
     columns of `rows` to the table's schema (as Spark's mergeSchema). One file per partition.
     Returns the version committed. `CommitConflict` when another writer committed first."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    root = local_table(path)
+    root = table_root(path)
     snap = snapshot(root)
     if snap is not None:
         if snap.partition_columns != list(partition_by):
@@ -597,14 +627,12 @@ def replace_partitions(
         )
         name = f"part-00000-{uuid.uuid4()}.c000.snappy.parquet"
         rel = f"{folder}/{name}" if folder else name
-        target = root / unquote(rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(part, target, compression="snappy")
+        size, mtime = _write_parquet(root / unquote(rel), part)
         add: dict[str, Any] = {
             "path": rel,
             "partitionValues": pvalues,
-            "size": target.stat().st_size,
-            "modificationTime": int(target.stat().st_mtime * 1000),
+            "size": size,
+            "modificationTime": mtime,
             "dataChange": True,
             "stats": _stats(part),
         }
@@ -674,8 +702,39 @@ def replace_partitions(
     return version
 
 
-def _put_if_absent(target: Path, text: str) -> None:
-    """Write `target` whole, only if it does not exist yet (hard link of a complete temp file)."""
+def _write_parquet(target: Any, part: pa.Table) -> tuple[int, int]:
+    """Write `part` as the Parquet file `target`; its size and modification time (ms)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if _remote(target):  # one upload of the whole file
+        buf = pa.BufferOutputStream()
+        pq.write_table(part, buf, compression="snappy")
+        data = buf.getvalue().to_pybytes()
+        target.fs.pipe_file(target.path, data)
+        return len(data), int(time.time() * 1000)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(part, target, compression="snappy")
+    st = target.stat()
+    return st.st_size, int(st.st_mtime * 1000)
+
+
+def _conflict(target: Any) -> CommitConflict:
+    return CommitConflict(
+        f"another writer committed version {int(target.name[:20])} of {target.parent.parent} first; "
+        f"nothing was committed: retry"
+    )
+
+
+def _put_if_absent(target: Any, text: str) -> None:
+    """Write `target` whole, only if it does not exist yet: locally a hard link of a complete temp
+    file; in Azure Storage one upload that the service refuses if the blob exists."""
+    if _remote(target):
+        try:
+            target.fs.pipe_file(target.path, text.encode("utf-8"), overwrite=False)
+        except FileExistsError:
+            raise _conflict(target) from None
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
@@ -685,9 +744,6 @@ def _put_if_absent(target: Path, text: str) -> None:
     try:
         os.link(tmp, target)
     except FileExistsError:
-        raise CommitConflict(
-            f"another writer committed version {int(target.name[:20])} of {target.parent.parent} first; "
-            f"nothing was committed: retry"
-        ) from None
+        raise _conflict(target) from None
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,10 +1,10 @@
 """Which engine runs a job: the embedded one (DuckDB over the lake's files, in the calling
 process, no JVM) or Spark, per job kind (`ML_PLATFORM_ENGINE_<KIND>`: auto | embedded | spark).
 
-`auto` picks the embedded engine when the lake is a local folder (its writer, `lake.delta_log`,
-commits to local tables only), no Spark cluster is configured (`ML_PLATFORM_SPARK_MASTER` is
-`local[...]`), every input table is one it can read (no deletion vectors, no column mapping) and
-the inputs' live files add up to less than `ML_PLATFORM_EMBEDDED_MAX_BYTES`; Spark otherwise.
+`auto` picks the embedded engine when no Spark cluster is configured (`ML_PLATFORM_SPARK_MASTER`
+is `local[...]`), every input table is one it can read (no deletion vectors, no column mapping)
+and the inputs' live files add up to less than `ML_PLATFORM_EMBEDDED_MAX_BYTES`; Spark otherwise.
+The lake may be a local folder or in Azure Storage (`lake.delta_log` reads and commits both).
 The choice comes with its reason, which callers print and keep with the run's result.
 """
 
@@ -54,17 +54,13 @@ def choose_engine(kind: str, inputs: list[str], settings: Settings | None = None
     variable = f"ML_PLATFORM_ENGINE_{kind.upper()}"
     if wanted == "spark":
         return EngineChoice("spark", f"{variable}=spark")
-    remote = is_remote(s.lake_uri)
+    where = "lake in Azure Storage" if is_remote(s.lake_uri) else "local lake"
     if wanted == "embedded":
-        if remote:
-            raise ConfigError(f"{variable}=embedded needs a local lake; {s.lake_uri} is remote: use spark or auto")
         try:
             size = input_bytes(inputs)
         except UnsupportedTable as e:
             raise ConfigError(f"{variable}=embedded cannot run here: {e}") from None
         return EngineChoice("embedded", f"{variable}=embedded ({size / 2**20:.1f} MiB of input files)")
-    if remote:
-        return EngineChoice("spark", "auto: the lake is remote, the embedded engine writes a local lake only")
     if not s.spark_master.startswith("local"):
         return EngineChoice("spark", f"auto: a Spark cluster is configured ({s.spark_master})")
     try:
@@ -76,4 +72,4 @@ def choose_engine(kind: str, inputs: list[str], settings: Settings | None = None
         return EngineChoice(
             "spark", f"auto: {mib:.1f} MiB of input files > ML_PLATFORM_EMBEDDED_MAX_BYTES ({limit:.0f} MiB)"
         )
-    return EngineChoice("embedded", f"auto: local lake, {mib:.1f} MiB of input files <= {limit:.0f} MiB, no cluster")
+    return EngineChoice("embedded", f"auto: {where}, {mib:.1f} MiB of input files <= {limit:.0f} MiB, no cluster")

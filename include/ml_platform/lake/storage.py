@@ -264,7 +264,12 @@ def delta_options(uri: str | Path, settings: Settings | None = None) -> dict[str
 
 
 def fsspec_options(account: str, settings: Settings | None = None) -> dict[str, Any]:
-    """adlfs (`AzureBlobFileSystem`) arguments for `account`."""
+    """adlfs (`AzureBlobFileSystem`) arguments for `account`. Folder listings are not cached: other
+    processes (Spark, the landing zone's writers) add files that a cached listing would hide."""
+    return {"use_listings_cache": False, **_fsspec_auth(account, settings)}
+
+
+def _fsspec_auth(account: str, settings: Settings | None = None) -> dict[str, Any]:
     s = settings or get_settings()
     kind = auth_kind(s)
     if s.azure_emulator_endpoint:

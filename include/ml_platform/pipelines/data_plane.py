@@ -318,7 +318,7 @@ def _snapshots_embedded(silver_path: str, dates: list[date], s: Settings) -> int
         for a in live_files(snap)  # type: ignore[arg-type]
         if (a.get("partitionValues") or {}).get("txn_date") is None or a["partitionValues"]["txn_date"] <= last
     ]
-    feats = compute_customer_features_embedded(files, dates) if files else arrow_schema().empty_table()
+    feats = compute_customer_features_embedded(files, dates, source=snap) if files else arrow_schema().empty_table()
     replace_partitions(
         table_path(TABLE_NAME, s),
         feats,
