@@ -241,6 +241,46 @@ def test_the_embedded_writer_never_overwrites_a_commit_in_a_blob_container(azuri
     assert sorted(_read(env, "probe.conflict")["v"]) == [1.0, 2.0]  # delta-rs agrees
 
 
+def test_remote_data_files_are_read_from_local_copies_downloaded_once(azurite, tmp_path, monkeypatch):
+    """The embedded engine reads a Blob container's data files from whole copies under
+    `<home>/cache/lake`: a second read downloads nothing, a copy unused for a day is pruned and
+    fetched again when needed."""
+    import os
+    import time
+
+    import pyarrow as pa
+
+    from ml_platform.lake import delta_log
+
+    env = _env(tmp_path, azurite)
+    path = f"{LAKE}/probe/copies"
+    days = [START, START, date(2025, 1, 2)]
+    rows = pa.table({"k": ["a", "b", "c"], "v": [1.0, 2.0, 3.0], "day": pa.array(days, pa.date32())})
+    with _settings_from(env):
+        delta_log.replace_partitions(path, rows, ["day"])
+        snap = delta_log.snapshot(path)
+        fs, fetched = snap.path.fs, []
+        real_get = fs.get
+
+        def get(remote: list[str], local: list[str], **kw: Any) -> Any:  # the real download, recorded
+            fetched.append(sorted(remote))
+            return real_get(remote, local, **kw)
+
+        monkeypatch.setattr(fs, "get", get)
+        first = delta_log.readable_files(snap, delta_log.live_files(snap))
+        assert len(first) == 2 and all(Path(f).parent == tmp_path / "cache" / "lake" for f in first)
+        assert len(fetched) == 1 and len(fetched[0]) == 2  # both files in one concurrent download
+        assert delta_log.readable_files(snap, delta_log.live_files(snap)) == first
+        assert len(fetched) == 1  # nothing downloaded again
+        stale = time.time() - delta_log.COPY_TTL_SECONDS - 60
+        os.utime(first[0], (stale, stale))
+        monkeypatch.setattr(delta_log, "_PRUNED", [])  # a new process prunes its folder once
+        assert delta_log.readable_files(snap, delta_log.live_files(snap)) == first
+        assert len(fetched) == 2 and len(fetched[1]) == 1  # only the pruned copy came back
+        assert sorted(delta_log.read_table(snap).column("v").to_pylist()) == [1.0, 2.0, 3.0]
+        assert not [f for f in (tmp_path / "cache" / "lake").iterdir() if f.suffix == ".part"]
+
+
 def test_point_in_time_training_set_on_azurite_equals_local(lakes):
     local, remote = _read(lakes["local"], "ml.training_sets"), _read(lakes["remote"], "ml.training_sets")
     assert set(remote["training_set_id"]) == {"ts_azure_check"}

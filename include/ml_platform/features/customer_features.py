@@ -165,24 +165,19 @@ def compute_customer_features(silver: DataFrame, dates: list[date]) -> DataFrame
 
 
 def compute_customer_features_embedded(
-    silver: pa.Table | Sequence[str | Path], dates: list[date], *, threads: int | None = None, source: Any = None
+    silver: pa.Table | Sequence[str | Path], dates: list[date], *, threads: int | None = None
 ) -> pa.Table:
     """`compute_customer_features` in an embedded engine (DuckDB over Arrow or Parquet files), no
     JVM: the same rows and columns with the same types. Sums may differ from Spark's in the last bit
     (summation order, as between two Spark runs), so rounded columns agree to 1e-6; the rest exactly.
-    `silver`: an Arrow table or Parquet files with at least customer_id, transaction_ts,
-    amount, product_category, channel; `source`: the `lake.delta_log.Snapshot` the files come from
-    (DuckDB reads them through its storage)."""
+    `silver`: an Arrow table or local Parquet files with at least customer_id, transaction_ts,
+    amount, product_category, channel."""
     import duckdb
-
-    from ml_platform.lake.delta_log import register_storage
 
     if not dates:
         raise ValueError("no snapshot dates to compute")
     con = duckdb.connect()
     try:
-        if source is not None:
-            register_storage(con, source)
         return _features_query(con, silver, dates, threads)
     finally:
         con.close()

@@ -17,8 +17,12 @@ break point-in-time ties. This module implements the part of the Delta protocol 
   `If-None-Match: *`): a concurrent commit of the same version is a `CommitConflict`, never an
   overwrite. Data files of a failed commit are orphans that VACUUM removes; readers never see them.
 
-A table in Azure Storage is reached through adlfs (`lake.storage.upath`, the lake's credentials);
-DuckDB reads its files through the same filesystem (`register_storage`).
+A table in Azure Storage is reached through adlfs (`lake.storage.upath`, the lake's credentials).
+DuckDB reads local copies of its data files (`readable_files`): each file is downloaded whole into
+`<home>/cache/lake` the first time it is needed, all missing ones concurrently, and reused by later
+processes (a Delta data file is never rewritten under its name; copies unused for a day go).
+(Read through fsspec, DuckDB made about 20 requests per file, mostly metadata, where this makes one:
+`benchmarks/lake_storage.py` counts them.)
 
 What it refuses, by name (`UnsupportedTable`): deletion vectors, column mapping, V2 checkpoints
 and any reader or writer feature not listed in `_WRITER_FEATURES`. Spark and delta-rs read what
@@ -111,11 +115,59 @@ def _remote(root: Any) -> bool:
     return not isinstance(root, Path)
 
 
-def register_storage(con: Any, snap: Snapshot) -> None:
-    """Let the DuckDB connection `con` read the files of `snap` (`file_location`): on Azure Storage
-    it reads them through the table's adlfs filesystem (one per connection: the lake's account)."""
-    if _remote(snap.path) and "abfs" not in con.list_filesystems():
-        con.register_filesystem(snap.path.fs)
+#: How long a downloaded copy of a remote data file stays in `<home>/cache/lake` unused.
+COPY_TTL_SECONDS = 24 * 3600
+_PRUNED: list[Path] = []
+
+
+def readable_files(snap: Snapshot, adds: list[dict[str, Any]]) -> list[str]:
+    """Local paths DuckDB reads for the add actions `adds` of `snap`: the files themselves on a
+    local lake; in Azure Storage local copies in `<home>/cache/lake`, each downloaded whole the
+    first time it is needed (all missing ones concurrently) and shared by later processes: a Delta
+    data file is never rewritten under its name. A copy unused for `COPY_TTL_SECONDS` is deleted."""
+    import hashlib
+
+    from ml_platform.config import get_settings
+
+    locations = [file_location(snap, a) for a in adds]
+    if not _remote(snap.path):
+        return locations
+    fs = snap.path.fs
+    folder = Path(get_settings().home).absolute() / "cache" / "lake"
+    folder.mkdir(parents=True, exist_ok=True)
+    _prune(folder)
+    account = str(getattr(fs, "account_name", ""))
+    copies = {f: folder / f"{hashlib.sha256(f'{account}/{f}'.encode()).hexdigest()[:32]}.parquet" for f in locations}
+    missing = []
+    for f, copy in copies.items():
+        try:
+            os.utime(copy)  # in use: not pruned for another day
+        except FileNotFoundError:
+            missing.append(f)
+    if missing:
+        parts = [f"{copies[f]}.{uuid.uuid4().hex}.part" for f in missing]
+        try:
+            fs.get([f.removeprefix("abfs://") for f in missing], parts)
+            for f, part in zip(missing, parts):
+                os.replace(part, copies[f])  # whole, or not at all
+        finally:
+            for part in parts:
+                Path(part).unlink(missing_ok=True)
+    return [str(copies[f]) for f in locations]
+
+
+def _prune(folder: Path) -> None:
+    """Delete the copies unused for `COPY_TTL_SECONDS` (once per process and folder)."""
+    if folder in _PRUNED:
+        return
+    _PRUNED.append(folder)
+    old = time.time() - COPY_TTL_SECONDS
+    for f in folder.iterdir():
+        try:
+            if f.stat().st_mtime < old:
+                f.unlink()
+        except FileNotFoundError:
+            pass  # another process pruned it
 
 
 def _log_files(log: Any) -> tuple[dict[int, Any], dict[int, dict[int, Any]], bool]:
@@ -134,6 +186,32 @@ def _log_files(log: Any) -> tuple[dict[int, Any], dict[int, dict[int, Any]], boo
         elif _V2_CHECKPOINT.match(f.name):
             v2 = True
     return commits, checkpoints, v2
+
+
+def _read_texts(files: list[Any], missing_ok: bool = False) -> list[str | None]:
+    """Each file's text (UTF-8; None for a missing one with `missing_ok`). In Azure Storage all of
+    them are fetched concurrently, one request each."""
+    if files and _remote(files[0]):
+        got = files[0].fs.cat([f.path for f in files], on_error="return")
+        out: list[str | None] = []
+        for f in files:
+            value = got.get(f.path, FileNotFoundError(f.path))
+            if isinstance(value, Exception):
+                if missing_ok and isinstance(value, FileNotFoundError):
+                    out.append(None)
+                    continue
+                raise value
+            out.append(value.decode("utf-8"))
+        return out
+    texts: list[str | None] = []
+    for f in files:
+        try:
+            texts.append(f.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            if not missing_ok:
+                raise
+            texts.append(None)
+    return texts
 
 
 def _complete(parts: dict[int, Any]) -> list[Any] | None:
@@ -219,17 +297,15 @@ def snapshot(path: str | Path, version: int | None = None) -> Snapshot | None:
     for group in actions:
         for a in group:
             apply(a)
-    for v in range(start + 1, target + 1):
-        with commits[v].open("r", encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    action = json.loads(line)
-                    if "commitInfo" in action:
-                        ict = action["commitInfo"].get("inCommitTimestamp", ict)
-                    apply(action)
+    for text in _read_texts([commits[v] for v in range(start + 1, target + 1)]):
+        for line in (text or "").splitlines():
+            if line.strip():
+                action = json.loads(line)
+                if "commitInfo" in action:
+                    ict = action["commitInfo"].get("inCommitTimestamp", ict)
+                apply(action)
     if ict is None and target in commits:  # the version came from a checkpoint: its commit file says
-        with commits[target].open("r", encoding="utf-8") as fh:
-            first = json.loads(fh.readline() or "{}")
+        first = json.loads(((_read_texts([commits[target]])[0] or "").splitlines() or ["{}"])[0])
         ict = first.get("commitInfo", {}).get("inCommitTimestamp")
     snap = Snapshot(root, target, protocol, metadata, files, domains, ict)
     _check_supported(snap)
@@ -265,7 +341,7 @@ def live_files(snap: Snapshot, where: dict[str, set[str]] | None = None) -> list
 
 def file_location(snap: Snapshot, add: dict[str, Any]) -> str:
     """The file of an add action (its path is a URL-encoded path relative to the table): a local
-    path, or in Azure Storage `abfs://<container>/<path>` (DuckDB reads it after `register_storage`)."""
+    path, or in Azure Storage `abfs://<container>/<path>` (DuckDB reads `readable_files`)."""
     rel = add["path"]
     if "://" in rel:
         return unquote(rel.split("://", 1)[1]).removeprefix("/") if rel.startswith("file:") else rel
@@ -327,14 +403,13 @@ class DeltaView:
             return
         meta = pa.table(
             {
-                "__file": [file_location(snap, a) for a in files],
+                "__file": readable_files(snap, files),
                 "__base": pa.array([a.get("baseRowId") for a in files], pa.int64()),
                 "__ver": pa.array([a.get("defaultRowCommitVersion") for a in files], pa.int64()),
                 **{f"__p_{i}": [(a.get("partitionValues") or {}).get(c) for a in files] for i, c in enumerate(parts)},
             }
         )
         con.register(f"{name}__meta", meta)
-        register_storage(con, snap)
         paths = ", ".join("'" + f.replace("'", "''") + "'" for f in meta.column("__file").to_pylist())
         con.execute(
             f"CREATE VIEW {_q(name + '__files')} AS SELECT * FROM read_parquet([{paths}], union_by_name = true, "
@@ -399,12 +474,12 @@ def commit_times(snap: Snapshot) -> list[tuple[int, int]]:
     """(version, commit time in ms) of every version up to the snapshot's: the in-commit timestamp
     when the commit has one, else its commitInfo timestamp (what DESCRIBE HISTORY shows)."""
     out = []
-    for v in range(snap.version + 1):
-        try:
-            with (snap.path / "_delta_log" / f"{v:020d}.json").open("r", encoding="utf-8") as fh:
-                info = json.loads(fh.readline() or "{}").get("commitInfo", {})
-        except FileNotFoundError:
-            raise UnsupportedTable(f"{snap.path}: commit {v} is gone, its time is unknown: use Spark") from None
+    log = snap.path / "_delta_log"
+    texts = _read_texts([log / f"{v:020d}.json" for v in range(snap.version + 1)], missing_ok=True)
+    for v, text in enumerate(texts):
+        if text is None:
+            raise UnsupportedTable(f"{snap.path}: commit {v} is gone, its time is unknown: use Spark")
+        info = json.loads((text.splitlines() or ["{}"])[0]).get("commitInfo", {})
         t = info.get("inCommitTimestamp", info.get("timestamp"))
         if t is None:
             raise UnsupportedTable(f"{snap.path}: commit {v} has no commitInfo first: use Spark")

@@ -309,16 +309,19 @@ def _snapshots_embedded(silver_path: str, dates: list[date], s: Settings) -> int
     """The snapshots of `dates` from silver's live files (only the txn_date partitions they use),
     computed by DuckDB and committed with the embedded Delta writer; the rows written."""
     from ml_platform.features.customer_features import arrow_schema, compute_customer_features_embedded
-    from ml_platform.lake.delta_log import file_location, live_files, replace_partitions, snapshot
+    from ml_platform.lake.delta_log import live_files, readable_files, replace_partitions, snapshot
 
     snap = snapshot(silver_path)
     last = max(dates).isoformat()
-    files = [
-        file_location(snap, a)
-        for a in live_files(snap)  # type: ignore[arg-type]
-        if (a.get("partitionValues") or {}).get("txn_date") is None or a["partitionValues"]["txn_date"] <= last
-    ]
-    feats = compute_customer_features_embedded(files, dates, source=snap) if files else arrow_schema().empty_table()
+    files = readable_files(
+        snap,  # type: ignore[arg-type]
+        [
+            a
+            for a in live_files(snap)  # type: ignore[arg-type]
+            if (a.get("partitionValues") or {}).get("txn_date") is None or a["partitionValues"]["txn_date"] <= last
+        ],
+    )
+    feats = compute_customer_features_embedded(files, dates) if files else arrow_schema().empty_table()
     replace_partitions(
         table_path(TABLE_NAME, s),
         feats,

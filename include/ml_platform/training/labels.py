@@ -119,17 +119,14 @@ def build_churn_labels_embedded(
     import duckdb
 
     from ml_platform.features.pit_embedded import duck_source
-    from ml_platform.lake.delta_log import file_location, live_files, register_storage, snapshot
+    from ml_platform.lake.delta_log import live_files, readable_files, snapshot
 
-    snap = None
     if silver is None:
         snap = snapshot(table_path("silver.transactions", settings or get_settings()))
-        silver = [file_location(snap, a) for a in live_files(snap)] if snap is not None else []
+        silver = readable_files(snap, live_files(snap)) if snap is not None else []
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        if snap is not None:
-            register_storage(con, snap)
         last = None
         if not isinstance(silver, list) or silver:
             duck_source(con, "silver_in", silver)
