@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
+    from ml_platform.lake.delta_log import Snapshot
+
 
 @dataclass(frozen=True)
 class FeatureLookup:
@@ -417,25 +419,31 @@ class FeatureStore:
             key = r[0] if nk == 1 else tuple(r[:nk])
             yield key_string(key), r[nk], list(r[nk + 1 :])
 
-    def _latest_rows_embedded(self, spec: FeatureTable, version: int) -> Any:
-        import duckdb
-
-        from ml_platform.lake.delta_log import DeltaView, snapshot
+    def _snapshot_at(self, spec: FeatureTable, version: int) -> Snapshot:
+        """`spec`'s table at `version`, for the embedded engine; `FeatureStoreError` when it does not exist."""
+        from ml_platform.lake.delta_log import snapshot
 
         snap = snapshot(self.path(spec.name), version)
         if snap is None:
             raise FeatureStoreError(f"{spec.name} has no Delta table at {self.path(spec.name)}")
+        return snap
+
+    def _latest_rows_embedded(self, spec: FeatureTable, version: int) -> Any:
+        import duckdb
+
+        from ml_platform.lake.delta_log import DeltaView
+
+        snap = self._snapshot_at(spec, version)
         columns = [*spec.primary_keys, spec.timestamp_key, *spec.feature_names]
         tb = ["_row_commit_version", "_row_id"] if snap.row_tracking else []
         con = duckdb.connect()
         try:
             con.execute("SET TimeZone = 'UTC'")
             DeltaView(snap, columns=columns, row_tracking=bool(tb)).register_in(con, "feats")
-            quote = lambda c: '"' + c.replace('"', '""') + '"'  # noqa: E731
-            order = ", ".join(f"{quote(c)} DESC NULLS LAST" for c in [spec.timestamp_key, *tb])  # as Spark's desc()
+            order = ", ".join(f"{_quote(c)} DESC NULLS LAST" for c in [spec.timestamp_key, *tb])  # as Spark's desc()
             cur = con.execute(
-                f"SELECT {', '.join(map(quote, columns))} FROM feats QUALIFY row_number() OVER "
-                f"(PARTITION BY {', '.join(map(quote, spec.primary_keys))} ORDER BY {order}) = 1"
+                f"SELECT {', '.join(map(_quote, columns))} FROM feats QUALIFY row_number() OVER "
+                f"(PARTITION BY {', '.join(map(_quote, spec.primary_keys))} ORDER BY {order}) = 1"
             )
             nk = len(spec.primary_keys)
             while batch := cur.fetchmany(5000):
@@ -530,14 +538,11 @@ class FeatureStore:
         """`_skew_sample_spark` with DuckDB over the version's files."""
         import duckdb
 
-        from ml_platform.lake.delta_log import DeltaView, snapshot
+        from ml_platform.lake.delta_log import DeltaView
 
-        snap = snapshot(self.path(spec.name), version)
-        if snap is None:
-            raise FeatureStoreError(f"{spec.name} has no Delta table at {self.path(spec.name)}")
+        snap = self._snapshot_at(spec, version)
         columns = [*spec.primary_keys, spec.timestamp_key, *spec.feature_names]
-        quote = lambda c: '"' + c.replace('"', '""') + '"'  # noqa: E731
-        pks = ", ".join(map(quote, spec.primary_keys))
+        pks = ", ".join(map(_quote, spec.primary_keys))
         con = duckdb.connect()
         try:
             con.execute("SET TimeZone = 'UTC'")
@@ -549,11 +554,16 @@ class FeatureStore:
             )
             keys = [tuple(r) for r in con.execute("SELECT * FROM sampled").fetchall()]
             rows = con.execute(
-                f"SELECT {', '.join(map(quote, columns))} FROM feats SEMI JOIN sampled USING ({pks})"
+                f"SELECT {', '.join(map(_quote, columns))} FROM feats SEMI JOIN sampled USING ({pks})"
             ).fetchall()
         finally:
             con.close()
         return keys, [tuple(r) for r in rows]
+
+
+def _quote(name: str) -> str:
+    """`name` as a DuckDB identifier."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _utc_naive(t: Any) -> Any:
