@@ -1,6 +1,7 @@
 """The customer feature snapshot in the embedded engine (DuckDB) against the Spark job, every value
-(issue 22): generator data over UTC day and month boundaries, several snapshot dates, sub-second
-timestamps, a customer with one purchase."""
+bit for bit (issue 22): generator data over UTC day and month boundaries, several snapshot dates,
+sub-second timestamps, a customer with one purchase, and customers whose ratios fall exactly
+half-way between two 6-decimal values (where DuckDB's own `round` and Spark's disagree)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from ml_platform.features.customer_features import (
     FEATURE_COLUMNS,
     compute_customer_features,
     compute_customer_features_embedded,
-    feature_type,
 )
 
 pytestmark = pytest.mark.spark
@@ -28,6 +28,19 @@ def _silver():
     df = pd.concat([d for _, d in generate_days(spec, make_customers(spec))], ignore_index=True)
     df["transaction_ts"] = pd.to_datetime(df["transaction_ts"], utc=True).astype("datetime64[us, UTC]")
     df.loc[df.index[:50], "transaction_ts"] += pd.Timedelta(microseconds=654_321)  # sub-second parts
+    t0 = pd.Timestamp("2025-01-03 10:00:00", tz="UTC")
+    ties = pd.DataFrame(
+        [  # avg_days_between_purchases = 652671 s / 86400 / 1 = 7.5540625
+            ("TIE-GAP", t0, 12.5, "books", "online"),
+            ("TIE-GAP", t0 + pd.Timedelta(seconds=652_671), 3.25, "books", "store"),
+        ]
+        # avg_amount = 32.01 / 32 = 1.0003125; amounts whose float sum depends on the order
+        + [("TIE-AVG", t0 + pd.Timedelta(hours=i), 1.01 if i == 7 else 1.0, "toys", "mobile") for i in range(32)]
+        + [("SUM-ORDER", t0 + pd.Timedelta(hours=i), a, "toys", "online") for i, a in enumerate([0.1, 0.2, 0.3] * 11)],
+        columns=["customer_id", "transaction_ts", "amount", "product_category", "channel"],
+    )
+    ties["transaction_ts"] = ties["transaction_ts"].astype("datetime64[us, UTC]")
+    df = pd.concat([df, ties], ignore_index=True)
     return df[["customer_id", "transaction_ts", "amount", "product_category", "channel"]]
 
 
@@ -48,11 +61,11 @@ def test_the_embedded_snapshot_equals_the_spark_one_value_by_value(spark):
     assert (e["feature_timestamp"] == pd_utc(e["snapshot_date"]) + timedelta(days=1)).all()
     for col in FEATURE_COLUMNS:
         a, b = e[col].to_numpy(dtype="float64"), s[col].to_numpy(dtype="float64")
-        assert (np.isnan(a) == np.isnan(b)).all(), col
-        if feature_type(col) == "bigint" or col in ("recency_days", "tenure_days", "max_amount"):
-            assert np.array_equal(np.nan_to_num(a), np.nan_to_num(b)), col  # counts, times, a max: exact
-        else:  # rounded to 6 decimals after a sum, whose order differs between engines
-            assert np.nanmax(np.abs(a - b), initial=0.0) <= 1.0000001e-6, col
+        assert np.array_equal(a, b, equal_nan=True), (col, a[a != b][:5], b[a != b][:5])
+    by_customer = e.set_index("customer_id")
+    assert set(by_customer.loc["TIE-GAP", "avg_days_between_purchases"]) == {7.554063}  # half-up, as Spark rounds
+    assert set(by_customer.loc["TIE-AVG", "avg_amount"]) == {1.000313}
+    assert set(by_customer.loc["SUM-ORDER", "monetary_lifetime"]) == {6.6}  # the exact sum
 
 
 def pd_utc(col):
@@ -105,7 +118,7 @@ def test_both_engines_write_the_same_snapshot_table_and_auto_picks_the_embedded_
     assert (a["feature_timestamp"] == b["feature_timestamp"]).all()
     for col in FEATURE_COLUMNS:
         x, y = a[col].to_numpy(dtype="float64"), b[col].to_numpy(dtype="float64")
-        assert (np.isnan(x) == np.isnan(y)).all() and np.nanmax(np.abs(x - y), initial=0.0) <= 1.0000001e-6, col
+        assert np.array_equal(x, y, equal_nan=True), col
 
 
 def test_the_embedded_churn_labels_equal_the_spark_ones(spark):

@@ -6,6 +6,11 @@ Windows of N days cover [end(d) - N days, end(d)). No wall clock is read anywher
 dates come from the caller (the Airflow data interval or the CLI).
 
 A range of snapshot dates costs one pass over silver (see `compute_customer_features`).
+
+Both engines (Spark, and DuckDB in `compute_customer_features_embedded`) give the same bits:
+amounts are summed as DECIMAL(38, 6), exactly and in any order (a float sum depends on the
+order a plan adds in), and ratios are rounded to 6 decimals half-up from the shortest decimal
+form of the double, which is what Spark's `round` does on a DOUBLE.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 WINDOWS = (30, 90, 180)
+#: the exact type amounts are summed in: a micro-unit of any currency, 32 integer digits
+MONEY = "decimal(38,6)"
 
 #: name -> description; the order is the table's column order after the keys.
 FEATURE_COLUMNS: dict[str, str] = {
@@ -118,18 +125,22 @@ def compute_customer_features(silver: DataFrame, dates: list[date]) -> DataFrame
         joined = rows.join(F.broadcast(snaps), rows["day"] <= snaps["snapshot_date"])
     end_ts = F.to_timestamp(F.date_add("snapshot_date", 1))
     age = F.datediff(F.col("snapshot_date"), F.col("day"))  # 0 for a purchase on d itself
+    money = F.col("amount").cast(MONEY)  # exact sums, whatever order the plan adds in
 
     agg = joined.groupBy("customer_id", "snapshot_date").agg(
         F.max("transaction_ts").alias("_last"),
         F.min("transaction_ts").alias("_first"),
         *[F.count(F.when(age < w, 1)).alias(f"frequency_{w}d") for w in WINDOWS],
         F.count(F.lit(1)).alias("frequency_lifetime"),
-        *[F.sum(F.when(age < w, F.col("amount")).otherwise(0.0)).alias(f"monetary_{w}d") for w in WINDOWS],
-        F.sum("amount").alias("monetary_lifetime"),
+        *[F.sum(F.when(age < w, money).otherwise(F.lit(0).cast(MONEY))).alias(f"monetary_{w}d") for w in WINDOWS],
+        F.sum(money).alias("monetary_lifetime"),
         F.max("amount").alias("max_amount"),
         F.size(F.collect_set(F.year("day") * 12 + F.month("day"))).alias("active_months"),
         F.size(F.collect_set("product_category")).alias("distinct_categories"),
         *[F.count(F.when(F.col("channel") == c, 1)).alias(f"{c}_count") for c in ("online", "mobile", "store")],
+    )
+    agg = agg.withColumns(
+        {c: F.col(c).cast("double") for c in (*(f"monetary_{w}d" for w in WINDOWS), "monetary_lifetime")}
     )
     seconds_per_day = 86_400.0
     out = agg.select(
@@ -168,8 +179,7 @@ def compute_customer_features_embedded(
     silver: pa.Table | Sequence[str | Path], dates: list[date], *, threads: int | None = None
 ) -> pa.Table:
     """`compute_customer_features` in an embedded engine (DuckDB over Arrow or Parquet files), no
-    JVM: the same rows and columns with the same types. Sums may differ from Spark's in the last bit
-    (summation order, as between two Spark runs), so rounded columns agree to 1e-6; the rest exactly.
+    JVM: the same rows, columns, types and values, bit for bit (the module's docstring says how).
     `silver`: an Arrow table or local Parquet files with at least customer_id, transaction_ts,
     amount, product_category, channel."""
     import duckdb
@@ -195,12 +205,15 @@ def _features_query(con: Any, silver: Any, dates: list[date], threads: int | Non
     unix = "(epoch_us({}) // 1000000)"  # whole seconds, floored: Spark's unix_timestamp
     windows_agg = ", ".join(
         f"count(*) FILTER (WHERE age < {w}) AS frequency_{w}d, "
-        f"coalesce(sum(amount) FILTER (WHERE age < {w}), 0.0) AS monetary_{w}d"
+        f"CAST(coalesce(sum(money) FILTER (WHERE age < {w}), 0) AS DOUBLE) AS monetary_{w}d"
         for w in WINDOWS
     )
+    r6 = _round6
+    span = f"({unix.format('_last')} - {unix.format('_first')})"  # first to last purchase, seconds
     sql = f"""
         WITH rows AS (
-            SELECT customer_id, CAST(transaction_ts AS TIMESTAMPTZ) AS ts, amount, product_category, channel,
+            SELECT customer_id, CAST(transaction_ts AS TIMESTAMPTZ) AS ts, amount, {_money("amount")} AS money,
+                   product_category, channel,
                    CAST(CAST(transaction_ts AS TIMESTAMPTZ) AS DATE) AS day
             FROM silver_in
             WHERE CAST(transaction_ts AS TIMESTAMPTZ) < CAST($last AS TIMESTAMPTZ)
@@ -211,7 +224,8 @@ def _features_query(con: Any, silver: Any, dates: list[date], threads: int | Non
         ),
         a AS (
             SELECT customer_id, snapshot_date, max(ts) AS _last, min(ts) AS _first, {windows_agg},
-                   count(*) AS frequency_lifetime, sum(amount) AS monetary_lifetime, max(amount) AS max_amount,
+                   count(*) AS frequency_lifetime, CAST(sum(money) AS DOUBLE) AS monetary_lifetime,
+                   max(amount) AS max_amount,
                    count(DISTINCT year(day) * 12 + month(day)) AS active_months,
                    count(DISTINCT product_category) AS distinct_categories,
                    count(*) FILTER (WHERE channel = 'online') AS online_count,
@@ -225,19 +239,19 @@ def _features_query(con: Any, silver: Any, dates: list[date], threads: int | Non
             ({unix.format("_end")} - {unix.format("_first")}) / 86400.0 AS tenure_days,
             {", ".join(f"CAST(frequency_{w}d AS BIGINT) AS frequency_{w}d" for w in WINDOWS)},
             CAST(frequency_lifetime AS BIGINT) AS frequency_lifetime,
-            {", ".join(f"round(monetary_{w}d, 6) AS monetary_{w}d" for w in WINDOWS)},
-            round(monetary_lifetime, 6) AS monetary_lifetime,
-            round(monetary_lifetime / frequency_lifetime, 6) AS avg_amount,
+            {", ".join(f"{r6(f'monetary_{w}d')} AS monetary_{w}d" for w in WINDOWS)},
+            {r6("monetary_lifetime")} AS monetary_lifetime,
+            {r6("monetary_lifetime / frequency_lifetime")} AS avg_amount,
             max_amount,
             CAST(active_months AS BIGINT) AS active_months,
-            CASE WHEN monetary_90d > 0 THEN round((monetary_30d / 30.0) / (monetary_90d / 90.0), 6) END AS amount_trend,
+            CASE WHEN monetary_90d > 0 THEN {r6("(monetary_30d / 30.0) / (monetary_90d / 90.0)")} END AS amount_trend,
             CAST(distinct_categories AS BIGINT) AS distinct_categories,
             CAST(online_count AS BIGINT) AS online_count,
             CAST(mobile_count AS BIGINT) AS mobile_count,
             CAST(store_count AS BIGINT) AS store_count,
-            round(online_count / frequency_lifetime, 6) AS online_share,
+            {r6("online_count / frequency_lifetime")} AS online_share,
             CASE WHEN frequency_lifetime > 1 THEN
-                round(({unix.format("_last")} - {unix.format("_first")}) / 86400.0 / (frequency_lifetime - 1), 6)
+                {r6(f"{span} / 86400.0 / (frequency_lifetime - 1)")}
             END AS avg_days_between_purchases
         FROM e
     """
@@ -247,6 +261,33 @@ def _features_query(con: Any, silver: Any, dates: list[date], threads: int | Non
     last = f"{max(dates) + timedelta(days=1)} 00:00:00+00"
     out = con.sql(sql, params={"last": last, "dates": sorted({d.isoformat() for d in dates})}).to_arrow_table()
     return out.cast(arrow_schema())
+
+
+def _off_tie(expr: str) -> str:
+    """DuckDB: true where x * 1e6 is at least 1e-3 away from a rounding tie and |x| < 1e6, so
+    that binary scaling (error below 3e-4 there) and Spark's decimal rounding pick the same
+    integer. It holds for all but about 0.2 % of arbitrary doubles and for every amount with 6
+    decimals or fewer; the rest take the exact (slower) path through the decimal string."""
+    scaled = f"({expr}) * 1e6"
+    return f"(abs({expr}) < 1e6 AND abs(abs({scaled} - trunc({scaled})) - 0.5) > 1e-3)"
+
+
+def _money(expr: str) -> str:
+    """DuckDB: a DOUBLE as MONEY the way Spark casts it: half-up (away from zero) from the
+    double's shortest decimal form."""
+    return (
+        f"(CASE WHEN {_off_tie(expr)} THEN CAST({expr} AS DECIMAL(38, 6)) "
+        f"ELSE CAST(CAST({expr} AS VARCHAR) AS DECIMAL(38, 6)) END)"
+    )
+
+
+def _round6(expr: str) -> str:
+    """DuckDB: Spark's `round(x, 6)` on a DOUBLE, half-up from the shortest decimal form of x.
+    DuckDB's own `round` scales in binary, so a tie such as 7.5540625 can go the other way; off
+    ties the two agree. From 1e15 up a double has no digit left to round, and NaN and infinities
+    stay as they are."""
+    exact = f"CAST(CAST(CAST({expr} AS VARCHAR) AS DECIMAL(38, 6)) AS DOUBLE)"
+    return f"(CASE WHEN {_off_tie(expr)} THEN round({expr}, 6) WHEN abs({expr}) < 1e15 THEN {exact} ELSE {expr} END)"
 
 
 def arrow_schema() -> pa.Schema:
