@@ -29,6 +29,32 @@ def test_split_by_cutoff_latest_is_test_previous_is_validation():
         split_by_cutoff(df[df["cutoff_date"] >= cut[2]], ["f"])
 
 
+def test_the_same_rows_in_any_order_give_the_same_splits():
+    """Either engine may write a training set's rows in another order; a seeded fit samples rows
+    by position, so the splits must not depend on it (NULLs, tied keys and exact duplicates too)."""
+    rng = np.random.default_rng(7)
+    cut = [date(2025, 1, d) for d in (4, 11, 18, 25)]
+    n = 200
+    df = pd.DataFrame(
+        {
+            "customer_id": rng.choice([f"C{i}" for i in range(30)], n),
+            "cutoff_date": rng.choice(cut, n),
+            "f": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 5, n).astype(float)),
+            "g": rng.integers(0, 3, n).astype(float),
+            "churned": rng.integers(0, 2, n),
+            "region": rng.choice(["north", "south", None], n),
+        }
+    )
+    df = pd.concat([df, df.head(10)], ignore_index=True)  # exact duplicates
+    a = split_by_cutoff(df, ["f", "g"])
+    for seed in range(3):
+        b = split_by_cutoff(df.sample(frac=1.0, random_state=seed), ["f", "g"])
+        for name in ("train", "validation", "test"):
+            assert np.array_equal(a[name].x, b[name].x, equal_nan=True), name
+            assert np.array_equal(a[name].y, b[name].y), name
+            pd.testing.assert_frame_equal(a[name].frame, b[name].frame)
+
+
 def test_metrics_known_values():
     y = np.array([0, 0, 1, 1], dtype=float)
     p = np.array([0.1, 0.4, 0.35, 0.8])

@@ -31,7 +31,12 @@ class Split:
 def split_by_cutoff(
     df: Any, feature_names: Sequence[str], label: str = "churned", cutoff_col: str = "cutoff_date"
 ) -> dict[str, Split]:
-    """train / validation / test by cutoff (see module doc); at least three cutoffs are needed."""
+    """train / validation / test by cutoff (see module doc); at least three cutoffs are needed.
+
+    Each split's rows come sorted by every column (cutoff first): a Delta table has no row order,
+    and either engine may write the same rows in another order, which would change what a seeded
+    fit samples and so the model."""
+    df = df.sort_values([cutoff_col, *(c for c in df.columns if c != cutoff_col)], kind="stable", ignore_index=True)
     cutoffs = sorted(df[cutoff_col].unique())
     if len(cutoffs) < 3:
         raise MlPlatformError(
