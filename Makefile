@@ -14,8 +14,11 @@ setup:  ## build both Python environments and fetch the Delta jars (cached; seco
 demo: setup  ## the end-to-end demo (scripts/demo.sh); QUICK=1: 4 loop weeks, fewer steps; LAKE=azurite: on Azurite
 	@QUICK=$(QUICK) LAKE=$(LAKE) bash scripts/demo.sh
 
-test: setup  ## set up, start PostgreSQL/Redis, run every test tier with wall times
+test: setup  ## set up, start PostgreSQL/Redis, run every tier (two lanes at once): host speed, wall times, projection
 	@TIERS="$(TIERS)" bash scripts/test.sh
+
+check: setup  ## the developer's loop: the unit tier, then the spark and dags tests of what changed (minutes)
+	@bash scripts/check.sh
 
 stop:  ## stop every process the demo started
 	@bash scripts/stop.sh
@@ -23,4 +26,4 @@ stop:  ## stop every process the demo started
 benchmark: setup  ## feature snapshot: Spark job vs DuckDB (ROWS=1000000 by default)
 	@source scripts/env.sh && python benchmarks/feature_snapshot.py --rows $${ROWS:-1000000}
 
-.PHONY: help setup demo test stop benchmark
+.PHONY: help setup demo test check stop benchmark

@@ -138,10 +138,19 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> dict:
     --json` on a CSV file, small data, 6 trials) in its own workspace. Later tiers (serving,
     batch scoring, promotion, monitoring) reuse it: `registry` is the MLflow tracking URI holding
     `churn_model@challenger`, `workspace` its platform home."""
-    import json
+    import fcntl
 
     shared = os.environ.get("ML_PLATFORM_TEST_SHARED")  # set by scripts/test.sh: one model for every tier
     root = Path(shared) / "trained-model" if shared else tmp_path_factory.mktemp("trained-model")
+    # tiers in concurrent lanes (scripts/test.sh) may ask at once: one builds, the others wait for it
+    with open(root.parent / "trained-model.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _trained_model(root)
+
+
+def _trained_model(root: Path) -> dict:
+    import json
+
     done = root / "result.json"
     if done.exists():
         out = json.loads(done.read_text())

@@ -18,8 +18,11 @@ pytestmark = pytest.mark.integration
 def redis_url() -> str:
     import redis
 
-    url = os.environ.get("ML_PLATFORM_TEST_REDIS_URL")
-    assert url, "ML_PLATFORM_TEST_REDIS_URL is not set: run through `make test` (it starts Redis)"
+    server = os.environ.get("ML_PLATFORM_TEST_REDIS_URL")
+    assert server, "ML_PLATFORM_TEST_REDIS_URL is not set: run through `make test` (it starts Redis)"
+    # a database of its own: the cluster tier's demo keeps its online store in 0 (and Celery's broker
+    # in 1) on the same server, in a lane that runs at the same time (scripts/test.sh)
+    url = server.rsplit("/", 1)[0] + "/6"
     redis.Redis.from_url(url).flushdb()
     return url
 
