@@ -208,3 +208,10 @@ def test_the_tracking_server_requires_its_admin_from_the_environment(compose):
     assert "./mlflow-auth.ini:/etc/mlflow-auth.ini:ro" in mlflow["volumes"]
     ini = (ROOT / "mlflow-auth.ini").read_text()
     assert "admin_password" not in ini.replace("# ", "")  # no secret in the file
+    # a verified credential is remembered briefly (the password hash cost every request ~190 ms of
+    # the server's CPU), and not for long: a revoked password stops working within minutes
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read_string(ini)
+    assert 0 < cfg.getint("mlflow", "auth_cache_ttl_seconds") <= 300
