@@ -174,6 +174,12 @@ def page(browser, stack, shots):
     context.close()
 
 
+def _leave(page) -> None:
+    """Close the UI's page while a test waits on the API: an open DAG page refetches every few
+    seconds, costing the browser and the api-server CPU the runs being waited for need."""
+    page.goto("about:blank")
+
+
 def _open_trigger_form(page, stack: dict, dag_id: str):
     page.goto(f"{stack['base']}/dags/{dag_id}")
     page.wait_for_load_state("networkidle")
@@ -279,6 +285,7 @@ def test_a_backfill_of_two_dates_from_the_form_leaves_the_tables_as_the_schedule
     demo = _tables(stack["env"])  # the demo's history job made these dates' snapshots
     # the schedule first: unpaused, features_build catches up on its two weekly intervals
     _api(stack, "PATCH", "/api/v2/dags/features_build", {"is_paused": False})
+    _leave(page)
     scheduled = _wait(
         "the two scheduled runs",
         lambda: (
@@ -311,6 +318,7 @@ def test_a_backfill_of_two_dates_from_the_form_leaves_the_tables_as_the_schedule
         page.screenshot(path=shots / f"20-features_build-backfill-refused-{attempt}.png", full_page=True)
     assert backfill is not None, "the backfill dialog created no backfill in 3 attempts"
     (shots / "backfill.json").write_text(json.dumps({"attempts": attempt + 1, **backfill}, indent=2))
+    _leave(page)
     _wait(
         "the backfill to complete",
         lambda: _api(stack, "GET", f"/api/v2/backfills/{backfill['id']}")["completed_at"],
@@ -348,6 +356,7 @@ def test_every_dag_triggers_from_its_form_with_the_defaults(stack, page, shots):
         assert button.is_enabled(), f"{dag_id}: the trigger form refuses its own defaults"
         button.click()
         run_id = _wait(f"{dag_id}'s run", lambda: _new_manual_run(stack, dag_id, before), 60)
+        _leave(page)
         run = _runs(stack, dag_id)[run_id]
         dag = _api(stack, "GET", f"/api/v2/dags/{dag_id}/details")
         defaults = {k: v["value"] for k, v in (dag.get("params") or {}).items()}
