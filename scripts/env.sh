@@ -26,11 +26,13 @@ export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"  # Spark's own services on 
 # (a 100k-row Delta write: 27.3 s -> 17.2 s of CPU, 2026-12-07), the serial collector a few % more
 # on 2 cores, and the class-data archive set-up built (scripts/spark_cds.py: the classes of a Delta
 # job, mapped instead of parsed and verified) another quarter (11.9 s -> 8.2 s of CPU for a small
-# Delta job, 2026-12-07). A JVM the archive does not fit runs without it, silently.
-# JAVA_TOOL_OPTIONS="" for long jobs.
-_jvm="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# Delta job, 2026-12-07). A JVM the archive does not fit runs without it, silently. C1 alone
+# would reserve 48 MB for compiled code, which a long job fills (the JVM then stops compiling and
+# says so): the 240 MB of the default. The JVM's own warnings go to stderr, never into the JSON a
+# CLI prints on stdout. JAVA_TOOL_OPTIONS="" for long jobs.
+_jvm="-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m -XX:+UseSerialGC -Xlog:disable -Xlog:all=warning:stderr"
 _cds="$(readlink -f "$ROOT/.spark-cds.jsa" 2>/dev/null || true)"
-[ -f "$_cds" ] && _jvm+=" -XX:SharedArchiveFile=$_cds -Xlog:cds=off -Xlog:cds+dynamic=off"
+[ -f "$_cds" ] && _jvm+=" -XX:SharedArchiveFile=$_cds -Xlog:cds=off:stderr -Xlog:cds+dynamic=off:stderr"
 export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS-$_jvm}"
 unset _jvm _cds
 # the tracking server's job runners (two huey consumers per server) serve MLflow's GenAI jobs, which

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if java is None:
         print("spark_cds: no java on PATH", file=sys.stderr)
         return 1
-    spark_home = Path(pyspark.__file__).parent
+    spark_home = Path(pyspark.__file__).resolve().parent  # one archive for the clones sharing a cached venv
     with tempfile.TemporaryDirectory(prefix="spark-cds-") as tmp:
         settings = Settings(home=Path(tmp) / "home", spark_master="local[1]", lake_uri=str(Path(tmp) / "lake"))
         target = archive_path(a.out, java, spark_home / "jars", jars_dir(settings))

@@ -2,6 +2,7 @@
 # Stop every process the demo started (pids recorded under $ML_PLATFORM_HOME/run/): SIGTERM to every
 # process group at once, then up to 10 s for all of them together before a SIGKILL to what is left
 # (one after another, each waiting its own 10 s, a stack of ten took up to 30 s to stop).
+#   scripts/stop.sh [NAME...]   only the named ones (run/<NAME>.pid: scheduler, celery-worker-1, serve, ...)
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/env.sh"
@@ -10,6 +11,7 @@ RUN="$ML_PLATFORM_HOME/run"
 declare -A live
 for f in "$RUN"/*.pid; do
   [ -e "$f" ] || continue
+  [ $# -eq 0 ] || [[ " $* " == *" $(basename "$f" .pid) "* ]] || continue
   pid="$(cat "$f")"; name="$(basename "$f" .pid)"
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null

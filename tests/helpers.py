@@ -166,7 +166,9 @@ def demo_home() -> Path | None:
     return Path(shared) / "demo" / "platform" if shared else None
 
 
-def run_quick_demo(home: Path, log: Path, serving_port: int, weeks: int = 4) -> tuple[int, str]:
+def run_quick_demo(
+    home: Path, log: Path, serving_port: int, weeks: int = 4, *, keep_running: bool = False
+) -> tuple[int, str]:
     """`make demo QUICK=1 LAKE=azurite TOPOLOGY=cluster`'s script in a fresh platform home, as a user
     runs it; then `make stop`. The richest topology the quick demo has: the production topology
     (scripts/cluster.sh: a Spark standalone master + 2 workers, Airflow's CeleryExecutor with 2
@@ -175,7 +177,8 @@ def run_quick_demo(home: Path, log: Path, serving_port: int, weeks: int = 4) -> 
     MLflow's artifacts in Azurite. Needs the test services (ML_PLATFORM_TEST_PG_URL and _REDIS_URL,
     scripts/test.sh starts them); fresh databases each time.
     `weeks`: the monitoring loop's weeks (QUICK's 4 by default).
-    Returns the exit code and the output. `home/DONE` marks a demo that ran to the end."""
+    Returns the exit code and the output. `home/DONE` marks a demo that ran to the end.
+    `keep_running`: a demo that succeeded leaves its stack up (the caller stops it: `stop_demo_stack`)."""
     import os
     import subprocess
 
@@ -200,6 +203,7 @@ def run_quick_demo(home: Path, log: Path, serving_port: int, weeks: int = 4) -> 
     env["ML_PLATFORM_MLFLOW_BACKEND_STORE"] = fresh_database(pg, "cluster_mlflow")
     env["ML_PLATFORM_OPTUNA_STORAGE"] = fresh_database(pg, "cluster_optuna")
     env["ML_PLATFORM_SPARK_MASTER_PORT"] = str(free_port_block(2))  # the master and its web UI
+    r = None
     try:
         with log.open("w") as f:
             r = subprocess.run(
@@ -211,7 +215,8 @@ def run_quick_demo(home: Path, log: Path, serving_port: int, weeks: int = 4) -> 
                 timeout=2400,
             )
     finally:
-        subprocess.run(["bash", str(root / "scripts" / "stop.sh")], env=env, capture_output=True, timeout=120)
+        if not (keep_running and r is not None and r.returncode == 0):
+            stop_demo_stack(home)
     if r.returncode == 0:
         (home / "DONE").touch()
     return r.returncode, log.read_text()
@@ -229,11 +234,26 @@ def fresh_database(server_url: str, name: str) -> str:
     return f"{server_url}/{name}"
 
 
-def restart_demo_stack(home: Path, extra: dict[str, str] | None = None, *, cluster: bool = True) -> dict[str, str]:
+def stop_demo_stack(home: Path, *names: str) -> None:
+    """`scripts/stop.sh` for the platform home `home`: every process it recorded, or only `names`."""
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ML_PLATFORM_"))}
+    env["ML_PLATFORM_HOME"] = str(home)
+    subprocess.run(["bash", str(root / "scripts" / "stop.sh"), *names], env=env, capture_output=True, timeout=120)
+
+
+def restart_demo_stack(
+    home: Path, extra: dict[str, str] | None = None, *, cluster: bool = True, fresh_ports: bool = True
+) -> dict[str, str]:
     """Start again what a finished quick demo in `home` ran on, with the demo's settings
     (`run/demo.env`) plus `extra`, and fresh Airflow ports: Azurite on its data, the Spark cluster (the cluster
-    topology), Airflow (with its Celery workers) and the MLflow server. Returns the environment
-    the stack runs with; `scripts/stop.sh` with it stops everything."""
+    topology), Airflow (with its Celery workers) and the MLflow server. What still runs is kept
+    (each script starts only what is not running); `fresh_ports=False` keeps the demo's Airflow
+    port for that. Returns the environment the stack runs with; `scripts/stop.sh` with it stops
+    everything."""
     import os
     import re
     import subprocess
@@ -250,7 +270,8 @@ def restart_demo_stack(home: Path, extra: dict[str, str] | None = None, *, clust
     # the demo's own ports: its tasks' links name the MLflow UI and the service where the demo had them
     env.setdefault("ML_PLATFORM_MLFLOW_PORT", "25000")
     env.setdefault("ML_PLATFORM_SERVING_PORT", "23000")
-    env["ML_PLATFORM_AIRFLOW_PORT"] = str(free_port_block())
+    if fresh_ports:
+        env["ML_PLATFORM_AIRFLOW_PORT"] = str(free_port_block())
     env["ML_PLATFORM_HOME"] = str(home)
     if not cluster:  # the demo's data and stores, run by Airflow's LocalExecutor and local Spark
         env = {

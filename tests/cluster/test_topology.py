@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import demo_home, run_quick_demo
+from tests.helpers import demo_home, run_quick_demo, stop_demo_stack
 
 pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,13 +77,23 @@ WEEKS = 2
 
 
 @pytest.mark.timeout(2700)  # about 13 minutes on 2 cores (README "Production topology")
+@pytest.fixture(scope="module", autouse=True)
+def _stop_the_demo_stack():
+    """The demo leaves its stack up for the Celery worker test after it; whatever runs at the end of
+    the module is stopped (the ui tier starts the stack again on the demo's home)."""
+    yield
+    if (home := demo_home()) is not None:
+        stop_demo_stack(home)
+
+
 def test_quick_demo_on_the_production_topology_closes_the_loop(tmp_path):
     # in the folder the tiers share, the ui tier then opens what this demo produced
     home = demo_home() or tmp_path / "platform"
     if home.exists():
         shutil.rmtree(home)
     home.mkdir(parents=True)
-    rc, out = run_quick_demo(home, home.parent / "demo.log", int(os.environ["ML_PLATFORM_SERVING_PORT"]), weeks=WEEKS)
+    port = int(os.environ["ML_PLATFORM_SERVING_PORT"])
+    rc, out = run_quick_demo(home, home.parent / "demo.log", port, weeks=WEEKS, keep_running=demo_home() is not None)
     assert rc == 0, out[-6000:]
     check_closed_loop(home, out, WEEKS)
 
@@ -201,8 +211,12 @@ def test_a_task_killed_with_its_celery_worker_is_retried_on_the_other_without_du
 
     home = demo_home()
     assert home is not None and (home / "DONE").exists(), "the quick demo of this tier did not finish"
-    # a task whose heartbeat stopped 20 s ago is failed (and retried) by the scheduler
-    env = restart_demo_stack(home, {"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20"})
+    # the demo's stack is still up (Azurite, the Spark cluster, the MLflow server, the api-server, the
+    # dag-processor, the triggerer); started again: the scheduler, with a task whose heartbeat stopped
+    # 20 s ago failed (and retried), and the Celery workers without the demo's Spark Connect server, so
+    # that the Spark task is a spark-submit whose driver dies with its worker
+    stop_demo_stack(home, "scheduler", "celery-worker-1", "celery-worker-2", "spark-connect", "serve")
+    env = restart_demo_stack(home, {"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20"}, fresh_ports=False)
     env["AIRFLOW_HOME"] = str(home / "airflow")  # scripts/airflow_api.py reads the admin password there
     py = str(Path(sys.executable))
     try:

@@ -215,3 +215,22 @@ def test_the_tracking_server_requires_its_admin_from_the_environment(compose):
     cfg = configparser.ConfigParser()
     cfg.read_string(ini)
     assert 0 < cfg.getint("mlflow", "auth_cache_ttl_seconds") <= 300
+
+
+def test_the_jvms_env_sh_configures_keep_compiling_and_keep_stdout_clean():
+    """env.sh's JVM options (C1 alone, which reserves 48 MB for compiled code unless told otherwise):
+    the code cache a long job needs, and nothing of the JVM's own logging on stdout, where CLIs
+    print their JSON (a full code cache once put a warning at the top of `ml-platform run --json`)."""
+    import subprocess
+
+    script = f'source "{ROOT}/scripts/env.sh" && java -XX:+PrintFlagsFinal -version'
+    run = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    flags = dict(re.findall(r"^\s*\S+\s+(\w+)\s+=\s+(\S+)", run.stdout, re.M))
+    assert flags["TieredStopAtLevel"] == "1"
+    assert int(flags["ReservedCodeCacheSize"]) >= 240 * 2**20
+    # a JVM warning (large pages asked for, none configured on this machine) goes to stderr
+    script = f'source "{ROOT}/scripts/env.sh" && java -XX:+UseLargePages -version'
+    quiet = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert quiet.returncode == 0 and quiet.stdout == "", quiet.stdout
+    assert "[warning]" in quiet.stderr
