@@ -76,7 +76,6 @@ def _compose_argv(service: dict) -> list[str]:
 WEEKS = 2
 
 
-@pytest.mark.timeout(2700)  # about 13 minutes on 2 cores (README "Production topology")
 @pytest.fixture(scope="module", autouse=True)
 def _stop_the_demo_stack():
     """The demo leaves its stack up for the Celery worker test after it; whatever runs at the end of
@@ -86,6 +85,7 @@ def _stop_the_demo_stack():
         stop_demo_stack(home)
 
 
+@pytest.mark.timeout(2700)  # about 13 minutes on 2 cores (README "Production topology")
 def test_quick_demo_on_the_production_topology_closes_the_loop(tmp_path):
     # in the folder the tiers share, the ui tier then opens what this demo produced
     home = demo_home() or tmp_path / "platform"
