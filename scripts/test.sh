@@ -72,6 +72,10 @@ run_tier() {  # tier: its output to tiers/<tier>.log, printed whole when it ends
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null; done
+  # the shared demo's stack runs in sessions of its own: an interrupted run must not leave its Celery
+  # workers behind, listening on the next run's broker
+  [ -d "$ML_PLATFORM_TEST_SHARED/demo/platform/run" ] \
+    && ML_PLATFORM_HOME="$ML_PLATFORM_TEST_SHARED/demo/platform" bash scripts/stop.sh >/dev/null 2>&1
   [ -n "${STOP_SERVICES:-}" ] && bash scripts/services.sh stop
 }
 trap cleanup EXIT
