@@ -38,8 +38,23 @@ def in_challenger_bucket(customer_id: str, share: float) -> bool:
 
 
 FeatureValue = float | int | str | bool | None
-#: bounds of a `rows` request beyond its schema: keys per row, characters per key and per text value
-MAX_ROW_KEYS, MAX_KEY_CHARS, MAX_TEXT_CHARS = 512, 128, 1024
+#: bounds of a request beyond its schema: keys per row; characters per customer id, per key and per text value
+MAX_ROW_KEYS, MAX_ID_CHARS, MAX_KEY_CHARS, MAX_TEXT_CHARS = 512, 128, 128, 1024
+
+
+def text_problem(value: str, what: str, limit: int, *, controls: bool = True) -> str | None:
+    """What is wrong with a text of a request (`what` names it), or None: longer than `limit`
+    characters, not valid Unicode (a lone surrogate, which JSON's \\u escapes allow and UTF-8
+    cannot encode), or, with `controls=False`, holding a control character. The value itself is never
+    repeated: it may be huge or unprintable."""
+    if len(value) > limit:
+        return f"{what} has {len(value)} characters: at most {limit}"
+    for at, ch in enumerate(value):
+        if "\ud800" <= ch <= "\udfff":
+            return f"{what} is not valid Unicode text (a lone surrogate U+{ord(ch):04X} at character {at})"
+        if not controls and (ch < " " or "\x7f" <= ch <= "\x9f"):
+            return f"{what} holds a control character (U+{ord(ch):04X} at character {at})"
+    return None
 
 
 class PredictRequest(BaseModel):
@@ -55,8 +70,12 @@ class PredictRequest(BaseModel):
     @field_validator("customer_ids")
     @classmethod
     def _ids(cls, v: list[str] | None) -> list[str] | None:
-        if v is not None and any(not i.strip() for i in v):
-            raise ValueError("customer ids must not be blank")
+        """Non-blank, at most MAX_ID_CHARS characters of valid Unicode without control characters."""
+        for i, cid in enumerate(v or []):
+            if not cid.strip():
+                raise ValueError(f"customer id {i} is blank: customer ids must not be blank")
+            if problem := text_problem(cid, f"customer id {i}", MAX_ID_CHARS, controls=False):
+                raise ValueError(problem)
         return v
 
     @field_validator("rows")
@@ -68,10 +87,14 @@ class PredictRequest(BaseModel):
             if len(row) > MAX_ROW_KEYS:
                 raise ValueError(f"row {i} has {len(row)} keys: at most {MAX_ROW_KEYS}")
             for key, x in row.items():
-                if len(key) > MAX_KEY_CHARS:
-                    raise ValueError(f"row {i}: a key of {len(key)} characters: at most {MAX_KEY_CHARS}")
-                if isinstance(x, str) and len(x) > MAX_TEXT_CHARS:
-                    raise ValueError(f"row {i}, {key}: a text of {len(x)} characters: at most {MAX_TEXT_CHARS}")
+                if problem := text_problem(key, f"row {i}: a key", MAX_KEY_CHARS, controls=False):
+                    raise ValueError(problem)
+                if key == "customer_id" and isinstance(x, str):
+                    problem = text_problem(x, f"row {i}, customer_id", MAX_ID_CHARS, controls=False)
+                elif isinstance(x, str):
+                    problem = text_problem(x, f"row {i}, {key}: a text", MAX_TEXT_CHARS)
+                if isinstance(x, str) and problem:
+                    raise ValueError(problem)
                 if isinstance(x, (int, float)) and not isinstance(x, bool):
                     try:
                         finite = math.isfinite(float(x))
