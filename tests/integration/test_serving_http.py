@@ -156,6 +156,16 @@ def test_service_end_to_end(home, redis_server, tmp_path):
             assert r.status_code == 400 and r.json()["error"], (raw, r.text)
         r = c.post("/predict", content=b"x" * 2_000_000, headers=AUTH | {"content-type": "application/json"})
         assert r.status_code == 413
+        # ids a JSON string allows and a store key cannot be: a lone surrogate (was a 503 "online store
+        # unavailable"), a control character, 100,000 characters; the error names the position, not the value
+        for raw, words in (
+            (b'{"customer_ids": ["C42-0000001", "ab\\ud800"]}', "customer id 1 is not valid Unicode text"),
+            (b'{"customer_ids": ["a\\u0000"]}', "customer id 0 holds a control character"),
+            (b'{"customer_ids": ["' + b"9" * 100_000 + b'"]}', "customer id 0 has 100000 characters: at most 128"),
+        ):
+            r = c.post("/predict", content=raw, headers=AUTH | {"content-type": "application/json"})
+            assert r.status_code == 400 and words in r.json()["error"], (raw[:80], r.status_code, r.text[:300])
+            assert len(r.text) < 500, r.text[:300]
 
         # --- A/B: a challenger (a second version) takes ~10 % of customers, sticky
         mv = client(s).get_model_version("churn_model", v1)
