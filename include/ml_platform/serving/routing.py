@@ -89,12 +89,13 @@ class PredictRequest(BaseModel):
             for key, x in row.items():
                 if problem := text_problem(key, f"row {i}: a key", MAX_KEY_CHARS, controls=False):
                     raise ValueError(problem)
-                if key == "customer_id" and isinstance(x, str):
-                    problem = text_problem(x, f"row {i}, customer_id", MAX_ID_CHARS, controls=False)
-                elif isinstance(x, str):
-                    problem = text_problem(x, f"row {i}, {key}: a text", MAX_TEXT_CHARS)
-                if isinstance(x, str) and problem:
-                    raise ValueError(problem)
+                if isinstance(x, str):
+                    if key == "customer_id":
+                        problem = text_problem(x, f"row {i}, customer_id", MAX_ID_CHARS, controls=False)
+                    else:
+                        problem = text_problem(x, f"row {i}, {key}: a text", MAX_TEXT_CHARS)
+                    if problem:
+                        raise ValueError(problem)
                 if isinstance(x, (int, float)) and not isinstance(x, bool):
                     try:
                         finite = math.isfinite(float(x))
