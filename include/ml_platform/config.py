@@ -147,6 +147,12 @@ class Settings(BaseSettings):
         description="Engine of the feature snapshot job: embedded (DuckDB in the process, no JVM), spark, or "
         "auto (embedded below ML_PLATFORM_EMBEDDED_MAX_BYTES of input files without a Spark cluster).",
     )
+    engine_data_plane: Literal["auto", "embedded", "spark"] = Field(
+        default="auto",
+        description="Engine of ingest, the Great Expectations gate and the silver MERGEs: embedded (DuckDB and "
+        "delta-rs in the process, GE on pandas, no JVM), spark, or auto (as ML_PLATFORM_ENGINE_FEATURES, on "
+        "silver.transactions).",
+    )
     engine_training_sets: Literal["auto", "embedded", "spark"] = Field(
         default="auto", description="Engine of point-in-time training sets: as ML_PLATFORM_ENGINE_FEATURES."
     )

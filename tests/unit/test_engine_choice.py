@@ -81,9 +81,10 @@ def test_an_explicit_engine_is_obeyed_or_refused_by_name(tmp_path):
         choose_engine("ingest", [path], s)
 
 
-def test_the_data_plane_runs_on_spark_when_it_ingests_and_on_the_features_engine_alone(tmp_path):
-    """`features_build`'s job: ingest and the gate are Spark; a features-only run takes the
-    feature snapshot's engine (embedded: the task runs with no JVM); unknown steps are named."""
+def test_the_data_plane_takes_its_own_setting_when_it_ingests_and_the_features_engine_alone(tmp_path):
+    """`features_build`'s job: with ingest or the gate, ML_PLATFORM_ENGINE_DATA_PLANE's choice (auto:
+    embedded on one machine, no JVM); a features-only run takes the feature snapshot's engine;
+    unknown steps are named."""
     from ml_platform.errors import MlPlatformError
     from ml_platform.pipelines.data_plane import data_plane_engine
 
@@ -91,8 +92,12 @@ def test_the_data_plane_runs_on_spark_when_it_ingests_and_on_the_features_engine
     _silver(s, 10)
     for steps in ("ingest,validate,features", "validate,features", "ingest"):
         choice = data_plane_engine(steps, s)
-        assert choice.engine == "spark" and "ingest and the gate run on Spark" in choice.reason
-    assert data_plane_engine("features", s).engine == "embedded"
+        assert choice.engine == "embedded" and choice.reason.startswith("auto: local lake"), choice
+    spark = s.model_copy(update={"engine_data_plane": "spark"})
+    assert data_plane_engine("ingest,validate,features", spark).reason == "ML_PLATFORM_ENGINE_DATA_PLANE=spark"
+    assert data_plane_engine("features", spark).engine == "embedded"  # the snapshot's own setting
+    cluster = s.model_copy(update={"spark_master": "spark://127.0.0.1:7077"})
+    assert data_plane_engine("ingest,validate,features", cluster).engine == "spark"
     forced = s.model_copy(update={"engine_features": "spark"})
     assert data_plane_engine(" features ", forced).reason == "ML_PLATFORM_ENGINE_FEATURES=spark"
     for bad in ("feature", "features,score", ""):

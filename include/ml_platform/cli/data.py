@@ -32,21 +32,32 @@ def land(a: argparse.Namespace) -> dict[str, Any]:
     return {"landing": get_settings().landing_uri, "day_folders": land_range(a.source, landing, a.start, a.end)}
 
 
-def ingest(a: argparse.Namespace) -> dict[str, Any]:
-    from ml_platform.data.ingest import ingest, list_files
+def _plane_session(app: str) -> tuple[Any, dict[str, str]]:
+    """The data plane's engine for a CLI command (`data_plane.data_plane_engine`, said on stderr): a
+    Spark session, or None on the embedded engine (no JVM); and the choice for the result."""
+    choice = data_plane.data_plane_engine("ingest,validate")
+    say(f"{choice.engine} engine ({choice.reason})")
+    return (spark(app) if choice.engine == "spark" else None), choice.to_json()
 
-    list_files(a.transactions, a.format)  # check the paths before paying for a JVM
+
+def ingest(a: argparse.Namespace) -> dict[str, Any]:
+    from ml_platform.data.ingest import ingest_files, list_files
+    from ml_platform.data.ingest_embedded import ingest_files_embedded
+
+    sources = {TRANSACTIONS: list_files(a.transactions, a.format)}  # the paths checked before any engine starts
     if a.customers:
-        list_files(a.customers, a.format)
-    session = spark("ingest")
+        sources[CUSTOMERS] = list_files(a.customers, a.format)
+    session, engine = _plane_session("ingest")
     day = a.ingest_date or datetime.now(timezone.utc).date()
-    out: dict[str, Any] = {}
-    for contract, src in ((TRANSACTIONS, a.transactions), (CUSTOMERS, a.customers)):
-        if src is None:
-            continue
+    out: dict[str, Any] = {"engine": engine}
+    for contract, (files, fmt) in sources.items():
+        src = a.transactions if contract is TRANSACTIONS else a.customers
         say(f"ingesting {src} into bronze.{contract.name} (ingest_date {day})")
-        r = ingest(
-            session, src, contract, day, fmt=a.format, delimiter=a.delimiter, timestamp_format=a.timestamp_format
+        options = {"fmt": fmt, "delimiter": a.delimiter, "timestamp_format": a.timestamp_format}
+        r = (
+            ingest_files(session, {f: day for f in files}, contract, **options)
+            if session is not None
+            else ingest_files_embedded({f: day for f in files}, contract, **options)
         )
         out[contract.name] = {
             "files": r.files,
@@ -59,14 +70,15 @@ def ingest(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def validate(a: argparse.Namespace) -> dict[str, Any]:
-    session = spark("validate")
+    session, engine = _plane_session("validate")
     say(f"running the gate on bronze rows ingested {a.start}..{a.end}")
-    return data_plane.validate_to_silver(session, a.start, a.end + timedelta(days=1))
+    return {**data_plane.validate_to_silver(session, a.start, a.end + timedelta(days=1)), "engine": engine}
 
 
 def run(a: argparse.Namespace) -> dict[str, Any]:
+    session, _ = _plane_session("run")
     return data_plane.run_days(
-        spark("run"),
+        session,
         a.start,
         a.end,
         cadence=a.cadence,
@@ -122,7 +134,9 @@ def register(sub: SubParsers) -> None:
     v.add_argument("--end", type=iso_date, required=True, help="inclusive")
     v.set_defaults(func=validate)
 
-    r = sub.add_parser("run", help="ingest landed files, gate and build features for [start, end], one JVM")
+    r = sub.add_parser(
+        "run", help="ingest landed files, gate and build features for [start, end] (one process; Spark: one JVM)"
+    )
     r.add_argument("--start", type=iso_date, required=True)
     r.add_argument("--end", type=iso_date, required=True, help="inclusive")
     r.add_argument("--cadence", choices=("daily", "weekly"), default=None, help="default: ML_PLATFORM_SNAPSHOT_CADENCE")
@@ -135,7 +149,7 @@ def register(sub: SubParsers) -> None:
     r.add_argument(
         "--publish",
         action="store_true",
-        help="then publish the newest snapshot to the online store in the same JVM (skipped when an "
+        help="then publish the newest snapshot to the online store in the same process (skipped when an "
         "older date than the lake's newest)",
     )
     r.set_defaults(func=run)

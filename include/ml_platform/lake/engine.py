@@ -18,7 +18,7 @@ from ml_platform.errors import ConfigError
 from ml_platform.lake.storage import is_remote
 
 Engine = Literal["embedded", "spark"]
-KINDS = ("features", "training_sets", "scoring")
+KINDS = ("data_plane", "features", "training_sets", "scoring")
 
 
 @dataclass(frozen=True)

@@ -88,8 +88,13 @@ def landed_days(
     return [(wanted[d], f"{root}/{d}") for d in sorted(days)]
 
 
-def ingest_landed(spark: SparkSession, start: date, end: date, settings: Settings | None = None) -> dict[str, Any]:
-    """Ingest every landed transactions/customers file of [start, end) into bronze."""
+def ingest_landed(
+    spark: SparkSession | None, start: date, end: date, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Ingest every landed transactions/customers file of [start, end) into bronze: with Spark, or
+    on the embedded engine when `spark` is None (`data_plane_engine` chose it)."""
+    from ml_platform.data.ingest_embedded import ingest_files_embedded
+
     s = settings or get_settings()
     report: dict[str, Any] = {"transactions": [], "customers": []}
     for contract in (TRANSACTIONS, CUSTOMERS):
@@ -98,7 +103,11 @@ def ingest_landed(spark: SparkSession, start: date, end: date, settings: Setting
             files, fmt = list_files(folder, None)
             by_format.setdefault(fmt, {}).update({f: d for f in files})
         for fmt, files in by_format.items():  # one read and one Delta commit per format
-            r = ingest_files(spark, files, contract, fmt=fmt, settings=s)
+            r = (
+                ingest_files(spark, files, contract, fmt=fmt, settings=s)
+                if spark is not None
+                else ingest_files_embedded(files, contract, fmt=fmt, settings=s)
+            )
             report[contract.name].append(
                 {"days": len(set(files.values())), "files": r.files, "new_files": r.new_files, "rows": r.rows}
             )
@@ -153,14 +162,19 @@ def data_docs_page(start: date, end: date, settings: Settings | None = None) -> 
     return pages[-1] if pages else site / "index.html"
 
 
-def validate_to_silver(spark: SparkSession, start: date, end: date, settings: Settings | None = None) -> dict[str, Any]:
+def validate_to_silver(
+    spark: SparkSession | None, start: date, end: date, settings: Settings | None = None
+) -> dict[str, Any]:
     """Gate the bronze rows ingested in [start, end); write quarantine, and silver if the gate passes.
+    With Spark, or on the embedded engine when `spark` is None (the same suite, rules and writes).
 
     Raises ValidationFailed (result attached, also saved as JSON) when the gate fails.
     """
+    s = settings or get_settings()
+    if spark is None:
+        return _validate_embedded(start, end, s)
     from pyspark.sql import functions as F
 
-    s = settings or get_settings()
     bronze = table_path("bronze.transactions", s)
     if not is_delta(bronze):
         return {"skipped": "bronze.transactions does not exist yet", "success": True}
@@ -198,6 +212,82 @@ def validate_to_silver(spark: SparkSession, start: date, end: date, settings: Se
         rows.limit(0).write.format("delta").partitionBy("txn_date").save(silver)
     merge_into(spark, silver, rows, "t.transaction_id = s.transaction_id", update=False)
     _customers_to_silver(spark, start, end, s)
+    return result
+
+
+def _validate_embedded(start: date, end: date, s: Settings) -> dict[str, Any]:
+    """`validate_to_silver` on the embedded engine: DuckDB over bronze's files, GE on pandas, delta-rs
+    writes (quarantine replaces the interval's partitions, silver MERGEs insert-only on transaction_id)."""
+    import duckdb
+
+    from ml_platform.lake.delta_log import DeltaView, read_table, snapshot
+    from ml_platform.lake.rows import insert_new, replace_where
+    from ml_platform.validation.gate import run_gate_embedded
+
+    bronze = table_path("bronze.transactions", s)
+    snap = snapshot(bronze)
+    if snap is None:
+        return {"skipped": "bronze.transactions does not exist yet", "success": True}
+    interval_days = days_in(start, end)
+    wanted = {d.isoformat() for d in interval_days}
+    batch = read_table(snap, where={"ingest_date": wanted})
+    if batch.num_rows == 0:
+        return {"skipped": f"no transactions ingested for [{start}, {end})", "success": True}
+    before = sorted(
+        {
+            v
+            for a in snap.files.values()
+            if (v := (a.get("partitionValues") or {}).get("ingest_date")) and v < str(start)
+        }
+    )
+    expected = None
+    if before:
+        per_day = read_table(snap, where={"ingest_date": {before[-1]}}, columns=["load_id"]).num_rows
+        n = len(interval_days)
+        expected = int(per_day * s.row_count_min_ratio * n), int(per_day * s.row_count_max_ratio * n) + 1
+    outcome = run_gate_embedded(
+        batch,
+        RuleContext(interval_end=end_of(end - timedelta(days=1)), amount_max=s.amount_max),
+        quarantine_max_share=s.quarantine_max_share,
+        rows_expected=expected,
+        docs_root=s.reports_dir / "gx",
+        run_name=gate_run_name(start, end),
+    )
+    result = outcome.result
+    result["interval"] = [start.isoformat(), end.isoformat()]
+    result_path = save_result(result, gate_result_path(start, end, s))
+    result["result_path"] = str(result_path)
+    days_sql = ", ".join(f"'{d}'" for d in sorted(wanted))
+    replace_where(
+        table_path("quarantine.transactions", s),
+        outcome.quarantine,
+        f"ingest_date IN ({days_sql})",
+        partition_by=["ingest_date"],
+    )
+    if not outcome.success:
+        raise ValidationFailed(
+            f"gate failed for [{start}, {end}): {'; '.join(result['failures'])} (result: {result_path})", result
+        )
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("valid", outcome.valid)
+        cols = ", ".join(f'"{c}"' for c in [*TRANSACTIONS.names, "load_id"])
+        rows = con.sql(f"SELECT {cols}, CAST(transaction_ts AS DATE) AS txn_date FROM valid").to_arrow_table()
+        insert_new(table_path("silver.transactions", s), rows, "transaction_id", partition_by=["txn_date"])
+        customers = snapshot(table_path("bronze.customers", s))
+        if customers is not None:
+            DeltaView(customers).register_in(con, "bronze_customers")
+            names = ", ".join(f'"{c}"' for c in CUSTOMERS.names)
+            latest = con.sql(
+                f"SELECT {names} FROM bronze_customers WHERE customer_id IS NOT NULL AND ingest_date < DATE '{end}' "
+                "QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY ingest_date DESC, load_id DESC) = 1"
+            ).to_arrow_table()
+            from ml_platform.lake.rows import upsert
+
+            upsert(table_path("silver.customers", s), latest, "customer_id")
+    finally:
+        con.close()
     return result
 
 
@@ -258,13 +348,19 @@ def parse_steps(steps: str) -> list[str]:
 
 
 def data_plane_engine(steps: str = ",".join(DATA_PLANE_STEPS), settings: Settings | None = None) -> EngineChoice:
-    """The engine of a data-plane run of `steps`: Spark when it ingests or validates (the bronze
-    reads, the Great Expectations gate and the silver MERGEs are Spark; the snapshots inside that
-    job still take `features_engine`'s choice), else the feature snapshot's engine, so a
-    features-only run on the embedded engine starts no JVM."""
-    if set(parse_steps(steps)) - {"features"}:
-        return EngineChoice("spark", f"steps {steps}: ingest and the gate run on Spark")
-    return features_engine(settings)
+    """The engine of a data-plane run of `steps`: when it ingests or validates,
+    `ML_PLATFORM_ENGINE_DATA_PLANE`'s choice on silver.transactions (Spark when the snapshots of the
+    same run need Spark), else the feature snapshot's engine. On the embedded engine the job starts
+    no JVM."""
+    s = settings or get_settings()
+    wanted = set(parse_steps(steps))
+    features = features_engine(s) if "features" in wanted else None
+    if not wanted - {"features"}:
+        return features  # type: ignore[return-value]
+    plane = choose_engine("data_plane", [table_path("silver.transactions", s)], s)
+    if plane.engine == "embedded" and features is not None and features.engine == "spark":
+        return EngineChoice("spark", f"the feature snapshots need Spark ({features.reason})")
+    return plane
 
 
 def build_feature_snapshots(
@@ -347,7 +443,7 @@ def publish_if_newest(spark: SparkSession, snapshot: date, settings: Settings | 
 
 
 def run_days(
-    spark: SparkSession,
+    spark: SparkSession | None,
     start: date,
     end: date,
     *,

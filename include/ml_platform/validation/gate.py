@@ -1,6 +1,9 @@
 """The bronze -> silver gate: run the GE suite, route failing rows to quarantine, decide.
 
-`run_gate` never writes silver. It returns the valid rows, the quarantined rows (with the names
+Two engines, one suite: `run_gate` takes a Spark DataFrame (GE's Spark data source, the rules'
+Spark predicates), `run_gate_embedded` an Arrow table (GE's pandas data source, the rules' DuckDB
+predicates); both return the same result for the same rows (tests/spark/test_plane_parity.py).
+Neither writes silver. It returns the valid rows, the quarantined rows (with the names
 of the rules each broke) and a JSON-able result; the caller writes quarantine always and
 silver only when `result["success"]` is true. The run fails when a table-level expectation
 fails, when the quarantined share exceeds the configured maximum, or when GE and the Spark
@@ -18,14 +21,15 @@ from ml_platform.contracts import TRANSACTIONS
 from ml_platform.validation.rules import ROW_RULES, RuleContext
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame
 SUITE_NAME = "transactions_bronze_to_silver"
 
 
 @dataclass
 class GateOutcome:
-    valid: DataFrame
-    quarantine: DataFrame
+    valid: Any  # Spark DataFrame (run_gate) or Arrow table (run_gate_embedded)
+    quarantine: Any  # the same, with `failed_rules`
     result: dict[str, Any]
 
     @property
@@ -63,7 +67,10 @@ def _validate_with_ge(
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # task logs, not a terminal
-    ds = context.data_sources.add_or_update_spark(name="lake")
+    if type(df).__module__.startswith("pandas"):  # the embedded engine's batch
+        ds = context.data_sources.add_or_update_pandas(name="lake_embedded")
+    else:
+        ds = context.data_sources.add_or_update_spark(name="lake")
     asset = next((a for a in ds.assets if a.name == "bronze_transactions"), None) or ds.add_dataframe_asset(
         "bronze_transactions"
     )
@@ -135,20 +142,36 @@ def run_gate(
     quarantine = flagged.where(F.size("failed_rules") > 0)
     valid = flagged.where(F.size("failed_rules") == 0).drop("failed_rules")
     quarantined = quarantine.count()
-    share = quarantined / rows if rows else 0.0
 
+    counts = {r.name: int(counts_row[r.name] or 0) for r in ROW_RULES}
+    result = _result(rows_in, rows, quarantined, counts, ge_results, docs, ctx, quarantine_max_share, run_name)
+    return GateOutcome(valid=valid, quarantine=quarantine, result=result)
+
+
+def _result(
+    rows_in: int,
+    rows: int,
+    quarantined: int,
+    counts: dict[str, int],
+    ge_results: dict[str, dict[str, Any]],
+    docs: str | None,
+    ctx: RuleContext,
+    quarantine_max_share: float,
+    run_name: str,
+) -> dict[str, Any]:
+    """The gate's JSON-able result: per-rule counts beside GE's, table checks, failures, the verdict."""
+    share = quarantined / rows if rows else 0.0
     rules: dict[str, Any] = {}
     mismatches = []
     for r in ROW_RULES:
         ge = ge_results.get(r.name, {})
-        spark_count = int(counts_row[r.name] or 0)
         rules[r.name] = {
             "description": r.description,
-            "quarantined": spark_count,
+            "quarantined": counts[r.name],
             "ge_unexpected_count": ge.get("unexpected_count"),
             "ge_success": ge.get("success"),
         }
-        if ge.get("unexpected_count") != spark_count:
+        if ge.get("unexpected_count") != counts[r.name]:
             mismatches.append(r.name)
     table_checks = {k: v for k, v in ge_results.items() if k not in rules}
     failures = [
@@ -160,7 +183,7 @@ def run_gate(
         failures.append(f"quarantined share {share:.2%} is above the maximum {quarantine_max_share:.2%}")
     if mismatches:
         failures.append(f"GE and quarantine counts disagree for {', '.join(mismatches)}")
-    result = {
+    return {
         "suite": SUITE_NAME,
         "run_name": run_name,
         "interval_end": ctx.interval_end.isoformat(),
@@ -176,6 +199,59 @@ def run_gate(
         "success": not failures,
         "data_docs": docs,
     }
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def run_gate_embedded(
+    batch: pa.Table,
+    ctx: RuleContext,
+    *,
+    quarantine_max_share: float,
+    rows_expected: tuple[int, int] | None = None,
+    docs_root: Path | None = None,
+    run_name: str = "gate",
+) -> GateOutcome:
+    """`run_gate` on the embedded engine: one bronze batch as Arrow, the rules' DuckDB predicates,
+    GE on the pandas frame of the same rows. `valid` and `quarantine` are Arrow tables (quarantine's
+    `failed_rules` joined by commas, in rule order, as the Spark gate writes it)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("batch", batch)
+        names = ", ".join(_q(c) for c in TRANSACTIONS.names)
+        # exact duplicate rows (same values in every contract column): one copy kept, as Spark's
+        # dropDuplicates; of copies from several files, the first ingested
+        con.execute(
+            f"CREATE TABLE deduped AS SELECT * FROM batch QUALIFY row_number() OVER "
+            f"(PARTITION BY {names} ORDER BY ingest_date, load_id, source_file) = 1"
+        )
+        cases = ", ".join(f"CASE WHEN ({r.sql(ctx)}) THEN '{r.name}' END" for r in ROW_RULES)
+        con.execute(
+            f"CREATE TABLE flagged AS SELECT *, list_filter([{cases}], lambda x: x IS NOT NULL) AS _f FROM deduped"
+        )
+        sums = ", ".join(f"count(*) FILTER (WHERE list_contains(_f, '{r.name}')) AS {_q(r.name)}" for r in ROW_RULES)
+        counts_row = con.execute(f"SELECT count(*) AS _rows, {sums} FROM flagged").fetchall()[0]
+        rows = int(counts_row[0])
+        counts = {r.name: int(counts_row[i + 1] or 0) for i, r in enumerate(ROW_RULES)}
+        others = ", ".join(_q(c) for c in batch.column_names)
+        quarantine = con.sql(
+            f"SELECT {others}, array_to_string(_f, ',') AS failed_rules FROM flagged WHERE len(_f) > 0"
+        ).to_arrow_table()
+        valid = con.sql(f"SELECT {others} FROM flagged WHERE len(_f) = 0").to_arrow_table()
+        frame = con.sql(f"SELECT {names} FROM deduped").to_arrow_table().to_pandas()
+    finally:
+        con.close()
+    ge_results, docs = _validate_with_ge(
+        frame, [r.expectation(ctx) for r in ROW_RULES] + _table_expectations(rows_expected), docs_root, run_name
+    )
+    result = _result(
+        batch.num_rows, rows, quarantine.num_rows, counts, ge_results, docs, ctx, quarantine_max_share, run_name
+    )
     return GateOutcome(valid=valid, quarantine=quarantine, result=result)
 
 

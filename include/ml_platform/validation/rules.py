@@ -1,9 +1,11 @@
 """Row-level rules of the transactions gate, each defined once.
 
-A rule yields both the Great Expectations expectation (what GE checks and documents) and the
-Spark predicate that routes violating rows to quarantine. The gate checks that the two agree
-(GE's unexpected count equals the rows the predicate flags), so GE is the judge, not
-decoration beside hand-written filters.
+A rule yields the Great Expectations expectation (what GE checks and documents) and the
+predicate that routes violating rows to quarantine, once per engine: a Spark column and a DuckDB
+SQL expression (the embedded engine), side by side so they cannot drift apart unnoticed (the
+parity suite runs both on the same rows). The gate checks that GE and the predicate agree (GE's
+unexpected count equals the rows the predicate flags), so GE is the judge, not decoration beside
+hand-written filters.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class RowRule:
     description: str
     expectation: Callable[[RuleContext], Any]  # -> a GE Expectation
     violates: Callable[[RuleContext], Column]  # -> Spark predicate, true on a violating row
+    sql: Callable[[RuleContext], str]  # -> the same predicate in DuckDB SQL (over the batch's view)
 
 
 def _not_null(column: str) -> RowRule:
@@ -46,7 +49,7 @@ def _not_null(column: str) -> RowRule:
 
         return F.col(column).isNull()
 
-    return RowRule(f"{column}_not_null", f"{column} is present", expectation, violates)
+    return RowRule(f"{column}_not_null", f"{column} is present", expectation, violates, lambda ctx: f"{column} IS NULL")
 
 
 def _amount_in_range() -> RowRule:
@@ -63,7 +66,10 @@ def _amount_in_range() -> RowRule:
         a = F.col("amount")
         return a.isNotNull() & ((a <= 0) | (a > ctx.amount_max))
 
-    return RowRule("amount_in_range", "0 < amount <= amount_max", expectation, violates)
+    def sql(ctx: RuleContext) -> str:
+        return f"amount IS NOT NULL AND (amount <= 0 OR amount > {float(ctx.amount_max)!r})"
+
+    return RowRule("amount_in_range", "0 < amount <= amount_max", expectation, violates, sql)
 
 
 def _ts_not_in_future() -> RowRule:
@@ -83,8 +89,11 @@ def _ts_not_in_future() -> RowRule:
         ts = F.col("transaction_ts")
         return ts.isNotNull() & (ts >= F.lit(ctx.interval_end))
 
+    def sql(ctx: RuleContext) -> str:
+        return f"transaction_ts IS NOT NULL AND transaction_ts >= TIMESTAMPTZ '{ctx.interval_end.isoformat()}'"
+
     return RowRule(
-        "transaction_ts_not_in_future", "transaction_ts < end of the batch's last day (UTC)", expectation, violates
+        "transaction_ts_not_in_future", "transaction_ts < end of the batch's last day (UTC)", expectation, violates, sql
     )
 
 
@@ -102,7 +111,10 @@ def _channel_allowed() -> RowRule:
         c = F.col("channel")
         return c.isNotNull() & ~c.isin(*CHANNELS)
 
-    return RowRule("channel_allowed", f"channel in {', '.join(CHANNELS)} (or absent)", expectation, violates)
+    def sql(ctx: RuleContext) -> str:
+        return f"channel IS NOT NULL AND channel NOT IN ({', '.join(repr(c) for c in CHANNELS)})"
+
+    return RowRule("channel_allowed", f"channel in {', '.join(CHANNELS)} (or absent)", expectation, violates, sql)
 
 
 def _transaction_id_unique() -> RowRule:
@@ -123,6 +135,7 @@ def _transaction_id_unique() -> RowRule:
         "transaction_id unique in the batch (after exact duplicate rows are dropped)",
         expectation,
         violates,
+        lambda ctx: "transaction_id IS NOT NULL AND count(*) OVER (PARTITION BY transaction_id) > 1",
     )
 
 
