@@ -38,8 +38,53 @@ def _table(name: str):
     return df.sort_values(list(df.columns[:2])).reset_index(drop=True), table_summary(table_path(name))["version"]
 
 
+class _JavaWatch:
+    """Every `java` process among this process's descendants while the block runs (sampled every 50 ms:
+    a JVM lives seconds)."""
+
+    def __enter__(self):
+        import threading
+
+        import psutil
+
+        self.seen: set[str] = set()
+        self._stop = threading.Event()
+
+        def watch():
+            me = psutil.Process()
+            while not self._stop.wait(0.05):
+                for child in me.children(recursive=True):
+                    try:
+                        if child.name() == "java":
+                            self.seen.add(" ".join(child.cmdline()[-3:]))
+                    except psutil.Error:
+                        pass
+
+        self._thread = threading.Thread(target=watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def test_features_build_several_days_then_rerun_changes_nothing(bag, monkeypatch):
+    """On one machine a default run is the whole data plane on the embedded engine: never spark-submit,
+    no JVM anywhere in the run's process tree; reruns change nothing, old dates never republish."""
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+    def no_spark_submit(*args, **kwargs):
+        raise AssertionError("spark-submit ran on one machine, where the embedded engine runs the data plane")
+
+    monkeypatch.setattr(SparkSubmitHook, "submit", no_spark_submit)
     dag = bag.get_dag("features_build")
+    with _JavaWatch() as java:
+        _features_build_runs(dag)
+    assert not java.seen, java.seen
+
+
+def _features_build_runs(dag) -> None:
     for i in range(2):
         run = dag.test(logical_date=datetime(2025, 1, 1 + i, tzinfo=timezone.utc))
         assert str(run.state) == "success", _states(run)
@@ -55,19 +100,12 @@ def test_features_build_several_days_then_rerun_changes_nothing(bag, monkeypatch
     silver2, _ = _table("silver.transactions")
     assert feats2.equals(feats) and silver2.equals(silver)
 
-    # a features-only run (the trigger form's `steps`) on the embedded engine: the job runs with
-    # plain Python, never through spark-submit; same rows, a new version, published as the newest
+    # a features-only run (the trigger form's `steps`): same rows, a new version, published as the newest
     import json
-
-    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 
     from ml_platform.features import FeatureStore
     from ml_platform.lake.paths import table_path
 
-    def no_spark_submit(*args, **kwargs):
-        raise AssertionError("spark-submit ran for a features-only run on the embedded engine")
-
-    monkeypatch.setattr(SparkSubmitHook, "submit", no_spark_submit)
     only = dag.test(logical_date=datetime(2025, 1, 2, tzinfo=timezone.utc), run_conf={"steps": "features"})
     assert str(only.state) == "success", _states(only)
     assert _states(only)["publish_features"] == "success"
