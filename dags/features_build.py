@@ -10,11 +10,12 @@ provider's hook lists the container (connection `ML_PLATFORM_AZURE_CONN_ID`). It
 (failing rows go to `quarantine.transactions`; a failed gate fails the run and leaves silver untouched), merges
 silver, replaces the feature snapshot of the interval's last day, registers the table's spec in
 the feature registry and, when this snapshot is the newest, publishes it to the online store
-(SQLite by default, Redis with `ML_PLATFORM_ONLINE_STORE=redis`). All Spark work is one
-spark-submit against the `spark_default` connection; the feature snapshot inside it runs on the
-engine `ML_PLATFORM_ENGINE_FEATURES` picks (on one machine: DuckDB in the job's own process,
-the choice and its reason in the task log; a `steps=features` run on the embedded engine runs
-the job with plain Python: no spark-submit, no JVM). `publish_features` emits the `features`
+(SQLite by default, Redis with `ML_PLATFORM_ONLINE_STORE=redis`). The work is one job
+(`spark_jobs/data_plane.py`) on the engine `ML_PLATFORM_ENGINE_DATA_PLANE` picks, the choice and
+its reason in the task log: on one machine the embedded engine (DuckDB, GE on pandas, delta-rs)
+runs it with plain Python, no spark-submit and no JVM; with a Spark cluster it is one spark-submit
+against the `spark_default` connection (the snapshot inside it takes `ML_PLATFORM_ENGINE_FEATURES`'s
+choice). `publish_features` emits the `features`
 asset only when this run's snapshot is the newest in the table, so a backfill of old dates
 neither republishes stale values nor triggers anything downstream. Rerunning or backfilling any
 interval is safe (from the UI: the trigger dialog's Backfill option). Links:
@@ -109,7 +110,7 @@ def features_build() -> None:
             "{{ params.steps }}",
         ],
         env_vars={"ML_PLATFORM_QUARANTINE_MAX_SHARE": "{{ params.quarantine_max_share }}"},
-        engine="ml_platform.pipelines.data_plane:data_plane_engine",  # steps=features embedded: no JVM
+        engine="ml_platform.pipelines.data_plane:data_plane_engine",  # embedded: plain Python, no JVM
         engine_kwargs={"steps": "{{ params.steps }}"},
         conn_id="spark_default",
         name="features_build_{{ ds_nodash }}",

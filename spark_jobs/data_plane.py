@@ -3,10 +3,10 @@
     spark-submit spark_jobs/data_plane.py --start 2025-01-01 --end 2025-01-02 [--steps ingest,validate,features]
 
 Runs, for the half-open interval [start, end) of UTC dates: ingest of landed files -> GE gate
--> silver -> feature snapshots for the snapshot dates in [start, end - 1 day] (Spark, or the embedded
-engine in this process: ML_PLATFORM_ENGINE_FEATURES, `lake.engine`) -> the online store
-(only when the interval's last day is the newest snapshot). Ingest and the gate are Spark; a
-features-only run (`--steps features`) on the embedded engine starts no Spark session. Prints one JSON
+-> silver -> feature snapshots for the snapshot dates in [start, end - 1 day] -> the online store
+(only when the interval's last day is the newest snapshot). On the engine `data_plane_engine` picks
+(ML_PLATFORM_ENGINE_DATA_PLANE, `lake.engine`): the embedded one runs every step in this process
+with no Spark session; on Spark the snapshots may still run embedded (ML_PLATFORM_ENGINE_FEATURES). Prints one JSON
 line (prefixed `DATA_PLANE_RESULT `) with what it did. Exit 2 on a failed gate or bad input,
 with the reason on stderr.
 """

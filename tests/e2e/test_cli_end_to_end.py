@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -30,6 +31,17 @@ def test_benchmark_smoke_outputs_agree(script):
     r = _run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke"], dict(os.environ))
     assert r.returncode == 0, r.stderr[-3000:]
     assert "outputs agree" in r.stdout and "spark/duckdb:" in r.stdout
+
+
+def test_plane_benchmark_smoke_ways_agree():
+    """benchmarks/plane_ingest.py: the embedded data plane and the bare DuckDB floor write the same
+    silver and quarantine row counts (exit 1 if not)."""
+    r = _run([sys.executable, str(ROOT / "benchmarks" / "plane_ingest.py"), "--smoke"], dict(os.environ))
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    platform, floor = result["platform, embedded engine"], result["bare DuckDB (floor)"]
+    assert (platform["silver"], platform["quarantined"]) == (floor["silver"], floor["quarantined"])
+    assert platform["silver"] > 0 and platform["quarantined"] > 0
 
 
 def test_online_lookup_benchmark_smoke():
