@@ -34,7 +34,9 @@ def land(a: argparse.Namespace) -> dict[str, Any]:
 
 def _plane_session(app: str) -> tuple[Any, dict[str, str]]:
     """The data plane's engine for a CLI command (`data_plane.data_plane_engine`, said on stderr): a
-    Spark session, or None on the embedded engine (no JVM); and the choice for the result."""
+    Spark session, or None on the embedded engine (no JVM); and the choice for the result. The lake's
+    location is checked first: a bad URI fails before any engine reads or writes."""
+    check_location(get_settings().lake_uri, what="lake (ML_PLATFORM_LAKE_URI)")
     choice = data_plane.data_plane_engine("ingest,validate")
     say(f"{choice.engine} engine ({choice.reason})")
     return (spark(app) if choice.engine == "spark" else None), choice.to_json()
