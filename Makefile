@@ -20,10 +20,13 @@ test: setup  ## set up, start PostgreSQL/Redis, run every tier (two lanes at onc
 check: setup  ## the developer's loop: the unit tier, then the spark and dags tests of what changed (minutes)
 	@bash scripts/check.sh
 
-stop:  ## stop every process the demo started
+stop:  ## stop every process any demo variant started (PostgreSQL and Redis too, when it started them)
 	@bash scripts/stop.sh
+
+clean:  ## after asking: stop everything, remove the platform home and the per-user caches (YES=1: no question)
+	@bash scripts/clean.sh
 
 benchmark: setup  ## feature snapshot: Spark job vs DuckDB (ROWS=1000000 by default)
 	@source scripts/env.sh && python benchmarks/feature_snapshot.py --rows $${ROWS:-1000000}
 
-.PHONY: help setup demo test check stop benchmark
+.PHONY: help setup demo test check stop clean benchmark

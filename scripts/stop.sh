@@ -8,7 +8,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/env.sh"
 RUN="$ML_PLATFORM_HOME/run"
 [ -d "$RUN" ] || { echo "nothing to stop ($RUN does not exist)"; exit 0; }
-declare -A live
+ALL=$(( $# == 0 ))
+stop_services() {  # PostgreSQL and Redis, when a TOPOLOGY=cluster demo started them (scripts/cluster.sh)
+  [ "$ALL" = 1 ] && [ -f "$RUN/services.owned" ] || return 0
+  bash "$ROOT/scripts/services.sh" stop >/dev/null 2>&1 && echo "stopped PostgreSQL and Redis (scripts/services.sh)"
+  rm -f "$RUN/services.owned"
+}
+trap stop_services EXIT
+declare -A live=()
 for f in "$RUN"/*.pid; do
   [ -e "$f" ] || continue
   [ $# -eq 0 ] || [[ " $* " == *" $(basename "$f" .pid) "* ]] || continue
@@ -19,6 +26,7 @@ for f in "$RUN"/*.pid; do
   fi
   rm -f "$f"
 done
+[ ${#live[@]} -eq 0 ] && [ ! -f "$RUN/services.owned" ] && echo "nothing was running under $ML_PLATFORM_HOME"
 for _ in $(seq 1 40); do
   for name in "${!live[@]}"; do kill -0 "${live[$name]}" 2>/dev/null || { echo "stopped $name (${live[$name]})"; unset "live[$name]"; }; done
   [ ${#live[@]} -eq 0 ] && exit 0

@@ -129,8 +129,10 @@ class Settings(BaseSettings):
     spark_connect_port: int = Field(
         default=15002, description="Port of the Spark Connect server scripts/spark_connect.sh starts (127.0.0.1)."
     )
-    spark_shuffle_partitions: int = Field(default=8, ge=1)
-    spark_driver_memory: str = Field(default="2g")
+    spark_shuffle_partitions: int = Field(
+        default=8, ge=1, description="Shuffle partitions of a Spark session (spark.sql.shuffle.partitions; tests: 2)."
+    )
+    spark_driver_memory: str = Field(default="2g", description="Driver memory of a Spark session (spark.driver.memory).")
     spark_cores_max: int = Field(
         default=0,
         ge=0,

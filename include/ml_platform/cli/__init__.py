@@ -3,7 +3,7 @@
     ml-platform data generate   synthetic transaction files in the landing layout
     ml-platform ingest          bring your own transactions/customers file(s) into bronze
     ml-platform validate        run the GE gate for an interval: quarantine + silver
-    ml-platform features build  feature snapshots for a date range, in one Spark session
+    ml-platform features build  feature snapshots for a date range (Spark or the embedded engine)
     ml-platform features list | describe NAME | training-set | publish NAME | get NAME KEY... | skew NAME
                                 the feature store: registry, point-in-time training sets, online store
     ml-platform run             ingest -> gate -> silver -> features over a range of days
