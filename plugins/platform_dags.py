@@ -24,13 +24,15 @@ def worker_hostname() -> str:
 
 
 def task_defaults(retries: int = 1, retry_delay: timedelta = timedelta(minutes=1), **overrides: Any) -> dict[str, Any]:
-    """`default_args` of every platform DAG: retries, a bound on each try (`ML_PLATFORM_TASK_TIMEOUT_MINUTES`),
-    the failure alert, the lake's credential before each task."""
+    """`default_args` of every platform DAG: retries after `retry_delay` (`ML_PLATFORM_TASK_RETRY_DELAY_SECONDS`
+    sets one for every DAG), a bound on each try (`ML_PLATFORM_TASK_TIMEOUT_MINUTES`), the failure alert,
+    the lake's credential before each task."""
     from ml_platform.config import get_settings
 
+    delay = get_settings().task_retry_delay_seconds
     return {
         "retries": retries,
-        "retry_delay": retry_delay,
+        "retry_delay": retry_delay if delay is None else timedelta(seconds=delay),
         "execution_timeout": timedelta(minutes=get_settings().task_timeout_minutes),
         "on_failure_callback": task_failure_alert,
         "pre_execute": lake_credentials,

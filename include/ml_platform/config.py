@@ -98,6 +98,11 @@ class Settings(BaseSettings):
         "tasks use for Azure Storage instead of the ML_PLATFORM_AZURE_* secrets; the landing "
         "sensor's connection (default wasb_default).",
     )
+    task_retry_delay_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="Delay before a failed task's retry, for every DAG (default: each DAG's own, 30 s to 5 min).",
+    )
     task_timeout_minutes: float = Field(
         default=180.0,
         gt=0,

@@ -196,6 +196,35 @@ print(json.dumps({"score_date": day, "rows": len(rows), "customers": rows["custo
 
 
 @pytest.mark.timeout(1200)
+def _wait_retry_delay(engine, dag_id: str, task_id: str, seconds: float, timeout: float = 120) -> None:
+    """Until the newest serialized `dag_id` (what the scheduler schedules by) gives `task_id` a retry
+    delay of `seconds`: the restarted dag-processor has parsed it with the test's settings."""
+    import time
+
+    def delays(node, found: list) -> list:
+        if isinstance(node, dict):
+            if node.get("task_id") == task_id and "retry_delay" in node:
+                found.append(float(node["retry_delay"]))
+            for v in node.values():
+                delays(v, found)
+        elif isinstance(node, list):
+            for v in node:
+                delays(v, found)
+        return found
+
+    q = "select data from serialized_dag where dag_id = %(dag)s order by created_at desc limit 1"
+    deadline, seen = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        with engine.connect() as db:
+            row = db.exec_driver_sql(q, {"dag": dag_id}).first()
+        data = row[0] if row else None
+        seen = delays(json.loads(data) if isinstance(data, str) else data, []) if data is not None else None
+        if seen and seen[0] == seconds:
+            return
+        time.sleep(1)
+    raise AssertionError(f"{dag_id}.{task_id}'s serialized retry delay is {seen}, not {seconds} s, after {timeout} s")
+
+
 def test_a_task_killed_with_its_celery_worker_is_retried_on_the_other_without_duplicates():
     """SIGKILL the Celery worker running batch_scoring's Spark task (the worker, the task and its
     spark-submit driver): the scheduler sees the heartbeat stop, the retry runs on the other
@@ -213,10 +242,14 @@ def test_a_task_killed_with_its_celery_worker_is_retried_on_the_other_without_du
     assert home is not None and (home / "DONE").exists(), "the quick demo of this tier did not finish"
     # the demo's stack is still up (Azurite, the Spark cluster, the MLflow server, the api-server, the
     # dag-processor, the triggerer); started again: the scheduler, with a task whose heartbeat stopped
-    # 20 s ago failed (and retried), and the Celery workers without the demo's Spark Connect server, so
-    # that the Spark task is a spark-submit whose driver dies with its worker
-    stop_demo_stack(home, "scheduler", "celery-worker-1", "celery-worker-2", "spark-connect", "serve")
-    env = restart_demo_stack(home, {"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20"}, fresh_ports=False)
+    # 10 s ago failed (and retried 5 s later instead of batch_scoring's minute), and the Celery workers
+    # without the demo's Spark Connect server, so that the Spark task is a spark-submit whose driver
+    # dies with its worker
+    stop_demo_stack(
+        home, "scheduler", "dag-processor", "celery-worker-1", "celery-worker-2", "spark-connect", "serve"
+    )  # the dag-processor too: the retry delay is in the DAG it serializes
+    quick = {"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "10", "ML_PLATFORM_TASK_RETRY_DELAY_SECONDS": "5"}
+    env = restart_demo_stack(home, quick, fresh_ports=False)
     env["AIRFLOW_HOME"] = str(home / "airflow")  # scripts/airflow_api.py reads the admin password there
     py = str(Path(sys.executable))
     try:
@@ -233,10 +266,11 @@ def test_a_task_killed_with_its_celery_worker_is_retried_on_the_other_without_du
             assert r.returncode == 0, r.stderr[-2000:]
             return r.stdout.strip()
 
-        run_id = api("trigger", "batch_scoring")
         import sqlalchemy
 
         engine = sqlalchemy.create_engine(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+        _wait_retry_delay(engine, "batch_scoring", "score_snapshot", 5.0)
+        run_id = api("trigger", "batch_scoring")
         q = (
             "select state, hostname, try_number from task_instance where dag_id = 'batch_scoring' "
             "and task_id = 'score_snapshot' and run_id = %(run)s"

@@ -123,3 +123,21 @@ def test_get_settings_names_a_bad_or_unknown_variable_without_a_traceback(monkey
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_one_retry_delay_setting_overrides_every_dags_own(monkeypatch):
+    """`ML_PLATFORM_TASK_RETRY_DELAY_SECONDS` replaces each DAG's retry delay; unset, a DAG keeps its own."""
+    from datetime import timedelta
+
+    from ml_platform.config import get_settings
+    from platform_dags import task_defaults
+
+    monkeypatch.delenv("ML_PLATFORM_TASK_RETRY_DELAY_SECONDS", raising=False)
+    get_settings.cache_clear()
+    assert task_defaults(retry_delay=timedelta(minutes=1))["retry_delay"] == timedelta(minutes=1)
+    monkeypatch.setenv("ML_PLATFORM_TASK_RETRY_DELAY_SECONDS", "5")
+    get_settings.cache_clear()
+    try:
+        assert task_defaults(retry_delay=timedelta(minutes=1))["retry_delay"] == timedelta(seconds=5)
+    finally:
+        get_settings.cache_clear()
