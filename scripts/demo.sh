@@ -2,8 +2,9 @@
 # The end-to-end demo on embedded defaults (SQLite for Airflow, local Spark, a local Delta lake):
 #   1. synthetic transaction files land under $ML_PLATFORM_HOME/landing/ (one file per day)
 #   2. a Spark Connect server starts (scripts/spark_connect.sh): every Spark job below, the CLI's
-#      and the DAG tasks', is its client (no JVM per job).
-#      history: `ml-platform run` ingests, gates and snapshots the first weeks in ONE Spark job
+#      and the DAG tasks', is its client (no JVM per job); on one machine the data plane, the
+#      snapshots, training sets and batch scores run on the embedded engine and need none.
+#      history: `ml-platform run` ingests, gates and snapshots the first weeks in ONE job
 #   3. Airflow (api-server, scheduler, dag-processor, triggerer on 127.0.0.1) runs
 #      features_build for the last weeks on its schedule, then a backfill reprocesses one week
 #   4. prints the tables, runs, reports and how to open the UI. `make stop` stops Airflow.
@@ -137,7 +138,7 @@ if [ -n "${CONNECT_PID:-}" ]; then
   wait "$CONNECT_PID" || { echo "could not start the Spark Connect server (scripts/spark_connect.sh)" >&2; exit 1; }
   eval "$(cat "$CONNECT_OUT")"
 fi
-say "2/8 history $DATA_START .. $HISTORY_END: ingest -> GE gate -> silver -> weekly snapshots, one Spark job${ML_PLATFORM_SPARK_REMOTE:+ on the Spark Connect server $ML_PLATFORM_SPARK_REMOTE}"
+say "2/8 history $DATA_START .. $HISTORY_END: ingest -> GE gate -> silver -> weekly snapshots, one job (its engine below)"
 ml-platform run --start "$DATA_START" --end "$HISTORY_END" --batch-days "${HISTORY_BATCH_DAYS:-90}" --publish \
   > "$ML_PLATFORM_HOME/reports/history.json"
 
