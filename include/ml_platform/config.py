@@ -137,7 +137,9 @@ class Settings(BaseSettings):
     spark_shuffle_partitions: int = Field(
         default=8, ge=1, description="Shuffle partitions of a Spark session (spark.sql.shuffle.partitions; tests: 2)."
     )
-    spark_driver_memory: str = Field(default="2g", description="Driver memory of a Spark session (spark.driver.memory).")
+    spark_driver_memory: str = Field(
+        default="2g", description="Driver memory of a Spark session (spark.driver.memory)."
+    )
     spark_cores_max: int = Field(
         default=0,
         ge=0,
