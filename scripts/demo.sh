@@ -81,6 +81,15 @@ cd "$ROOT"
 t0=$(date +%s)
 mkdir -p "$ML_PLATFORM_HOME/run" "$ML_PLATFORM_HOME/logs"
 say() { printf '\n\033[1m== %s\033[0m  [%ss]\n' "$*" "$(( $(date +%s) - t0 ))"; }
+# Ctrl-C or SIGTERM: stop what this demo started (every process it records under run/, and
+# PostgreSQL and Redis when the cluster topology started them), then exit; a finished demo keeps running
+interrupted() {
+  trap - INT TERM
+  echo "interrupted: stopping what the demo started" >&2
+  bash "$ROOT/scripts/stop.sh" >&2
+  exit 130
+}
+trap interrupted INT TERM
 if [ "$TOPOLOGY" = cluster ]; then
   eval "$(bash scripts/cluster.sh start)"
   SPARK_CONNECT=0  # every Spark job is its own application on the standalone cluster

@@ -137,3 +137,42 @@ def test_tables_it_cannot_write_correctly_are_refused(spark, tmp_path):
     )
     with pytest.raises(UnsupportedTable, match="deletion vectors"):
         replace_partitions(path, _rows(date(2025, 1, 1), range(3), 0.0), ["snapshot_date"])
+
+
+def test_every_tenth_commit_leaves_a_checkpoint_that_spark_delta_rs_and_the_reader_start_from(spark, tmp_path):
+    """Twelve commits of the embedded writer to a row-tracking table: a checkpoint at version 10 (the
+    default `delta.checkpointInterval`); with commits 0-9 deleted, as log clean-up does, the reader
+    (which must then start from the checkpoint), Spark and delta-rs see the same rows, row ids and
+    high-water mark as before; the writer continues after it."""
+    import shutil
+
+    from deltalake import DeltaTable
+
+    path = str(tmp_path / "features")
+    for i in range(12):
+        replace_partitions(
+            path,
+            _rows(date(2025, 1, 1 + i), range(3), float(i)),
+            ["snapshot_date"],
+            properties=FEATURE_TABLE_PROPERTIES,
+        )
+    log = tmp_path / "features" / "_delta_log"
+    assert (log / f"{10:020d}.checkpoint.parquet").is_file() and (log / "_last_checkpoint").is_file()
+    before = snapshot(path)
+    tracked = _tracked(spark, path).sort_values(["snapshot_date", "customer_id"]).reset_index(drop=True)
+
+    pruned = tmp_path / "pruned"
+    shutil.copytree(tmp_path / "features", pruned)
+    for v in range(10):
+        (pruned / "_delta_log" / f"{v:020d}.json").unlink()
+    after = snapshot(str(pruned))
+    assert after.version == 11 and after.files == before.files
+    assert after.row_id_high_water_mark == before.row_id_high_water_mark == 35
+    assert after.in_commit_timestamp == before.in_commit_timestamp
+    again = _tracked(spark, str(pruned)).sort_values(["snapshot_date", "customer_id"]).reset_index(drop=True)
+    assert again.equals(tracked) and again["rid"].is_unique
+    assert DeltaTable(str(pruned)).version() == 11 and len(DeltaTable(str(pruned)).file_uris()) == 12
+
+    v = replace_partitions(str(pruned), _rows(date(2025, 2, 1), range(2), 99.0), ["snapshot_date"])
+    assert v == 12 and snapshot(str(pruned)).row_id_high_water_mark == 37
+    assert len(_tracked(spark, str(pruned))) == 38

@@ -118,6 +118,10 @@ def test_the_gate_and_silver_agree_on_both_engines_over_two_batches(spark, tmp_p
     assert len(silver) == 202 + 20 and [r["amount"] for r in silver if r["transaction_id"] == f"{DAY}-5"] == [15.0]
     names = {r["customer_id"]: r["region"] for r in _rows(spark, homes["embedded"], "silver.customers")}
     assert names == {"c1": "west", "c2": "south", "c3": "east", "c9": "north"}
+    from ml_platform.lake.delta_log import snapshot
+
+    for name in TABLES:  # delta-rs checkpoints them every 10 commits, as Spark's default
+        assert snapshot(table_path(name, homes["embedded"])).configuration["delta.checkpointInterval"] == "10"
 
 
 _ODD = (

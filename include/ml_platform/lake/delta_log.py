@@ -10,7 +10,8 @@ break point-in-time ties. This module implements the part of the Delta protocol 
   then the JSON commits after it; the live files with their row-tracking fields, the protocol,
   the metadata, the row-id high-water mark and the last in-commit timestamp;
 - writing: Parquet data files (no partition columns in them, as Spark writes them) and one JSON
-  commit that removes the replaced partitions' files and adds the new ones, with `baseRowId` /
+  commit that removes the replaced partitions' files and adds the new ones (every
+  `delta.checkpointInterval` commits, 10 by default as Spark's, a classic checkpoint by delta-rs), with `baseRowId` /
   `defaultRowCommitVersion`, the new `delta.rowTracking` high-water mark, and `commitInfo` first
   with a strictly increasing `inCommitTimestamp`. The commit file is created atomically only if
   absent (locally a hard link of a complete file, `os.link`; in Azure Storage one upload with
@@ -32,6 +33,7 @@ it writes (`tests/spark/test_delta_log.py`, on Azurite `tests/azure/test_azure_l
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import time
@@ -50,6 +52,7 @@ from ml_platform.lake.storage import is_remote
 if TYPE_CHECKING:
     import pyarrow as pa
 
+log = logging.getLogger(__name__)
 ROW_TRACKING_DOMAIN = "delta.rowTracking"
 #: Writer features this writer honours (the legacy ones implied by writer version 7 tables included:
 #: an appendOnly table is refused at write time, invariants are not written by the platform).
@@ -774,7 +777,29 @@ def replace_partitions(
             }
         )
     _put_if_absent(root / "_delta_log" / f"{version:020d}.json", "".join(json.dumps(a) + "\n" for a in actions))
+    interval = int(config.get("delta.checkpointInterval") or DEFAULT_CHECKPOINT_INTERVAL)
+    if version > 0 and version % max(interval, 1) == 0:
+        checkpoint(path, version)
     return version
+
+
+#: Spark's default `delta.checkpointInterval`: a checkpoint every 10 commits
+DEFAULT_CHECKPOINT_INTERVAL = 10
+
+
+def checkpoint(path: str | Path, version: int) -> bool:
+    """Write a classic checkpoint of `version` (delta-rs's `create_checkpoint`: it keeps the add
+    actions' row-tracking fields and the domain metadata, `tests/spark/test_delta_log.py`) and
+    `_last_checkpoint`, so readers replay at most `delta.checkpointInterval` commits. A failure is
+    logged and returns False: the commit already stands, and the next interval tries again."""
+    from ml_platform.lake.reader import delta_table
+
+    try:
+        delta_table(str(path), version=version).create_checkpoint()
+    except Exception as e:  # noqa: BLE001 - a missing checkpoint slows reads, it never loses data
+        log.warning("no checkpoint of %s at version %d: %s", path, version, str(e)[:300])
+        return False
+    return True
 
 
 def _write_parquet(target: Any, part: pa.Table) -> tuple[int, int]:

@@ -28,9 +28,13 @@ def delta_table(path: str, version: int | None = None) -> Any:
 
 
 def write_delta(path: str, data: Any, **kwargs: Any) -> None:
-    """delta-rs `write_deltalake` to `path` with the location's storage options."""
+    """delta-rs `write_deltalake` to `path` with the location's storage options. A table created here
+    gets `delta.checkpointInterval=10` (Spark's default; delta-rs's own is 100), so readers replay at
+    most ten commits after the newest checkpoint, which delta-rs writes after its commits."""
     from deltalake import write_deltalake
 
+    if not table_exists(path):
+        kwargs["configuration"] = {"delta.checkpointInterval": "10", **(kwargs.get("configuration") or {})}
     write_deltalake(path, data, storage_options=delta_options(path) if is_remote(path) else None, **kwargs)
 
 
