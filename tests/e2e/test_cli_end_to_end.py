@@ -44,6 +44,15 @@ def test_plane_benchmark_smoke_ways_agree():
     assert platform["silver"] > 0 and platform["quarantined"] > 0
 
 
+def test_delta_log_benchmark_smoke_reads_the_same_state_from_fewer_files():
+    """benchmarks/delta_log_read.py: with the writer's checkpoints a read opens at most ten log files
+    and sees the state a full replay sees (exit 1 if not)."""
+    r = _run([sys.executable, str(ROOT / "benchmarks" / "delta_log_read.py"), "--smoke"], dict(os.environ))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    files = [int(ln.split()[-4]) for ln in r.stdout.splitlines() if "log files read" in ln]
+    assert files[0] <= 10 < files[1] == 30, r.stdout
+
+
 def test_online_lookup_benchmark_smoke():
     args = [sys.executable, str(ROOT / "benchmarks" / "online_lookup.py"), "--smoke"]
     if os.environ.get("ML_PLATFORM_TEST_REDIS_URL"):
