@@ -25,7 +25,6 @@ from ml_platform.lake.storage import is_remote, open_binary
 if TYPE_CHECKING:
     import pyarrow as pa
 
-_ARROW_TYPES = {"string": "string", "double": "float64", "int": "int32", "timestamp": "timestamp", "date": "date32"}
 _DUCK = {"string": "VARCHAR", "double": "DOUBLE", "int": "INTEGER", "timestamp": "TIMESTAMPTZ", "date": "DATE"}
 #: Java DateTimeFormatter letters (Spark's `--timestamp-format`): the strptime equivalent, and the
 #: text Spark's parser accepts for it (a doubled letter is exactly two digits, a single one one or two)
@@ -193,7 +192,6 @@ def conform_sql(
         )
     select, checks = [], []
     for c in contract.columns:
-        target = _ARROW_TYPES[c.spark_type]
         if c.name.lower() not in present:
             select.append(f"CAST(NULL AS {_DUCK[c.spark_type]}) AS {_q(c.name)}")
             continue
@@ -201,7 +199,7 @@ def conform_sql(
         raw = _q(name)
         cast = cast_sql(raw, types[name], c.spark_type, timestamp_format)
         select.append(f"{cast} AS {_q(c.name)}")
-        if target != "string":
+        if c.spark_type != "string":
             checks.append((c.name, raw, cast))
     return ", ".join(select), checks
 

@@ -11,11 +11,7 @@ from ml_platform.lake.reader import delta_table, table_exists, write_delta
 def replace_rows(path: str, data: Any, column: str, value: str, *, add_columns: bool = False) -> None:
     """Replace the rows whose `column` equals `value` by `data` in one commit (creates the table);
     `add_columns`: columns of `data` the table lacks are added (older rows read them as null)."""
-    if table_exists(path):
-        extra = {"schema_mode": "merge"} if add_columns else {}
-        write_delta(path, data, mode="overwrite", predicate=f"{column} = '{value}'", **extra)
-    else:
-        write_delta(path, data, mode="append")
+    replace_where(path, data, f"{column} = '{value}'", add_columns=add_columns)
 
 
 def append(path: str, data: Any, *, partition_by: list[str] | None = None) -> None:
@@ -23,11 +19,14 @@ def append(path: str, data: Any, *, partition_by: list[str] | None = None) -> No
     write_delta(path, data, mode="append", partition_by=partition_by)
 
 
-def replace_where(path: str, data: Any, predicate: str, *, partition_by: list[str] | None = None) -> None:
+def replace_where(
+    path: str, data: Any, predicate: str, *, partition_by: list[str] | None = None, add_columns: bool = False
+) -> None:
     """Replace the rows matching `predicate` (SQL) by `data` in one commit, as Spark's `replaceWhere`
-    (creates the table, partitioned by `partition_by`)."""
+    (creates the table, partitioned by `partition_by`); `add_columns` as in `replace_rows`."""
     if table_exists(path):
-        write_delta(path, data, mode="overwrite", predicate=predicate)
+        extra = {"schema_mode": "merge"} if add_columns else {}
+        write_delta(path, data, mode="overwrite", predicate=predicate, **extra)
     else:
         write_delta(path, data, mode="append", partition_by=partition_by)
 

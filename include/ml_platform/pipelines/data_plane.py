@@ -32,7 +32,7 @@ from ml_platform.features.store import FeatureStore
 from ml_platform.lake.delta_sql import is_delta, merge_into
 from ml_platform.lake.engine import EngineChoice, choose_engine
 from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES, table_path
-from ml_platform.validation.gate import run_gate, save_result
+from ml_platform.validation.gate import GateOutcome, run_gate, save_result
 from ml_platform.validation.rules import RuleContext
 
 if TYPE_CHECKING:
@@ -138,10 +138,30 @@ def _expected_rows(spark: SparkSession, bronze: str, start: date, ndays: int, s:
         .limit(1)
         .collect()
     )
-    if not prev:
-        return None
-    per_day = prev[0]["count"]
+    return _row_band(prev[0]["count"], ndays, s) if prev else None
+
+
+def _row_band(per_day: int, ndays: int, s: Settings) -> tuple[int, int]:
+    """The rows a batch of `ndays` may hold, from the previous landed day's `per_day`."""
     return int(per_day * s.row_count_min_ratio * ndays), int(per_day * s.row_count_max_ratio * ndays) + 1
+
+
+def _record_gate(outcome: GateOutcome, start: date, end: date, s: Settings) -> dict[str, Any]:
+    """The gate's result with its interval, saved as JSON (either engine's run)."""
+    result = outcome.result
+    result["interval"] = [start.isoformat(), end.isoformat()]
+    result["result_path"] = str(save_result(result, gate_result_path(start, end, s)))
+    return result
+
+
+def _fail_unless_passed(outcome: GateOutcome, start: date, end: date) -> None:
+    """`ValidationFailed` (the result attached) when the gate failed: silver stays untouched."""
+    if not outcome.success:
+        result = outcome.result
+        raise ValidationFailed(
+            f"gate failed for [{start}, {end}): {'; '.join(result['failures'])} (result: {result['result_path']})",
+            result,
+        )
 
 
 def gate_run_name(start: date, end: date) -> str:
@@ -192,20 +212,14 @@ def validate_to_silver(
         docs_root=s.reports_dir / "gx",
         run_name=gate_run_name(start, end),
     )
-    result = outcome.result
-    result["interval"] = [start.isoformat(), end.isoformat()]
-    result_path = save_result(result, gate_result_path(start, end, s))
-    result["result_path"] = str(result_path)
+    result = _record_gate(outcome, start, end, s)
     _replace_partitions(
         outcome.quarantine.withColumn("failed_rules", F.array_join("failed_rules", ",")),
         table_path("quarantine.transactions", s),
         "ingest_date",
         interval_days,
     )
-    if not outcome.success:
-        raise ValidationFailed(
-            f"gate failed for [{start}, {end}): {'; '.join(result['failures'])} (result: {result_path})", result
-        )
+    _fail_unless_passed(outcome, start, end)
     silver = table_path("silver.transactions", s)
     rows = outcome.valid.select(*TRANSACTIONS.names, "load_id").withColumn("txn_date", F.to_date("transaction_ts"))
     if not is_delta(silver):
@@ -221,7 +235,7 @@ def _validate_embedded(start: date, end: date, s: Settings) -> dict[str, Any]:
     import duckdb
 
     from ml_platform.lake.delta_log import DeltaView, read_table, snapshot
-    from ml_platform.lake.rows import insert_new, replace_where
+    from ml_platform.lake.rows import insert_new, replace_where, upsert
     from ml_platform.validation.gate import run_gate_embedded
 
     bronze = table_path("bronze.transactions", s)
@@ -243,8 +257,7 @@ def _validate_embedded(start: date, end: date, s: Settings) -> dict[str, Any]:
     expected = None
     if before:
         per_day = read_table(snap, where={"ingest_date": {before[-1]}}, columns=["load_id"]).num_rows
-        n = len(interval_days)
-        expected = int(per_day * s.row_count_min_ratio * n), int(per_day * s.row_count_max_ratio * n) + 1
+        expected = _row_band(per_day, len(interval_days), s)
     outcome = run_gate_embedded(
         batch,
         RuleContext(interval_end=end_of(end - timedelta(days=1)), amount_max=s.amount_max),
@@ -253,10 +266,7 @@ def _validate_embedded(start: date, end: date, s: Settings) -> dict[str, Any]:
         docs_root=s.reports_dir / "gx",
         run_name=gate_run_name(start, end),
     )
-    result = outcome.result
-    result["interval"] = [start.isoformat(), end.isoformat()]
-    result_path = save_result(result, gate_result_path(start, end, s))
-    result["result_path"] = str(result_path)
+    result = _record_gate(outcome, start, end, s)
     days_sql = ", ".join(f"'{d}'" for d in sorted(wanted))
     replace_where(
         table_path("quarantine.transactions", s),
@@ -264,10 +274,7 @@ def _validate_embedded(start: date, end: date, s: Settings) -> dict[str, Any]:
         f"ingest_date IN ({days_sql})",
         partition_by=["ingest_date"],
     )
-    if not outcome.success:
-        raise ValidationFailed(
-            f"gate failed for [{start}, {end}): {'; '.join(result['failures'])} (result: {result_path})", result
-        )
+    _fail_unless_passed(outcome, start, end)
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -283,8 +290,6 @@ def _validate_embedded(start: date, end: date, s: Settings) -> dict[str, Any]:
                 f"SELECT {names} FROM bronze_customers WHERE customer_id IS NOT NULL AND ingest_date < DATE '{end}' "
                 "QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY ingest_date DESC, load_id DESC) = 1"
             ).to_arrow_table()
-            from ml_platform.lake.rows import upsert
-
             upsert(table_path("silver.customers", s), latest, "customer_id")
     finally:
         con.close()
