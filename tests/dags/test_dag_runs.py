@@ -39,8 +39,9 @@ def _table(name: str):
 
 
 class _JavaWatch:
-    """Every `java` process among this process's descendants while the block runs (sampled every 50 ms:
-    a JVM lives seconds)."""
+    """Every `java` process that appears among this process's descendants while the block runs
+    (sampled every 50 ms: a JVM lives seconds); one already running before it, such as another
+    tier's Spark session in the same pytest process, is not the block's."""
 
     def __enter__(self):
         import threading
@@ -49,13 +50,14 @@ class _JavaWatch:
 
         self.seen: set[str] = set()
         self._stop = threading.Event()
+        me = psutil.Process()
+        before = {c.pid for c in me.children(recursive=True)}
 
         def watch():
-            me = psutil.Process()
             while not self._stop.wait(0.05):
                 for child in me.children(recursive=True):
                     try:
-                        if child.name() == "java":
+                        if child.pid not in before and child.name() == "java":
                             self.seen.add(" ".join(child.cmdline()[-3:]))
                     except psutil.Error:
                         pass
