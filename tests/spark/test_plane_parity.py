@@ -146,6 +146,12 @@ _ODD = (
     [
         ("odd.csv", _ODD.encode(), {}),
         ("bom.csv", b"\xef\xbb\xbf" + _ODD.encode(), {}),
+        # columns named like the embedded engine's own (the file read, DuckDB's `filename`)
+        (
+            "clash.csv",
+            b"customer_id,transaction_id,transaction_ts,amount,__file,filename\nc1,t1,2025-04-30,1,x,y\n",
+            {},
+        ),
         (
             "ws.txt",
             b"customer_id transaction_id transaction_ts amount channel\nc1 t1 2025-04-30T10:00:00 4.5 store\n"
@@ -188,6 +194,8 @@ def _parquet_inputs(folder: Path) -> None:
                    folder / "b.parquet")  # fmt: skip
     pq.write_table(pa.table({"customer_id": ["c4"], "transaction_id": ["t4"], "transaction_ts": ["2025-04-30 12:00:00"],
                              "amount": pa.array([7], pa.int64())}), folder / "c.parquet")  # fmt: skip
+    pq.write_table(pa.table({"customer_id": ["c5"], "transaction_id": ["t5"], "transaction_ts": ["2025-04-30 13:00:00"],
+                             "amount": [8.0], "filename": ["f"], "__file": ["g"]}), folder / "d.parquet")  # fmt: skip
 
 
 def test_both_engines_read_parquet_files_of_several_types_into_the_same_rows(spark, tmp_path):
@@ -197,7 +205,7 @@ def test_both_engines_read_parquet_files_of_several_types_into_the_same_rows(spa
         for f in sorted((tmp_path / "in").glob("*.parquet")):  # each alone: their types differ
             _ingest(spark, engine, {str(f): DAY}, fmt="parquet", settings=s)
     _same_tables(spark, homes)
-    assert len(_rows(spark, homes["embedded"], "bronze.transactions")) == 4
+    assert len(_rows(spark, homes["embedded"], "bronze.transactions")) == 5
 
 
 def _cut_parquet(folder: Path) -> None:

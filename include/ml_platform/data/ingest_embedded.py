@@ -149,39 +149,50 @@ def _whitespace_table(path: str) -> pa.Table:
     return pa.table({h: [r[i] if i < len(r) else None for r in rows] for i, h in enumerate(header)})
 
 
-def _register_sources(con: Any, copies: dict[str, str], fmt: str, delimiter: str) -> list[tuple[str, list[str]]]:
+def _free_name(con: Any, relation: str) -> str:
+    """A column name for the file read that none of `relation`'s own columns has (DuckDB compares
+    names without case): a file may well carry a `__file` or `filename` column of its own."""
+    taken = {c.lower() for c in con.sql(f"SELECT * FROM {relation} LIMIT 0").columns}
+    name = "__file"
+    while name in taken:
+        name += "_"
+    return name
+
+
+def _register_sources(con: Any, copies: dict[str, str], fmt: str, delimiter: str) -> list[tuple[str, list[str], str]]:
     """One DuckDB view per read (all Parquet files at once, schemas merged; each CSV on its own, with
-    its own header), each with the column `__file` (the local path read); [(view, [original files])]."""
+    its own header), each with a column naming the local path read, under a name the files do not
+    use; [(view, [original files], that column)]."""
     views = []
     if fmt == "parquet":
-        paths = ", ".join(_lit(p) for p in copies.values())
-        con.execute(
-            f"CREATE VIEW src0 AS SELECT * RENAME (filename AS __file) FROM read_parquet([{paths}], "
-            "union_by_name = true, filename = true)"
-        )
-        return [("src0", list(copies))]
+        read = f"read_parquet([{', '.join(_lit(p) for p in copies.values())}], union_by_name = true"
+        column = _free_name(con, read + ")")
+        con.execute(f"CREATE VIEW src0 AS SELECT * FROM {read}, filename = {_lit(column)})")
+        return [("src0", list(copies), column)]
     for i, (original, local) in enumerate(copies.items()):
         view = f"src{i}"
         if delimiter.strip() == "" and delimiter != "":
             con.register(f"{view}_ws", _whitespace_table(local))
-            con.execute(f"CREATE VIEW {view} AS SELECT *, {_lit(local)} AS __file FROM {view}_ws")
+            read = f"{view}_ws"
         else:
-            con.execute(
-                f"CREATE VIEW {view} AS SELECT *, {_lit(local)} AS __file FROM read_csv({_lit(local)}, "
-                f"header = true, all_varchar = true, delim = {_lit(delimiter)}, null_padding = true)"
+            read = (
+                f"read_csv({_lit(local)}, header = true, all_varchar = true, delim = {_lit(delimiter)}, "
+                "null_padding = true)"
             )
-        views.append((view, [original]))
+        column = _free_name(con, read)
+        con.execute(f"CREATE VIEW {view} AS SELECT *, {_lit(local)} AS {_q(column)} FROM {read}")
+        views.append((view, [original], column))
     return views
 
 
 def conform_sql(
-    con: Any, view: str, contract: Contract, timestamp_format: str | None, source: str
+    con: Any, view: str, contract: Contract, timestamp_format: str | None, source: str, file_column: str
 ) -> tuple[str, list[tuple[str, str, str]]]:
     """The SELECT list casting `view`'s columns to `contract` (missing optional columns as NULL), and
-    the columns to check for readability [(contract column, raw expression, cast expression)].
-    `DataContractError` names a missing required column."""
+    the columns to check for readability [(contract column, raw expression, cast expression)];
+    `file_column` is the view's own, not the file's. `DataContractError` names a missing required column."""
     described = con.sql(f"SELECT * FROM {view} LIMIT 0")
-    found = [c for c in described.columns if c != "__file"]
+    found = [c for c in described.columns if c != file_column]
     types = dict(zip(described.columns, [str(t) for t in described.types]))
     present = {c.lower(): c for c in found}
     missing = [c for c in contract.required if c.lower() not in present]
@@ -309,13 +320,13 @@ def ingest_files_embedded(
             }
             con.register("tags", pa.table(tags))
             selects = []
-            for view, originals in _register_sources(con, copies, fmt, delimiter):
+            for view, originals, column in _register_sources(con, copies, fmt, delimiter):
                 source = ", ".join(originals[:3])
-                select, checks = conform_sql(con, view, contract, timestamp_format, source)
+                select, checks = conform_sql(con, view, contract, timestamp_format, source, column)
                 _check_readable(con, view, checks, contract, source)
                 selects.append(
                     f"SELECT {select}, t.source_file, t.load_id, t.ingest_date FROM {view} v "
-                    f"JOIN tags t ON v.__file = t.__file"
+                    f"JOIN tags t ON v.{_q(column)} = t.__file"
                 )
             out = con.sql(" UNION ALL ".join(selects)).to_arrow_table().cast(bronze_schema(contract))
         finally:
