@@ -242,8 +242,14 @@ _HEAD = "customer_id,transaction_id,transaction_ts,amount\n"
          r"t\.csv is not UTF-8: byte 0xe9 at offset 52 \(line 2\)"),
         (_cut_parquet, "parquet", r"cut\.parquet is not a readable Parquet file"),
         (_disagreeing_parquet, "parquet", r"column amount is double in .*a\.parquet but string in .*b\.parquet"),
+        (lambda d: (d / "t.csv").write_text(_HEAD.replace("amount", "amount,amount") + "c1,t1,2025-04-30,1,2\n"), "csv",
+         r"t\.csv: column 'amount' appears twice in the header \(columns 4 and 5\)"),
+        (lambda d: (d / "t.csv").write_text(_HEAD.replace("amount", "Amount,amount") + "c1,t1,2025-04-30,1,2\n"), "csv",
+         r"t\.csv: column 'amount' appears twice in the header \(columns 4 and 5\)"),
+        (lambda d: (d / "t.csv").write_bytes(b""), "csv", r"t\.csv is empty: no header line with column names"),
     ],
-    ids=["missing-column", "timestamps", "amounts", "latin1", "cut-parquet", "types-disagree"],
+    ids=["missing-column", "timestamps", "amounts", "latin1", "cut-parquet", "types-disagree", "twice", "twice-by-case",
+         "empty"],
 )  # fmt: skip
 def test_both_engines_refuse_a_bad_file_with_the_same_reason_and_write_nothing(spark, tmp_path, make, fmt, problem):
     folder = tmp_path / "in"

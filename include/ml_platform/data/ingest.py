@@ -152,6 +152,37 @@ def check_utf8(files: list[str], chunk: int = 1 << 20) -> None:
                 offset += len(data)
 
 
+def header_names(line: str, delimiter: str) -> list[str]:
+    """The column names of a text file's header line (a byte order mark dropped), split as the
+    readers split it: runs of blanks for whitespace-separated text, else CSV with `delimiter`."""
+    import csv
+
+    line = line.lstrip("\ufeff").rstrip("\r\n")
+    if delimiter.strip() == "" and delimiter != "":
+        return line.split()
+    return next(csv.reader([line], delimiter=delimiter), [])
+
+
+def check_header(files: list[str], delimiter: str) -> None:
+    """Each text file has a header line, and no column name in it twice (compared without case, as
+    columns are matched to the contract): Spark would rename the copies (`amount3`, `amount4`) and
+    then miss the column, DuckDB would keep the first; the file and the column are named instead."""
+    for f in files:
+        with open_binary(f) as fh:
+            first = fh.readline().decode("utf-8", errors="replace")
+        names = [n.strip() for n in header_names(first, delimiter)]
+        if not any(names):
+            raise DataContractError(f"{f} is empty: no header line with column names")
+        seen: dict[str, int] = {}
+        for i, n in enumerate(names, 1):
+            if n.lower() in seen:
+                raise DataContractError(
+                    f"{f}: column {n!r} appears twice in the header (columns {seen[n.lower()]} and {i}); "
+                    "keep one of them"
+                )
+            seen[n.lower()] = i
+
+
 def _read(spark: SparkSession, files: list[str], fmt: str, delimiter: str) -> DataFrame:
     paths = [str(p) for p in files]
     if fmt == "parquet":
@@ -337,6 +368,7 @@ def ingest_files(
         ]
     else:
         check_utf8([str(f) for f in new])
+        check_header([str(f) for f in new], delimiter)
         frames = [
             conform(tag(_read(spark, [f], fmt, delimiter), [f]), contract, timestamp_format, source=str(f), keep=keep)
             for f in new

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from ml_platform.config import Settings, get_settings
 from ml_platform.contracts import Contract
-from ml_platform.data.ingest import UNREADABLE_SHARE, IngestResult, check_parquet, check_utf8, file_load_id
+from ml_platform.data.ingest import (
+    UNREADABLE_SHARE,
+    IngestResult,
+    check_header,
+    check_parquet,
+    check_utf8,
+    file_load_id,
+    header_names,
+)
 from ml_platform.errors import DataContractError
 from ml_platform.lake.paths import table_path
 from ml_platform.lake.storage import is_remote, open_binary
@@ -142,10 +150,10 @@ def _whitespace_table(path: str) -> pa.Table:
     as Spark's `sep=' '` with the leading/trailing white-space options reads it."""
     import pyarrow as pa
 
-    lines = [ln.split() for ln in Path(path).read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
-    if not lines:
+    text = [ln for ln in Path(path).read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
+    if not text:
         return pa.table({})
-    header, rows = lines[0], lines[1:]
+    header, rows = header_names(text[0], " "), [ln.split() for ln in text[1:]]
     return pa.table({h: [r[i] if i < len(r) else None for r in rows] for i, h in enumerate(header)})
 
 
@@ -306,6 +314,7 @@ def ingest_files_embedded(
         check_parquet([str(f) for f in new])
     else:
         check_utf8([str(f) for f in new])
+        check_header([str(f) for f in new], delimiter)
     with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
         copies = _local_copies([str(f) for f in new], Path(tmp))
         by_local = {local: f for f, local in copies.items()}
