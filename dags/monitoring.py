@@ -6,8 +6,9 @@ For the week ending the day before the run's data interval end:
 - `derive_labels` (Spark): churn outcomes of predictions whose horizon has elapsed ->
   `monitoring.labels` (MERGE on prediction_id).
 - `detect_drift` runs in the drift environment (`@task.external_python`, alibi-detect; imports
-  inside, JSON in and out): the champion's training set vs the features served in the week and
-  the newest batch snapshot -> `monitoring.drift_reports` + an HTML report (path in the result).
+  inside, JSON in and out), beside `derive_labels` (it needs the served features, not the labels):
+  the champion's training set vs the features served in the week and the newest batch snapshot
+  -> `monitoring.drift_reports` + an HTML report (path in the result).
 - `performance`: realised AUC / precision / recall / calibration per version, variant and slice
   with bootstrap intervals -> `monitoring.performance`.
 - `decide`: the governed policy (`monitoring.policy`) over the windows so far; the decision, retrain
@@ -44,6 +45,7 @@ LABELS_JOB = str(Path(__file__).resolve().parents[1] / "spark_jobs" / "monitorin
     dag_id="monitoring",
     schedule="@weekly",
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    end_date=pendulum.instance(_settings.monitoring_end_date_utc) if _settings.monitoring_end_date else None,
     catchup=False,
     max_active_runs=1,
     default_args=task_defaults(retries=1, retry_delay=timedelta(minutes=1)),
@@ -161,7 +163,10 @@ def monitoring() -> None:
     spec = drift_spec()
     d = link_results(detect_drift(spec), ResultLink("Drift report", report("report")))
     p = performance()
-    load_prediction_log() >> labels >> [spec, p]
+    # drift needs the served features, not the labels: it runs beside the labels' Spark job
+    log = load_prediction_log()
+    log >> labels >> p
+    log >> spec
     decide(spec, d, p)
 
 

@@ -21,8 +21,10 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -90,10 +92,35 @@ def unpause(dag_id: str) -> None:
     call(f"unpause {dag_id}", lambda: DAGApi(client()).patch_dag(dag_id, DAGPatchBody(is_paused=False)))
 
 
-def trigger(dag_id: str, conf: dict[str, Any] | None = None) -> str:
-    """A manual run now (no logical date, as `airflow dags trigger`); returns its run id."""
-    body = TriggerDAGRunPostBody(logical_date=None, conf=conf or {})
+def trigger(dag_id: str, conf: dict[str, Any] | None = None, interval: tuple[date, date] | None = None) -> str:
+    """A manual run; returns its run id. Without `interval`: now, with no logical date (as
+    `airflow dags trigger`). With `interval` (start, end): the run the DAG's schedule makes for that
+    data interval, with the start as its logical date (what a backfill of that date creates)."""
+    if interval is None:
+        body = TriggerDAGRunPostBody(logical_date=None, conf=conf or {})
+    else:
+        start, end = (datetime.combine(d, datetime.min.time(), tzinfo=timezone.utc) for d in interval)
+        body = TriggerDAGRunPostBody(
+            logical_date=start, data_interval_start=start, data_interval_end=end, conf=conf or {}
+        )
     return call(f"trigger {dag_id}", lambda: DagRunApi(client()).trigger_dag_run(dag_id, body)).dag_run_id
+
+
+def wait_run(dag_id: str, run_id: str, timeout: float = 1800, poll: float = 1.0) -> dict[str, Any]:
+    """Wait until the run `run_id` of `dag_id` ends; return it (JSON values, "state" a string)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = call(f"run {run_id} of {dag_id}", lambda: DagRunApi(client()).get_dag_run(dag_id, run_id))
+        if r.state.value in ("success", "failed"):
+            return r.to_dict() | {"state": r.state.value}
+        if time.monotonic() > deadline:
+            raise ApiError(f"the {dag_id} run {run_id} did not end within {timeout:.0f} s (it is {r.state.value})")
+        time.sleep(poll)
+
+
+def run_url(dag_id: str, run_id: str) -> str:
+    """The run's page in the Airflow UI."""
+    return f"{base_url()}/dags/{dag_id}/runs/{urllib.parse.quote(run_id)}"
 
 
 def wait_parsed(dag_ids: list[str], timeout: float = 180) -> None:

@@ -62,6 +62,9 @@ DATA_END="2025-03-22"                    # last day of the last interval
 DEMO_WEEKS="${DEMO_WEEKS:-5}"            # step 8: weeks simulated after DATA_END, one at a time
 LOOP_START="2025-03-23"                  # a Sunday
 LOOP_END="$(date -u -d "2025-03-22 + $((7 * DEMO_WEEKS)) days" +%F)"
+# the monitoring DAG's weekly schedule ends at the loop's last week (its first day: the run's logical
+# date), so unpausing it runs only the simulated weeks, not the real current one
+export ML_PLATFORM_MONITORING_END_DATE="$(date -u -d "$LOOP_START + $((7 * (DEMO_WEEKS - 1))) days" +%F)"
 DEMO_SHIFT_DAY="${DEMO_SHIFT_DAY:-2025-03-30}"  # the generator shifts amounts, channels and rates from here
 DEMO_CUTOFFS="2025-02-01,2025-02-08,2025-02-15"   # weekly snapshots whose label window is observed
 DEMO_HORIZON=14
@@ -240,7 +243,9 @@ curl -s -X POST "$SERVE_URL/predict?explain=true" -H 'Content-Type: application/
 echo "  OpenAPI: $SERVE_URL/docs   metrics: $SERVE_URL/metrics   registry: ml-platform registry history | rollback"
 
 say "8/8 monitoring loop: $DEMO_WEEKS weeks from $LOOP_START (shift from $DEMO_SHIFT_DAY): traffic, monitoring DAG, retrain_on_drift sensor -> training -> gate"
-api unpause retrain_on_drift  # its deferrable sensor waits in the triggerer
+# retrain_on_drift's deferrable sensor waits in the triggerer; monitoring's schedule ends at the last simulated
+# week (ML_PLATFORM_MONITORING_END_DATE): its runs are the ones demo_weeks.py creates, one per week
+api unpause retrain_on_drift monitoring
 python scripts/demo_weeks.py --first-day "$LOOP_START" --weeks "$DEMO_WEEKS" --shift-day "$DEMO_SHIFT_DAY" \
   --incoming "$ML_PLATFORM_HOME/incoming" --serve-url "$SERVE_URL"
 ml-platform registry history | sed 's/^/  /'

@@ -180,6 +180,11 @@ class Settings(BaseSettings):
     dag_end_date: date | None = Field(
         default=None, description="Last data interval of the catch-up DAGs (none: open-ended)."
     )
+    monitoring_end_date: date | None = Field(
+        default=None,
+        description="Last logical date of the monitoring DAG's weekly schedule (none: open-ended). The demo sets "
+        "the end of its simulated weeks, so unpausing the DAG starts no run for the real current week.",
+    )
     snapshot_cadence: Literal["daily", "weekly"] = Field(
         default="daily", description="How often a feature snapshot is taken."
     )
@@ -353,6 +358,14 @@ class Settings(BaseSettings):
     @property
     def dag_end_date_utc(self) -> datetime | None:
         return datetime.combine(self.dag_end_date, time(0), tzinfo=timezone.utc) if self.dag_end_date else None
+
+    @property
+    def monitoring_end_date_utc(self) -> datetime | None:
+        return (
+            datetime.combine(self.monitoring_end_date, time(0), tzinfo=timezone.utc)
+            if self.monitoring_end_date
+            else None
+        )
 
     @property
     def landing_dir(self) -> Path:

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import socket
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -133,13 +134,24 @@ def check_closed_loop(home: Path, out: str, n_weeks: int) -> None:
         q = "select run_type, count(*) from dag_run where dag_id = 'training' group by run_type"
         runs = dict(db.exec_driver_sql(q).all())
         weekly = db.exec_driver_sql(
-            "select count(*) from dag_run where dag_id = 'monitoring' and state = 'success'"
-        ).scalar()
+            "select run_type, state, logical_date, data_interval_start, data_interval_end, start_date, end_date "
+            "from dag_run where dag_id = 'monitoring' order by logical_date"
+        ).all()
         hosts = dict(db.exec_driver_sql("select hostname, count(*) from task_instance group by hostname").all())
         hpo = {h for (h,) in db.exec_driver_sql("select distinct hostname from task_instance where task_id = 'hpo'")}
     engine.dispose()
     assert runs == {"scheduled": 1, "asset_triggered": len(retrains)}, runs
-    assert weekly == n_weeks
+    # the weekly monitoring ran in the scheduler, one run per simulated week with that week's data
+    # interval (the run the weekly schedule makes), started when the demo reached the week: its start
+    # and duration are real (dag.test() of a 2025 date showed runs of 600 days); no run for today's week
+    firsts = [date(2025, 3, 23) + timedelta(days=7 * k) for k in range(n_weeks)]
+    assert [(r.run_type, r.state, r.logical_date.date()) for r in weekly] == [
+        ("manual", "success", d) for d in firsts
+    ], weekly
+    for r in weekly:
+        assert r.data_interval_start == r.logical_date and r.data_interval_end - r.logical_date == timedelta(days=7)
+        assert r.start_date > datetime.now(timezone.utc) - timedelta(hours=1), r  # during this demo
+        assert timedelta(0) < r.end_date - r.start_date < timedelta(minutes=15), r
     workers = {f"{socket.getfqdn()}-celery-{i}" for i in (1, 2)}
     assert workers <= set(hosts), hosts
     assert min(hosts[w] for w in workers) >= 5, hosts  # both took a share, not one task each

@@ -48,6 +48,12 @@ ALWAYS_LISTENING = {"retrain_on_drift"}
 #: DAGs whose first task is the whole job (OPTIMIZE and VACUUM of every table: minutes on Azurite):
 #: this tier checks that it starts from the form's defaults; the dags tier runs it to the end
 STARTED_IS_ENOUGH = {"lake_maintenance"}
+#: DAGs whose schedule the demo ends (ML_PLATFORM_DAG_END_DATE, ML_PLATFORM_MONITORING_END_DATE) ->
+#: a day inside it that none of the demo's runs has as its logical date (theirs are Sundays)
+BOUNDED = {
+    "features_build": lambda env: date.fromisoformat(env["ML_PLATFORM_DAG_START_DATE"]) + timedelta(days=1),
+    "monitoring": lambda env: date.fromisoformat(env["ML_PLATFORM_MONITORING_END_DATE"]) - timedelta(days=1),
+}
 
 
 @pytest.fixture(scope="module")
@@ -352,10 +358,10 @@ def test_every_dag_triggers_from_its_form_with_the_defaults(stack, page, shots):
         _settle(stack, dag_id)
         before = set(_runs(stack, dag_id))
         dialog = _open_trigger_form(page, stack, dag_id)
-        if dag_id == "features_build":  # the demo bounds its schedule (ML_PLATFORM_DAG_END_DATE): a run
-            # for today would be past the DAG's end and have no task; take a day inside it (not one that
-            # already has a run: a logical date is unique per DAG)
-            inside = date.fromisoformat(stack["env"]["ML_PLATFORM_DAG_START_DATE"]) + timedelta(days=1)
+        if dag_id in BOUNDED:  # the demo bounds their schedules: a run for today would be past the
+            # DAG's end and have no task; take a day inside it (not one that already has a run: a
+            # logical date is unique per DAG, and the demo's runs are on Sundays)
+            inside = BOUNDED[dag_id](stack["env"])
             _pick_date(
                 page,
                 dialog,
