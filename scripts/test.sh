@@ -73,6 +73,15 @@ run_tier() {  # tier: its output to tiers/<tier>.log, printed whole when it ends
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null; done
+  # pytest takes the TERM as Ctrl-C and tears its fixtures down, and they stop the stacks they
+  # started in sessions of their own (tests/interrupt.py): up to 2 minutes for that, then KILL
+  for _ in $(seq 1 240); do
+    live=0
+    for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && live=1; done
+    [ "$live" = 0 ] && break
+    sleep 0.5
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null; done
   # the shared demo's stack runs in sessions of its own: an interrupted run must not leave its Celery
   # workers behind, listening on the next run's broker
   [ -d "$ML_PLATFORM_TEST_SHARED/demo/platform/run" ] \

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.interrupt import pytest_configure  # noqa: F401  (SIGTERM tears the fixtures down)
+
 ROOT = Path(__file__).resolve().parents[1]
 TIERS = ("unit", "spark", "dags", "integration", "e2e", "cluster", "ui", "azure", "faults")
 
