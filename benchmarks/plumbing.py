@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/plumbing.py [--rows 2000] [--boot 1000] [--smoke]
 
-1. ROC AUC inside the monitoring bootstrap (`monitoring.performance._auc`: ranks with ties averaged)
-   vs scikit-learn's `roc_auc_score` and scipy's Mann-Whitney U, per call and for a 1000-resample
+1. ROC AUC inside the monitoring bootstrap (`evaluation.metrics.roc_auc`, the platform's one AUC:
+   ranks with ties averaged) vs scikit-learn's `roc_auc_score` and scipy's Mann-Whitney U, per call and for a 1000-resample
    95 % interval; the three must agree to 1e-12.
 2. The feature encoder (`model.encoding.FeatureEncoder`) vs scikit-learn's `OneHotEncoder` in a
    `ColumnTransformer` (numeric passthrough), on the serving path (one row, all numeric) and on a
@@ -47,14 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.metrics import roc_auc_score
     from sklearn.preprocessing import OneHotEncoder
 
+    from ml_platform.evaluation.metrics import roc_auc
     from ml_platform.model.encoding import FeatureEncoder
-    from ml_platform.monitoring.performance import _auc
 
     rng = np.random.default_rng(0)
     y = (rng.random(rows) < 0.2).astype(int)
     s = np.round(rng.random(rows) * 0.5 + y * 0.2, 3)  # rounded: ties, as served probabilities have
     aucs = {
-        "project (ranks)": lambda yy, ss: _auc(yy, ss),
+        "project (ranks)": lambda yy, ss: roc_auc(yy, ss),
         "sklearn roc_auc_score": lambda yy, ss: roc_auc_score(yy, ss),
         "scipy mannwhitneyu": lambda yy, ss: (
             mannwhitneyu(ss[yy == 1], ss[yy == 0]).statistic / (yy.sum() * (len(yy) - yy.sum()))

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ml_platform.errors import MlPlatformError
-from ml_platform.evaluation.metrics import best_threshold, classification_metrics, expected_calibration_error
+from ml_platform.evaluation.metrics import best_threshold, classification_metrics, expected_calibration_error, roc_auc
 from ml_platform.training.splits import split_by_cutoff
 
 pytestmark = pytest.mark.unit
@@ -63,3 +63,24 @@ def test_metrics_known_values():
     assert m["brier"] == pytest.approx(np.mean((p - y) ** 2))
     assert expected_calibration_error(np.array([1.0, 0.0]), np.array([0.95, 0.95])) == pytest.approx(0.45)
     assert best_threshold(y, p) == pytest.approx(0.35)  # catches both positives with one false positive
+
+
+def test_a_split_of_one_outcome_is_refused_naming_it():
+    cut = [date(2025, 1, d) for d in (4, 11, 18, 25)]
+    churned = [0, 1, 0] * 2 + [1, 1, 1] + [0, 1, 0]  # every validation customer churned
+    df = pd.DataFrame({"cutoff_date": np.repeat(cut, 3), "f": np.arange(12.0), "churned": churned})
+    with pytest.raises(MlPlatformError, match=r"the validation split \(cutoff 2025-01-18\) holds one outcome only"):
+        split_by_cutoff(df, ["f"])
+
+
+def test_the_one_auc_equals_scikit_learn_and_is_undefined_for_one_class():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    for n in (2, 7, 500):
+        y = np.r_[0, 1, rng.integers(0, 2, n - 2)]
+        p = rng.integers(0, 5, n) / 4  # many ties
+        assert roc_auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert roc_auc([1, 1, 1], [0.1, 0.5, 0.9]) is None and roc_auc([], []) is None
+    metrics = classification_metrics(np.zeros(5), np.linspace(0, 1, 5), 0.5)
+    assert metrics["roc_auc"] is None  # not 0.5, not nan

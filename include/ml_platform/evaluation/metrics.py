@@ -19,6 +19,24 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
     return float(ece)
 
 
+def roc_auc(y: Any, p: Any) -> float | None:
+    """ROC AUC by ranks (ties averaged), equal to scikit-learn's `roc_auc_score`; None when `y` holds
+    one class, where the AUC is undefined (each caller says so rather than inventing 0.5 or nan).
+
+    The platform's one AUC. By ranks because the monitoring bootstrap calls it ~1000 times per
+    group: 0.18 ms per call at 2,000 rows vs 2.2 ms for scikit-learn and 1.5 ms for scipy's
+    Mann-Whitney U (`benchmarks/plumbing.py`)."""
+    import pandas as pd
+
+    y, p = np.asarray(y, dtype="float64"), np.asarray(p, dtype="float64")
+    n1 = int((y == 1).sum())
+    n0 = len(y) - n1
+    if n1 == 0 or n0 == 0:
+        return None
+    ranks = pd.Series(p).rank(method="average").to_numpy()
+    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
 def best_threshold(y: np.ndarray, p: np.ndarray) -> float:
     """The probability threshold that maximises F1 on (validation) rows."""
     from sklearn.metrics import precision_recall_curve
@@ -42,7 +60,7 @@ def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> di
         "precision": float(m.precision_score(y, pred, zero_division=0)),
         "recall": float(m.recall_score(y, pred, zero_division=0)),
         "f1": float(m.f1_score(y, pred, zero_division=0)),
-        "roc_auc": float(m.roc_auc_score(y, p)) if both else None,
+        "roc_auc": roc_auc(y, p),
         "average_precision": float(m.average_precision_score(y, p)) if both else None,
         "log_loss": float(m.log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])),
         "brier": float(m.brier_score_loss(y, p)),

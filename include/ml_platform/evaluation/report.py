@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ml_platform.evaluation.metrics import roc_auc
 from ml_platform.model.explain import shap_values
 
 
@@ -209,13 +210,13 @@ def fairness_report(
         selection_rate,
         true_positive_rate,
     )
-    from sklearn.metrics import roc_auc_score
 
     plt = _fig()
     pred = (p >= threshold).astype(int)
 
-    def auc(yt: Any, yp: Any) -> float:
-        return float(roc_auc_score(yt, yp)) if len(np.unique(yt)) == 2 else float("nan")
+    def auc(yt: Any, yp: Any) -> float:  # a group of one class has no AUC: "n/a" in the report
+        a = roc_auc(yt, yp)
+        return float("nan") if a is None else a
 
     out: dict[str, Any] = {}
     cols = [c for c in groups.columns if groups[c].notna().any()]

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ml_platform.monitoring.performance import MIN_ROWS, _auc
+from ml_platform.evaluation.metrics import roc_auc
+from ml_platform.monitoring.performance import MIN_ROWS
 
 
 def estimate_performance(probabilities: Any, threshold: float, *, n_sim: int = 200, seed: int = 0) -> dict[str, Any]:
@@ -43,7 +44,7 @@ def estimate_performance(probabilities: Any, threshold: float, *, n_sim: int = 2
     aucs, precisions = [], []
     for _ in range(n_sim):
         y = (rng.random(len(p)) < p).astype(int)
-        a = _auc(y, p)
+        a = roc_auc(y, p)
         if a is not None:
             aucs.append(a)
         if flagged.any():

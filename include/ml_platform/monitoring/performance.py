@@ -19,30 +19,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_platform.evaluation.metrics import expected_calibration_error
+from ml_platform.evaluation.metrics import expected_calibration_error, roc_auc
 
 MIN_ROWS = 30  # below this a group's AUC is not reported
-
-
-def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
-    """ROC AUC by ranks (ties averaged); None for a single class.
-
-    Equal to scikit-learn's `roc_auc_score`, kept because the bootstrap calls it ~1000 times per
-    group: 0.18 ms per call at 2,000 rows vs 2.2 ms for sklearn and 1.5 ms for scipy's
-    Mann-Whitney U (`benchmarks/plumbing.py`)."""
-    n1 = int(y.sum())
-    n0 = len(y) - n1
-    if n1 == 0 or n0 == 0:
-        return None
-    ranks = pd.Series(p).rank(method="average").to_numpy()
-    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def _boot_aucs(y: np.ndarray, p: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     out = []
     for _ in range(n_boot):
         i = rng.integers(0, len(y), len(y))
-        a = _auc(y[i], p[i])
+        a = roc_auc(y[i], p[i])
         if a is not None:
             out.append(a)
     return np.asarray(out)
@@ -69,7 +55,7 @@ def group_metrics(
     if len(y) < MIN_ROWS:
         out["note"] = f"{len(y)} labelled predictions: fewer than {MIN_ROWS}, no AUC"
         return out
-    auc = _auc(y, p)
+    auc = roc_auc(y, p)
     if auc is None:
         out["note"] = "one class only: AUC undefined"
         return out
@@ -127,7 +113,7 @@ def compare_variants(frame: pd.DataFrame, n_boot: int = 500, seed: int = 0) -> d
         (parts[v]["churned"].to_numpy(int), parts[v]["churn_probability"].to_numpy(float))
         for v in ("champion", "challenger")
     )
-    a_c, a_x = _auc(yc, pc), _auc(yx, px)
+    a_c, a_x = roc_auc(yc, pc), roc_auc(yx, px)
     n = {"champion": len(yc), "challenger": len(yx)}
     if a_c is None or a_x is None or min(n.values()) < MIN_ROWS:
         return {
@@ -138,7 +124,7 @@ def compare_variants(frame: pd.DataFrame, n_boot: int = 500, seed: int = 0) -> d
     diffs = []
     for _ in range(n_boot):
         i, j = rng.integers(0, len(yc), len(yc)), rng.integers(0, len(yx), len(yx))
-        b_c, b_x = _auc(yc[i], pc[i]), _auc(yx[j], px[j])
+        b_c, b_x = roc_auc(yc[i], pc[i]), roc_auc(yx[j], px[j])
         if b_c is not None and b_x is not None:
             diffs.append(b_x - b_c)
     lo, hi = (float(q) for q in np.quantile(diffs, [0.025, 0.975]))

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml_platform.evaluation.metrics import roc_auc
 from ml_platform.monitoring.drift import calibrate_thresholds, detect_drift
 from ml_platform.monitoring.estimate import estimate_performance
-from ml_platform.monitoring.performance import _auc
 from ml_platform.monitoring.policy import History, RetrainPolicy, Window, decide_retrain
 
 NUMERIC = [
@@ -241,7 +241,7 @@ def monitor(
                 est_auc=est["est_auc"],
                 est_auc_low=est["est_auc_low"],
                 est_auc_high=est["est_auc_high"],
-                realised_auc=_auc(weeks[i]["churned"].to_numpy(), scores),
+                realised_auc=roc_auc(weeks[i]["churned"].to_numpy(), scores),
                 retrain=decision.retrain,
                 reason=decision.reason,
             )

@@ -11,7 +11,7 @@ import numpy as np
 from ml_platform.config import Settings, get_settings
 from ml_platform.contracts import SENSITIVE
 from ml_platform.errors import MlPlatformError
-from ml_platform.evaluation.metrics import expected_calibration_error
+from ml_platform.evaluation.metrics import expected_calibration_error, roc_auc
 from ml_platform.lake.endpoints import use_mlflow
 from ml_platform.model.artifacts import TEST_ROWS_FILE
 from ml_platform.model.scoring import rescore
@@ -138,7 +138,6 @@ def evaluate_version(
     (measured until a round is within `latency_budget_ms`, see `single_row_p99_ms`)."""
     import mlflow.pyfunc
     from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
-    from sklearn.metrics import roc_auc_score
 
     s = settings or get_settings()
     model = mlflow.pyfunc.load_model(f"models:/{s.model_name}/{version}")
@@ -146,6 +145,12 @@ def evaluate_version(
     threshold = float(mv.tags.get("threshold", 0.5))
     y = rows["churned"].astype("float64").to_numpy()
     p = rescore(model, rows)
+    auc = roc_auc(y, p)
+    if auc is None:
+        raise MlPlatformError(
+            f"the {len(rows)} evaluation rows hold one outcome only (churned={int(y[0]) if len(y) else '-'}): "
+            "no AUC to compare models by; evaluate on a cutoff whose label window saw both"
+        )
     pred = (p >= threshold).astype(int)
     eod, dpd = [], []
     for col in (c for c in SENSITIVE if c in rows.columns):
@@ -156,7 +161,7 @@ def evaluate_version(
     return ModelEval(
         version=version,
         rows=len(rows),
-        roc_auc=float(roc_auc_score(y, p)),
+        roc_auc=auc,
         ece=expected_calibration_error(y, p),
         equalized_odds_difference=max(eod) if eod else None,
         demographic_parity_difference=max(dpd) if dpd else None,

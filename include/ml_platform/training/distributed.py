@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ml_platform.training.families import MLPFitted, XGBFitted, _auc, _mlp, numpy_state, pos_weight
+from ml_platform.training.families import MLPFitted, XGBFitted, _mlp, numpy_state, pos_weight, val_auc
 
 DISTRIBUTED_FAMILIES = ("xgboost", "mlp")
 
@@ -197,7 +197,7 @@ def _ddp_train(data: str | dict[str, Any], out_path: str, params: dict[str, Any]
         if rank == 0:
             net.eval()
             with torch.no_grad():
-                auc = _auc(yv, torch.sigmoid(net.module(xv)).squeeze(1).numpy())
+                auc = val_auc(yv, torch.sigmoid(net.module(xv)).squeeze(1).numpy())
             if auc > best_auc + 1e-4:
                 best_auc, waited = auc, 0
                 buf = io.BytesIO()

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ml_platform.errors import MlPlatformError
+from ml_platform.evaluation.metrics import roc_auc
 from ml_platform.training import FAMILIES
 
 Report = Callable[[int, float], None]
@@ -92,10 +93,13 @@ def _suggest(trial: Any, family: str) -> dict[str, Any]:
     raise ValueError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
 
 
-def _auc(y: np.ndarray, p: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else 0.5
+def val_auc(y: np.ndarray, p: np.ndarray) -> float:
+    """The validation AUC a search ranks models by (`evaluation.metrics.roc_auc`); validation rows of
+    one class are refused (`training.splits` refuses them first, naming the cutoff)."""
+    auc = roc_auc(y, p)
+    if auc is None:
+        raise MlPlatformError("the validation rows hold one class only: no AUC to rank models by")
+    return auc
 
 
 @dataclass
@@ -247,7 +251,7 @@ def fit_family(
         pipe = _sklearn(family, params, seed, threads).fit(x_train, y_train)
         fitted: Fitted = SklearnFitted(family, pipe)
         if report:
-            report(0, _auc(y_val, fitted.predict_proba(x_val)))
+            report(0, val_auc(y_val, fitted.predict_proba(x_val)))
         return fitted
     if family == "xgboost":
         return _fit_xgb(params, x_train, y_train, x_val, y_val, seed, threads, report)
@@ -343,7 +347,7 @@ def _fit_mlp(
             opt.step()
         net.eval()
         with torch.no_grad():
-            auc = _auc(y_val, torch.sigmoid(net(xv)).squeeze(1).numpy())
+            auc = val_auc(y_val, torch.sigmoid(net(xv)).squeeze(1).numpy())
         if report:
             report(epoch, auc)
         if auc > best_auc + 1e-4:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ml_platform.training.families import check_families, fit_family, suggest_params
+from ml_platform.training.families import check_families, fit_family, suggest_params, val_auc
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,7 @@ def objective(data: TrialData, families: Sequence[str], seed: int, threads: int)
             threads=threads,
             report=report,
         )
-        from sklearn.metrics import roc_auc_score
-
-        return float(roc_auc_score(data.y_val, fitted.predict_proba(data.x_val)))
+        return val_auc(data.y_val, fitted.predict_proba(data.x_val))
 
     return run
 

@@ -50,6 +50,12 @@ def split_by_cutoff(
     out = {}
     for name, cs in parts.items():
         rows = df[df[cutoff_col].isin(cs)]
+        outcomes = sorted(rows[label].astype(int).unique())
+        if len(outcomes) < 2:  # no AUC to tune, select or report by
+            raise MlPlatformError(
+                f"the {name} split (cutoff {', '.join(map(str, cs))}) holds one outcome only "
+                f"({len(rows)} rows, {label}={outcomes[0] if outcomes else '-'}): choose cutoffs whose label window saw both"
+            )
         out[name] = Split(
             name, list(cs), encoder.transform(rows), rows[label].astype("float64").to_numpy(), rows, encoder
         )
