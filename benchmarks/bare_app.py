@@ -19,13 +19,14 @@ from starlette.routing import Route
 from ml_platform.config import get_settings
 from ml_platform.features.online import open_online_store
 from ml_platform.features.registry import Registry
+from ml_platform.lake.paths import catalog_dir
 from ml_platform.model.scoring import feature_names
 
 _s = get_settings()
 _model = mlflow.pyfunc.load_model(os.environ["BARE_MODEL_URI"])
 _names = feature_names(_model)
 _python_model = _model.unwrap_python_model()
-_table = Registry(_s.catalog_dir).get("features.customer_features")
+_table = Registry(catalog_dir(_s)).get("features.customer_features")
 _store = open_online_store(_s)
 
 

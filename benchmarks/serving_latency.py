@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from ml_platform.lake.paths import catalog_dir
 from ml_platform.serving.bento import free_port, stop_process_group
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +65,7 @@ def build_home(home: Path, redis_url: str, customers: int) -> tuple[dict[str, st
 
     s = Settings(home=home, online_store="redis", redis_url=redis_url)
     spec = customer_features_table("weekly")
-    Registry(s.catalog_dir).put(spec)
+    Registry(catalog_dir(s)).put(spec)
     names = spec.feature_names
     rng = np.random.default_rng(0)
     x = rng.gamma(2.0, 5.0, size=(customers, len(names)))
@@ -175,7 +176,7 @@ def breakdown(env: dict[str, str], ids: list[str], uri: str, n: int) -> dict[str
     from ml_platform.serving.spool import PredictionSpool
 
     s = Settings(home=Path(env["ML_PLATFORM_HOME"]), online_store="redis", redis_url=env["ML_PLATFORM_REDIS_URL"])
-    store, table = open_online_store(s), Registry(s.catalog_dir).get("features.customer_features")
+    store, table = open_online_store(s), Registry(catalog_dir(s)).get("features.customer_features")
     model = mlflow.pyfunc.load_model(uri)
     names, python_model = feature_names(model), model.unwrap_python_model()
     spool = PredictionSpool(Path(tempfile.mkdtemp()))

@@ -32,7 +32,7 @@ from airflow.sdk import Param, dag, task
 
 from ml_platform.assets import FEATURES
 from ml_platform.config import get_settings
-from ml_platform.lake.storage import is_remote, parse
+from ml_platform.locations import is_remote, parse
 from ml_platform.pipelines.data_plane import run_interval
 from platform_dags import task_defaults
 from platform_links import ResultLink, data_docs, gate_result, link_results

@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ml_platform.config import get_settings
     from ml_platform.data.landing import land
+    from ml_platform.lake.paths import landing_dir
     from ml_platform.monitoring.week_report import estimate_error, format_weeks, own_week, plot_weeks, week_row
     from ml_platform.serving.bento import sample_customers
 
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         end = days[-1]
         tag = "shifted" if end >= a.shift_day else "normal"
         print(f"  week {k + 1}/{a.weeks} {first} .. {end} ({tag}): landing", end="", flush=True)
-        if land(a.incoming, s.landing_dir, "transactions", days) == 0:
+        if land(a.incoming, landing_dir(s), "transactions", days) == 0:
             sys.exit(f"\nno generated files for {first} .. {end} under {a.incoming}")
         print(", features", end="", flush=True)
         run_data_plane(["--start", first.isoformat(), "--end", end.isoformat(), "--publish"], logs / f"{end}-run.log")

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from ml_platform.lake.paths import catalog_dir
 from ml_platform.serving.bento import free_port, stop_process_group
 
 BIN = Path(sys.executable).parent
@@ -88,12 +89,12 @@ def serving_home(
     src_db = Path(trained_model["registry"].removeprefix("sqlite:///"))
     (home / "mlflow").mkdir(parents=True, exist_ok=True)
     shutil.copy(src_db, home / "mlflow" / "mlflow.db")
-    shutil.copytree(ws.catalog_dir, home / "lake" / "_catalog")
+    shutil.copytree(catalog_dir(ws), home / "lake" / "_catalog")
     (home / "lake" / "features").symlink_to(Path(ws.lake_uri) / "features")  # read-only use: customer samples
     if redis_url is None:
         return {"ML_PLATFORM_HOME": str(home)}
     env = {"ML_PLATFORM_HOME": str(home), "ML_PLATFORM_ONLINE_STORE": "redis", "ML_PLATFORM_REDIS_URL": redis_url}
-    spec = Registry(ws.catalog_dir).get("features.customer_features")
+    spec = Registry(catalog_dir(ws)).get("features.customer_features")
     path = table_path("features.customer_features", ws)
     last = partition_values(path, "snapshot_date")[-1]
     snap = read_pandas(path, partition=("snapshot_date", last))

@@ -16,6 +16,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ml_platform.locations import normalize
+
 #: The POM naming the lake's Spark jars (Delta, ABFS): package data (`ml-platform setup`), read
 #: through importlib.resources so that it is found in a zip too (the code a Spark job ships).
 SPARK_JARS_POM = ("ml_platform", "lake/spark-jars.pom.xml")
@@ -330,8 +332,6 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _derive(self) -> Settings:
         self.home = self.home.expanduser().absolute()
-        from ml_platform.lake.storage import normalize
-
         emulator = bool(self.azure_emulator_endpoint)
         self.lake_uri = normalize(self.lake_uri or self.home / "lake", emulator)
         self.landing_uri = normalize(self.landing_uri or self.home / "landing", emulator)
@@ -342,14 +342,6 @@ class Settings(BaseSettings):
         if self.online_sqlite_path is None:
             self.online_sqlite_path = self.home / "online" / "features.db"
         return self
-
-    @property
-    def catalog_dir(self) -> Path:
-        """Small JSON catalog kept with the lake: feature-table specs, training-set metadata
-        (a `pathlib.Path`, or a `UPath` when the lake is on Azure Storage)."""
-        from ml_platform.lake.storage import upath
-
-        return upath(self.lake_uri, self) / "_catalog"
 
     @property
     def dag_start_date_utc(self) -> datetime:
@@ -366,13 +358,6 @@ class Settings(BaseSettings):
             if self.monitoring_end_date
             else None
         )
-
-    @property
-    def landing_dir(self) -> Path:
-        """The landing zone (a `Path`, or a `UPath` when it is a Blob container)."""
-        from ml_platform.lake.storage import upath
-
-        return upath(self.landing_uri, self)
 
     @property
     def reports_dir(self) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ml_platform.data.generator import GeneratorSpec, write_landing
+from ml_platform.lake.paths import landing_dir
 
 pytestmark = pytest.mark.dags
 START = date(2025, 1, 1)
@@ -20,9 +21,7 @@ def bag(airflow_db):
     from ml_platform.config import get_settings
 
     get_settings.cache_clear()
-    write_landing(
-        GeneratorSpec(customers=1000, start=START, end=START + timedelta(days=3), seed=11), get_settings().landing_dir
-    )
+    write_landing(GeneratorSpec(customers=1000, start=START, end=START + timedelta(days=3), seed=11), landing_dir())
     return DagBag()
 
 
@@ -171,7 +170,7 @@ def test_training_dag_fans_out_hpo_and_registers_a_challenger(bag):
     from ml_platform.training.hpo import open_study, storage_for
 
     s = get_settings()
-    write_landing(GeneratorSpec(customers=1000, start=date(2025, 1, 5), end=date(2025, 1, 10), seed=12), s.landing_dir)
+    write_landing(GeneratorSpec(customers=1000, start=date(2025, 1, 5), end=date(2025, 1, 10), seed=12), landing_dir(s))
     run = subprocess.run(
         [
             str(Path(sys.executable).parent / "ml-platform"),

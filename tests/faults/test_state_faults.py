@@ -323,8 +323,9 @@ def test_redis_killed_during_an_online_publish_keeps_the_old_snapshot_live_and_t
     from ml_platform.config import Settings
     from ml_platform.features.online import RedisOnlineStore
     from ml_platform.features.registry import Registry
+    from ml_platform.lake.paths import catalog_dir
 
-    catalog = Settings(home=trained_model["workspace"]).catalog_dir
+    catalog = catalog_dir(Settings(home=trained_model["workspace"]))
     spec = Registry(catalog).get("features.customer_features")
     server = RedisServer(tmp_path / "redis")
     server.start()

@@ -15,12 +15,12 @@ def test_scrambling_silver_after_the_last_cutoff_leaves_training_features_identi
 
     from ml_platform.data.generator import GeneratorSpec, write_landing
     from ml_platform.features import FeatureLookup, FeatureStore
-    from ml_platform.lake.paths import table_path
+    from ml_platform.lake.paths import landing_dir, table_path
     from ml_platform.pipelines import data_plane as plane
     from ml_platform.training.labels import build_churn_labels
 
     s = settings
-    write_landing(GeneratorSpec(customers=300, start=date(2025, 1, 1), end=date(2025, 2, 28), seed=3), s.landing_dir)
+    write_landing(GeneratorSpec(customers=300, start=date(2025, 1, 1), end=date(2025, 2, 28), seed=3), landing_dir(s))
     plane.ingest_landed(spark, date(2025, 1, 1), date(2025, 3, 1), s)
     plane.validate_to_silver(spark, date(2025, 1, 1), date(2025, 3, 1), s)
     cutoffs = [date(2025, 1, 19), date(2025, 1, 26), date(2025, 2, 2)]

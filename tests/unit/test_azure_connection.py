@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ml_platform.errors import ConfigError
-from ml_platform.lake.storage import CREDENTIAL_VARIABLES, connection_env, normalize, parse
+from ml_platform.lake.storage import CREDENTIAL_VARIABLES, connection_env
+from ml_platform.locations import normalize, parse
 
 pytestmark = pytest.mark.unit
 KEY, SAS = "a2V5LXNlY3JldA==", "sv=2024-01-01&sig=abc%2Bdef"

@@ -10,6 +10,7 @@ import pytest
 from ml_platform import cli
 from ml_platform.data.landing import land, land_range, source_days
 from ml_platform.errors import ConfigError
+from ml_platform.lake.paths import landing_dir
 
 pytestmark = pytest.mark.unit
 
@@ -52,7 +53,7 @@ def test_land_cli_refuses_a_folder_without_the_layout(tmp_path, monkeypatch, cap
     assert "no <table>/<YYYY-MM-DD>/ folders" in capsys.readouterr().err
     _delivery(tmp_path / "incoming")
     assert cli.main(["data", "land", "--source", str(tmp_path / "incoming"), "--start", "2025-01-02"]) == 0
-    assert sorted(p.name for p in (get_settings().landing_dir / "transactions").iterdir()) == [
+    assert sorted(p.name for p in (landing_dir() / "transactions").iterdir()) == [
         "2025-01-02",
         "2025-01-03",
     ]

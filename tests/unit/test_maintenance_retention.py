@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ml_platform.features.registry import write_json_atomic
+from ml_platform.lake.paths import catalog_dir
 from ml_platform.pipelines.lake_maintenance import MARGIN_HOURS, pinned_versions, retention_hours
 
 pytestmark = pytest.mark.unit
@@ -20,7 +21,7 @@ def test_retention_covers_floor_horizon_and_oldest_pin():
 
 
 def test_pins_are_the_oldest_version_per_table(settings):
-    root = settings.catalog_dir / "training_sets"
+    root = catalog_dir(settings) / "training_sets"
     write_json_atomic(root / "a.json", {"lineage": {"features.x": 5}, "table_version": 3})
     write_json_atomic(root / "b.json", {"lineage": {"features.x": 2, "features.y": 9}, "table_version": 4})
     assert pinned_versions(settings) == {"features.x": 2, "features.y": 9, "ml.training_sets": 3}

@@ -8,7 +8,7 @@ import pytest
 
 from ml_platform import cli
 from ml_platform.errors import InvalidName, MlPlatformError
-from ml_platform.lake.paths import check_id, check_table_name, table_path
+from ml_platform.lake.paths import catalog_dir, check_id, check_table_name, table_path
 
 pytestmark = pytest.mark.unit
 
@@ -62,7 +62,7 @@ def test_a_training_set_id_with_a_quote_never_reaches_the_delta_predicate(tmp_pa
     def no_spark():
         raise AssertionError("a Spark session was asked for")
 
-    offline = OfflineStore(s, Registry(s.catalog_dir), no_spark)
+    offline = OfflineStore(s, Registry(catalog_dir(s)), no_spark)
     with pytest.raises(InvalidName, match="training_set_id"):
         offline.write_training_set(None, "x' OR '1'='1")  # refused before the frame is touched
     with pytest.raises(InvalidName, match="training_set_id"):

@@ -16,7 +16,8 @@ from ml_platform.config import get_settings
 from ml_platform.errors import ConfigError, InvalidName, MlPlatformError
 from ml_platform.lake import get_spark
 from ml_platform.lake.paths import check_id, check_table_name
-from ml_platform.lake.storage import check_location, normalize
+from ml_platform.lake.storage import check_location
+from ml_platform.locations import normalize
 from ml_platform.registry.promotion import Policy
 from ml_platform.training.labels import parse_cutoffs, parse_date
 

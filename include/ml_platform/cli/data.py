@@ -11,6 +11,7 @@ from ml_platform.cli._common import SubParsers, iso_date, location, positive, pr
 from ml_platform.config import get_settings
 from ml_platform.contracts import CUSTOMERS, TRANSACTIONS
 from ml_platform.data.landing import land_range
+from ml_platform.lake.paths import landing_dir
 from ml_platform.lake.storage import check_location, upath
 from ml_platform.pipelines import data_plane
 
@@ -20,14 +21,14 @@ def generate(a: argparse.Namespace) -> dict[str, Any]:
 
     if a.out:
         check_location(a.out, what="--out")
-    out = upath(a.out) if a.out else get_settings().landing_dir
+    out = upath(a.out) if a.out else landing_dir()
     spec = GeneratorSpec(customers=a.customers, start=a.start, end=a.end, seed=a.seed, drift_at=a.drift_at)
     counts = write_landing(spec, out, a.format, progress=progress("generating days"))
     return {"out": a.out or get_settings().landing_uri, **counts}
 
 
 def land(a: argparse.Namespace) -> dict[str, Any]:
-    landing = get_settings().landing_dir
+    landing = landing_dir()
     say(f"landing day folders {a.start or 'first'}..{a.end or 'last'} of {a.source} into {get_settings().landing_uri}")
     return {"landing": get_settings().landing_uri, "day_folders": land_range(a.source, landing, a.start, a.end)}
 

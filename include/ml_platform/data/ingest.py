@@ -20,7 +20,8 @@ from ml_platform.errors import DataContractError
 from ml_platform.lake import storage
 from ml_platform.lake.delta_sql import is_delta
 from ml_platform.lake.paths import table_path
-from ml_platform.lake.storage import is_remote, open_binary
+from ml_platform.lake.storage import open_binary
+from ml_platform.locations import is_remote, normalize
 
 if TYPE_CHECKING:
     from pyspark.sql import Column as SparkColumn
@@ -51,14 +52,14 @@ def list_files(source: str | Path, fmt: str | None) -> tuple[list[str], str]:
     found = storage.list_files(source)
     if not found:
         raise DataContractError(f"input {source} does not exist or holds no file")
-    single = len(found) == 1 and storage.normalize(source) == found[0]
+    single = len(found) == 1 and normalize(source) == found[0]
     files = (
         found
         if single
         else [
             f
             for f in found
-            if not any(part.startswith((".", "_")) for part in f[len(storage.normalize(source)) :].split("/"))
+            if not any(part.startswith((".", "_")) for part in f[len(normalize(source)) :].split("/"))
             and not f.endswith(".tmp")
         ]
     )

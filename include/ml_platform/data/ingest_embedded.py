@@ -28,7 +28,8 @@ from ml_platform.data.ingest import (
 )
 from ml_platform.errors import DataContractError
 from ml_platform.lake.paths import table_path
-from ml_platform.lake.storage import is_remote, open_binary
+from ml_platform.lake.storage import open_binary
+from ml_platform.locations import is_remote
 
 if TYPE_CHECKING:
     import pyarrow as pa

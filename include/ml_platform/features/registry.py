@@ -11,11 +11,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml_platform.errors import MlPlatformError
 from ml_platform.lake.paths import check_table_name
 from ml_platform.lake.storage import write_text_atomic
+
+if TYPE_CHECKING:
+    from upath import UPath
 
 #: Spark simple type names we accept for features (what `DataFrame.schema` reports).
 FEATURE_TYPES = frozenset(
@@ -94,7 +97,7 @@ class FeatureTable:
         )
 
 
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+def write_json_atomic(path: Path | UPath, payload: dict[str, Any]) -> None:
     """Write JSON so that readers see the old file or the new one, never a partial one
     (locally or on Azure Storage: `lake.storage.write_text_atomic`)."""
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
@@ -103,10 +106,10 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
 class Registry:
     """The feature-table catalog under `<catalog_dir>/feature_tables/`."""
 
-    def __init__(self, catalog_dir: Path) -> None:
+    def __init__(self, catalog_dir: Path | UPath) -> None:
         self.root = catalog_dir / "feature_tables"
 
-    def _path(self, name: str) -> Path:
+    def _path(self, name: str) -> Path | UPath:
         return self.root / f"{check_table_name(name)}.json"
 
     def put(self, table: FeatureTable) -> bool:

@@ -34,14 +34,15 @@ from ml_platform.features.offline import TRAINING_SETS, FeatureStoreError, Offli
 from ml_platform.features.online import OnlineRow, OnlineStore, key_string, open_online_store, status
 from ml_platform.features.registry import FEATURE_TYPES, FeatureSpec, FeatureTable, Registry, write_json_atomic
 from ml_platform.lake.engine import EngineChoice, choose_engine
-from ml_platform.lake.paths import check_id
+from ml_platform.lake.paths import catalog_dir, check_id
 from ml_platform.lake.reader import UnsupportedTable
 from ml_platform.lake.spark import get_spark
-from ml_platform.lake.storage import normalize
+from ml_platform.locations import normalize
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
+    from upath import UPath
 
     from ml_platform.lake.delta_log import Snapshot
 
@@ -116,7 +117,7 @@ class FeatureStore:
         if lake_uri is not None:
             s = s.model_copy(update={"lake_uri": normalize(lake_uri, bool(s.azure_emulator_endpoint))})
         self.settings = s
-        self.registry = Registry(s.catalog_dir)
+        self.registry = Registry(catalog_dir(s))
         self._spark = spark
         self._online: OnlineStore | None = None
         self.offline = OfflineStore(s, self.registry, lambda: self.spark)
@@ -336,8 +337,8 @@ class FeatureStore:
         write_json_atomic(self._ts_meta_path(tsid), meta)
         return TrainingSet(self, tsid, meta)
 
-    def _ts_meta_path(self, training_set_id: str) -> Path:
-        return self.settings.catalog_dir / "training_sets" / f"{check_id(training_set_id, 'training_set_id')}.json"
+    def _ts_meta_path(self, training_set_id: str) -> Path | UPath:
+        return catalog_dir(self.settings) / "training_sets" / f"{check_id(training_set_id, 'training_set_id')}.json"
 
     def get_training_set(self, training_set_id: str) -> TrainingSet:
         import json
@@ -350,8 +351,9 @@ class FeatureStore:
     def list_training_sets(self) -> list[dict[str, Any]]:
         import json
 
-        root = self.settings.catalog_dir / "training_sets"
-        return [json.loads(p.read_text()) for p in sorted(root.glob("*.json"))] if root.is_dir() else []
+        root = catalog_dir(self.settings) / "training_sets"
+        files: list[Any] = sorted(root.glob("*.json"), key=str) if root.is_dir() else []
+        return [json.loads(p.read_text()) for p in files]
 
     def rebuild_training_set(self, training_set_id: str) -> DataFrame:
         """Recompute a training set from its stored entity rows and the Delta versions in its lineage."""

@@ -47,7 +47,7 @@ from urllib.parse import quote, unquote
 
 from ml_platform.errors import MlPlatformError
 from ml_platform.lake.reader import UnsupportedTable
-from ml_platform.lake.storage import is_remote
+from ml_platform.locations import is_remote
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -15,7 +15,7 @@ from typing import Literal
 
 from ml_platform.config import Settings, get_settings
 from ml_platform.errors import ConfigError
-from ml_platform.lake.storage import is_remote
+from ml_platform.locations import is_remote
 
 Engine = Literal["embedded", "spark"]
 KINDS = ("data_plane", "features", "training_sets", "scoring")

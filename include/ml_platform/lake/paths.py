@@ -1,11 +1,18 @@
-"""Where each Delta table lives under the lake root, and how it is partitioned."""
+"""Where each Delta table lives under the lake root, and how it is partitioned; where the catalog
+and the landing zone are."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ml_platform.config import Settings, get_settings
 from ml_platform.errors import InvalidName
+from ml_platform.lake.storage import upath
+
+if TYPE_CHECKING:
+    from upath import UPath
 
 #: table name -> partition columns (docs/ARCHITECTURE.md, "Storage").
 TABLES: dict[str, list[str]] = {
@@ -65,3 +72,16 @@ def table_path(name: str, settings: Settings | None = None) -> str:
     schema, table = check_table_name(name).split(".", 1)
     root = (settings or get_settings()).lake_uri.rstrip("/")
     return f"{root}/{schema}/{table}"
+
+
+def catalog_dir(settings: Settings | None = None) -> Path | UPath:
+    """The small JSON catalog kept with the lake: feature-table specs, training-set metadata
+    (a `pathlib.Path`, or a `UPath` when the lake is on Azure Storage)."""
+    s = settings or get_settings()
+    return upath(s.lake_uri, s) / "_catalog"
+
+
+def landing_dir(settings: Settings | None = None) -> Path | UPath:
+    """The landing zone (a `Path`, or a `UPath` when it is a Blob container)."""
+    s = settings or get_settings()
+    return upath(s.landing_uri, s)

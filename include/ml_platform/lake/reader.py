@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ml_platform.errors import MlPlatformError
-from ml_platform.lake.storage import arrow_filesystem, delta_options, is_remote, parse
+from ml_platform.lake.storage import arrow_filesystem, delta_options
+from ml_platform.locations import is_remote, parse
 
 
 class UnsupportedTable(MlPlatformError):

@@ -31,7 +31,7 @@ from ml_platform.features.registry import Registry
 from ml_platform.features.store import FeatureStore
 from ml_platform.lake.delta_sql import is_delta, merge_into
 from ml_platform.lake.engine import EngineChoice, choose_engine
-from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES, table_path
+from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES, catalog_dir, table_path
 from ml_platform.validation.gate import GateOutcome, run_gate, save_result
 from ml_platform.validation.rules import RuleContext
 
@@ -402,7 +402,7 @@ def build_feature_snapshots(
         rows = feats.count()
         _replace_partitions(feats, table_path(TABLE_NAME, s), "snapshot_date", dates, FEATURE_TABLE_PROPERTIES)
         feats.unpersist()
-    Registry(s.catalog_dir).put(customer_features_table(cadence or s.snapshot_cadence))
+    Registry(catalog_dir(s)).put(customer_features_table(cadence or s.snapshot_cadence))
     return {"snapshot_dates": [d.isoformat() for d in dates], "rows": rows, "engine": choice.to_json()}
 
 

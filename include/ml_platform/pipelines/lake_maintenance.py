@@ -27,7 +27,7 @@ from ml_platform.config import Settings, get_settings
 from ml_platform.features.registry import Registry
 from ml_platform.features.store import FeatureStore
 from ml_platform.lake.delta_sql import history, is_delta, optimize
-from ml_platform.lake.paths import TABLES, table_path
+from ml_platform.lake.paths import TABLES, catalog_dir, table_path
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -110,4 +110,4 @@ def vacuum(spark: SparkSession, path: str, hours: float, mode: str = "lite") -> 
 def maintained_tables(settings: Settings | None = None) -> list[str]:
     """Every table maintenance looks at: the platform's tables and the registered feature tables."""
     s = settings or get_settings()
-    return sorted({*TABLES, *Registry(s.catalog_dir).names()})
+    return sorted({*TABLES, *Registry(catalog_dir(s)).names()})

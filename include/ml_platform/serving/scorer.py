@@ -16,6 +16,7 @@ from typing import Any
 from ml_platform.errors import MlPlatformError, redact
 from ml_platform.features.online import open_online_store
 from ml_platform.features.registry import Registry
+from ml_platform.lake.paths import catalog_dir
 from ml_platform.serving.models import Loaded, ModelHolder, Served
 from ml_platform.serving.routing import (
     Contribution,
@@ -63,7 +64,7 @@ class Scorer:
     # ---------------------------------------------------------------- online store
     def _store(self) -> tuple[Any, Any]:
         if self._online is None:
-            self._table = Registry(self.settings.catalog_dir).get(FEATURE_TABLE)
+            self._table = Registry(catalog_dir(self.settings)).get(FEATURE_TABLE)
             self._online = open_online_store(self.settings)
         return self._online, self._table
 
