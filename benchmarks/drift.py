@@ -13,7 +13,7 @@ Synthetic reference and current samples, 4 in 5 columns numeric (normal, 10 % mi
   and `chi2_contingency` per categorical column on the same samples, nothing else;
 - the calibrated detector (`calibrate_thresholds` over 8 weekly windows, lag 4, then
   `detect_drift` with those thresholds) on the same rows x features;
-- over `monitoring.simulate`'s seeded customer panel (`--seeds` worlds, 12 monitored weeks each):
+- over `simulate.py`'s seeded customer panel (`--seeds` worlds, 12 monitored weeks each):
   the false-alarm rate (drifted feature-weeks of all watched ones) of a stable world, and the
   detection delay (weeks from the shift to the first retrain decision) of the same world shifted
   from its 4th monitored week, for the calibrated detector and for the static one the platform
@@ -123,7 +123,7 @@ def main() -> int:
     cal = detect_drift(ref, cur, names, cats, max_rows=max(a.rows, 100_000), thresholds=thresholds)
     cal_whole = time.perf_counter() - t
 
-    from ml_platform.monitoring.simulate import monitor, simulate_weeks, summary
+    from simulate import monitor, simulate_weeks, summary
 
     stable, shifted = [], []
     for seed in range(a.seeds):

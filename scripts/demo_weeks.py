@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     from ml_platform.config import get_settings
     from ml_platform.data.landing import land
     from ml_platform.lake.paths import landing_dir
-    from ml_platform.monitoring.week_report import estimate_error, format_weeks, own_week, plot_weeks, week_row
     from ml_platform.serving.bento import sample_customers
+    from week_report import estimate_error, format_weeks, own_week, plot_weeks, week_row
 
     s = get_settings()
     logs = s.home / "logs" / "demo_weeks"

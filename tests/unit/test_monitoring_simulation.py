@@ -24,7 +24,7 @@ RUN = (
     r"""
 import json, sys
 from dataclasses import asdict
-from ml_platform.monitoring.simulate import SHIFTED, monitor, simulate_weeks, summary
+from benchmarks.simulate import SHIFTED, monitor, simulate_weeks, summary
 out = {}
 for name, seed, shift in (("stable0", 0, None), ("stable1", 1, None), ("shifted", 0, 6 + %d)):
     report = monitor(simulate_weeks(weeks=6 + 12, shift_from=shift, seed=seed), calibrate_on=6)

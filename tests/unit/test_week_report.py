@@ -94,7 +94,7 @@ def _tables(s: Settings, labelled: int) -> None:
 
 @pytest.mark.parametrize("labelled", [150, 600])
 def test_a_week_row_shows_a_realised_auc_only_on_enough_labels(tmp_path, labelled):
-    from ml_platform.monitoring.week_report import estimate_error, format_weeks, week_row
+    from week_report import estimate_error, format_weeks, week_row
 
     s = Settings(home=tmp_path)
     _tables(s, labelled)

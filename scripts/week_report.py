@@ -1,6 +1,6 @@
 """The monitoring weeks as a person reads them: one row per week from the monitoring tables
 (drift per source, realised AUC per version, the retrain decision), a text table and a PNG.
-Used by the demo's loop (`scripts/demo_weeks.py`)."""
+Used by the demo's loop (`scripts/demo_weeks.py`); a script module, not part of the library."""
 
 from __future__ import annotations
 

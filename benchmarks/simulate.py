@@ -1,4 +1,5 @@
-"""A seeded synthetic world of customers, week by week, for proving the monitoring (not a demo feature).
+"""A seeded synthetic world of customers, week by week, for proving the monitoring (not a demo
+feature, not part of the library: `benchmarks/drift.py` and the unit tier use it).
 
     weeks = simulate_weeks(weeks=20, shift_from=None, seed=0)      # stable world
     weeks = simulate_weeks(weeks=20, shift_from=12, seed=0)        # the demo's kind of shift
