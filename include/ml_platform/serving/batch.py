@@ -136,7 +136,8 @@ def _score_embedded(
     import mlflow.pyfunc
     import pyarrow as pa
 
-    from ml_platform.lake.delta_log import read_table, replace_partitions, snapshot
+    from ml_platform.lake.delta_log import read_table, snapshot
+    from ml_platform.lake.rows import replace_where
 
     snap = snapshot(table_path(FEATURES_TABLE, s))
     if snap is None:
@@ -164,7 +165,8 @@ def _score_embedded(
         }
     )
     path = table_path(SCORES_TABLE, s)
-    replace_partitions(path, out, ["score_date"], replace={"score_date": [snapshot_date]})
+    # delta-rs writes it (the table needs no feature delta-rs lacks), as Spark's replaceWhere
+    replace_where(path, out, f"score_date = '{snapshot_date.isoformat()}'", partition_by=["score_date"])
     written = read_table(snapshot(path), where={"score_date": {snapshot_date.isoformat()}}, columns=["risk_band"])
     counts: dict[str, int] = {}
     for band in written.column("risk_band").to_pylist():
