@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,21 +25,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-ACCOUNT = "devstoreaccount1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def requests_served(debug_log: Path) -> int:
-    """HTTP requests Azurite has answered so far (one debug line per incoming request)."""
-    if not debug_log.exists():
-        return 0
-    return sum(1 for line in debug_log.open(errors="replace") if "BlobStorageContextMiddleware: RequestMethod=" in line)
+from azurite_server import ACCOUNT, Azurite, azurite
 
 
 def main() -> int:
@@ -55,121 +39,92 @@ def main() -> int:
     end = start + timedelta(days=days - 1)
     cutoff = end - timedelta(days=8)  # its 7-day label window is observed
     work = Path(tempfile.mkdtemp(prefix="lake-storage-bench-"))
-    port = free_port()
-    debug = work / "azurite-debug.log"
-    # Azurite with a debug log (the request counter); started here, not through azurite.sh, for the flag
-    (work / "azurite-data").mkdir(parents=True)
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".azurite/node_modules/.bin/azurite-blob"),
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            str(port),
-            "--location",
-            str(work / "azurite-data"),
-            "--loose",
-            "--skipApiVersionCheck",
-            "--debug",
-            str(debug),
+    with azurite(work) as server:
+        return _run(server, work, customers, days, start, end, cutoff)
+
+
+def _run(server: Azurite, work: Path, customers: int, days: int, start: date, end: date, cutoff: date) -> int:
+    endpoint, key = server.endpoint, server.key
+    from azure.storage.blob import BlobServiceClient
+
+    from ml_platform.data.generator import GeneratorSpec, write_landing
+
+    blobs = BlobServiceClient.from_connection_string(server.connection_string)
+    for c in ("lake", "landing"):
+        blobs.create_container(c)
+    files = work / "landed"
+    print(f"generating {customers} customers x {days} days", file=sys.stderr)
+    write_landing(GeneratorSpec(customers=customers, start=start, end=end, seed=3), files)
+    for f in sorted(files.rglob("*.parquet")):
+        blobs.get_blob_client("landing", f"in/{f.relative_to(files).as_posix()}").upload_blob(f.read_bytes())
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ML_PLATFORM_AZURE")}
+    base["ML_PLATFORM_SNAPSHOT_CADENCE"] = "daily"
+    envs = {
+        "local disk": base | {"ML_PLATFORM_HOME": str(work / "local"), "ML_PLATFORM_LANDING_URI": str(files)},
+    }
+    for where, extra, folder in (
+        ("Azurite", {}, "bench"),
+        (
+            "Azurite, Spark",
+            {"ML_PLATFORM_ENGINE_FEATURES": "spark", "ML_PLATFORM_ENGINE_TRAINING_SETS": "spark"},
+            "spark",
+        ),
+    ):
+        envs[where] = (
+            base
+            | {
+                "ML_PLATFORM_HOME": str(work / folder),
+                "ML_PLATFORM_LAKE_URI": f"abfss://lake@{ACCOUNT}.dfs.core.windows.net/{folder}",
+                "ML_PLATFORM_LANDING_URI": f"abfss://landing@{ACCOUNT}.dfs.core.windows.net/in",
+                "ML_PLATFORM_AZURE_EMULATOR_ENDPOINT": endpoint,
+                "ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY": key,
+            }
+            | extra
+        )
+    steps = {
+        "data plane (ml-platform run)": ["run", "--start", str(start), "--end", str(end)],
+        "PIT training set": [
+            "features",
+            "training-set",
+            "--cutoffs",
+            str(cutoff),
+            "--horizon-days",
+            "7",
+            "--id",
+            "bench",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    }
+    exe = str(Path(sys.executable).parent / "ml-platform")
+    results: dict[str, dict[str, tuple[float, int, str]]] = {}
+    for step, args in steps.items():
+        for where, env in envs.items():
+            before = server.requests_served()
+            t0 = time.perf_counter()
+            run = subprocess.run([exe, *args], env=env, capture_output=True, text=True)
+            took = time.perf_counter() - t0
+            if run.returncode != 0:
+                print(run.stderr[-2000:], file=sys.stderr)
+                return 1
+            out = json.loads(run.stdout)
+            engine = (out.get("features") or out)["engine"]["engine"]  # the snapshots' or the training set's
+            results.setdefault(step, {})[where] = (took, server.requests_served() - before, engine)
+            print(f"  {step} on {where}: {took:.1f} s ({engine} engine)", file=sys.stderr)
+    print(f"{customers} customers x {days} days ({sum(1 for _ in files.rglob('*.parquet'))} files), 2 cores")
+    print(
+        f"{'step':30} {'local disk':>11} {'Azurite':>9} {'ratio':>6} {'requests':>9} {'Azurite, Spark':>15} {'requests':>9}"
     )
-    try:
-        key = re.search(r"KEY='([^']+)'", (ROOT / "scripts/azurite.sh").read_text()).group(1)  # type: ignore[union-attr]
-        endpoint = f"http://127.0.0.1:{port}/{ACCOUNT}"
-        for _ in range(60):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.5)
-        from azure.storage.blob import BlobServiceClient
-
-        from ml_platform.data.generator import GeneratorSpec, write_landing
-
-        blobs = BlobServiceClient.from_connection_string(
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key};BlobEndpoint={endpoint};"
+    for step, r in results.items():
+        (lt, _, le), (at, n, ae), (st, sn, _) = r["local disk"], r["Azurite"], r["Azurite, Spark"]
+        print(f"{step:30} {lt:10.1f}s {at:8.1f}s {at / lt:6.2f} {n:9d} {st:14.1f}s {sn:9d}   engine: {le}/{ae}")
+    print(
+        json.dumps(
+            {
+                s: {w: {"seconds": round(t, 1), "requests": n, "engine": e} for w, (t, n, e) in r.items()}
+                for s, r in results.items()
+            }
         )
-        for c in ("lake", "landing"):
-            blobs.create_container(c)
-        files = work / "landed"
-        print(f"generating {customers} customers x {days} days", file=sys.stderr)
-        write_landing(GeneratorSpec(customers=customers, start=start, end=end, seed=3), files)
-        for f in sorted(files.rglob("*.parquet")):
-            blobs.get_blob_client("landing", f"in/{f.relative_to(files).as_posix()}").upload_blob(f.read_bytes())
-        base = {k: v for k, v in os.environ.items() if not k.startswith("ML_PLATFORM_AZURE")}
-        base["ML_PLATFORM_SNAPSHOT_CADENCE"] = "daily"
-        envs = {
-            "local disk": base | {"ML_PLATFORM_HOME": str(work / "local"), "ML_PLATFORM_LANDING_URI": str(files)},
-        }
-        for where, extra, folder in (
-            ("Azurite", {}, "bench"),
-            (
-                "Azurite, Spark",
-                {"ML_PLATFORM_ENGINE_FEATURES": "spark", "ML_PLATFORM_ENGINE_TRAINING_SETS": "spark"},
-                "spark",
-            ),
-        ):
-            envs[where] = (
-                base
-                | {
-                    "ML_PLATFORM_HOME": str(work / folder),
-                    "ML_PLATFORM_LAKE_URI": f"abfss://lake@{ACCOUNT}.dfs.core.windows.net/{folder}",
-                    "ML_PLATFORM_LANDING_URI": f"abfss://landing@{ACCOUNT}.dfs.core.windows.net/in",
-                    "ML_PLATFORM_AZURE_EMULATOR_ENDPOINT": endpoint,
-                    "ML_PLATFORM_AZURE_STORAGE_ACCOUNT_KEY": key,
-                }
-                | extra
-            )
-        steps = {
-            "data plane (ml-platform run)": ["run", "--start", str(start), "--end", str(end)],
-            "PIT training set": [
-                "features",
-                "training-set",
-                "--cutoffs",
-                str(cutoff),
-                "--horizon-days",
-                "7",
-                "--id",
-                "bench",
-            ],
-        }
-        exe = str(Path(sys.executable).parent / "ml-platform")
-        results: dict[str, dict[str, tuple[float, int, str]]] = {}
-        for step, args in steps.items():
-            for where, env in envs.items():
-                before = requests_served(debug)
-                t0 = time.perf_counter()
-                run = subprocess.run([exe, *args], env=env, capture_output=True, text=True)
-                took = time.perf_counter() - t0
-                if run.returncode != 0:
-                    print(run.stderr[-2000:], file=sys.stderr)
-                    return 1
-                out = json.loads(run.stdout)
-                engine = (out.get("features") or out)["engine"]["engine"]  # the snapshots' or the training set's
-                results.setdefault(step, {})[where] = (took, requests_served(debug) - before, engine)
-                print(f"  {step} on {where}: {took:.1f} s ({engine} engine)", file=sys.stderr)
-        print(f"{customers} customers x {days} days ({sum(1 for _ in files.rglob('*.parquet'))} files), 2 cores")
-        print(
-            f"{'step':30} {'local disk':>11} {'Azurite':>9} {'ratio':>6} {'requests':>9} {'Azurite, Spark':>15} {'requests':>9}"
-        )
-        for step, r in results.items():
-            (lt, _, le), (at, n, ae), (st, sn, _) = r["local disk"], r["Azurite"], r["Azurite, Spark"]
-            print(f"{step:30} {lt:10.1f}s {at:8.1f}s {at / lt:6.2f} {n:9d} {st:14.1f}s {sn:9d}   engine: {le}/{ae}")
-        print(
-            json.dumps(
-                {
-                    s: {w: {"seconds": round(t, 1), "requests": n, "engine": e} for w, (t, n, e) in r.items()}
-                    for s, r in results.items()
-                }
-            )
-        )
-        return 0
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    )
+    return 0
 
 
 if __name__ == "__main__":
