@@ -129,13 +129,40 @@ class RetrainDecision:
 
 
 def decide_retrain(history: History, policy: RetrainPolicy | None = None) -> RetrainDecision:
+    """The policy over the monitoring windows: what the windows say (persistent drift, or a
+    realised AUC whose interval is surely below the offline one), then the governors (the retrain
+    budget, the cool-down). The decision's id is a digest of what it decided on, so a rerun of the
+    same window decides the same decision."""
     p = policy or RetrainPolicy()
     windows = sorted(history.windows, key=lambda w: w.end)
     last = max(history.retrains, key=lambda r: r.at, default=None)
     fresh = [w for w in windows if last is None or w.end > last.at.date()]  # rule 4
     recent = fresh[-p.of_windows :]
     latest = windows[-1] if windows else None
-    numbers: dict[str, Any] = {
+    numbers = _numbers(fresh, recent, latest, last)
+
+    def done(retrain: bool, trigger: Literal["drift", "performance"] | None, reason: str) -> RetrainDecision:
+        return _decision(history, p, recent, latest, numbers, retrain, trigger, reason)
+
+    if latest is None:
+        return done(False, None, "no monitoring window yet")
+    if latest not in fresh:
+        return done(
+            False,
+            None,
+            f"the latest window ({latest.end}) ends before the last retrain "
+            f"({last.at.date() if last else '-'}): its data already caused a retrain",
+        )
+    trigger, why = _signal(latest, recent, p, numbers)
+    if trigger is None:
+        return done(False, None, why)
+    held = _governed(history, p, last, numbers)
+    return done(False, None, f"{why}, but {held}") if held else done(True, trigger, why)
+
+
+def _numbers(fresh: list[Window], recent: list[Window], latest: Window | None, last: Retrain | None) -> dict[str, Any]:
+    """What the decision saw, kept with it."""
+    return {
         "windows_after_last_retrain": len(fresh),
         "drifted_in_last": [w.end.isoformat() for w in recent if w.drifted],
         "latest_drifted": list(latest.drifted) if latest else [],
@@ -147,39 +174,12 @@ def decide_retrain(history: History, policy: RetrainPolicy | None = None) -> Ret
         "last_retrain": last.at.isoformat() if last else None,
     }
 
-    def done(retrain: bool, trigger: Any, reason: str) -> RetrainDecision:
-        body = {
-            "retrain": retrain,
-            "trigger": trigger,
-            "latest": latest.end.isoformat() if latest else None,
-            "version": latest.model_version if latest else None,
-            "last_retrain": numbers["last_retrain"],
-            "policy": asdict(p),
-        }
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-        return RetrainDecision(
-            decision_id=f"rd-{digest}",
-            retrain=retrain,
-            trigger=trigger,
-            reason=reason,
-            decided_at=history.now.isoformat(),
-            windows=tuple(w.end.isoformat() for w in recent),
-            numbers=numbers,
-        )
 
-    if latest is None:
-        return done(False, None, "no monitoring window yet")
-    if latest not in fresh:
-        return done(
-            False,
-            None,
-            f"the latest window ({latest.end}) ends before the last retrain "
-            f"({last.at.date() if last else '-'}): its data already caused a retrain",
-        )
-
-    # what the windows say, before the governors
+def _signal(
+    latest: Window, recent: list[Window], p: RetrainPolicy, numbers: dict[str, Any]
+) -> tuple[Literal["drift", "performance"] | None, str]:
+    """What the windows say before the governors: the trigger and why, or None and why not."""
     drifted = [w for w in recent if w.drifted]
-    drift = bool(latest.drifted) and len(drifted) >= p.persist_windows
     drop = (
         latest.baseline_auc - latest.realised_auc
         if latest.realised_auc is not None and latest.baseline_auc is not None
@@ -192,68 +192,86 @@ def decide_retrain(history: History, policy: RetrainPolicy | None = None) -> Ret
         else None
     )
     numbers["auc_drop"], numbers["auc_drop_lower_bound"] = drop, sure
-    perf = sure is not None and sure > p.auc_drop and latest.labelled >= p.min_labelled
-    if drift:
-        trigger, why = (
-            "drift",
-            (
-                f"drift in {len(drifted)} of the last {len(recent)} windows including the latest "
-                f"({', '.join(latest.drifted)}; largest PSI {latest.max_effect:.2f} x its threshold)"
-            ),
+    if latest.drifted and len(drifted) >= p.persist_windows:
+        return "drift", (
+            f"drift in {len(drifted)} of the last {len(recent)} windows including the latest "
+            f"({', '.join(latest.drifted)}; largest PSI {latest.max_effect:.2f} x its threshold)"
         )
-    elif perf:
-        trigger, why = (
-            "performance",
-            (
-                f"realised AUC {latest.realised_auc:.3f} (95 % interval up to {latest.auc_ci_high:.3f}) is at "
-                f"least {sure:.3f} below the offline {latest.baseline_auc:.3f} (> {p.auc_drop}) on "
-                f"{latest.labelled} labels"
-            ),
+    if sure is not None and sure > p.auc_drop and latest.labelled >= p.min_labelled:
+        return "performance", (
+            f"realised AUC {latest.realised_auc:.3f} (95 % interval up to {latest.auc_ci_high:.3f}) is at "
+            f"least {sure:.3f} below the offline {latest.baseline_auc:.3f} (> {p.auc_drop}) on "
+            f"{latest.labelled} labels"
         )
-    else:
-        parts = []
-        if latest.drifted:
-            parts.append(
-                f"drift in only {len(drifted)} of the last {len(recent)} windows "
-                f"(needs {p.persist_windows} of {p.of_windows})"
-            )
-        else:
-            parts.append(
-                f"no feature drifted in the latest window (largest PSI {latest.max_effect:.2f} x its threshold)"
-            )
-        if latest.realised_auc is not None and latest.labelled < p.min_labelled:  # no point on a few labels
-            parts.append(f"only {latest.labelled} labels so far (a realised AUC needs {p.min_labelled})")
-        elif drop is not None and drop > p.auc_drop:
-            why_not = (
-                f"its interval reaches {latest.auc_ci_high:.3f}"
-                if latest.auc_ci_high is not None
-                else "it has no interval (too few labels or one class)"
-            )
-            parts.append(f"realised AUC {latest.realised_auc:.3f} is {drop:.3f} below the offline, but {why_not}")
-        elif drop is not None:
-            parts.append(
-                f"realised AUC {latest.realised_auc:.3f} within {p.auc_drop} of the offline {latest.baseline_auc:.3f}"
-            )
-        else:
-            parts.append("no realised AUC yet (labels not in)")
-        return done(False, None, "; ".join(parts))
+    return None, "; ".join([_why_no_drift(latest, drifted, recent, p), _why_no_performance(latest, drop, p)])
 
-    # the governors
+
+def _why_no_drift(latest: Window, drifted: list[Window], recent: list[Window], p: RetrainPolicy) -> str:
+    if latest.drifted:
+        return (
+            f"drift in only {len(drifted)} of the last {len(recent)} windows "
+            f"(needs {p.persist_windows} of {p.of_windows})"
+        )
+    return f"no feature drifted in the latest window (largest PSI {latest.max_effect:.2f} x its threshold)"
+
+
+def _why_no_performance(latest: Window, drop: float | None, p: RetrainPolicy) -> str:
+    if latest.realised_auc is not None and latest.labelled < p.min_labelled:  # no point on a few labels
+        return f"only {latest.labelled} labels so far (a realised AUC needs {p.min_labelled})"
+    if drop is not None and drop > p.auc_drop:
+        why_not = (
+            f"its interval reaches {latest.auc_ci_high:.3f}"
+            if latest.auc_ci_high is not None
+            else "it has no interval (too few labels or one class)"
+        )
+        return f"realised AUC {latest.realised_auc:.3f} is {drop:.3f} below the offline, but {why_not}"
+    if drop is not None:
+        return f"realised AUC {latest.realised_auc:.3f} within {p.auc_drop} of the offline {latest.baseline_auc:.3f}"
+    return "no realised AUC yet (labels not in)"
+
+
+def _governed(history: History, p: RetrainPolicy, last: Retrain | None, numbers: dict[str, Any]) -> str | None:
+    """Why the governors hold a retrain the windows call for (the budget, the cool-down), or None."""
     since = history.now - timedelta(days=p.budget_days)
     used = [r for r in history.retrains if r.at > since]
     numbers["retrains_in_budget_period"] = len(used)
     if len(used) >= p.max_retrains:
-        return done(
-            False,
-            None,
-            f"{why}, but the budget is spent: {len(used)} retrains (scheduled ones included) "
-            f"in the last {p.budget_days} days, at most {p.max_retrains}",
+        return (
+            f"the budget is spent: {len(used)} retrains (scheduled ones included) "
+            f"in the last {p.budget_days} days, at most {p.max_retrains}"
         )
     if last is not None and history.now - last.at < timedelta(days=p.cooldown_days):
-        return done(
-            False,
-            None,
-            f"{why}, but in cool-down: the last retrain ({last.kind}, {last.at.date()}) was "
-            f"less than {p.cooldown_days} days ago",
+        return (
+            f"in cool-down: the last retrain ({last.kind}, {last.at.date()}) was less than {p.cooldown_days} days ago"
         )
-    return done(True, trigger, why)
+    return None
+
+
+def _decision(
+    history: History,
+    p: RetrainPolicy,
+    recent: list[Window],
+    latest: Window | None,
+    numbers: dict[str, Any],
+    retrain: bool,
+    trigger: Literal["drift", "performance"] | None,
+    reason: str,
+) -> RetrainDecision:
+    body = {
+        "retrain": retrain,
+        "trigger": trigger,
+        "latest": latest.end.isoformat() if latest else None,
+        "version": latest.model_version if latest else None,
+        "last_retrain": numbers["last_retrain"],
+        "policy": asdict(p),
+    }
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    return RetrainDecision(
+        decision_id=f"rd-{digest}",
+        retrain=retrain,
+        trigger=trigger,
+        reason=reason,
+        decided_at=history.now.isoformat(),
+        windows=tuple(w.end.isoformat() for w in recent),
+        numbers=numbers,
+    )

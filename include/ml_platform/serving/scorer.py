@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -129,9 +130,29 @@ class Scorer:
 
     # ---------------------------------------------------------------- request
     def predict(self, req: PredictRequest, explain: bool = False) -> PredictResponse:
-        import pandas as pd
-
+        """Answer one request: its items (online features or the rows sent), each routed to the
+        champion or the challenger, scored (and explained) per model, the shadow's scores logged
+        beside them; every answer is in the prediction spool before the response leaves."""
         t0 = time.perf_counter()
+        self._check_size(req, explain)
+        loaded: Loaded = self.holder.current  # this request uses this snapshot to the end
+        champion, challenger = self._champion(loaded), loaded.challenger
+        request_id, now = uuid.uuid4().hex, datetime.now(timezone.utc)
+        items = self._items(req, champion)
+        self._route(items, champion, challenger)
+        groups = self._score_groups([it for it in items if it.found], explain)
+        records = self._shadow_records(request_id, now, items, challenger)
+        out = []
+        for it in items:
+            if it.served is not None and it.probability is not None:
+                records.append(self._record(request_id, now, it, it.served, it.probability, returned=True))
+            out.append(self._prediction(it))
+        self._log(records)
+        if self.metrics:
+            self.metrics.observe(groups, time.perf_counter() - t0)
+        return PredictResponse(request_id=request_id, predictions=out)
+
+    def _check_size(self, req: PredictRequest, explain: bool) -> None:
         if req.size > self.settings.serving_max_rows:
             raise ClientError(f"{req.size} items in one request; the limit is {self.settings.serving_max_rows}")
         if explain and req.size > self.settings.serving_max_explain_rows:
@@ -139,120 +160,147 @@ class Scorer:
                 f"{req.size} items with explain=true; the limit is {self.settings.serving_max_explain_rows} "
                 "(explanations cost far more than scores: split the request, or ask without explain)"
             )
-        loaded: Loaded = self.holder.current  # this request uses this snapshot to the end
-        champion, challenger = loaded.champion, loaded.challenger
-        if champion is None:
-            why = self.holder.registry_error or (
-                f"no model has alias @champion in {self.settings.model_name} yet: "
-                f"train one and promote it (ml-platform registry promote)"
+
+    def _champion(self, loaded: Loaded) -> Served:
+        if loaded.champion is None:
+            raise Unavailable(
+                self.holder.registry_error
+                or f"no model has alias @champion in {self.settings.model_name} yet: "
+                "train one and promote it (ml-platform registry promote)"
             )
-            raise Unavailable(why)
-        request_id = uuid.uuid4().hex
-        now = datetime.now(timezone.utc)
-        items: list[dict[str, Any]] = []  # per requested item: id, found, features, feature_ts
+        return loaded.champion
+
+    def _items(self, req: PredictRequest, champion: Served) -> list[_Item]:
+        """The request's items in order: looked up in the online store by customer id, or the rows sent."""
         if req.customer_ids is not None:
-            for cid, row in zip(req.customer_ids, self._lookup(req.customer_ids)):
-                items.append(
-                    {
-                        "customer_id": cid,
-                        "found": row.found,
-                        "ts": row.feature_timestamp,
-                        "features": {f: row.values.get(f) for f in champion.features} if row.found else None,
-                    }
+            items = [
+                _Item(
+                    i,
+                    cid,
+                    row.found,
+                    row.feature_timestamp,
+                    {f: row.values.get(f) for f in champion.features} if row.found else None,
                 )
-            if self.metrics:
-                misses = sum(not it["found"] for it in items)
-                if misses:
-                    self.metrics.misses(misses)
-        else:
-            self._check_rows(req.rows or [], champion)
-            for row in req.rows or []:
-                items.append(
-                    {
-                        "customer_id": row.get("customer_id"),
-                        "found": True,
-                        "ts": None,
-                        "features": {f: row[f] for f in champion.features},
-                    }
-                )
-        for i, it in enumerate(items):
-            it["i"] = i
+                for i, (cid, row) in enumerate(zip(req.customer_ids, self._lookup(req.customer_ids)))
+            ]
+            misses = sum(not it.found for it in items)
+            if self.metrics and misses:
+                self.metrics.misses(misses)
+            return items
+        rows = req.rows or []
+        self._check_rows(rows, champion)
+        return [
+            _Item(i, row.get("customer_id"), True, None, {f: row[f] for f in champion.features})
+            for i, row in enumerate(rows)
+        ]
+
+    def _route(self, items: list[_Item], champion: Served, challenger: Served | None) -> None:
+        """The A/B split: a customer's share of the challenger is stable (a hash of the id); rows
+        without an id go to the champion."""
         share = self.settings.serving_challenger_share if challenger is not None else 0.0
         for it in items:
-            cid = it["customer_id"]
-            it["variant"] = challenger if cid is not None and in_challenger_bucket(cid, share) else champion
-        scored = [it for it in items if it["found"]]
-        groups: dict[str, list[dict[str, Any]]] = {}
+            in_bucket = it.customer_id is not None and in_challenger_bucket(it.customer_id, share)
+            it.served = challenger if in_bucket and challenger is not None else champion
+
+    def _score_groups(self, scored: list[_Item], explain: bool) -> dict[str, list[_Item]]:
+        """Score (and explain) the found items, one call per model; the items by variant."""
+        import pandas as pd
+
+        groups: dict[str, list[_Item]] = {}
         for it in scored:
-            groups.setdefault(it["variant"].alias, []).append(it)
+            assert it.served is not None
+            groups.setdefault(it.served.alias, []).append(it)
         for group in groups.values():
-            served = group[0]["variant"]
+            served = group[0].served
+            assert served is not None
             try:
-                probs = self._score(served, [it["features"] for it in group])
+                probs = self._score(served, [it.features or {} for it in group])
             except ValueError as exc:  # a value the model cannot take (e.g. a number for a category)
                 raise ClientError(f"cannot score the rows: {exc}") from None
             for it, p in zip(group, probs):
-                it["p"] = p
+                it.probability = p
             if explain:
-                frame = pd.DataFrame([it["features"] for it in group], columns=list(served.features))
+                frame = pd.DataFrame([it.features for it in group], columns=list(served.features))
                 contrib = served.python_model.explain(frame, top_k=self.settings.explain_top_k)
                 for it, c in zip(group, contrib):
-                    it["explain"] = [Contribution(**x) for x in c]
-        records = []
-        shadow = challenger if self.settings.serving_shadow and challenger is not None else None
-        if shadow is not None and scored:
-            for it, p in zip(
-                scored, self._score(shadow, [{f: it["features"].get(f) for f in shadow.features} for it in scored])
-            ):
-                records.append(self._record(request_id, now, it, shadow, p, returned=False, variant="shadow"))
-        out = []
-        for it in items:
-            if not it["found"]:
-                out.append(
-                    Prediction(customer_id=it["customer_id"], found=False, detail="not found in the online store")
-                )
-                continue
-            served: Served = it["variant"]
-            records.append(self._record(request_id, now, it, served, it["p"], returned=True, variant=served.alias))
-            out.append(
-                Prediction(
-                    customer_id=it["customer_id"],
-                    found=True,
-                    churn_probability=it["p"],
-                    risk_band=risk_band(it["p"], self.bands),
-                    model_name=served.name,
-                    model_version=served.version,
-                    variant=served.alias,
-                    feature_timestamp=it["ts"].isoformat() if it["ts"] else None,
-                    explanation=it.get("explain"),
-                )
-            )
-        if self.spool is not None:
-            try:
-                self.spool.append(records)  # before the response leaves: an answer is always logged
-            except MlPlatformError as e:  # SpoolUnavailable (a full disk): refuse rather than serve unlogged
-                raise Unavailable(str(e)) from None
-        if self.metrics:
-            self.metrics.observe(groups, time.perf_counter() - t0)
-        return PredictResponse(request_id=request_id, predictions=out)
+                    it.explanation = [Contribution(**x) for x in c]
+        return groups
+
+    def _shadow_records(
+        self, request_id: str, now: datetime, items: list[_Item], challenger: Served | None
+    ) -> list[dict[str, Any]]:
+        """In shadow mode the challenger scores every found item too: logged, never returned."""
+        scored = [it for it in items if it.found]
+        if not (self.settings.serving_shadow and challenger is not None and scored):
+            return []
+        probs = self._score(challenger, [{f: (it.features or {}).get(f) for f in challenger.features} for it in scored])
+        return [
+            self._record(request_id, now, it, challenger, p, returned=False, variant="shadow")
+            for it, p in zip(scored, probs)
+        ]
+
+    def _prediction(self, it: _Item) -> Prediction:
+        if not it.found or it.served is None or it.probability is None:
+            return Prediction(customer_id=it.customer_id, found=False, detail="not found in the online store")
+        return Prediction(
+            customer_id=it.customer_id,
+            found=True,
+            churn_probability=it.probability,
+            risk_band=risk_band(it.probability, self.bands),
+            model_name=it.served.name,
+            model_version=it.served.version,
+            variant=it.served.alias,
+            feature_timestamp=it.feature_ts.isoformat() if it.feature_ts else None,
+            explanation=it.explanation,
+        )
+
+    def _log(self, records: list[dict[str, Any]]) -> None:
+        if self.spool is None:
+            return
+        try:
+            self.spool.append(records)  # before the response leaves: an answer is always logged
+        except MlPlatformError as e:  # SpoolUnavailable (a full disk): refuse rather than serve unlogged
+            raise Unavailable(str(e)) from None
 
     @staticmethod
     def _record(
-        request_id: str, now: datetime, it: dict[str, Any], served: Served, p: float, *, returned: bool, variant: str
+        request_id: str,
+        now: datetime,
+        it: _Item,
+        served: Served,
+        p: float,
+        *,
+        returned: bool,
+        variant: str | None = None,
     ) -> dict[str, Any]:
+        variant = variant or served.alias
         return {
-            "prediction_id": f"{request_id}:{it['i']}:{variant}",
+            "prediction_id": f"{request_id}:{it.index}:{variant}",
             "request_id": request_id,
             "event_time": now.isoformat(),
-            "customer_id": it["customer_id"],
+            "customer_id": it.customer_id,
             "model_name": served.name,
             "model_version": served.version,
             "variant": variant,
             "returned": returned,
             "churn_probability": p,
-            "feature_timestamp": it["ts"].isoformat() if it["ts"] else None,
-            "features_json": _features_json(it["features"]),
+            "feature_timestamp": it.feature_ts.isoformat() if it.feature_ts else None,
+            "features_json": _features_json(it.features or {}),
         }
+
+
+@dataclass
+class _Item:
+    """One requested item on its way through `Scorer.predict`."""
+
+    index: int  # its position in the request (part of its prediction id)
+    customer_id: str | None
+    found: bool  # in the online store (rows sent are always found)
+    feature_ts: datetime | None  # when the online features were computed; None for rows sent
+    features: dict[str, Any] | None  # the champion's features; None when not found
+    served: Served | None = None  # the model routed to
+    probability: float | None = None
+    explanation: list[Contribution] | None = None
 
 
 def _features_json(features: dict[str, Any]) -> str:
