@@ -86,7 +86,7 @@ def test_apply_is_idempotent_rollback_restores_and_history_records_every_move(tm
     from ml_platform.errors import MlPlatformError
     from ml_platform.registry.aliases import apply_decision, evaluate_and_decide, history, rollback
     from ml_platform.registry.evaluate import alias_version
-    from ml_platform.training.train import train_and_register
+    from ml_platform.training.train import Study, train_and_register
     from tests.unit.test_train_register import _frame
 
     monkeypatch.setenv("ML_PLATFORM_HOME", str(tmp_path))
@@ -95,11 +95,10 @@ def test_apply_is_idempotent_rollback_restores_and_history_records_every_move(tm
     res = train_and_register(
         _frame(),
         ["recency_days", "frequency_90d", "monetary_90d"],
+        Study(n_trials=2, families=["logreg"]),
         training_set_id="ts1",
         lineage={},
         study_name="s1",
-        n_trials=2,
-        families=["logreg"],
         settings=s,
     )
     first = evaluate_and_decide(settings=s)
@@ -162,11 +161,10 @@ def test_apply_is_idempotent_rollback_restores_and_history_records_every_move(tm
     train_and_register(
         older,
         ["recency_days", "frequency_90d", "monetary_90d"],
+        Study(n_trials=2, families=["logreg"]),
         training_set_id="ts3",
         lineage={},
         study_name="s3",
-        n_trials=2,
-        families=["logreg"],
         settings=s,
     )
     d = evaluate_and_decide(settings=s)
@@ -187,18 +185,17 @@ def test_a_worker_keeps_serving_its_models_when_the_registry_is_unreachable(tmp_
     from ml_platform.config import Settings
     from ml_platform.registry.aliases import apply_decision, evaluate_and_decide
     from ml_platform.serving.models import ModelHolder
-    from ml_platform.training.train import train_and_register
+    from ml_platform.training.train import Study, train_and_register
     from tests.unit.test_train_register import _frame
 
     s = Settings(home=tmp_path)
     train_and_register(
         _frame(),
         ["recency_days", "frequency_90d", "monetary_90d"],
+        Study(n_trials=1, families=["logreg"]),
         training_set_id="ts1",
         lineage={},
         study_name="s1",
-        n_trials=1,
-        families=["logreg"],
         settings=s,
     )
     holder = ModelHolder(s, want_challenger=True)
@@ -266,16 +263,21 @@ def test_a_promotion_killed_between_moving_the_aliases_and_recording_them_is_fin
     from ml_platform.config import Settings, get_settings
     from ml_platform.registry.aliases import apply_decision, evaluate_and_decide, history
     from ml_platform.registry.evaluate import alias_version, client
-    from ml_platform.training.train import train_and_register
+    from ml_platform.training.train import Study, train_and_register
     from tests.unit.test_train_register import _frame
 
     monkeypatch.setenv("ML_PLATFORM_HOME", str(tmp_path))
     get_settings.cache_clear()
     s = Settings(home=tmp_path)
     res = train_and_register(
-        _frame(), ["recency_days", "frequency_90d", "monetary_90d"], training_set_id="ts1", lineage={},
-        study_name="s1", n_trials=2, families=["logreg"], settings=s,
-    )  # fmt: skip
+        _frame(),
+        ["recency_days", "frequency_90d", "monetary_90d"],
+        Study(n_trials=2, families=["logreg"]),
+        training_set_id="ts1",
+        lineage={},
+        study_name="s1",
+        settings=s,
+    )
     c = client(s)
     first = evaluate_and_decide(settings=s)
     c.set_registered_model_alias("churn_model", "champion", "1")  # the first move of a try that then died

@@ -40,18 +40,16 @@ def test_train_registers_challenger_with_lineage(tmp_path):
     from mlflow import MlflowClient
 
     from ml_platform.config import Settings
-    from ml_platform.training.train import train_and_register
+    from ml_platform.training.train import Study, train_and_register
 
     s = Settings(home=tmp_path)
     res = train_and_register(
         _frame(),
         ["recency_days", "frequency_90d", "monetary_90d"],
+        Study(n_trials=4, families=["logreg", "xgboost"], seed=0),
         training_set_id="ts1",
         lineage={"features.customer_features": 3},
         study_name="study-1",
-        n_trials=4,
-        families=["logreg", "xgboost"],
-        seed=0,
         settings=s,
     )
     assert res.version == "1" and res.family in ("logreg", "xgboost")
@@ -96,19 +94,17 @@ def test_two_worker_processes_share_one_study_and_log_every_trial(tmp_path):
 
     from ml_platform.config import Settings
     from ml_platform.training.hpo import open_study, storage_for
-    from ml_platform.training.train import train_and_register
+    from ml_platform.training.train import Study, train_and_register
 
     s = Settings(home=tmp_path)
     seen: list[tuple[int, int]] = []
     res = train_and_register(
         _frame(200),
         ["recency_days", "frequency_90d", "monetary_90d"],
+        Study(n_trials=6, families=["logreg"], workers=2),
         training_set_id="ts2",
         lineage={},
         study_name="study-2",
-        n_trials=6,
-        families=["logreg"],
-        workers=2,
         settings=s,
         progress=lambda done, total: seen.append((done, total)),
     )
@@ -127,7 +123,7 @@ def test_a_categorical_feature_is_encoded_in_training_and_in_the_served_model(tm
 
     from ml_platform.config import Settings
     from ml_platform.model.scoring import rescore
-    from ml_platform.training.train import train_and_register
+    from ml_platform.training.train import Study, train_and_register
 
     rng = np.random.default_rng(7)
     df = _frame(300)
@@ -138,11 +134,10 @@ def test_a_categorical_feature_is_encoded_in_training_and_in_the_served_model(tm
     res = train_and_register(
         df,
         names,
+        Study(n_trials=3, families=["xgboost"]),
         training_set_id="ts3",
         lineage={},
         study_name="study-3",
-        n_trials=3,
-        families=["xgboost"],
         settings=Settings(home=tmp_path),
     )
     model = mlflow.pyfunc.load_model(f"models:/churn_model/{res.version}")

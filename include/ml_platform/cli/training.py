@@ -13,7 +13,7 @@ from ml_platform.pipelines.backtest import check_plan, format_report, prepare_wo
 from ml_platform.training import FAMILIES
 from ml_platform.training.families import check_families
 from ml_platform.training.labels import churn_training_set_engine
-from ml_platform.training.train import train_from_lake, usable_cutoffs
+from ml_platform.training.train import Study, train_from_lake, usable_cutoffs
 
 
 def train(a: argparse.Namespace) -> dict[str, Any]:
@@ -29,12 +29,14 @@ def train(a: argparse.Namespace) -> dict[str, Any]:
     res = train_from_lake(
         chosen,
         horizon,
-        n_trials=trials,
-        families=families,
-        seed=a.seed,
-        timeout=a.timeout,
-        workers=a.workers,
-        distributed_workers=a.distributed_workers,
+        Study(
+            n_trials=trials,
+            families=families,
+            seed=a.seed,
+            timeout=a.timeout,
+            workers=a.workers,
+            distributed_workers=a.distributed_workers,
+        ),
         spark=session,
         progress=progress("HPO trials"),
     )

@@ -29,7 +29,7 @@ from ml_platform.features.training_frame import with_sensitive_attributes
 from ml_platform.lake.paths import table_path
 from ml_platform.pipelines import data_plane as plane
 from ml_platform.training.labels import churn_training_set
-from ml_platform.training.train import train_and_register
+from ml_platform.training.train import Study, train_and_register
 
 #: Settings a backtest points into its workspace (the rest, e.g. Spark memory, are inherited).
 _WORKSPACE_VARIABLES = (
@@ -152,12 +152,10 @@ def run_backtest(
     res = train_and_register(
         df,
         ts.feature_names,
+        Study(n_trials=n_trials, families=families, seed=seed),
         training_set_id=ts.training_set_id,
         lineage=ts.lineage,
         study_name="backtest",
-        n_trials=n_trials,
-        families=families,
-        seed=seed,
         settings=s,
         progress=progress,
     )

@@ -13,6 +13,7 @@ the lineage as tags and gets the alias `challenger` (`finalize.py`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ml_platform.config import Settings, get_settings
@@ -70,27 +71,36 @@ def hpo_worker(
         logger.flush()
 
 
+@dataclass(frozen=True)
+class Study:
+    """How a training run searches: `n_trials` Optuna trials over the model `families`, from
+    `seed`, `threads` per fit, an optional `timeout` (s) for the search, `workers` HPO processes on
+    the one study, and the final fit of the MLP on `distributed_workers` Spark workers (0: here)."""
+
+    n_trials: int
+    families: Sequence[str]
+    seed: int = 0
+    threads: int = 1
+    timeout: float | None = None
+    workers: int = 1
+    distributed_workers: int = 0
+
+
 def train_and_register(
     df: Any,
     feature_names: Sequence[str],
+    study: Study,
     *,
     training_set_id: str,
     lineage: dict[str, int],
     study_name: str,
-    n_trials: int,
-    families: Sequence[str],
-    seed: int = 0,
-    threads: int = 1,
-    timeout: float | None = None,
-    workers: int = 1,
-    distributed_workers: int = 0,
     spark: Any = None,
     settings: Settings | None = None,
     progress: Any = None,
 ) -> TrainResult:
     """All steps without Airflow (the CLI): study run -> HPO -> final fit -> register.
 
-    `workers` > 1 runs that many HPO processes on the one study (this process is worker 0 and
+    `study.workers` > 1 runs that many HPO processes on the one study (this process is worker 0 and
     reports progress, `progress(done, total)` after every trial); like mapped DAG tasks, they
     are not reproducible run to run, one worker with a fixed seed is."""
     import multiprocessing
@@ -101,12 +111,22 @@ def train_and_register(
     parent = start_study_run(
         study_name,
         training_set_id,
-        {"n_trials": n_trials, "families": ",".join(families), "seed": seed, "workers": workers},
+        {
+            "n_trials": study.n_trials,
+            "families": ",".join(study.families),
+            "seed": study.seed,
+            "workers": study.workers,
+        },
         s,
     )
-    shares = split_trials(n_trials, workers)
+    shares = split_trials(study.n_trials, study.workers)
     common = dict(
-        study_name=study_name, parent_run_id=parent, families=families, threads=threads, timeout=timeout, settings=s
+        study_name=study_name,
+        parent_run_id=parent,
+        families=study.families,
+        threads=study.threads,
+        timeout=study.timeout,
+        settings=s,
     )
     with (
         ProcessPoolExecutor(len(shares) - 1, mp_context=multiprocessing.get_context("spawn"))
@@ -114,11 +134,17 @@ def train_and_register(
         else nullcontext() as pool
     ):
         others = [
-            pool.submit(hpo_worker, df, feature_names, n_trials=n, seed=seed + i, **common)
+            pool.submit(hpo_worker, df, feature_names, n_trials=n, seed=study.seed + i, **common)
             for i, n in enumerate(shares[1:], start=1)
         ]
         hpo_worker(
-            df, feature_names, n_trials=shares[0], seed=seed, progress=progress, progress_total=n_trials, **common
+            df,
+            feature_names,
+            n_trials=shares[0],
+            seed=study.seed,
+            progress=progress,
+            progress_total=study.n_trials,
+            **common,
         )
         for f in others:
             f.result()
@@ -129,9 +155,9 @@ def train_and_register(
         parent_run_id=parent,
         training_set_id=training_set_id,
         lineage=lineage,
-        seed=seed,
-        threads=threads,
-        distributed_workers=distributed_workers,
+        seed=study.seed,
+        threads=study.threads,
+        distributed_workers=study.distributed_workers,
         spark=spark,
         settings=s,
     )
@@ -162,15 +188,9 @@ def usable_cutoffs(horizon_days: int, last_k: int, settings: Settings | None = N
 def train_from_lake(
     cutoffs: Sequence[Any],
     horizon_days: int,
+    study: Study,
     *,
-    n_trials: int,
-    families: Sequence[str],
-    seed: int = 0,
-    threads: int = 1,
-    timeout: float | None = None,
     training_set_id: str | None = None,
-    workers: int = 1,
-    distributed_workers: int = 0,
     spark: Any = None,
     settings: Settings | None = None,
     progress: Any = None,
@@ -182,16 +202,10 @@ def train_from_lake(
     return train_and_register(
         df,
         ts.feature_names,
+        study,
         training_set_id=ts.training_set_id,
         lineage=ts.lineage,
         study_name=f"churn-{ts.training_set_id}",
-        n_trials=n_trials,
-        families=families,
-        seed=seed,
-        threads=threads,
-        timeout=timeout,
-        workers=workers,
-        distributed_workers=distributed_workers,
         spark=spark,
         settings=s,
         progress=progress,
