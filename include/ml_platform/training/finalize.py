@@ -65,71 +65,24 @@ def finalize_and_register(
     `report=False` leaves the evaluation report (plots, SHAP, fairness) to `evaluation_report`
     later, off the path to the promotion gate (the training DAG's last task)."""
     import mlflow
-    import optuna
-    from mlflow import MlflowClient
-    from mlflow.models import infer_signature
-
-    from ml_platform.model.pyfunc import ChurnModel
 
     s = settings or get_settings()
     names = list(feature_names)
     parts = split_by_cutoff(df, names)
     train, val, test = parts["train"], parts["validation"], parts["test"]
     mlflow_setup(s)
-    study = open_study(study_name, storage_for(s.optuna_storage), seed)
-    done = [t for t in study.trials if t.state.name == "COMPLETE"]
-    if not done:
-        raise MlPlatformError(f"study {study_name} has no completed trial: nothing to register")
-    best = study.best_trial
-    run_id = parent_run_id
+    study, best = _best_trial(study_name, seed, s)
+    family = best.params["family"]
     with mlflow.start_run(run_id=parent_run_id):
-        family = best.params["family"]
-        params = suggest_params(optuna.trial.FixedTrial(best.params), family)
-        fitted, how = _final_fit(
-            family, params, train, val, seed + best.number, threads, distributed_workers, spark, training_set_id, s
+        fitted, threshold = _fit_and_calibrate(
+            best, train, val, seed, threads, distributed_workers, spark, training_set_id, s
         )
-        mlflow.set_tag("final_fit", how)
-        val_ece_raw = expected_calibration_error(val.y, fitted.predict_proba(val.x))
-        fitted = calibrate(fitted, val.x, val.y)
-        mlflow.set_tag(
-            "calibration",
-            f"platt slope={fitted.slope:.4f} intercept={fitted.intercept:.4f}"
-            if isinstance(fitted, Calibrated)
-            else "none (the validation rows could not support it)",
-        )
-        val_p = fitted.predict_proba(val.x)
-        mlflow.log_metrics({"val_ece_uncalibrated": val_ece_raw, "val_ece": expected_calibration_error(val.y, val_p)})
-        threshold = best_threshold(val.y, val_p)
         test_p = fitted.predict_proba(test.x)
         metrics = classification_metrics(test.y, test_p, threshold)
-        mlflow.log_params(
-            {f"best_{k}": v for k, v in best.params.items()}
-            | {
-                "train_cutoffs": ",".join(map(str, train.cutoffs)),
-                "validation_cutoff": str(val.cutoffs[0]),
-                "test_cutoff": str(test.cutoffs[0]),
-                "trials": len(study.trials),
-            }
-        )
-        mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
-        mlflow.log_metric("val_auc", float(best.value))
-        bg_rows = np.random.default_rng(seed).choice(len(train.x), size=min(100, len(train.x)), replace=False)
-        model = ChurnModel(fitted, names, background=train.x[np.sort(bg_rows)], encoder=train.encoder)
-        example = train.encoder.example(test.frame.head(5))
-        signature = infer_signature(example, model.predict(None, example))
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=model,
-            signature=signature,
-            input_example=example,
-            registered_model_name=s.model_name,
-        )
-        mlflow.log_dict(metrics, "evaluation/test_metrics.json")
-        report_dir = s.reports_dir / "training" / run_id
-        report_dir.mkdir(parents=True, exist_ok=True)
-        # the held-out rows, for promotion to re-score the champion on exactly these
-        test.frame.to_parquet(report_dir / TEST_ROWS_FILE, index=False)
-        mlflow.log_artifact(str(report_dir / TEST_ROWS_FILE), "evaluation")
+        _log_search(best, study, train, val, test, metrics)
+        info = _log_model(fitted, names, train, test, seed, s)
+        report_dir = s.reports_dir / "training" / parent_run_id
+        _save_test_rows(test, report_dir)
         facts = {
             "family": family,
             "best trial": best.number,
@@ -139,28 +92,137 @@ def finalize_and_register(
             "train cutoffs": ",".join(map(str, train.cutoffs)),
             "test cutoff": str(test.cutoffs[0]),
         }
+        title = f"{s.model_name}: {study_name}"
         html = (
-            _write_report(
-                fitted,
-                train,
-                test,
-                test_p,
-                threshold,
-                metrics,
-                f"{s.model_name}: {study_name}",
-                facts,
-                report_dir,
-                seed,
-            )
+            _write_report(fitted, train, test, test_p, threshold, metrics, title, facts, report_dir, seed)
             if report
             else None
         )
-    tags = {
+    tags = _model_tags(best, study_name, training_set_id, lineage, train, test, names, parent_run_id, threshold)
+    tags |= {k: str(v) for k, v in (extra_tags or {}).items() if v not in (None, "")}
+    version = _register(str(info.registered_model_version), tags, s)
+    return TrainResult(
+        s.model_name,
+        version,
+        parent_run_id,
+        family,
+        dict(best.params),
+        metrics,
+        float(best.value),
+        tags,
+        report=str(html) if html else "",
+    )
+
+
+def _best_trial(study_name: str, seed: int, s: Settings) -> tuple[Any, Any]:
+    """The study and its best completed trial; a clear error when no trial completed."""
+    study = open_study(study_name, storage_for(s.optuna_storage), seed)
+    if not any(t.state.name == "COMPLETE" for t in study.trials):
+        raise MlPlatformError(f"study {study_name} has no completed trial: nothing to register")
+    return study, study.best_trial
+
+
+def _fit_and_calibrate(
+    best: Any,
+    train: Any,
+    val: Any,
+    seed: int,
+    threads: int,
+    distributed_workers: int,
+    spark: Any,
+    training_set_id: str,
+    s: Settings,
+) -> tuple[Any, float]:
+    """Refit the best trial's configuration, Platt-calibrate it on the validation rows and choose the
+    decision threshold there (F1); both logged to the active MLflow run."""
+    import mlflow
+    import optuna
+
+    family = best.params["family"]
+    params = suggest_params(optuna.trial.FixedTrial(best.params), family)
+    fitted, how = _final_fit(
+        family, params, train, val, seed + best.number, threads, distributed_workers, spark, training_set_id, s
+    )
+    mlflow.set_tag("final_fit", how)
+    val_ece_raw = expected_calibration_error(val.y, fitted.predict_proba(val.x))
+    fitted = calibrate(fitted, val.x, val.y)
+    mlflow.set_tag(
+        "calibration",
+        f"platt slope={fitted.slope:.4f} intercept={fitted.intercept:.4f}"
+        if isinstance(fitted, Calibrated)
+        else "none (the validation rows could not support it)",
+    )
+    val_p = fitted.predict_proba(val.x)
+    mlflow.log_metrics({"val_ece_uncalibrated": val_ece_raw, "val_ece": expected_calibration_error(val.y, val_p)})
+    return fitted, best_threshold(val.y, val_p)
+
+
+def _log_search(best: Any, study: Any, train: Any, val: Any, test: Any, metrics: dict[str, Any]) -> None:
+    """The winning parameters, the cutoffs and the test metrics, on the active MLflow run."""
+    import mlflow
+
+    mlflow.log_params(
+        {f"best_{k}": v for k, v in best.params.items()}
+        | {
+            "train_cutoffs": ",".join(map(str, train.cutoffs)),
+            "validation_cutoff": str(val.cutoffs[0]),
+            "test_cutoff": str(test.cutoffs[0]),
+            "trials": len(study.trials),
+        }
+    )
+    mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
+    mlflow.log_metric("val_auc", float(best.value))
+    mlflow.log_dict(metrics, "evaluation/test_metrics.json")
+
+
+def _log_model(fitted: Any, names: list[str], train: Any, test: Any, seed: int, s: Settings) -> Any:
+    """The pyfunc (the fitted model, its encoder, a SHAP background of 100 training rows) with its
+    signature and an input example, registered as a new version of the model; MLflow's model info."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from ml_platform.model.pyfunc import ChurnModel
+
+    bg_rows = np.random.default_rng(seed).choice(len(train.x), size=min(100, len(train.x)), replace=False)
+    model = ChurnModel(fitted, names, background=train.x[np.sort(bg_rows)], encoder=train.encoder)
+    example = train.encoder.example(test.frame.head(5))
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=model,
+        signature=infer_signature(example, model.predict(None, example)),
+        input_example=example,
+        registered_model_name=s.model_name,
+    )
+
+
+def _save_test_rows(test: Any, report_dir: Path) -> None:
+    """The held-out rows, for the promotion gate to re-score the champion on exactly these."""
+    import mlflow
+
+    report_dir.mkdir(parents=True, exist_ok=True)
+    test.frame.to_parquet(report_dir / TEST_ROWS_FILE, index=False)
+    mlflow.log_artifact(str(report_dir / TEST_ROWS_FILE), "evaluation")
+
+
+def _model_tags(
+    best: Any,
+    study_name: str,
+    training_set_id: str,
+    lineage: dict[str, int],
+    train: Any,
+    test: Any,
+    names: list[str],
+    run_id: str,
+    threshold: float,
+) -> dict[str, str]:
+    """What the model version carries: its data (training set, lineage, cutoffs), its search, its code
+    and libraries, its features and its decision threshold."""
+    return {
         "training_set_id": training_set_id,
         "lineage": json.dumps(lineage, sort_keys=True),
         "optuna.study": study_name,
         "optuna.best_trial": str(best.number),
-        "family": family,
+        "family": best.params["family"],
         "train_cutoffs": ",".join(map(str, train.cutoffs)),
         "test_cutoff": str(test.cutoffs[0]),
         "cutoff_date_range": f"{train.cutoffs[0]}..{test.cutoffs[0]}",
@@ -169,24 +231,18 @@ def finalize_and_register(
         "features": ",".join(names),
         "run_id": run_id,
         "threshold": repr(float(threshold)),
-        **{k: str(v) for k, v in (extra_tags or {}).items() if v not in (None, "")},
     }
+
+
+def _register(version: str, tags: dict[str, str], s: Settings) -> str:
+    """Tag the registered version and move @challenger to it."""
+    from mlflow import MlflowClient
+
     client = MlflowClient()
-    version = str(info.registered_model_version)
     for k, v in tags.items():
         client.set_model_version_tag(s.model_name, version, k, v)
     client.set_registered_model_alias(s.model_name, "challenger", version)
-    return TrainResult(
-        s.model_name,
-        version,
-        run_id,
-        family,
-        dict(best.params),
-        metrics,
-        float(best.value),
-        tags,
-        report=str(html) if html else "",
-    )
+    return version
 
 
 def _write_report(
