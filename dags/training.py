@@ -165,19 +165,17 @@ def training() -> None:
     def hpo(shard: dict, plan: dict, params=None) -> int:
         """Run this worker's share of trials on the shared study (journal file or PostgreSQL storage)."""
         from ml_platform.features.training_frame import load_training_frame
+        from ml_platform.training.hpo import Study
         from ml_platform.training.train import hpo_worker
 
         df, names, _ = load_training_frame(plan["training_set_id"])
-        return hpo_worker(
-            df,
-            names,
-            study_name=plan["study"],
-            parent_run_id=plan["parent_run_id"],
+        study = Study(
             n_trials=shard["trials"],
             families=plan["families"],
             seed=params["seed"] + shard["worker"],
             timeout=params["timeout"],
         )
+        return hpo_worker(df, names, study, study_name=plan["study"], parent_run_id=plan["parent_run_id"])
 
     @task(outlets=[CHALLENGER])
     def register(plan: dict, trials: list[int], params=None, outlet_events=None) -> dict:
@@ -186,18 +184,20 @@ def training() -> None:
         from ml_platform.config import get_settings
         from ml_platform.features.training_frame import load_training_frame
         from ml_platform.training.finalize import finalize_and_register
+        from ml_platform.training.hpo import Study
         from ml_platform.training.tracking import mlflow_setup
 
         df, names, lineage = load_training_frame(plan["training_set_id"])
         res = finalize_and_register(
             df,
             names,
+            Study(
+                sum(plan["shards"]), plan["families"], params["seed"], distributed_workers=params["distributed_workers"]
+            ),
             study_name=plan["study"],
             parent_run_id=plan["parent_run_id"],
             training_set_id=plan["training_set_id"],
             lineage=lineage,
-            seed=params["seed"],
-            distributed_workers=params["distributed_workers"],
             extra_tags={"decision_id": plan["decision_id"], "data_as_of": plan.get("data_as_of")},
             report=False,
         )

@@ -39,9 +39,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from airflow_api import ApiError, run_url, runs, trigger, wait_new_run, wait_run  # noqa: E402
+
+if TYPE_CHECKING:
+    from ml_platform.config import Settings
 
 
 @contextmanager
@@ -104,6 +108,51 @@ def wait_champion(url: str, version: str, timeout: float = 300) -> None:
     sys.exit(f"the service did not switch to v{version} within {timeout:.0f} s")
 
 
+def run_week(k: int, a: argparse.Namespace, s: Settings, logs: Path) -> dict[str, Any]:
+    """Week `k` of the loop (steps 1-5 of the module doc); its row of the week table."""
+    from ml_platform.data.landing import land
+    from ml_platform.lake.paths import landing_dir
+    from ml_platform.serving.bento import sample_customers
+    from week_report import week_row
+
+    t0 = time.monotonic()
+    first = a.first_day + timedelta(days=7 * k)
+    days = [first + timedelta(days=i) for i in range(7)]
+    end = days[-1]
+    tag = "shifted" if end >= a.shift_day else "normal"
+    print(f"  week {k + 1}/{a.weeks} {first} .. {end} ({tag}): landing", end="", flush=True)
+    if land(a.incoming, landing_dir(s), "transactions", days) == 0:
+        sys.exit(f"\nno generated files for {first} .. {end} under {a.incoming}")
+    print(", features", end="", flush=True)
+    run_data_plane(["--start", first.isoformat(), "--end", end.isoformat(), "--publish"], logs / f"{end}-run.log")
+    print(", traffic", end="", flush=True)
+    served = send_traffic(a.serve_url, sample_customers(10**9), a.requests, a.batch, seed=k)
+    print(", monitoring", end="", flush=True)
+    known = {r["dag_run_id"] for r in runs("training")}
+    monitoring = wait_run("monitoring", trigger("monitoring", interval=(first, end + timedelta(days=1))))
+    if monitoring["state"] != "success":
+        sys.exit(
+            f"\nthe monitoring run for {first} .. {end} ended {monitoring['state']}: "
+            f"{run_url('monitoring', monitoring['dag_run_id'])}"
+        )
+    row = week_row(end) | {"served": served}
+    if row["retrain"]:
+        print(", retrain: waiting for retrain_on_drift -> training", end="", flush=True)
+        deploys = {r["dag_run_id"] for r in runs("serving_deploy")}
+        train = wait_new_run("training", known, 1800)
+        row["training"] = train["state"]
+        print(f" ({train['state']}) -> serving_deploy", end="", flush=True)
+        deploy = wait_new_run("serving_deploy", deploys, 900)
+        from ml_platform.registry.aliases import history as alias_history
+
+        last = alias_history(s)[-1]
+        row["gate"] = f"{last['action']} v{last['challenger_version']}: {last['reason']}"
+        if last["action"] == "promote" and deploy["state"] == "success":
+            wait_champion(a.serve_url, str(last["champion_version"]))
+    print(f" ({time.monotonic() - t0:.0f} s)")
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--first-day", type=date.fromisoformat, required=True, help="a Sunday: first day of week 1")
@@ -122,52 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"no generated files under {a.incoming / 'transactions'}")
 
     from ml_platform.config import get_settings
-    from ml_platform.data.landing import land
-    from ml_platform.lake.paths import landing_dir
-    from ml_platform.serving.bento import sample_customers
-    from week_report import estimate_error, format_weeks, own_week, plot_weeks, week_row
+    from week_report import estimate_error, format_weeks, own_week, plot_weeks
 
     s = get_settings()
     logs = s.home / "logs" / "demo_weeks"
-    rows = []
-    for k in range(a.weeks):
-        t0 = time.monotonic()
-        first = a.first_day + timedelta(days=7 * k)
-        days = [first + timedelta(days=i) for i in range(7)]
-        end = days[-1]
-        tag = "shifted" if end >= a.shift_day else "normal"
-        print(f"  week {k + 1}/{a.weeks} {first} .. {end} ({tag}): landing", end="", flush=True)
-        if land(a.incoming, landing_dir(s), "transactions", days) == 0:
-            sys.exit(f"\nno generated files for {first} .. {end} under {a.incoming}")
-        print(", features", end="", flush=True)
-        run_data_plane(["--start", first.isoformat(), "--end", end.isoformat(), "--publish"], logs / f"{end}-run.log")
-        print(", traffic", end="", flush=True)
-        served = send_traffic(a.serve_url, sample_customers(10**9), a.requests, a.batch, seed=k)
-        print(", monitoring", end="", flush=True)
-        known = {r["dag_run_id"] for r in runs("training")}
-        monitoring = wait_run("monitoring", trigger("monitoring", interval=(first, end + timedelta(days=1))))
-        if monitoring["state"] != "success":
-            sys.exit(
-                f"\nthe monitoring run for {first} .. {end} ended {monitoring['state']}: "
-                f"{run_url('monitoring', monitoring['dag_run_id'])}"
-            )
-        row = week_row(end) | {"served": served}
-        if row["retrain"]:
-            print(", retrain: waiting for retrain_on_drift -> training", end="", flush=True)
-            deploys = {r["dag_run_id"] for r in runs("serving_deploy")}
-            train = wait_new_run("training", known, 1800)
-            row["training"] = train["state"]
-            print(f" ({train['state']}) -> serving_deploy", end="", flush=True)
-            deploy = wait_new_run("serving_deploy", deploys, 900)
-            from ml_platform.registry.aliases import history as alias_history
-
-            last = alias_history(s)[-1]
-            row["gate"] = f"{last['action']} v{last['challenger_version']}: {last['reason']}"
-            if last["action"] == "promote" and deploy["state"] == "success":
-                wait_champion(a.serve_url, str(last["champion_version"]))
-        print(f" ({time.monotonic() - t0:.0f} s)")
-        rows.append(row)
-
+    rows = [run_week(k, a, s, logs) for k in range(a.weeks)]
     for row in rows:  # the labels of the early weeks' predictions came in during the later ones
         row.update(own_week(date.fromisoformat(row["week_end"]), row["champion"], s))
     print("\n" + format_weeks(rows, a.shift_day))

@@ -86,7 +86,8 @@ def test_apply_is_idempotent_rollback_restores_and_history_records_every_move(tm
     from ml_platform.errors import MlPlatformError
     from ml_platform.registry.aliases import apply_decision, evaluate_and_decide, history, rollback
     from ml_platform.registry.evaluate import alias_version
-    from ml_platform.training.train import Study, train_and_register
+    from ml_platform.training.hpo import Study
+    from ml_platform.training.train import train_and_register
     from tests.unit.test_train_register import _frame
 
     monkeypatch.setenv("ML_PLATFORM_HOME", str(tmp_path))
@@ -185,7 +186,8 @@ def test_a_worker_keeps_serving_its_models_when_the_registry_is_unreachable(tmp_
     from ml_platform.config import Settings
     from ml_platform.registry.aliases import apply_decision, evaluate_and_decide
     from ml_platform.serving.models import ModelHolder
-    from ml_platform.training.train import Study, train_and_register
+    from ml_platform.training.hpo import Study
+    from ml_platform.training.train import train_and_register
     from tests.unit.test_train_register import _frame
 
     s = Settings(home=tmp_path)
@@ -263,7 +265,8 @@ def test_a_promotion_killed_between_moving_the_aliases_and_recording_them_is_fin
     from ml_platform.config import Settings, get_settings
     from ml_platform.registry.aliases import apply_decision, evaluate_and_decide, history
     from ml_platform.registry.evaluate import alias_version, client
-    from ml_platform.training.train import Study, train_and_register
+    from ml_platform.training.hpo import Study
+    from ml_platform.training.train import train_and_register
     from tests.unit.test_train_register import _frame
 
     monkeypatch.setenv("ML_PLATFORM_HOME", str(tmp_path))

@@ -40,7 +40,8 @@ def test_train_registers_challenger_with_lineage(tmp_path):
     from mlflow import MlflowClient
 
     from ml_platform.config import Settings
-    from ml_platform.training.train import Study, train_and_register
+    from ml_platform.training.hpo import Study
+    from ml_platform.training.train import train_and_register
 
     s = Settings(home=tmp_path)
     res = train_and_register(
@@ -93,8 +94,8 @@ def test_two_worker_processes_share_one_study_and_log_every_trial(tmp_path):
     from mlflow import MlflowClient
 
     from ml_platform.config import Settings
-    from ml_platform.training.hpo import open_study, storage_for
-    from ml_platform.training.train import Study, train_and_register
+    from ml_platform.training.hpo import Study, open_study, storage_for
+    from ml_platform.training.train import train_and_register
 
     s = Settings(home=tmp_path)
     seen: list[tuple[int, int]] = []
@@ -123,7 +124,8 @@ def test_a_categorical_feature_is_encoded_in_training_and_in_the_served_model(tm
 
     from ml_platform.config import Settings
     from ml_platform.model.scoring import rescore
-    from ml_platform.training.train import Study, train_and_register
+    from ml_platform.training.hpo import Study
+    from ml_platform.training.train import train_and_register
 
     rng = np.random.default_rng(7)
     df = _frame(300)

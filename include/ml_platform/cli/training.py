@@ -12,8 +12,9 @@ from ml_platform.data.ingest import list_files
 from ml_platform.pipelines.backtest import check_plan, format_report, prepare_workspace, run_backtest, use_workspace
 from ml_platform.training import FAMILIES
 from ml_platform.training.families import check_families
+from ml_platform.training.hpo import Study
 from ml_platform.training.labels import churn_training_set_engine
-from ml_platform.training.train import Study, train_from_lake, usable_cutoffs
+from ml_platform.training.train import train_from_lake, usable_cutoffs
 
 
 def train(a: argparse.Namespace) -> dict[str, Any]:
@@ -69,9 +70,7 @@ def backtest(a: argparse.Namespace) -> dict[str, Any] | str:
         a.transactions,
         a.customers,
         spark=spark("backtest"),
-        n_trials=trials,
-        families=families,
-        seed=a.seed,
+        study=Study(n_trials=trials, families=families, seed=a.seed),
         fmt=a.format,
         delimiter=a.delimiter,
         timestamp_format=a.timestamp_format,

@@ -263,56 +263,66 @@ def snapshot(path: str | Path, version: int | None = None) -> Snapshot | None:
     target = newest if version is None else int(version)
     if target < 0 or target > newest:
         raise ValueError(f"{root} has versions up to {newest}; no version {version}")
-    start, actions = -1, []
+    start, state = _replay_start(root, commits, checkpoints, v2, target)
+    for text in _read_texts([commits[v] for v in range(start + 1, target + 1)]):
+        for line in (text or "").splitlines():
+            if line.strip():
+                state.apply(json.loads(line))
+    if state.ict is None and target in commits:  # the version came from a checkpoint: its commit file says
+        first = json.loads(((_read_texts([commits[target]])[0] or "").splitlines() or ["{}"])[0])
+        state.ict = first.get("commitInfo", {}).get("inCommitTimestamp")
+    snap = Snapshot(root, target, state.protocol, state.metadata, state.files, state.domains, state.ict)
+    _check_supported(snap)
+    return snap
+
+
+@dataclass
+class _TableState:
+    """The table's state while the log replays: each action applied in order."""
+
+    protocol: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    domains: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ict: int | None = None  # the newest commit's in-commit timestamp
+
+    def apply(self, action: dict[str, Any]) -> None:
+        if "commitInfo" in action:
+            self.ict = action["commitInfo"].get("inCommitTimestamp", self.ict)
+        elif "add" in action:
+            self.files[action["add"]["path"]] = action["add"]
+        elif "remove" in action:
+            self.files.pop(action["remove"]["path"], None)
+        elif "metaData" in action:
+            self.metadata = action["metaData"]
+        elif "protocol" in action:
+            self.protocol = action["protocol"]
+        elif "domainMetadata" in action:
+            d = action["domainMetadata"]
+            if d.get("removed"):
+                self.domains.pop(d["domain"], None)
+            else:
+                self.domains[d["domain"]] = d
+
+
+def _replay_start(
+    root: Any, commits: dict[int, Any], checkpoints: dict[int, Any], v2: bool, target: int
+) -> tuple[int, _TableState]:
+    """The newest complete checkpoint at or below `target` applied (version -1 and an empty state
+    without one); `UnsupportedTable` when the commits after it are not all there."""
+    start, state = -1, _TableState()
     for v in sorted((v for v in checkpoints if v <= target), reverse=True):
         if files := _complete(checkpoints[v]):
-            start, actions = v, [_checkpoint_actions(files)]
+            start = v
+            for action in _checkpoint_actions(files):
+                state.apply(action)
             break
     if v2 and start < 0 and 0 not in commits:
         raise UnsupportedTable(f"{root} uses V2 checkpoints: read it with Spark")
     missing = [v for v in range(start + 1, target + 1) if v not in commits]
     if missing:
         raise UnsupportedTable(f"{root}: commit file(s) {missing[:3]} are gone and no checkpoint covers them")
-
-    protocol: dict[str, Any] = {}
-    metadata: dict[str, Any] = {}
-    files: dict[str, dict[str, Any]] = {}
-    domains: dict[str, dict[str, Any]] = {}
-    ict = None
-
-    def apply(action: dict[str, Any]) -> None:
-        nonlocal protocol, metadata
-        if "add" in action:
-            files[action["add"]["path"]] = action["add"]
-        elif "remove" in action:
-            files.pop(action["remove"]["path"], None)
-        elif "metaData" in action:
-            metadata = action["metaData"]
-        elif "protocol" in action:
-            protocol = action["protocol"]
-        elif "domainMetadata" in action:
-            d = action["domainMetadata"]
-            if d.get("removed"):
-                domains.pop(d["domain"], None)
-            else:
-                domains[d["domain"]] = d
-
-    for group in actions:
-        for a in group:
-            apply(a)
-    for text in _read_texts([commits[v] for v in range(start + 1, target + 1)]):
-        for line in (text or "").splitlines():
-            if line.strip():
-                action = json.loads(line)
-                if "commitInfo" in action:
-                    ict = action["commitInfo"].get("inCommitTimestamp", ict)
-                apply(action)
-    if ict is None and target in commits:  # the version came from a checkpoint: its commit file says
-        first = json.loads(((_read_texts([commits[target]])[0] or "").splitlines() or ["{}"])[0])
-        ict = first.get("commitInfo", {}).get("inCommitTimestamp")
-    snap = Snapshot(root, target, protocol, metadata, files, domains, ict)
-    _check_supported(snap)
-    return snap
+    return start, state
 
 
 def _check_supported(snap: Snapshot) -> None:
@@ -653,6 +663,58 @@ def replace_partitions(
 
     root = table_root(path)
     snap = snapshot(root)
+    rows = _check_target(root, snap, rows, partition_by)
+    version = 0 if snap is None else snap.version + 1
+    if replace is None:
+        replace = {c: pc.unique(rows.column(c)).to_pylist() for c in partition_by}
+    where = {c: {_partition_string(v) for v in values} for c, values in replace.items()}
+    removed = live_files(snap, where) if snap is not None and where else []
+    meta = (
+        _new_metadata(rows.schema, partition_by, properties or {})
+        if snap is None
+        else _merged_metadata(snap, rows.schema)
+    )
+    current = meta if meta is not None else snap.metadata  # type: ignore[union-attr]
+    config = dict(current.get("configuration") or {})
+    tracking = config.get("delta.enableRowTracking") == "true"
+    # the table's column order (the rows may carry them in another order, or fewer of them)
+    order = [f["name"] for f in json.loads(current["schemaString"])["fields"]]
+    data_cols = [c for c in order if c not in partition_by and c in rows.column_names]
+    hwm = snap.row_id_high_water_mark if snap is not None else -1
+    rows, groups = _partition_groups(rows, partition_by)
+    adds = []
+    for values, offset, n in groups:
+        add = _write_partition(root, rows.slice(offset, n).select(data_cols), values, partition_by)
+        if tracking:
+            add["baseRowId"] = hwm + 1
+            add["defaultRowCommitVersion"] = version
+            hwm += int(add.pop("_rows"))
+        add.pop("_rows", None)
+        adds.append(add)
+
+    now = int(time.time() * 1000)
+    info = _write_commit_info(snap, partition_by, where, adds, removed, rows.num_rows, engine_info, now)
+    if config.get("delta.enableInCommitTimestamps") == "true":
+        info = {"inCommitTimestamp": info["timestamp"], **info}
+    actions: list[dict[str, Any]] = [{"commitInfo": info}]
+    if snap is None:
+        actions.append({"protocol": _new_protocol(config)})
+    if meta is not None:
+        actions.append({"metaData": meta})
+    actions += [{"remove": _remove_action(old, now)} for old in removed]
+    actions += [{"add": a} for a in adds]
+    if tracking:
+        actions.append({"domainMetadata": _row_tracking_domain(hwm)})
+    _put_if_absent(root / "_delta_log" / f"{version:020d}.json", "".join(json.dumps(a) + "\n" for a in actions))
+    interval = int(config.get("delta.checkpointInterval") or DEFAULT_CHECKPOINT_INTERVAL)
+    if version > 0 and version % max(interval, 1) == 0:
+        checkpoint(path, version)
+    return version
+
+
+def _check_target(root: Any, snap: Snapshot | None, rows: pa.Table, partition_by: list[str]) -> pa.Table:
+    """`rows` fitted to the table's schema; refused when the table is partitioned otherwise or is
+    append-only, or the rows lack a partition column."""
     if snap is not None:
         if snap.partition_columns != list(partition_by):
             raise UnsupportedTable(f"{root} is partitioned by {snap.partition_columns}, not {list(partition_by)}")
@@ -661,65 +723,63 @@ def replace_partitions(
     missing = [c for c in partition_by if c not in rows.column_names]
     if missing:
         raise ValueError(f"rows lack partition column(s) {missing}")
-    if snap is not None:
-        rows = _conform(rows, snap)
-    version = 0 if snap is None else snap.version + 1
-    if replace is None:
-        replace = {c: pc.unique(rows.column(c)).to_pylist() for c in partition_by}
-    where = {c: {_partition_string(v) for v in values} for c, values in replace.items()}
-    removed = live_files(snap, where) if snap is not None and where else []
+    return _conform(rows, snap) if snap is not None else rows
 
-    meta = _new_metadata(rows.schema, partition_by, properties or {}) if snap is None else None
-    if snap is not None:
-        meta = _merged_metadata(snap, rows.schema)
-    current = meta if meta is not None else snap.metadata  # type: ignore[union-attr]
-    config = dict(current.get("configuration") or {})
-    tracking = config.get("delta.enableRowTracking") == "true"
-    ict_on = config.get("delta.enableInCommitTimestamps") == "true"
-    # the table's column order (the rows may carry them in another order, or fewer of them)
-    order = [f["name"] for f in json.loads(current["schemaString"])["fields"]]
-    data_cols = [c for c in order if c not in partition_by and c in rows.column_names]
 
-    now = int(time.time() * 1000)
-    hwm = snap.row_id_high_water_mark if snap is not None else -1
-    adds = []
-    # one sort, then each partition is a contiguous slice (the groups sorted the same way)
-    groups: list[tuple[dict[str, Any], int, int]] = []
-    if rows.num_rows and partition_by:
-        order = [(c, "ascending") for c in partition_by]
-        rows = rows.sort_by(order)
-        counts = rows.group_by(partition_by, use_threads=False).aggregate([([], "count_all")]).sort_by(order)
-        offset = 0
-        for g in counts.to_pylist():
-            n = g.pop("count_all")
-            groups.append((g, offset, n))
-            offset += n
-    elif rows.num_rows:
-        groups = [({}, 0, rows.num_rows)]
-    for values, offset, n in groups:
-        part = rows.slice(offset, n).select(data_cols)
-        pvalues = {c: _partition_string(values[c]) for c in partition_by}
-        folder = "/".join(
-            f"{quote(c, safe='')}={'__HIVE_DEFAULT_PARTITION__' if v is None else quote(v, safe='')}"
-            for c, v in pvalues.items()
-        )
-        name = f"part-00000-{uuid.uuid4()}.c000.snappy.parquet"
-        rel = f"{folder}/{name}" if folder else name
-        size, mtime = _write_parquet(root / unquote(rel), part)
-        add: dict[str, Any] = {
-            "path": rel,
-            "partitionValues": pvalues,
-            "size": size,
-            "modificationTime": mtime,
-            "dataChange": True,
-            "stats": _stats(part),
-        }
-        if tracking:
-            add["baseRowId"] = hwm + 1
-            add["defaultRowCommitVersion"] = version
-            hwm += part.num_rows
-        adds.append(add)
+def _partition_groups(
+    rows: pa.Table, partition_by: list[str]
+) -> tuple[pa.Table, list[tuple[dict[str, Any], int, int]]]:
+    """The rows sorted by the partition columns and each partition's (values, offset, count): one
+    sort, then each partition is a contiguous slice (the groups sorted the same way)."""
+    if not rows.num_rows:
+        return rows, []
+    if not partition_by:
+        return rows, [({}, 0, rows.num_rows)]
+    order = [(c, "ascending") for c in partition_by]
+    rows = rows.sort_by(order)
+    counts = rows.group_by(partition_by, use_threads=False).aggregate([([], "count_all")]).sort_by(order)
+    groups, offset = [], 0
+    for g in counts.to_pylist():
+        n = g.pop("count_all")
+        groups.append((g, offset, n))
+        offset += n
+    return rows, groups
 
+
+def _write_partition(root: Any, part: pa.Table, values: dict[str, Any], partition_by: list[str]) -> dict[str, Any]:
+    """One Parquet file of a partition's rows, in its Hive-style folder; its add action (with its row
+    count under `_rows`, for the caller's row ids)."""
+    pvalues = {c: _partition_string(values[c]) for c in partition_by}
+    folder = "/".join(
+        f"{quote(c, safe='')}={'__HIVE_DEFAULT_PARTITION__' if v is None else quote(v, safe='')}"
+        for c, v in pvalues.items()
+    )
+    name = f"part-00000-{uuid.uuid4()}.c000.snappy.parquet"
+    rel = f"{folder}/{name}" if folder else name
+    size, mtime = _write_parquet(root / unquote(rel), part)
+    return {
+        "path": rel,
+        "partitionValues": pvalues,
+        "size": size,
+        "modificationTime": mtime,
+        "dataChange": True,
+        "stats": _stats(part),
+        "_rows": part.num_rows,
+    }
+
+
+def _write_commit_info(
+    snap: Snapshot | None,
+    partition_by: list[str],
+    where: dict[str, set[str]],
+    adds: list[dict[str, Any]],
+    removed: list[dict[str, Any]],
+    rows: int,
+    engine_info: str,
+    now: int,
+) -> dict[str, Any]:
+    """The commit's `commitInfo`, as Spark writes it for an overwrite of partitions; its timestamp
+    later than the table's last in-commit timestamp."""
     ict = max(now, (snap.in_commit_timestamp or 0) + 1) if snap is not None else now
     predicate = " AND ".join(f"{c} IN ({', '.join(repr(v) for v in sorted(map(str, vs)))})" for c, vs in where.items())
     info: dict[str, Any] = {
@@ -735,7 +795,7 @@ def replace_partitions(
         "operationMetrics": {
             "numFiles": str(len(adds)),
             "numRemovedFiles": str(len(removed)),
-            "numOutputRows": str(rows.num_rows),
+            "numOutputRows": str(rows),
             "numOutputBytes": str(sum(a["size"] for a in adds)),
         },
         "engineInfo": engine_info,
@@ -743,44 +803,33 @@ def replace_partitions(
     }
     if snap is not None:
         info["readVersion"] = snap.version
-    if ict_on:
-        info = {"inCommitTimestamp": ict, **info}
-    actions: list[dict[str, Any]] = [{"commitInfo": info}]
-    if snap is None:
-        actions.append({"protocol": _new_protocol(config)})
-    if meta is not None:
-        actions.append({"metaData": meta})
-    for old in removed:
-        rm = {
-            "path": old["path"],
-            "deletionTimestamp": now,
-            "dataChange": True,
-            "extendedFileMetadata": True,
-            "partitionValues": old.get("partitionValues") or {},
-            "size": old.get("size"),
-        }
-        for k in ("baseRowId", "defaultRowCommitVersion"):
-            if old.get(k) is not None:
-                rm[k] = old[k]
-        actions.append({"remove": rm})
-    actions += [{"add": a} for a in adds]
-    if tracking:
-        actions.append(
-            {
-                "domainMetadata": {
-                    "domain": ROW_TRACKING_DOMAIN,
-                    "configuration": json.dumps(
-                        {"rowIdHighWaterMark": hwm, "domainName": ROW_TRACKING_DOMAIN}, separators=(",", ":")
-                    ),
-                    "removed": False,
-                }
-            }
-        )
-    _put_if_absent(root / "_delta_log" / f"{version:020d}.json", "".join(json.dumps(a) + "\n" for a in actions))
-    interval = int(config.get("delta.checkpointInterval") or DEFAULT_CHECKPOINT_INTERVAL)
-    if version > 0 and version % max(interval, 1) == 0:
-        checkpoint(path, version)
-    return version
+    return info
+
+
+def _remove_action(old: dict[str, Any], now: int) -> dict[str, Any]:
+    rm = {
+        "path": old["path"],
+        "deletionTimestamp": now,
+        "dataChange": True,
+        "extendedFileMetadata": True,
+        "partitionValues": old.get("partitionValues") or {},
+        "size": old.get("size"),
+    }
+    for k in ("baseRowId", "defaultRowCommitVersion"):
+        if old.get(k) is not None:
+            rm[k] = old[k]
+    return rm
+
+
+def _row_tracking_domain(hwm: int) -> dict[str, Any]:
+    """The row-tracking domain with the new high-water mark of row ids."""
+    return {
+        "domain": ROW_TRACKING_DOMAIN,
+        "configuration": json.dumps(
+            {"rowIdHighWaterMark": hwm, "domainName": ROW_TRACKING_DOMAIN}, separators=(",", ":")
+        ),
+        "removed": False,
+    }
 
 
 #: Spark's default `delta.checkpointInterval`: a checkpoint every 10 commits

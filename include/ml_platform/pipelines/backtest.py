@@ -28,8 +28,9 @@ from ml_platform.errors import MlPlatformError
 from ml_platform.features.training_frame import with_sensitive_attributes
 from ml_platform.lake.paths import table_path
 from ml_platform.pipelines import data_plane as plane
+from ml_platform.training.hpo import Study
 from ml_platform.training.labels import churn_training_set
-from ml_platform.training.train import Study, train_and_register
+from ml_platform.training.train import train_and_register
 
 #: Settings a backtest points into its workspace (the rest, e.g. Spark memory, are inherited).
 _WORKSPACE_VARIABLES = (
@@ -103,9 +104,7 @@ def run_backtest(
     customers: Path | None,
     *,
     spark: Any,
-    n_trials: int,
-    families: Sequence[str],
-    seed: int = 0,
+    study: Study,
     fmt: str | None = None,
     delimiter: str = ",",
     timestamp_format: str | None = None,
@@ -148,11 +147,11 @@ def run_backtest(
     ts = churn_training_set(cutoffs, plan.horizon_days, "backtest", spark=spark)
     df = with_sensitive_attributes(ts.to_pandas(), s)
     rows = {str(c): int((df["cutoff_date"] == c).sum()) for c in sorted(df["cutoff_date"].unique())}
-    say(f"Optuna search: {n_trials} trials over {', '.join(families)}")
+    say(f"Optuna search: {study.n_trials} trials over {', '.join(study.families)}")
     res = train_and_register(
         df,
         ts.feature_names,
-        Study(n_trials=n_trials, families=families, seed=seed),
+        study,
         training_set_id=ts.training_set_id,
         lineage=ts.lineage,
         study_name="backtest",

@@ -24,7 +24,7 @@ from ml_platform.lake.paths import table_path
 from ml_platform.model.artifacts import TEST_ROWS_FILE
 from ml_platform.training.distributed import DISTRIBUTED_FAMILIES, delta_training_frame, fit_distributed
 from ml_platform.training.families import Calibrated, calibrate, fit_family, suggest_params
-from ml_platform.training.hpo import open_study, storage_for
+from ml_platform.training.hpo import Study, open_study, storage_for
 from ml_platform.training.splits import split_by_cutoff
 from ml_platform.training.tracking import _git_commit, _versions, mlflow_setup
 
@@ -42,17 +42,15 @@ class TrainResult:
     report: str = ""  # the HTML evaluation report (also an MLflow artifact)
 
 
-def finalize_and_register(
+def finalize_and_register(  # noqa: PLR0913  (the study, its MLflow run, its training set, and how to report)
     df: Any,
     feature_names: Sequence[str],
+    study: Study,
     *,
     study_name: str,
     parent_run_id: str,
     training_set_id: str,
     lineage: dict[str, int],
-    seed: int = 0,
-    threads: int = 1,
-    distributed_workers: int = 0,
     spark: Any = None,
     extra_tags: dict[str, str] | None = None,
     settings: Settings | None = None,
@@ -60,7 +58,7 @@ def finalize_and_register(
 ) -> TrainResult:
     """Refit the study's best configuration, evaluate on the test cutoff, register as @challenger.
 
-    `distributed_workers` > 0 refits an xgboost or mlp winner over that many Spark tasks / torch
+    `study.distributed_workers` > 0 refits an xgboost or mlp winner over that many Spark tasks / torch
     processes (`training.distributed`); other families, and 0, fit in this process.
     `report=False` leaves the evaluation report (plots, SHAP, fairness) to `evaluation_report`
     later, off the path to the promotion gate (the training DAG's last task)."""
@@ -71,15 +69,16 @@ def finalize_and_register(
     parts = split_by_cutoff(df, names)
     train, val, test = parts["train"], parts["validation"], parts["test"]
     mlflow_setup(s)
-    study, best = _best_trial(study_name, seed, s)
+    seed = study.seed
+    optuna_study, best = _best_trial(study_name, seed, s)
     family = best.params["family"]
     with mlflow.start_run(run_id=parent_run_id):
         fitted, threshold = _fit_and_calibrate(
-            best, train, val, seed, threads, distributed_workers, spark, training_set_id, s
+            best, train, val, seed, study.threads, study.distributed_workers, spark, training_set_id, s
         )
         test_p = fitted.predict_proba(test.x)
         metrics = classification_metrics(test.y, test_p, threshold)
-        _log_search(best, study, train, val, test, metrics)
+        _log_search(best, optuna_study, train, val, test, metrics)
         info = _log_model(fitted, names, train, test, seed, s)
         report_dir = s.reports_dir / "training" / parent_run_id
         _save_test_rows(test, report_dir)

@@ -32,6 +32,21 @@ class TrialData:
     y_val: np.ndarray
 
 
+@dataclass(frozen=True)
+class Study:
+    """How a training run searches: `n_trials` Optuna trials over the model `families`, from
+    `seed`, `threads` per fit, an optional `timeout` (s) for the search, `workers` HPO processes on
+    the one study, and the final fit of the MLP on `distributed_workers` Spark workers (0: here)."""
+
+    n_trials: int
+    families: Sequence[str]
+    seed: int = 0
+    threads: int = 1
+    timeout: float | None = None
+    workers: int = 1
+    distributed_workers: int = 0
+
+
 def split_trials(n_trials: int, n_workers: int) -> list[int]:
     """Trials per worker: as even as possible, no empty worker (fewer workers than trials if need be)."""
     k = max(1, min(n_workers, n_trials))

@@ -13,7 +13,7 @@ the lineage as tags and gets the alias `challenger` (`finalize.py`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 from ml_platform.config import Settings, get_settings
@@ -22,7 +22,7 @@ from ml_platform.features.training_frame import with_sensitive_attributes
 from ml_platform.lake.paths import table_path
 from ml_platform.lake.reader import partition_values
 from ml_platform.training.finalize import TrainResult, finalize_and_register
-from ml_platform.training.hpo import TrialData, open_study, run_worker, split_trials, storage_for
+from ml_platform.training.hpo import Study, TrialData, open_study, run_worker, split_trials, storage_for
 from ml_platform.training.labels import churn_training_set
 from ml_platform.training.splits import split_by_cutoff
 from ml_platform.training.tracking import mlflow_setup, start_study_run, trial_logger
@@ -31,59 +31,41 @@ from ml_platform.training.tracking import mlflow_setup, start_study_run, trial_l
 def hpo_worker(
     df: Any,
     feature_names: Sequence[str],
+    study: Study,
     *,
     study_name: str,
     parent_run_id: str,
-    n_trials: int,
-    families: Sequence[str],
-    seed: int = 0,
-    threads: int = 1,
-    timeout: float | None = None,
     settings: Settings | None = None,
     progress: Any = None,
     progress_total: int | None = None,
 ) -> int:
-    """Run `n_trials` trials of the shared study here, each logged as a nested MLflow run."""
+    """Run `study.n_trials` trials of the shared study here (this worker's share), each logged as a
+    nested MLflow run."""
     s = settings or get_settings()
     parts = split_by_cutoff(df, list(feature_names))
     data = TrialData(parts["train"].x, parts["train"].y, parts["validation"].x, parts["validation"].y)
     experiment_id = mlflow_setup(s)
     storage = storage_for(s.optuna_storage)
-    first = len(open_study(study_name, storage, seed).trials)
+    first = len(open_study(study_name, storage, study.seed).trials)
     logger = trial_logger(experiment_id, parent_run_id)
     callbacks: list[Any] = [logger]
     if progress:  # trial numbers are study-wide, so this counts the trials of every worker
-        total = progress_total or n_trials
+        total = progress_total or study.n_trials
         callbacks.append(lambda st, tr: progress(min(total, tr.number + 1 - first), total))
     try:
         return run_worker(
             study_name,
             storage,
             data,
-            n_trials,
-            families,
-            seed=seed,
-            threads=threads,
-            timeout=timeout,
+            study.n_trials,
+            study.families,
+            seed=study.seed,
+            threads=study.threads,
+            timeout=study.timeout,
             callbacks=callbacks,
         )
     finally:
         logger.flush()
-
-
-@dataclass(frozen=True)
-class Study:
-    """How a training run searches: `n_trials` Optuna trials over the model `families`, from
-    `seed`, `threads` per fit, an optional `timeout` (s) for the search, `workers` HPO processes on
-    the one study, and the final fit of the MLP on `distributed_workers` Spark workers (0: here)."""
-
-    n_trials: int
-    families: Sequence[str]
-    seed: int = 0
-    threads: int = 1
-    timeout: float | None = None
-    workers: int = 1
-    distributed_workers: int = 0
 
 
 def train_and_register(
@@ -120,28 +102,20 @@ def train_and_register(
         s,
     )
     shares = split_trials(study.n_trials, study.workers)
-    common = dict(
-        study_name=study_name,
-        parent_run_id=parent,
-        families=study.families,
-        threads=study.threads,
-        timeout=study.timeout,
-        settings=s,
-    )
+    common = dict(study_name=study_name, parent_run_id=parent, settings=s)
     with (
         ProcessPoolExecutor(len(shares) - 1, mp_context=multiprocessing.get_context("spawn"))
         if len(shares) > 1
         else nullcontext() as pool
     ):
         others = [
-            pool.submit(hpo_worker, df, feature_names, n_trials=n, seed=study.seed + i, **common)
+            pool.submit(hpo_worker, df, feature_names, replace(study, n_trials=n, seed=study.seed + i), **common)
             for i, n in enumerate(shares[1:], start=1)
         ]
         hpo_worker(
             df,
             feature_names,
-            n_trials=shares[0],
-            seed=study.seed,
+            replace(study, n_trials=shares[0]),
             progress=progress,
             progress_total=study.n_trials,
             **common,
@@ -151,13 +125,11 @@ def train_and_register(
     return finalize_and_register(
         df,
         feature_names,
+        study,
         study_name=study_name,
         parent_run_id=parent,
         training_set_id=training_set_id,
         lineage=lineage,
-        seed=study.seed,
-        threads=study.threads,
-        distributed_workers=study.distributed_workers,
         spark=spark,
         settings=s,
     )
