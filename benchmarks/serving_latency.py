@@ -61,6 +61,7 @@ def build_home(home: Path, redis_url: str, customers: int) -> tuple[dict[str, st
     from ml_platform.features.registry import Registry
     from ml_platform.registry.aliases import apply_decision, evaluate_and_decide
     from ml_platform.registry.promotion import Policy
+    from ml_platform.training.hpo import Study
     from ml_platform.training.train import train_and_register
 
     s = Settings(home=home, online_store="redis", redis_url=redis_url)
@@ -85,11 +86,10 @@ def build_home(home: Path, redis_url: str, customers: int) -> tuple[dict[str, st
     res = train_and_register(
         frame,
         names,
+        Study(n_trials=2, families=["xgboost"]),
         training_set_id="bench",
         lineage={},
         study_name="bench",
-        n_trials=2,
-        families=["xgboost"],
         settings=s,
     )
     apply_decision(
