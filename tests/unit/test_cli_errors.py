@@ -153,3 +153,30 @@ def test_a_date_outside_the_modelled_range_is_named(capsys, value):
     with pytest.raises(SystemExit) as e:
         cli.main(["features", "training-set", "--cutoffs", f"2025-01-04,{value}"])
     assert e.value.code == 2 and f"'{value}' is outside" in capsys.readouterr().err
+
+
+def test_run_starts_spark_when_the_snapshots_need_it_though_the_plane_does_not(monkeypatch, tmp_path):
+    """`ml-platform run` with ML_PLATFORM_ENGINE_FEATURES=spark on a one-machine lake: ingest and the
+    gate may run embedded, but the run also builds the snapshots, so it must start its Spark session
+    (it failed with "no SparkSession was given" after the embedded gate). The session factory and
+    the run itself are stand-ins: what is checked is the command's engine choice."""
+    import argparse
+    from datetime import date
+
+    from ml_platform.cli import data
+    from ml_platform.config import get_settings
+
+    monkeypatch.setenv("ML_PLATFORM_HOME", str(tmp_path))
+    monkeypatch.setenv("ML_PLATFORM_ENGINE_FEATURES", "spark")
+    get_settings.cache_clear()
+    started, given = [], []
+    monkeypatch.setattr(data, "spark", lambda app: started.append(app) or f"session for {app}")
+    monkeypatch.setattr(data.data_plane, "run_days", lambda session, *a, **k: given.append(session) or {})
+    try:
+        day = date(2025, 1, 1)
+        data.run(argparse.Namespace(start=day, end=day, cadence=None, batch_days=7, publish=False))
+        assert given == ["session for run"] and started == ["run"]
+        session, choice = data._plane_session("ingest")  # ingest alone stays embedded: no JVM
+        assert session is None and choice["engine"] == "embedded" and started == ["run"]
+    finally:
+        get_settings.cache_clear()

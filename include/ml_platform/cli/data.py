@@ -33,12 +33,12 @@ def land(a: argparse.Namespace) -> dict[str, Any]:
     return {"landing": get_settings().landing_uri, "day_folders": land_range(a.source, landing, a.start, a.end)}
 
 
-def _plane_session(app: str) -> tuple[Any, dict[str, str]]:
-    """The data plane's engine for a CLI command (`data_plane.data_plane_engine`, said on stderr): a
-    Spark session, or None on the embedded engine (no JVM); and the choice for the result. The lake's
-    location is checked first: a bad URI fails before any engine reads or writes."""
+def _plane_session(app: str, steps: str = "ingest,validate") -> tuple[Any, dict[str, str]]:
+    """The data plane's engine for a CLI command running `steps` (`data_plane.data_plane_engine`,
+    said on stderr): a Spark session, or None on the embedded engine (no JVM); and the choice for the
+    result. The lake's location is checked first: a bad URI fails before any engine reads or writes."""
     check_location(get_settings().lake_uri, what="lake (ML_PLATFORM_LAKE_URI)")
-    choice = data_plane.data_plane_engine("ingest,validate")
+    choice = data_plane.data_plane_engine(steps)
     say(f"{choice.engine} engine ({choice.reason})")
     return (spark(app) if choice.engine == "spark" else None), choice.to_json()
 
@@ -79,7 +79,8 @@ def validate(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(a: argparse.Namespace) -> dict[str, Any]:
-    session, _ = _plane_session("run")
+    # `run` also builds the snapshots: a Spark session when they need Spark, even if the plane does not
+    session, _ = _plane_session("run", ",".join(data_plane.DATA_PLANE_STEPS))
     return data_plane.run_days(
         session,
         a.start,
