@@ -142,3 +142,17 @@ def test_a_job_on_the_embedded_engine_starts_no_spark_session_and_a_refused_engi
     assert spark_module.run_job("demo_job", body, engine=refuse) == 2
     assert "demo_job failed: ML_PLATFORM_ENGINE_SCORING=embedded cannot run here" in capsys.readouterr().err
     assert len(seen) == 1
+
+
+def test_a_run_chooses_its_engines_reading_silvers_log_once(tmp_path, monkeypatch):
+    """`data_plane_engine` chooses for ingest and the gate and for the snapshots, both over silver:
+    one read of its log, not one per choice (on Azure Storage each read is requests)."""
+    from ml_platform.lake import delta_log
+    from ml_platform.pipelines.data_plane import data_plane_engine
+
+    s = Settings(home=tmp_path)
+    path = _silver(s, 30)
+    real, reads = delta_log.snapshot, []
+    monkeypatch.setattr(delta_log, "snapshot", lambda p, *a, **k: reads.append(str(p)) or real(p, *a, **k))
+    choice = data_plane_engine("ingest,validate,features", s)
+    assert choice.engine == "embedded" and reads == [path], reads

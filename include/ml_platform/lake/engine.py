@@ -42,9 +42,13 @@ def input_bytes(paths: list[str]) -> int:
     return total
 
 
-def choose_engine(kind: str, inputs: list[str], settings: Settings | None = None) -> EngineChoice:
+def choose_engine(
+    kind: str, inputs: list[str], settings: Settings | None = None, *, measured: int | None = None
+) -> EngineChoice:
     """The engine for a job of `kind` reading the Delta tables `inputs` (see the module doc).
-    `ConfigError` when the embedded engine is asked for where it cannot run."""
+    `measured`: the inputs' `input_bytes` when the caller has read them already (a run choosing for
+    two steps over the same table reads its log once). `ConfigError` when the embedded engine is
+    asked for where it cannot run."""
     from ml_platform.lake.reader import UnsupportedTable
 
     if kind not in KINDS:
@@ -57,14 +61,14 @@ def choose_engine(kind: str, inputs: list[str], settings: Settings | None = None
     where = "lake in Azure Storage" if is_remote(s.lake_uri) else "local lake"
     if wanted == "embedded":
         try:
-            size = input_bytes(inputs)
+            size = input_bytes(inputs) if measured is None else measured
         except UnsupportedTable as e:
             raise ConfigError(f"{variable}=embedded cannot run here: {e}") from None
         return EngineChoice("embedded", f"{variable}=embedded ({size / 2**20:.1f} MiB of input files)")
     if not s.spark_master.startswith("local"):
         return EngineChoice("spark", f"auto: a Spark cluster is configured ({s.spark_master})")
     try:
-        size = input_bytes(inputs)
+        size = input_bytes(inputs) if measured is None else measured
     except UnsupportedTable as e:
         return EngineChoice("spark", f"auto: {e}")
     mib, limit = size / 2**20, s.embedded_max_bytes / 2**20

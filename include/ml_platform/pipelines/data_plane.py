@@ -30,8 +30,9 @@ from ml_platform.features.publish import newest_snapshot_check
 from ml_platform.features.registry import Registry
 from ml_platform.features.store import FeatureStore
 from ml_platform.lake.delta_sql import is_delta, merge_into
-from ml_platform.lake.engine import EngineChoice, choose_engine
+from ml_platform.lake.engine import EngineChoice, choose_engine, input_bytes
 from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES, catalog_dir, table_path
+from ml_platform.lake.reader import UnsupportedTable
 from ml_platform.validation.gate import GateOutcome, run_gate, save_result
 from ml_platform.validation.rules import RuleContext
 
@@ -332,10 +333,11 @@ def build_features(
     return build_feature_snapshots(spark, snapshot_dates(start, end, cadence or s.snapshot_cadence), cadence, s, engine)
 
 
-def features_engine(settings: Settings | None = None) -> EngineChoice:
-    """The engine of the feature snapshot job (`lake.engine.choose_engine`; its input is silver)."""
+def features_engine(settings: Settings | None = None, *, measured: int | None = None) -> EngineChoice:
+    """The engine of the feature snapshot job (`lake.engine.choose_engine`; its input is silver,
+    `measured` its size when the caller read it already)."""
     s = settings or get_settings()
-    return choose_engine("features", [table_path("silver.transactions", s)], s)
+    return choose_engine("features", [table_path("silver.transactions", s)], s, measured=measured)
 
 
 DATA_PLANE_STEPS = ("ingest", "validate", "features")
@@ -359,10 +361,15 @@ def data_plane_engine(steps: str = ",".join(DATA_PLANE_STEPS), settings: Setting
     no JVM."""
     s = settings or get_settings()
     wanted = set(parse_steps(steps))
-    features = features_engine(s) if "features" in wanted else None
+    silver = [table_path("silver.transactions", s)]
+    try:  # both choices read silver's size: its log once
+        measured: int | None = input_bytes(silver)
+    except UnsupportedTable:
+        measured = None  # each choice says why on its own
+    features = features_engine(s, measured=measured) if "features" in wanted else None
     if not wanted - {"features"}:
         return features  # type: ignore[return-value]
-    plane = choose_engine("data_plane", [table_path("silver.transactions", s)], s)
+    plane = choose_engine("data_plane", silver, s, measured=measured)
     if plane.engine == "embedded" and features is not None and features.engine == "spark":
         return EngineChoice("spark", f"the feature snapshots need Spark ({features.reason})")
     return plane
