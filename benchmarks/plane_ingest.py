@@ -86,8 +86,8 @@ def run_platform(spark, settings) -> dict:
     t = time.perf_counter()
     plane.ingest_landed(spark, START, end, settings)
     gate = plane.validate_to_silver(spark, START, end, settings)
-    return {"seconds": time.perf_counter() - t, "silver": gate["rows_validated"] - gate["quarantined"],
-            "quarantined": gate["quarantined"]}  # fmt: skip
+    return {"seconds": time.perf_counter() - t, "silver": gate.rows_validated - gate.quarantined,
+            "quarantined": gate.quarantined}  # fmt: skip
 
 
 def run_floor(landing: Path, out: Path, amount_max: float) -> dict:

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             out["ingest"] = plane.ingest_landed(spark, args.start, args.end)
             seconds["ingest"], t = round(time.perf_counter() - t, 1), time.perf_counter()
         if "validate" in steps:
-            gate = plane.validate_to_silver(spark, args.start, args.end)
+            gate = plane.validate_to_silver(spark, args.start, args.end).to_json()
             out["gate"] = {
                 k: gate.get(k)
                 for k in ("success", "rows_validated", "quarantined", "result_path", "data_docs", "skipped")

@@ -24,7 +24,7 @@ def _clean_day(day: date, n: int = 40, prefix: str = "") -> list[dict]:
 
 def _run(spark, settings, start: date, end: date) -> dict:
     plane.ingest_landed(spark, start, end, settings)
-    result = plane.validate_to_silver(spark, start, end, settings)
+    result = plane.validate_to_silver(spark, start, end, settings).to_json()
     plane.build_features(spark, start, end - timedelta(days=1), "daily", settings)
     return result
 

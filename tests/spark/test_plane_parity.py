@@ -109,8 +109,13 @@ def test_the_gate_and_silver_agree_on_both_engines_over_two_batches(spark, tmp_p
         relaxed = s.model_copy(update={"row_count_min_ratio": 0.0})
         second = plane.validate_to_silver(runner, nxt, nxt + timedelta(days=1), relaxed)
         rerun = plane.validate_to_silver(runner, nxt, nxt + timedelta(days=1), relaxed)
-        results[engine] = [_gate(first), _gate(failed.value.result), _gate(second), _gate(rerun)]
-        assert Path(first["data_docs"].removeprefix("file://")).is_file(), engine  # GE's data docs, both engines
+        results[engine] = [
+            _gate(first.to_json()),
+            _gate(failed.value.result),
+            _gate(second.to_json()),
+            _gate(rerun.to_json()),
+        ]
+        assert Path(first.data_docs.removeprefix("file://")).is_file(), engine  # GE's data docs, both engines
     assert results["spark"] == results["embedded"], json.dumps(results, indent=1, default=str)[:4000]
     assert results["spark"][0]["quarantined"] == 9 and results["spark"][0]["exact_duplicates_dropped"] == 2
     _same_tables(spark, homes)

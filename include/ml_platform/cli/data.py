@@ -75,7 +75,7 @@ def ingest(a: argparse.Namespace) -> dict[str, Any]:
 def validate(a: argparse.Namespace) -> dict[str, Any]:
     session, engine = _plane_session("validate")
     say(f"running the gate on bronze rows ingested {a.start}..{a.end}")
-    return {**data_plane.validate_to_silver(session, a.start, a.end + timedelta(days=1)), "engine": engine}
+    return {**data_plane.validate_to_silver(session, a.start, a.end + timedelta(days=1)).to_json(), "engine": engine}
 
 
 def run(a: argparse.Namespace) -> dict[str, Any]:

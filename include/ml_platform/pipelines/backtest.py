@@ -166,7 +166,7 @@ def run_backtest(
             "last_day": str(observed),
             "sparse_tail_days": sum(1 for d in per_day if d > observed),
             "rows_loaded": loaded,
-            "gate_quarantined": gate.get("quarantined"),
+            "gate_quarantined": gate.quarantined,
         },
         "train_cutoffs": [str(c) for c in plan.train_cutoffs[:-1]],
         "validation_cutoff": str(plan.train_cutoffs[-1]),

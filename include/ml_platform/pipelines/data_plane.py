@@ -33,7 +33,7 @@ from ml_platform.lake.delta_sql import is_delta, merge_into
 from ml_platform.lake.engine import EngineChoice, choose_engine, input_bytes
 from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES, catalog_dir, table_path
 from ml_platform.lake.reader import UnsupportedTable
-from ml_platform.validation.gate import GateOutcome, run_gate, save_result
+from ml_platform.validation.gate import GateOutcome, GateResult, run_gate, save_result
 from ml_platform.validation.rules import RuleContext
 
 if TYPE_CHECKING:
@@ -147,11 +147,12 @@ def _row_band(per_day: int, ndays: int, s: Settings) -> tuple[int, int]:
     return int(per_day * s.row_count_min_ratio * ndays), int(per_day * s.row_count_max_ratio * ndays) + 1
 
 
-def _record_gate(outcome: GateOutcome, start: date, end: date, s: Settings) -> dict[str, Any]:
+def _record_gate(outcome: GateOutcome, start: date, end: date, s: Settings) -> GateResult:
     """The gate's result with its interval, saved as JSON (either engine's run)."""
     result = outcome.result
-    result["interval"] = [start.isoformat(), end.isoformat()]
-    result["result_path"] = str(save_result(result, gate_result_path(start, end, s)))
+    result.interval = [start.isoformat(), end.isoformat()]
+    result.result_path = str(gate_result_path(start, end, s))
+    save_result(result.to_json(), Path(result.result_path))
     return result
 
 
@@ -160,8 +161,8 @@ def _fail_unless_passed(outcome: GateOutcome, start: date, end: date) -> None:
     if not outcome.success:
         result = outcome.result
         raise ValidationFailed(
-            f"gate failed for [{start}, {end}): {'; '.join(result['failures'])} (result: {result['result_path']})",
-            result,
+            f"gate failed for [{start}, {end}): {'; '.join(result.failures)} (result: {result.result_path})",
+            result.to_json(),
         )
 
 
@@ -185,7 +186,7 @@ def data_docs_page(start: date, end: date, settings: Settings | None = None) -> 
 
 def validate_to_silver(
     spark: SparkSession | None, start: date, end: date, settings: Settings | None = None
-) -> dict[str, Any]:
+) -> GateResult:
     """Gate the bronze rows ingested in [start, end); write quarantine, and silver if the gate passes.
     With Spark, or on the embedded engine when `spark` is None (the same suite, rules and writes).
 
@@ -198,13 +199,13 @@ def validate_to_silver(
 
     bronze = table_path("bronze.transactions", s)
     if not is_delta(bronze):
-        return {"skipped": "bronze.transactions does not exist yet", "success": True}
+        return GateResult(skipped="bronze.transactions does not exist yet")
     interval_days = days_in(start, end)
     batch = (
         spark.read.format("delta").load(bronze).where(F.col("ingest_date").isin([d.isoformat() for d in interval_days]))
     )
     if batch.isEmpty():  # whether landed by a producer or brought with `ml-platform ingest`
-        return {"skipped": f"no transactions ingested for [{start}, {end})", "success": True}
+        return GateResult(skipped=f"no transactions ingested for [{start}, {end})")
     outcome = run_gate(
         batch,
         RuleContext(interval_end=end_of(end - timedelta(days=1)), amount_max=s.amount_max),
@@ -230,7 +231,7 @@ def validate_to_silver(
     return result
 
 
-def _validate_embedded(start: date, end: date, s: Settings) -> dict[str, Any]:
+def _validate_embedded(start: date, end: date, s: Settings) -> GateResult:
     """`validate_to_silver` on the embedded engine: DuckDB over bronze's files, GE on pandas, delta-rs
     writes (quarantine replaces the interval's partitions, silver MERGEs insert-only on transaction_id)."""
     import duckdb
@@ -242,12 +243,12 @@ def _validate_embedded(start: date, end: date, s: Settings) -> dict[str, Any]:
     bronze = table_path("bronze.transactions", s)
     snap = snapshot(bronze)
     if snap is None:
-        return {"skipped": "bronze.transactions does not exist yet", "success": True}
+        return GateResult(skipped="bronze.transactions does not exist yet")
     interval_days = days_in(start, end)
     wanted = {d.isoformat() for d in interval_days}
     batch = read_table(snap, where={"ingest_date": wanted})
     if batch.num_rows == 0:
-        return {"skipped": f"no transactions ingested for [{start}, {end})", "success": True}
+        return GateResult(skipped=f"no transactions ingested for [{start}, {end})")
     before = sorted(
         {
             v
@@ -481,9 +482,9 @@ def run_days(
         gates.append(
             {
                 "interval": [lo.isoformat(), hi.isoformat()],
-                "quarantined": gate.get("quarantined"),
-                "rows": gate.get("rows_validated"),
-                "skipped": gate.get("skipped"),
+                "quarantined": None if gate.skipped else gate.quarantined,
+                "rows": None if gate.skipped else gate.rows_validated,
+                "skipped": gate.skipped,
             }
         )
         if progress:

@@ -13,7 +13,7 @@ predicates disagree on a rule's count (a bug, never silently ignored).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,14 +27,48 @@ SUITE_NAME = "transactions_bronze_to_silver"
 
 
 @dataclass
+class GateResult:
+    """The gate's verdict on one batch of bronze rows (`to_json`: the saved result and what a task
+    returns). A batch with nothing to check is `skipped` (with the reason) and succeeds."""
+
+    suite: str = SUITE_NAME
+    run_name: str = ""
+    interval_end: str = ""
+    rows_in: int = 0
+    exact_duplicates_dropped: int = 0
+    rows_validated: int = 0
+    quarantined: int = 0
+    quarantined_share: float = 0.0
+    quarantine_max_share: float = 0.0
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # per rule: quarantined beside GE's count
+    table_checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    success: bool = True
+    data_docs: str | None = None
+    interval: list[str] | None = None  # [start, end) of the ingest dates, once recorded
+    result_path: str | None = None  # the saved JSON, once recorded
+    skipped: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.skipped is not None:
+            return {"skipped": self.skipped, "success": True}
+        out = asdict(self)
+        out.pop("skipped")
+        if self.interval is None:
+            out.pop("interval")
+            out.pop("result_path")
+        return out
+
+
+@dataclass
 class GateOutcome:
     valid: Any  # Spark DataFrame (run_gate) or Arrow table (run_gate_embedded)
     quarantine: Any  # the same, with `failed_rules`
-    result: dict[str, Any]
+    result: GateResult
 
     @property
     def success(self) -> bool:
-        return bool(self.result["success"])
+        return self.result.success
 
 
 def _table_expectations(rows_expected: tuple[int, int] | None) -> list[Any]:
@@ -158,8 +192,8 @@ def _result(
     ctx: RuleContext,
     quarantine_max_share: float,
     run_name: str,
-) -> dict[str, Any]:
-    """The gate's JSON-able result: per-rule counts beside GE's, table checks, failures, the verdict."""
+) -> GateResult:
+    """The gate's result: per-rule counts beside GE's, table checks, failures, the verdict."""
     share = quarantined / rows if rows else 0.0
     rules: dict[str, Any] = {}
     mismatches = []
@@ -183,22 +217,21 @@ def _result(
         failures.append(f"quarantined share {share:.2%} is above the maximum {quarantine_max_share:.2%}")
     if mismatches:
         failures.append(f"GE and quarantine counts disagree for {', '.join(mismatches)}")
-    return {
-        "suite": SUITE_NAME,
-        "run_name": run_name,
-        "interval_end": ctx.interval_end.isoformat(),
-        "rows_in": rows_in,
-        "exact_duplicates_dropped": rows_in - rows,
-        "rows_validated": rows,
-        "quarantined": quarantined,
-        "quarantined_share": round(share, 6),
-        "quarantine_max_share": quarantine_max_share,
-        "rules": rules,
-        "table_checks": table_checks,
-        "failures": failures,
-        "success": not failures,
-        "data_docs": docs,
-    }
+    return GateResult(
+        run_name=run_name,
+        interval_end=ctx.interval_end.isoformat(),
+        rows_in=rows_in,
+        exact_duplicates_dropped=rows_in - rows,
+        rows_validated=rows,
+        quarantined=quarantined,
+        quarantined_share=round(share, 6),
+        quarantine_max_share=quarantine_max_share,
+        rules=rules,
+        table_checks=table_checks,
+        failures=failures,
+        success=not failures,
+        data_docs=docs,
+    )
 
 
 def _q(name: str) -> str:
