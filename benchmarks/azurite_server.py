@@ -16,12 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "devstoreaccount1"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Azurite:
     endpoint: str  # http://127.0.0.1:<port>/devstoreaccount1
@@ -45,6 +39,8 @@ class Azurite:
 @contextmanager
 def azurite(work: Path) -> Iterator[Azurite]:
     """Azurite's Blob service on a free loopback port with its data under `work`, until the block ends."""
+    from ml_platform.serving.bento import free_port
+
     port = free_port()
     (work / "azurite-data").mkdir(parents=True, exist_ok=True)
     debug = work / "azurite-debug.log"

@@ -27,6 +27,24 @@ def _chal(**kw) -> ModelEval:
     return replace(CHAMP, version="2", **kw)
 
 
+def _register_logreg(s, frame=None, *, tsid: str = "ts1", trials: int = 2):
+    """A logistic-regression challenger trained on `frame` (default: the shared test frame) and
+    registered as training set `tsid` (its study named after it)."""
+    from ml_platform.training.hpo import Study
+    from ml_platform.training.train import train_and_register
+    from tests.unit.test_train_register import _frame
+
+    return train_and_register(
+        _frame() if frame is None else frame,
+        ["recency_days", "frequency_90d", "monetary_90d"],
+        Study(n_trials=trials, families=["logreg"]),
+        training_set_id=tsid,
+        lineage={},
+        study_name=f"s{tsid.removeprefix('ts')}",
+        settings=s,
+    )
+
+
 def test_a_better_challenger_is_promoted_and_the_reason_carries_the_numbers():
     d = decide_promotion(_chal(roc_auc=0.82), CHAMP, Policy())
     assert d.promote and all(d.checks.values())
@@ -86,22 +104,12 @@ def test_apply_is_idempotent_rollback_restores_and_history_records_every_move(tm
     from ml_platform.errors import MlPlatformError
     from ml_platform.registry.aliases import apply_decision, evaluate_and_decide, history, rollback
     from ml_platform.registry.evaluate import alias_version
-    from ml_platform.training.hpo import Study
-    from ml_platform.training.train import train_and_register
     from tests.unit.test_train_register import _frame
 
     monkeypatch.setenv("ML_PLATFORM_HOME", str(tmp_path))
     get_settings.cache_clear()
     s = Settings(home=tmp_path)
-    res = train_and_register(
-        _frame(),
-        ["recency_days", "frequency_90d", "monetary_90d"],
-        Study(n_trials=2, families=["logreg"]),
-        training_set_id="ts1",
-        lineage={},
-        study_name="s1",
-        settings=s,
-    )
+    res = _register_logreg(s)
     first = evaluate_and_decide(settings=s)
     assert first.promote and first.champion is None and first.challenger.version == "1"
     assert first.challenger.rows == 400 and first.challenger.latency_p99_ms > 0
@@ -159,15 +167,7 @@ def test_apply_is_idempotent_rollback_restores_and_history_records_every_move(tm
     # cutoff, so both are compared on the champion's test rows (01-25), which it never saw
     older = _frame()
     older = older[older["cutoff_date"] < older["cutoff_date"].max()]
-    train_and_register(
-        older,
-        ["recency_days", "frequency_90d", "monetary_90d"],
-        Study(n_trials=2, families=["logreg"]),
-        training_set_id="ts3",
-        lineage={},
-        study_name="s3",
-        settings=s,
-    )
+    _register_logreg(s, older, tsid="ts3")
     d = evaluate_and_decide(settings=s)
     assert d.challenger.version == "3" and d.champion.version == "1"
     assert "[evaluated on champion v1's test rows (cutoff 2025-01-25), 400 rows that neither fit saw]" in d.reason
@@ -186,20 +186,9 @@ def test_a_worker_keeps_serving_its_models_when_the_registry_is_unreachable(tmp_
     from ml_platform.config import Settings
     from ml_platform.registry.aliases import apply_decision, evaluate_and_decide
     from ml_platform.serving.models import ModelHolder
-    from ml_platform.training.hpo import Study
-    from ml_platform.training.train import train_and_register
-    from tests.unit.test_train_register import _frame
 
     s = Settings(home=tmp_path)
-    train_and_register(
-        _frame(),
-        ["recency_days", "frequency_90d", "monetary_90d"],
-        Study(n_trials=1, families=["logreg"]),
-        training_set_id="ts1",
-        lineage={},
-        study_name="s1",
-        settings=s,
-    )
+    _register_logreg(s, trials=1)
     holder = ModelHolder(s, want_challenger=True)
     assert holder.refresh() is True and holder.current.champion is None  # only @challenger so far
     apply_decision(evaluate_and_decide(settings=s), settings=s)
@@ -265,22 +254,11 @@ def test_a_promotion_killed_between_moving_the_aliases_and_recording_them_is_fin
     from ml_platform.config import Settings, get_settings
     from ml_platform.registry.aliases import apply_decision, evaluate_and_decide, history
     from ml_platform.registry.evaluate import alias_version, client
-    from ml_platform.training.hpo import Study
-    from ml_platform.training.train import train_and_register
-    from tests.unit.test_train_register import _frame
 
     monkeypatch.setenv("ML_PLATFORM_HOME", str(tmp_path))
     get_settings.cache_clear()
     s = Settings(home=tmp_path)
-    res = train_and_register(
-        _frame(),
-        ["recency_days", "frequency_90d", "monetary_90d"],
-        Study(n_trials=2, families=["logreg"]),
-        training_set_id="ts1",
-        lineage={},
-        study_name="s1",
-        settings=s,
-    )
+    res = _register_logreg(s)
     c = client(s)
     first = evaluate_and_decide(settings=s)
     c.set_registered_model_alias("churn_model", "champion", "1")  # the first move of a try that then died

@@ -684,12 +684,12 @@ def replace_partitions(
     rows, groups = _partition_groups(rows, partition_by)
     adds = []
     for values, offset, n in groups:
-        add = _write_partition(root, rows.slice(offset, n).select(data_cols), values, partition_by)
+        part = rows.slice(offset, n).select(data_cols)
+        add = _write_partition(root, part, values, partition_by)
         if tracking:
             add["baseRowId"] = hwm + 1
             add["defaultRowCommitVersion"] = version
-            hwm += int(add.pop("_rows"))
-        add.pop("_rows", None)
+            hwm += part.num_rows
         adds.append(add)
 
     now = int(time.time() * 1000)
@@ -747,8 +747,7 @@ def _partition_groups(
 
 
 def _write_partition(root: Any, part: pa.Table, values: dict[str, Any], partition_by: list[str]) -> dict[str, Any]:
-    """One Parquet file of a partition's rows, in its Hive-style folder; its add action (with its row
-    count under `_rows`, for the caller's row ids)."""
+    """One Parquet file of a partition's rows, in its Hive-style folder; its add action."""
     pvalues = {c: _partition_string(values[c]) for c in partition_by}
     folder = "/".join(
         f"{quote(c, safe='')}={'__HIVE_DEFAULT_PARTITION__' if v is None else quote(v, safe='')}"
@@ -764,7 +763,6 @@ def _write_partition(root: Any, part: pa.Table, values: dict[str, Any], partitio
         "modificationTime": mtime,
         "dataChange": True,
         "stats": _stats(part),
-        "_rows": part.num_rows,
     }
 
 

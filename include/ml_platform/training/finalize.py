@@ -73,9 +73,7 @@ def finalize_and_register(  # noqa: PLR0913  (the study, its MLflow run, its tra
     optuna_study, best = _best_trial(study_name, seed, s)
     family = best.params["family"]
     with mlflow.start_run(run_id=parent_run_id):
-        fitted, threshold = _fit_and_calibrate(
-            best, train, val, seed, study.threads, study.distributed_workers, spark, training_set_id, s
-        )
+        fitted, threshold = _fit_and_calibrate(best, train, val, study, spark, training_set_id, s)
         test_p = fitted.predict_proba(test.x)
         metrics = classification_metrics(test.y, test_p, threshold)
         _log_search(best, optuna_study, train, val, test, metrics)
@@ -122,15 +120,7 @@ def _best_trial(study_name: str, seed: int, s: Settings) -> tuple[Any, Any]:
 
 
 def _fit_and_calibrate(
-    best: Any,
-    train: Any,
-    val: Any,
-    seed: int,
-    threads: int,
-    distributed_workers: int,
-    spark: Any,
-    training_set_id: str,
-    s: Settings,
+    best: Any, train: Any, val: Any, study: Study, spark: Any, training_set_id: str, s: Settings
 ) -> tuple[Any, float]:
     """Refit the best trial's configuration, Platt-calibrate it on the validation rows and choose the
     decision threshold there (F1); both logged to the active MLflow run."""
@@ -140,7 +130,16 @@ def _fit_and_calibrate(
     family = best.params["family"]
     params = suggest_params(optuna.trial.FixedTrial(best.params), family)
     fitted, how = _final_fit(
-        family, params, train, val, seed + best.number, threads, distributed_workers, spark, training_set_id, s
+        family,
+        params,
+        train,
+        val,
+        study.seed + best.number,
+        study.threads,
+        study.distributed_workers,
+        spark,
+        training_set_id,
+        s,
     )
     mlflow.set_tag("final_fit", how)
     val_ece_raw = expected_calibration_error(val.y, fitted.predict_proba(val.x))
