@@ -19,6 +19,9 @@ export BENTOML_HOME="${BENTOML_HOME:-$ML_PLATFORM_HOME/bentoml}"  # built Bentos
 # this checkout's code first: the cached venv is shared by clones with the same lock file
 export PYTHONPATH="$ROOT/include:$ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"
 export PATH="$ROOT/.venv/bin:$PATH"
+# uv (the e2e tier builds the wheel and fresh environments with it) shares set-up's cache: pyspark's
+# sdist is built once there, not once per run into ~/.cache/uv (about 1 GB a run)
+export UV_CACHE_DIR="${UV_CACHE_DIR:-${ML_PLATFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ml-platform}/uv-cache}"
 export ML_PLATFORM_DRIFT_PYTHON="${ML_PLATFORM_DRIFT_PYTHON:-$ROOT/.venv-drift/bin/python}"  # a checkout's drift environment
 export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"  # Spark's own services on loopback (and no warning per JVM)
 # every JVM here (Spark drivers, executors, the standalone master and workers) runs short jobs on
