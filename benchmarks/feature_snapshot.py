@@ -167,9 +167,9 @@ def embedded_silver(path: Path, work: Path) -> Any:
 def embedded_features(settings: Any, snapshot: date) -> dict[str, Any]:
     """The platform's default path: the data plane's feature job with the engine `auto` picks,
     from silver's Delta files to `features.customer_features` (a Delta commit)."""
-    from ml_platform.pipelines.data_plane import build_feature_snapshots
+    from ml_platform.pipelines.data_plane import build_feature_snapshots, features_engine
 
-    return build_feature_snapshots(None, [snapshot], "daily", settings)
+    return build_feature_snapshots(features_engine(settings), [snapshot], "daily", settings)
 
 
 def spark_features(spark, path: Path, snapshot: date, out: Path) -> None:

@@ -8,7 +8,7 @@ The input is seven daily Parquet files in the landing layout with about 1 % of r
 rule (NULL ids, amounts <= 0, future timestamps, unknown channels, conflicting duplicate ids) and
 some exact duplicates. Three ways through the same files:
 
-- embedded: `data_plane.ingest_landed(None, ...)` + `validate_to_silver(None, ...)`, what a default
+- embedded: `data_plane.ingest_landed(EmbeddedEngine(...), ...)` + `validate_to_silver(...)`, what a default
   `features_build` run does on one machine (content hashes, the contract casts, a bronze commit,
   the GE suite on pandas, the DuckDB predicates, quarantine and silver commits with delta-rs);
 - floor: one DuckDB query over the same files applying the same casts and the same rule predicates
@@ -79,13 +79,13 @@ def write_landing(landing: Path, rows: int, seed: int = 7) -> int:
     return (per_day + per_day // 200) * DAYS
 
 
-def run_platform(spark, settings) -> dict:
+def run_platform(engine, settings) -> dict:
     from ml_platform.pipelines import data_plane as plane
 
     end = START + timedelta(days=DAYS)
     t = time.perf_counter()
-    plane.ingest_landed(spark, START, end, settings)
-    gate = plane.validate_to_silver(spark, START, end, settings)
+    plane.ingest_landed(engine, START, end, settings)
+    gate = plane.validate_to_silver(engine, START, end, settings)
     return {"seconds": time.perf_counter() - t, "silver": gate.rows_validated - gate.quarantined,
             "quarantined": gate.quarantined}  # fmt: skip
 
@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--rows must be at least {DAYS * 200}")
 
     from ml_platform.config import Settings
+    from ml_platform.engines import EmbeddedEngine, SparkEngine
 
     with tempfile.TemporaryDirectory(prefix="plane-bench-") as tmp:
         root = Path(tmp)
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             return Settings(home=root / name, landing_uri=str(root / "landing"), **loose)
 
         print("embedded engine ...", file=sys.stderr, flush=True)
-        results["platform, embedded engine"] = run_platform(None, settings("embedded"))
+        results["platform, embedded engine"] = run_platform(EmbeddedEngine("benchmark"), settings("embedded"))
         print("bare DuckDB floor ...", file=sys.stderr, flush=True)
         (root / "floor").mkdir()
         results["bare DuckDB (floor)"] = run_floor(root / "landing", root / "floor", settings("floor").amount_max)
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             t = time.perf_counter()
             spark = get_spark("plane-bench", extra_conf={"spark.master": "local[2]"}, classic=True)
             start = time.perf_counter() - t
-            r = run_platform(spark, settings("spark"))
+            r = run_platform(SparkEngine("benchmark", spark), settings("spark"))
             spark.stop()
             results["platform, Spark local[2]"] = {**r, "session_start": start}
     floor = results["bare DuckDB (floor)"]["seconds"]

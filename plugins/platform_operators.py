@@ -16,8 +16,8 @@ class LakeSparkSubmitOperator(SparkSubmitOperator):
     cluster master the platform's code is shipped with the job as a zip (`--py-files`).
     With `ML_PLATFORM_SPARK_REMOTE` set, the application runs as a client of that Spark Connect
     server instead (no spark-submit, no JVM in the task). `engine` names a job whose work either
-    engine can do, as "module:function" returning its `lake.engine.EngineChoice`; when that picks
-    the embedded engine, the application runs with this Python, no spark-submit, no JVM (the job
+    engine can do, as "module:function" returning its `ml_platform.engines.Engine`; when that
+    engine starts no JVM (the embedded one), the application runs with this Python, no spark-submit (the job
     makes the same choice and starts no Spark session). `engine_kwargs` (templated) are passed to
     that function, e.g. the steps a DAG run's params ask for.
     """
@@ -49,9 +49,9 @@ class LakeSparkSubmitOperator(SparkSubmitOperator):
                 choice = getattr(importlib.import_module(module), function)(**self.engine_kwargs)
             except MlPlatformError as e:  # e.g. ML_PLATFORM_ENGINE_<KIND>=embedded on a table it cannot read
                 raise AirflowFailException(str(e)) from None
-            self.log.info("engine: %s (%s)", choice.engine, choice.reason)
-            if choice.engine == "embedded":
-                why = "the embedded engine"
+            self.log.info("engine: %s (%s)", choice.name, choice.reason)
+            if not choice.starts_jvm:
+                why = f"the {choice.name} engine"
         if why:
             from airflow.providers.common.compat.sdk import AirflowException
 

@@ -2,7 +2,7 @@
 
     spark-submit spark_jobs/batch_score.py --date 2025-03-30 --version 3
 
-The engine comes first (`ML_PLATFORM_ENGINE_SCORING`, `lake.engine`): on Spark the model runs as
+The engine comes first (`ML_PLATFORM_ENGINE_SCORING`, `ml_platform.engines`): on Spark the model runs as
 a UDF; on the embedded engine no Spark session starts and the snapshot is scored in this process
 (the DAG's operator then runs this file with plain Python, no JVM). Replaces the `score_date`
 partition (a rerun gives identical rows). Prints one JSON line prefixed `BATCH_SCORE_RESULT `
@@ -23,12 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--version", required=True, help="model version (the DAG resolves @champion)")
     a = p.parse_args(argv)
 
-    from ml_platform.lake import run_job
+    from ml_platform.engines.jobs import run_job
     from ml_platform.serving.batch import score_snapshot, scoring_engine
 
     return run_job(
         "batch_score",
-        lambda spark, out, engine: out.update(score_snapshot(spark, a.date, a.version, engine=engine)),
+        lambda engine, out: out.update(score_snapshot(engine, a.date, a.version)),
         engine=scoring_engine,
     )
 

@@ -5,7 +5,7 @@
 Runs, for the half-open interval [start, end) of UTC dates: ingest of landed files -> GE gate
 -> silver -> feature snapshots for the snapshot dates in [start, end - 1 day] -> the online store
 (only when the interval's last day is the newest snapshot). On the engine `data_plane_engine` picks
-(ML_PLATFORM_ENGINE_DATA_PLANE, `lake.engine`): the embedded one runs every step in this process
+(ML_PLATFORM_ENGINE_DATA_PLANE, `ml_platform.engines`): the embedded one runs every step in this process
 with no Spark session; on Spark the snapshots may still run embedded (ML_PLATFORM_ENGINE_FEATURES). Prints one JSON
 line (prefixed `DATA_PLANE_RESULT `) with what it did. Exit 2 on a failed gate or bad input,
 with the reason on stderr.
@@ -40,31 +40,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.end <= args.start:
         p.error("--end must be after --start")
 
-    from ml_platform.lake import run_job
-    from ml_platform.lake.engine import EngineChoice
+    from ml_platform.engines import Engine
+    from ml_platform.engines.jobs import run_job
 
-    def body(spark: Any, out: dict[str, Any], choice: EngineChoice) -> None:
+    def body(engine: Engine, out: dict[str, Any]) -> None:
         out["interval"] = [args.start.isoformat(), args.end.isoformat()]
         seconds = out.setdefault("seconds", {})  # per step, in the task log
         t = time.perf_counter()
         if "ingest" in steps:
-            out["ingest"] = plane.ingest_landed(spark, args.start, args.end)
+            out["ingest"] = plane.ingest_landed(engine, args.start, args.end)
             seconds["ingest"], t = round(time.perf_counter() - t, 1), time.perf_counter()
         if "validate" in steps:
-            gate = plane.validate_to_silver(spark, args.start, args.end).to_json()
+            gate = plane.validate_to_silver(engine, args.start, args.end).to_json()
             out["gate"] = {
                 k: gate.get(k)
                 for k in ("success", "rows_validated", "quarantined", "result_path", "data_docs", "skipped")
             }
             seconds["validate"], t = round(time.perf_counter() - t, 1), time.perf_counter()
         if "features" in steps:
-            # a features-only run already chose (no Spark session on the embedded engine); after
-            # ingest and the gate, the snapshots choose their own engine (embedded: DuckDB in this driver)
-            engine = choice if steps == ["features"] else plane.features_engine()
-            print(f"feature snapshots: {engine.engine} engine ({engine.reason})", flush=True)
-            out["features"] = plane.build_features(spark, args.start, args.end - timedelta(days=1), engine=engine)
+            # a features-only run already chose; after ingest and the gate, the snapshots choose
+            # their own engine (embedded: DuckDB in this driver; Spark: this job's session)
+            features = engine if steps == ["features"] else plane.features_engine().using(engine)
+            print(f"feature snapshots: {features.name} engine ({features.reason})", flush=True)
+            out["features"] = plane.build_features(features, args.start, args.end - timedelta(days=1))
             seconds["features"], t = round(time.perf_counter() - t, 1), time.perf_counter()
-            out["online"] = plane.publish_if_newest(spark, args.end - timedelta(days=1))
+            out["online"] = plane.publish_if_newest(features, args.end - timedelta(days=1))
             seconds["publish"] = round(time.perf_counter() - t, 1)
 
     return run_job("data_plane", body, engine=lambda: plane.data_plane_engine(args.steps))

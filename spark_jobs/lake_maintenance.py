@@ -19,11 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tables", default="", help="comma-separated table names (default: all maintained tables)")
     args = p.parse_args(argv)
 
-    from ml_platform.lake import run_job
+    from ml_platform.engines.jobs import run_job
     from ml_platform.pipelines.lake_maintenance import maintain, maintained_tables
 
     tables = [t.strip() for t in args.tables.split(",") if t.strip()] or maintained_tables()
-    return run_job("lake_maintenance", lambda spark, out: out.update(tables=maintain(spark, tables)))
+    return run_job("lake_maintenance", lambda engine, out: out.update(tables=maintain(engine.spark, tables)))
 
 
 if __name__ == "__main__":

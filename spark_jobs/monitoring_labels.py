@@ -18,10 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.horizon_days <= 0:
         p.error("--horizon-days must be positive")
 
-    from ml_platform.lake import run_job
+    from ml_platform.engines.jobs import run_job
     from ml_platform.monitoring.labels import derive_labels
 
-    return run_job("monitoring_labels", lambda spark, out: out.update(derive_labels(spark, a.horizon_days)))
+    return run_job("monitoring_labels", lambda engine, out: out.update(derive_labels(engine.spark, a.horizon_days)))
 
 
 if __name__ == "__main__":

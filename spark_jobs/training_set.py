@@ -4,7 +4,7 @@
 
 Writes `ml.training_sets` partition `ID` (replacing it when it exists, so a retried task is
 idempotent) and its catalog entry with lineage and the engine that built it. The engine comes
-first (ML_PLATFORM_ENGINE_TRAINING_SETS, `lake.engine`): on the embedded engine no Spark session
+first (ML_PLATFORM_ENGINE_TRAINING_SETS, `ml_platform.engines`): on the embedded engine no Spark session
 starts (the DAG's operator then runs this file with plain Python, no JVM). Prints one JSON line
 prefixed `TRAINING_SET_RESULT ` with the engine. Exit 2 with the reason on stderr for bad input (e.g. a cutoff whose
 label window is not observed).
@@ -29,11 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         p.error(f"bad --cutoffs {a.cutoffs!r}: {e}")
 
-    from ml_platform.lake import run_job
+    from ml_platform.engines.jobs import run_job
     from ml_platform.training.labels import churn_training_set, churn_training_set_engine
 
-    def body(spark: Any, out: dict[str, Any], engine: Any) -> None:
-        ts = churn_training_set(cutoffs, a.horizon_days, a.id, spark=spark, engine=engine)
+    def body(engine: Any, out: dict[str, Any]) -> None:
+        ts = churn_training_set(cutoffs, a.horizon_days, a.id, engine=engine)
         out.update(training_set_id=ts.training_set_id, rows=ts.metadata["rows"], lineage=ts.lineage)
 
     return run_job("training_set", body, engine=churn_training_set_engine)

@@ -59,6 +59,44 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
 
 
+@pytest.fixture(autouse=True)
+def _parity_runs(request: pytest.FixtureRequest):
+    """A test marked `parity(<operation>, ...)` must run each named engine operation on every engine
+    (`ml_platform.engines`): the calls are recorded while it runs, and a pair it never ran fails
+    it. tests/unit/test_engines.py holds every operation to have such a test."""
+    marker = request.node.get_closest_marker("parity")
+    if marker is None:
+        yield
+        return
+    import functools
+    import importlib
+
+    from ml_platform.engines import ENGINES, OPERATIONS
+
+    ran: set[tuple[str, str]] = set()
+    saved = []
+    for name in marker.args:
+        importlib.import_module("ml_platform." + name.rsplit(".", 1)[0])
+        op = OPERATIONS[name]
+        for engine in ENGINES:
+            impl = op.registry[engine]
+
+            @functools.wraps(impl)
+            def recorded(*args, _impl=impl, _key=(name, engine.name), **kwargs):
+                ran.add(_key)
+                return _impl(*args, **kwargs)
+
+            saved.append((op, engine, impl))
+            op.register(engine, recorded)
+    try:
+        yield
+    finally:
+        for op, engine, impl in saved:
+            op.register(engine, impl)
+    missing = sorted({(n, e.name) for n in marker.args for e in ENGINES} - ran)
+    assert not missing, f"a parity test that never ran these operations on these engines: {missing}"
+
+
 @pytest.fixture(scope="session")
 def platform_home() -> Path:
     return _HOME

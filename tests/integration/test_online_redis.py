@@ -33,8 +33,8 @@ def test_redis_online_store_contract(redis_url):
 
 def test_feature_store_publishes_to_redis_without_skew(spark, tmp_path, redis_url):
     from ml_platform.config import Settings
+    from ml_platform.engines import EmbeddedEngine, SparkEngine
     from ml_platform.features import FeatureStore
-    from ml_platform.lake.engine import EngineChoice
 
     store = FeatureStore(settings=Settings(home=tmp_path, online_store="redis", redis_url=redis_url), spark=spark)
     ts = pd.Timestamp("2025-01-02")
@@ -67,6 +67,6 @@ def test_feature_store_publishes_to_redis_without_skew(spark, tmp_path, redis_ur
         and row.values["channel"] == "web"
         and row.feature_timestamp.date() == date(2025, 1, 2)
     )
-    for engine in ("spark", "embedded"):  # both engines read the offline side the same way
-        skew = store.check_skew("features.redis_demo", sample=50, engine=EngineChoice(engine, "test"))
+    for engine in (SparkEngine("test", spark), EmbeddedEngine("test")):  # both read the offline side the same way
+        skew = store.check_skew("features.redis_demo", sample=50, engine=engine)
         assert (skew["checked"], skew["mismatches"]) == (50, 0), skew

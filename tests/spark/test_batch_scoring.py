@@ -10,13 +10,14 @@ import pytest
 pytestmark = pytest.mark.spark
 
 
+@pytest.mark.parity("serving.batch.score_partition")
 def test_batch_scoring_replaces_the_date_with_identical_rows(trained_model, spark, tmp_path):
     import mlflow
     from pyspark.sql import functions as F
 
     from ml_platform.config import Settings
+    from ml_platform.engines import SparkEngine
     from ml_platform.errors import MlPlatformError
-    from ml_platform.lake.engine import EngineChoice
     from ml_platform.lake.reader import partition_values
     from ml_platform.serving.batch import resolve_snapshot, score_snapshot, scoring_engine
 
@@ -32,12 +33,12 @@ def test_batch_scoring_replaces_the_date_with_identical_rows(trained_model, spar
     with pytest.raises(MlPlatformError, match="no feature snapshot for 1999-01-01"):
         resolve_snapshot("1999-01-01", s)
 
-    on_spark = EngineChoice("spark", "test")
-    first = score_snapshot(spark, newest, version, s, engine=on_spark)
+    on_spark = SparkEngine("test", spark)
+    first = score_snapshot(on_spark, newest, version, s)
     table = f"{s.lake_uri}/gold/churn_scores"
     rows1 = sorted(spark.read.format("delta").load(table).collect())
-    score_snapshot(spark, older, version, s, engine=on_spark)
-    again = score_snapshot(spark, newest, version, s, engine=on_spark)
+    score_snapshot(on_spark, older, version, s)
+    again = score_snapshot(on_spark, newest, version, s)
     df = spark.read.format("delta").load(table)
     rows2 = sorted(df.where(F.col("score_date") == F.lit(newest)).collect())
     assert (
@@ -71,8 +72,8 @@ def test_batch_scoring_replaces_the_date_with_identical_rows(trained_model, spar
 
     # the embedded engine (auto's pick here: a local lake, no cluster) replaces the same partition in
     # the table Spark created with the same rows: the same pyfunc on the same casts of the same values
-    assert scoring_engine(s).engine == "embedded"
-    embedded = score_snapshot(None, newest, version, s)
+    assert scoring_engine(s).name == "embedded"
+    embedded = score_snapshot(scoring_engine(s), newest, version, s)
     assert embedded["engine"]["engine"] == "embedded"
     assert {k: v for k, v in embedded.items() if k != "engine"} == {k: v for k, v in first.items() if k != "engine"}
     df = spark.read.format("delta").load(table)

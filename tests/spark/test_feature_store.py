@@ -9,10 +9,11 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import pytest
 
+from ml_platform.engines import EmbeddedEngine, SparkEngine
 from ml_platform.features import FeatureLookup, FeatureStore
 from ml_platform.features.registry import FeatureTableNotFound
 from ml_platform.features.store import FeatureStoreError
-from ml_platform.training.labels import LabelWindowNotObserved, build_churn_labels, build_churn_labels_embedded
+from ml_platform.training.labels import LabelWindowNotObserved, build_churn_labels
 
 pytestmark = pytest.mark.spark
 
@@ -110,9 +111,11 @@ def test_training_set_lineage_rebuild_and_known_time(store, spark):
         "features.demo", _feats({"a": 99.0}, day), primary_keys=["customer_id"], timestamp_key="feature_timestamp"
     )
     for ts in (new, old):
-        stored, rebuilt = ts.load_df(), store.rebuild_training_set(ts.training_set_id)
-        assert stored.count() == 4
-        assert stored.exceptAll(rebuilt).count() == 0 and rebuilt.exceptAll(stored).count() == 0
+        stored = ts.to_arrow().sort_by([("customer_id", "ascending"), ("event_timestamp", "ascending")])
+        for engine in (SparkEngine("test", spark), EmbeddedEngine("test")):
+            rebuilt = store.rebuild_training_set(ts.training_set_id, engine)
+            assert stored.num_rows == 4
+            assert rebuilt.sort_by([("customer_id", "ascending"), ("event_timestamp", "ascending")]).equals(stored)
     assert sorted(new.to_pandas()["spend"].fillna(-1)) == [-1, 10.0, 10.0, 20.0]
     # delta-rs still reads tables with in-commit timestamps and row tracking
     from ml_platform.lake.reader import read_pandas
@@ -122,6 +125,7 @@ def test_training_set_lineage_rebuild_and_known_time(store, spark):
         store.get_training_set("nope")
 
 
+@pytest.mark.parity("training.labels.build_churn_labels")
 def test_churn_labels_window_and_unobserved_cutoffs(spark):
     rows = [
         ("a", datetime(2025, 1, 1, 12)),
@@ -134,19 +138,20 @@ def test_churn_labels_window_and_unobserved_cutoffs(spark):
     silver = spark.createDataFrame(rows, "customer_id string, transaction_ts timestamp")
     got = {
         r["customer_id"]: (r["churned"], r["event_timestamp"])
-        for r in build_churn_labels([date(2025, 1, 1)], 10, silver=silver).collect()
+        for r in build_churn_labels(SparkEngine("test", spark), [date(2025, 1, 1)], 10, silver=silver).collect()
     }
     assert got == {"a": (0, datetime(2025, 1, 2)), "b": (1, datetime(2025, 1, 2))}
     with pytest.raises(LabelWindowNotObserved, match="latest usable cutoff is 2025-01-10"):
-        build_churn_labels([date(2025, 1, 1), date(2025, 1, 11)], 10, silver=silver)
+        build_churn_labels(SparkEngine("test", spark), [date(2025, 1, 1), date(2025, 1, 11)], 10, silver=silver)
     # the embedded engine's labels: the same rows at the window's edges, the same refusal
     arrow = silver.toArrow()
-    embedded = build_churn_labels_embedded([date(2025, 1, 1)], 10, silver=arrow).to_pylist()
+    embedded = build_churn_labels(EmbeddedEngine("test"), [date(2025, 1, 1)], 10, silver=arrow).to_pylist()
     assert {r["customer_id"]: (r["churned"], r["event_timestamp"].replace(tzinfo=None)) for r in embedded} == got
     with pytest.raises(LabelWindowNotObserved, match="latest usable cutoff is 2025-01-10"):
-        build_churn_labels_embedded([date(2025, 1, 1), date(2025, 1, 11)], 10, silver=arrow)
+        build_churn_labels(EmbeddedEngine("test"), [date(2025, 1, 1), date(2025, 1, 11)], 10, silver=arrow)
 
 
+@pytest.mark.parity("features.offline.skew_sample")
 def test_online_sqlite_publish_get_skew(store):
     store.register_table(
         "features.demo",
@@ -180,9 +185,7 @@ def test_online_sqlite_publish_get_skew(store):
         and a.feature_timestamp.isoformat() == "2025-01-03T00:00:00+00:00"
     )
     assert b.values["spend"] == 2.0 and not missing.found and missing.values == {}
-    from ml_platform.lake.engine import EngineChoice
-
-    engines = [EngineChoice("spark", "test"), EngineChoice("embedded", "test")]
+    engines = [SparkEngine("test", store.spark), EmbeddedEngine("test")]
     assert store.check_skew("features.demo")["engine"]["engine"] == "embedded"  # auto, as the publish
     for engine in engines:
         skew = store.check_skew("features.demo", engine=engine)
@@ -200,10 +203,10 @@ def test_online_sqlite_publish_get_skew(store):
     assert st["rows"] == 2 and st["stale"] is True
 
 
+@pytest.mark.parity("features.offline.latest_rows")
 def test_both_engines_publish_the_same_online_rows_ties_to_the_last_write(store, spark, settings):
     """`publish_online` on Spark and on the embedded engine: the same latest row per key, a tie on
     the timestamp going to the row written last (a later commit, then a later row of one commit)."""
-    from ml_platform.lake.engine import EngineChoice
 
     store.register_table(
         "features.demo",
@@ -228,7 +231,8 @@ def test_both_engines_publish_the_same_online_rows_ties_to_the_last_write(store,
     def published(engine: str) -> dict:
         s = settings.model_copy(update={"online_sqlite_path": settings.home / "online" / f"{engine}.db"})
         other = FeatureStore(settings=s, spark=spark)
-        res = other.publish_online("features.demo", engine=EngineChoice(engine, "test"))  # type: ignore[arg-type]
+        on = SparkEngine("test", spark) if engine == "spark" else EmbeddedEngine("test")
+        res = other.publish_online("features.demo", engine=on)
         assert res["engine"]["engine"] == engine and res["rows"] == 4
         rows = other.get_online_features("features.demo", ["a", "b", "c", "d"])
         return {r.key: (r.feature_timestamp, r.values) for r in rows}
@@ -258,19 +262,19 @@ def test_vacuum_keeps_versions_pinned_by_training_sets(store, spark, settings):
     report = {r["table"]: r for r in maintain(spark, ["features.pinned", "features.unpinned", "ml.training_sets"], s)}
     assert report["features.pinned"]["pinned_version"] == 0 and report["features.pinned"]["retention_hours"] >= 1.0
     assert report["features.unpinned"]["retention_hours"] == 0.0
-    rebuilt = store.rebuild_training_set(ts.training_set_id)
-    assert sorted(r["spend"] for r in rebuilt.collect()) == [1.0, 2.0]
-    assert rebuilt.exceptAll(ts.load_df()).count() == 0
+    rebuilt = store.rebuild_training_set(ts.training_set_id, SparkEngine("test", spark))
+    assert sorted(rebuilt.column("spend").to_pylist()) == [1.0, 2.0]
+    assert rebuilt.sort_by("customer_id").equals(ts.to_arrow().sort_by("customer_id"))
     with pytest.raises(Exception, match="(?i)file|path|exist"):  # unpinned: version 0's files are gone
         spark.read.format("delta").option("versionAsOf", 0).load(store.path("features.unpinned")).collect()
 
 
+@pytest.mark.parity("features.offline.materialize_training_set", "features.offline.rebuild_training_frame")
 def test_both_engines_build_the_same_training_sets_and_rebuild_each_others(store, spark):
     """Issue 22: the Spark and embedded engines on one feature table with a backfilled snapshot
     (a timestamp tie settled by the later commit), a TTL, duplicate, unknown and NULL keys, an event
     exactly at a feature time, and known-time reads: the same rows, lineage and types; each
     engine's training set rebuilt by the other, value for value."""
-    from ml_platform.lake.engine import EngineChoice
 
     d1, d2 = date(2025, 1, 1), date(2025, 1, 8)
     kw = dict(primary_keys=["customer_id"], timestamp_key="feature_timestamp", partition_by=["snapshot_date"])
@@ -304,10 +308,8 @@ def test_both_engines_build_the_same_training_sets_and_rebuild_each_others(store
     lookups = [FeatureLookup("features.demo")]
     for known in (False, True):
         by = {
-            e: store.create_training_set(
-                entity, lookups, label="churned", as_of_known_time=known, engine=EngineChoice(e, "test")
-            )
-            for e in ("spark", "embedded")
+            e: store.create_training_set(entity, lookups, label="churned", as_of_known_time=known, engine=engine)
+            for e, engine in (("spark", SparkEngine("test", spark)), ("embedded", EmbeddedEngine("test")))
         }
         s, e = by["spark"], by["embedded"]
         assert s.lineage == e.lineage == {"features.demo": 2}
@@ -320,8 +322,7 @@ def test_both_engines_build_the_same_training_sets_and_rebuild_each_others(store
         spend = dict(zip(b.column("event_timestamp").to_pylist(), b.column("spend").to_pylist()))
         assert spend[pd.Timestamp("2025-01-02", tz="UTC")] == (10.0 if not known else None)  # tie -> later commit
         # each engine rebuilds the other's set exactly
-        assert (
-            store.rebuild_training_set_embedded(s.training_set_id).sort_by([(c, "ascending") for c in order]).equals(a)
-        )
-        rebuilt = store.rebuild_training_set(e.training_set_id)
-        assert rebuilt.exceptAll(e.load_df()).count() == 0 and e.load_df().exceptAll(rebuilt).count() == 0
+        embedded_rebuild = store.rebuild_training_set(s.training_set_id, EmbeddedEngine("test"))
+        assert embedded_rebuild.sort_by([(c, "ascending") for c in order]).equals(a)
+        spark_rebuild = store.rebuild_training_set(e.training_set_id, SparkEngine("test", spark))
+        assert spark_rebuild.sort_by([(c, "ascending") for c in order]).equals(b)

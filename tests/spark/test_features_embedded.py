@@ -86,12 +86,13 @@ def test_the_embedded_snapshot_names_missing_columns_and_empty_dates():
         compute_customer_features_embedded(pa.table({"customer_id": ["a"]}), [])
 
 
+@pytest.mark.parity("pipelines.data_plane.write_snapshots")
 def test_both_engines_write_the_same_snapshot_table_and_auto_picks_the_embedded_one(spark, settings):
     """The data plane's feature job with each engine over one silver table: the embedded engine
     replaces the partitions Spark wrote with the same values, Spark reads its commit, and `auto`
     picks it on a local lake without a cluster (the choice and its reason are in the result)."""
+    from ml_platform.engines import SparkEngine
     from ml_platform.lake.delta_log import snapshot
-    from ml_platform.lake.engine import EngineChoice
     from ml_platform.lake.paths import table_path
     from ml_platform.pipelines import data_plane as plane
 
@@ -103,9 +104,9 @@ def test_both_engines_write_the_same_snapshot_table_and_auto_picks_the_embedded_
     dates = [date(2024, 12, 31), date(2025, 1, 31), date(2025, 2, 28)]
     features = table_path("features.customer_features", settings)
 
-    by_spark = plane.build_feature_snapshots(spark, dates, "daily", settings, EngineChoice("spark", "test"))
+    by_spark = plane.build_feature_snapshots(SparkEngine("test", spark), dates, "daily", settings)
     spark_rows = spark.read.format("delta").load(features).toPandas()
-    auto = plane.build_feature_snapshots(None, dates, "daily", settings)  # no SparkSession needed
+    auto = plane.build_feature_snapshots(plane.features_engine(settings), dates, "daily", settings)
     assert by_spark["engine"]["engine"] == "spark"
     assert auto["engine"]["engine"] == "embedded" and "local lake" in auto["engine"]["reason"]
     assert auto["rows"] == by_spark["rows"] == len(spark_rows) > 100
@@ -121,16 +122,20 @@ def test_both_engines_write_the_same_snapshot_table_and_auto_picks_the_embedded_
         assert np.array_equal(x, y, equal_nan=True), col
 
 
+@pytest.mark.parity("training.labels.build_churn_labels")
 def test_the_embedded_churn_labels_equal_the_spark_ones(spark):
     """Labels for several cutoffs over generated silver: the same rows and types from both engines."""
     import pyarrow as pa
 
-    from ml_platform.training.labels import build_churn_labels, build_churn_labels_embedded
+    from ml_platform.engines import EmbeddedEngine, SparkEngine
+    from ml_platform.training.labels import build_churn_labels
 
     silver = _silver()
     cutoffs = [date(2024, 11, 30), date(2024, 12, 31), date(2025, 1, 15)]
-    s = build_churn_labels(cutoffs, 30, silver=spark.createDataFrame(silver)).toArrow()
-    e = build_churn_labels_embedded(cutoffs, 30, silver=pa.Table.from_pandas(silver, preserve_index=False))
+    s = build_churn_labels(SparkEngine(spark=spark), cutoffs, 30, silver=spark.createDataFrame(silver)).toArrow()
+    e = build_churn_labels(
+        EmbeddedEngine("test"), cutoffs, 30, silver=pa.Table.from_pandas(silver, preserve_index=False)
+    )
     assert e.schema == s.schema
     order = [("cutoff_date", "ascending"), ("customer_id", "ascending")]
     assert e.num_rows == s.num_rows > 200 and e.sort_by(order).equals(s.sort_by(order))

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from ml_platform.engines import SparkEngine
 from ml_platform.errors import ValidationFailed
 from ml_platform.lake.paths import table_path
 from ml_platform.pipelines import data_plane as plane
@@ -23,9 +24,9 @@ def _clean_day(day: date, n: int = 40, prefix: str = "") -> list[dict]:
 
 
 def _run(spark, settings, start: date, end: date) -> dict:
-    plane.ingest_landed(spark, start, end, settings)
-    result = plane.validate_to_silver(spark, start, end, settings).to_json()
-    plane.build_features(spark, start, end - timedelta(days=1), "daily", settings)
+    plane.ingest_landed(SparkEngine(spark=spark), start, end, settings)
+    result = plane.validate_to_silver(SparkEngine(spark=spark), start, end, settings).to_json()
+    plane.build_features(SparkEngine(spark=spark), start, end - timedelta(days=1), "daily", settings)
     return result
 
 
@@ -85,9 +86,9 @@ def test_table_level_failure_fails_the_run_and_leaves_silver_untouched(spark, se
     silver = table_path("silver.transactions", settings)
     before = _version(spark, silver)
     land(settings.home, d2.isoformat(), _clean_day(d2, 5))  # 5 rows after 100: row-count sanity fails
-    plane.ingest_landed(spark, d2, d2 + timedelta(days=1), settings)
+    plane.ingest_landed(SparkEngine(spark=spark), d2, d2 + timedelta(days=1), settings)
     with pytest.raises(ValidationFailed, match="row_count_vs_previous_day") as e:
-        plane.validate_to_silver(spark, d2, d2 + timedelta(days=1), settings)
+        plane.validate_to_silver(SparkEngine(spark=spark), d2, d2 + timedelta(days=1), settings)
     assert e.value.result["success"] is False
     assert _version(spark, silver) == before
     assert (settings.reports_dir / "validation" / f"transactions_{d2}_{d2 + timedelta(days=1)}.json").is_file()
@@ -97,9 +98,9 @@ def test_quarantine_share_above_threshold_fails(spark, settings):
     day = date(2025, 1, 6)
     rows = _clean_day(day, 20) + [txn("c1", f"neg-{i}", utc(2025, 1, 6, 3), -1.0) for i in range(5)]
     land(settings.home, day.isoformat(), rows)
-    plane.ingest_landed(spark, day, day + timedelta(days=1), settings)
+    plane.ingest_landed(SparkEngine(spark=spark), day, day + timedelta(days=1), settings)
     with pytest.raises(ValidationFailed, match="quarantined share 20.00% is above"):
-        plane.validate_to_silver(spark, day, day + timedelta(days=1), settings)
+        plane.validate_to_silver(SparkEngine(spark=spark), day, day + timedelta(days=1), settings)
 
 
 def test_rerun_is_identical_and_no_leakage_from_later_rows(spark, settings):
@@ -124,7 +125,7 @@ def test_rerun_is_identical_and_no_leakage_from_later_rows(spark, settings):
     feats = table_path("features.customer_features", settings)
     before = [r for r in snap["features.customer_features"] if r["snapshot_date"] == days[1]]
     DeltaTable.forPath(spark, table_path("silver.transactions", settings)).delete(f"txn_date > '{days[1]}'")
-    plane.build_features(spark, days[1], days[1], "daily", settings)
+    plane.build_features(SparkEngine(spark=spark), days[1], days[1], "daily", settings)
     after = (
         spark.read.format("delta").load(feats).where(f"snapshot_date = '{days[1]}'").orderBy("customer_id").collect()
     )

@@ -7,6 +7,8 @@ from datetime import date, timedelta
 
 import pytest
 
+from ml_platform.engines import SparkEngine
+
 pytestmark = pytest.mark.spark
 
 
@@ -21,14 +23,14 @@ def test_scrambling_silver_after_the_last_cutoff_leaves_training_features_identi
 
     s = settings
     write_landing(GeneratorSpec(customers=300, start=date(2025, 1, 1), end=date(2025, 2, 28), seed=3), landing_dir(s))
-    plane.ingest_landed(spark, date(2025, 1, 1), date(2025, 3, 1), s)
-    plane.validate_to_silver(spark, date(2025, 1, 1), date(2025, 3, 1), s)
+    plane.ingest_landed(SparkEngine(spark=spark), date(2025, 1, 1), date(2025, 3, 1), s)
+    plane.validate_to_silver(SparkEngine(spark=spark), date(2025, 1, 1), date(2025, 3, 1), s)
     cutoffs = [date(2025, 1, 19), date(2025, 1, 26), date(2025, 2, 2)]
-    entity = build_churn_labels(cutoffs, 14, spark=spark, settings=s).toPandas()
+    entity = build_churn_labels(SparkEngine(spark=spark), cutoffs, 14, settings=s).toPandas()
     store = FeatureStore(settings=s, spark=spark)
 
     def training_features():
-        plane.build_feature_snapshots(spark, cutoffs, settings=s)
+        plane.build_feature_snapshots(SparkEngine(spark=spark), cutoffs, settings=s)
         ts = store.create_training_set(
             entity, [FeatureLookup("features.customer_features")], timestamp_key="event_timestamp", label="churned"
         )

@@ -14,7 +14,7 @@ import pytest
 from ml_platform.config import Settings
 from ml_platform.contracts import CUSTOMERS, TRANSACTIONS
 from ml_platform.data.ingest import ingest_files
-from ml_platform.data.ingest_embedded import ingest_files_embedded
+from ml_platform.engines import EmbeddedEngine, Engine, SparkEngine
 from ml_platform.errors import DataContractError, ValidationFailed
 from ml_platform.lake.paths import table_path
 from ml_platform.pipelines import data_plane as plane
@@ -37,11 +37,12 @@ def _homes(tmp_path: Path) -> dict[str, Settings]:
     return {engine: Settings(home=tmp_path / engine, landing_uri=landing) for engine in ("spark", "embedded")}
 
 
+def _on(spark, engine: str) -> Engine:
+    return SparkEngine("test", spark) if engine == "spark" else EmbeddedEngine("test")
+
+
 def _ingest(spark, engine: str, files: dict[str, date], contract=TRANSACTIONS, **kw):
-    s = kw.pop("settings")
-    if engine == "spark":
-        return ingest_files(spark, files, contract, settings=s, **kw)
-    return ingest_files_embedded(files, contract, settings=s, **kw)
+    return ingest_files(_on(spark, engine), files, contract, **kw)
 
 
 def _rows(spark, s: Settings, name: str) -> list[dict]:
@@ -85,6 +86,7 @@ def _dirty_day() -> list[dict]:
     return rows + [dict(rows[0]), dict(rows[0])]  # exact duplicates: dropped, not quarantined
 
 
+@pytest.mark.parity("data.ingest.ingest_files", "pipelines.data_plane.validate_to_silver")
 def test_the_gate_and_silver_agree_on_both_engines_over_two_batches(spark, tmp_path):
     homes = _homes(tmp_path)
     customers = tmp_path / "customers.csv"
@@ -98,7 +100,7 @@ def test_the_gate_and_silver_agree_on_both_engines_over_two_batches(spark, tmp_p
     land(tmp_path, nxt.isoformat(), [txn(f"c{i}", f"{nxt}-{i}", utc(2025, 1, 7, i), 3.0) for i in range(20)]
          + [txn("c1", f"{DAY}-5", utc(2025, 1, 7, 5), 99.0)])  # fmt: skip  # an id silver already has
     for engine, s in homes.items():
-        runner = spark if engine == "spark" else None
+        runner = _on(spark, engine)
         _ingest(spark, engine, {str(customers): DAY}, CUSTOMERS, fmt="csv", settings=s)
         plane.ingest_landed(runner, DAY, DAY + timedelta(days=1), s)
         first = plane.validate_to_silver(runner, DAY, DAY + timedelta(days=1), s)
@@ -146,6 +148,7 @@ _ODD = (
 )
 
 
+@pytest.mark.parity("data.ingest.ingest_files")
 @pytest.mark.parametrize(
     ("name", "content", "options"),
     [
@@ -203,6 +206,7 @@ def _parquet_inputs(folder: Path) -> None:
                              "amount": [8.0], "filename": ["f"], "__file": ["g"]}), folder / "d.parquet")  # fmt: skip
 
 
+@pytest.mark.parity("data.ingest.ingest_files")
 def test_both_engines_read_parquet_files_of_several_types_into_the_same_rows(spark, tmp_path):
     _parquet_inputs(tmp_path / "in")
     homes = _homes(tmp_path)
@@ -234,6 +238,7 @@ def _disagreeing_parquet(folder: Path) -> None:
 _HEAD = "customer_id,transaction_id,transaction_ts,amount\n"
 
 
+@pytest.mark.parity("data.ingest.ingest_files")
 @pytest.mark.parametrize(
     ("make", "fmt", "problem"),
     [

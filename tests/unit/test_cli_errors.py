@@ -170,13 +170,13 @@ def test_run_starts_spark_when_the_snapshots_need_it_though_the_plane_does_not(m
     monkeypatch.setenv("ML_PLATFORM_ENGINE_FEATURES", "spark")
     get_settings.cache_clear()
     started, given = [], []
-    monkeypatch.setattr(data, "spark", lambda app: started.append(app) or f"session for {app}")
-    monkeypatch.setattr(data.data_plane, "run_days", lambda session, *a, **k: given.append(session) or {})
+    monkeypatch.setattr(data, "on_engine", lambda engine, app: started.append((engine.name, app)) or engine)
+    monkeypatch.setattr(data.data_plane, "run_days", lambda engine, *a, **k: given.append(engine.name) or {})
     try:
         day = date(2025, 1, 1)
         data.run(argparse.Namespace(start=day, end=day, cadence=None, batch_days=7, publish=False))
-        assert given == ["session for run"] and started == ["run"]
-        session, choice = data._plane_session("ingest")  # ingest alone stays embedded: no JVM
-        assert session is None and choice["engine"] == "embedded" and started == ["run"]
+        assert given == ["spark"] and started == [("spark", "run")]
+        engine = data._plane_engine("ingest")  # ingest alone stays embedded: no JVM
+        assert engine.name == "embedded" and not engine.starts_jvm and started[-1] == ("embedded", "ingest")
     finally:
         get_settings.cache_clear()

@@ -60,14 +60,14 @@ def test_get_spark_fails_before_starting_a_jvm_when_the_master_is_down(closed_po
 
 
 def test_a_spark_job_entry_point_exits_2_naming_the_master(closed_port, tmp_path, monkeypatch, capsys):
-    from ml_platform.lake.spark import run_job
+    from ml_platform.engines.jobs import run_job
 
     monkeypatch.setenv("ML_PLATFORM_HOME", str(tmp_path))
     monkeypatch.setenv("ML_PLATFORM_SPARK_MASTER", f"spark://127.0.0.1:{closed_port}")
     monkeypatch.delenv("ML_PLATFORM_SPARK_REMOTE", raising=False)
     get_settings.cache_clear()
     try:
-        assert run_job("features_build", lambda spark, out: None) == 2
+        assert run_job("features_build", lambda engine, out: None) == 2
     finally:
         get_settings.cache_clear()
     err = capsys.readouterr().err

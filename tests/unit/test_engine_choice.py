@@ -1,4 +1,4 @@
-"""Which engine runs a job (`lake.engine.choose_engine`, issue 22): auto takes the embedded engine
+"""Which engine runs a job (`engines.choose_engine`, issue 22): auto takes the embedded engine
 only without a cluster, below the size limit, on tables it can read (a lake in Azure Storage too:
 tests/azure); an explicit choice is obeyed or, where it cannot run, refused with the setting named."""
 
@@ -9,9 +9,9 @@ from datetime import date
 import pytest
 
 from ml_platform.config import Settings
+from ml_platform.engines import choose_engine, input_bytes
 from ml_platform.errors import ConfigError
 from ml_platform.lake.delta_log import replace_partitions
-from ml_platform.lake.engine import choose_engine, input_bytes
 from ml_platform.lake.paths import table_path
 
 pytestmark = pytest.mark.unit
@@ -37,11 +37,11 @@ def test_auto_takes_the_embedded_engine_on_a_small_local_lake(tmp_path):
     size = input_bytes([path])
     assert size > 0
     choice = choose_engine("features", [path], s)
-    assert choice.engine == "embedded" and "local lake" in choice.reason
+    assert choice.name == "embedded" and "local lake" in choice.reason
     over = s.model_copy(update={"embedded_max_bytes": size - 1})
-    assert choose_engine("features", [path], over).engine == "spark"
+    assert choose_engine("features", [path], over).name == "spark"
     assert "ML_PLATFORM_EMBEDDED_MAX_BYTES" in choose_engine("features", [path], over).reason
-    assert choose_engine("features", [str(tmp_path / "absent")], s).engine == "embedded"  # nothing to read yet
+    assert choose_engine("features", [str(tmp_path / "absent")], s).name == "embedded"  # nothing to read yet
 
 
 def _with_deletion_vectors(path: str) -> None:
@@ -61,17 +61,17 @@ def test_auto_takes_spark_on_a_cluster_or_a_table_it_cannot_read(tmp_path):
     path = _silver(s, 10)
     cluster = s.model_copy(update={"spark_master": "spark://127.0.0.1:7077"})
     choice = choose_engine("training_sets", [path], cluster)
-    assert choice.engine == "spark" and "cluster" in choice.reason
+    assert choice.name == "spark" and "cluster" in choice.reason
     _with_deletion_vectors(path)
     choice = choose_engine("features", [path], s)
-    assert choice.engine == "spark" and "deletion vectors" in choice.reason
+    assert choice.name == "spark" and "deletion vectors" in choice.reason
 
 
 def test_an_explicit_engine_is_obeyed_or_refused_by_name(tmp_path):
     s = Settings(home=tmp_path, engine_features="spark", engine_training_sets="embedded")
     path = _silver(s, 10)
     assert choose_engine("features", [path], s).reason == "ML_PLATFORM_ENGINE_FEATURES=spark"
-    assert choose_engine("training_sets", [path], s).engine == "embedded"
+    assert choose_engine("training_sets", [path], s).name == "embedded"
     _with_deletion_vectors(path)
     with pytest.raises(
         ConfigError, match="ML_PLATFORM_ENGINE_TRAINING_SETS=embedded cannot run here: .* deletion vectors"
@@ -92,12 +92,12 @@ def test_the_data_plane_takes_its_own_setting_when_it_ingests_and_the_features_e
     _silver(s, 10)
     for steps in ("ingest,validate,features", "validate,features", "ingest"):
         choice = data_plane_engine(steps, s)
-        assert choice.engine == "embedded" and choice.reason.startswith("auto: local lake"), choice
+        assert choice.name == "embedded" and choice.reason.startswith("auto: local lake"), choice
     spark = s.model_copy(update={"engine_data_plane": "spark"})
     assert data_plane_engine("ingest,validate,features", spark).reason == "ML_PLATFORM_ENGINE_DATA_PLANE=spark"
-    assert data_plane_engine("features", spark).engine == "embedded"  # the snapshot's own setting
+    assert data_plane_engine("features", spark).name == "embedded"  # the snapshot's own setting
     cluster = s.model_copy(update={"spark_master": "spark://127.0.0.1:7077"})
-    assert data_plane_engine("ingest,validate,features", cluster).engine == "spark"
+    assert data_plane_engine("ingest,validate,features", cluster).name == "spark"
     forced = s.model_copy(update={"engine_features": "spark"})
     assert data_plane_engine(" features ", forced).reason == "ML_PLATFORM_ENGINE_FEATURES=spark"
     for bad in ("feature", "features,score", ""):
@@ -112,12 +112,14 @@ def test_a_bad_engine_setting_names_the_choices(tmp_path, monkeypatch):
 
 
 def test_a_job_on_the_embedded_engine_starts_no_spark_session_and_a_refused_engine_exits_2(monkeypatch, capsys):
-    """`run_job(..., engine=)`: the choice comes before any session; embedded -> body(None, out, choice)
-    (get_spark is never called), the choice is in the printed result; a ConfigError -> exit 2."""
+    """`run_job(..., engine=)`: the choice comes before any session; on the embedded engine the body
+    runs without one (get_spark is never called), the choice is in the printed result; a
+    ConfigError -> exit 2."""
     import json
 
+    from ml_platform.engines import EmbeddedEngine
+    from ml_platform.engines.jobs import run_job
     from ml_platform.lake import spark as spark_module
-    from ml_platform.lake.engine import EngineChoice
 
     def no_spark(*args, **kwargs):
         raise AssertionError("a Spark session was started for an embedded job")
@@ -125,13 +127,13 @@ def test_a_job_on_the_embedded_engine_starts_no_spark_session_and_a_refused_engi
     monkeypatch.setattr(spark_module, "get_spark", no_spark)
     seen = []
 
-    def body(spark, out, choice):
-        seen.append((spark, choice.engine))
+    def body(engine, out):
+        seen.append(engine)
         out["rows"] = 3
 
-    rc = spark_module.run_job("demo_job", body, engine=lambda: EngineChoice("embedded", "auto: small"))
+    rc = run_job("demo_job", body, engine=lambda: EmbeddedEngine("auto: small"))
     printed = capsys.readouterr().out.splitlines()
-    assert rc == 0 and seen == [(None, "embedded")]
+    assert rc == 0 and seen == [EmbeddedEngine("auto: small")]
     assert printed[0] == "demo_job: embedded engine (auto: small)"
     result = json.loads(printed[-1].removeprefix("DEMO_JOB_RESULT "))
     assert result["rows"] == 3 and result["engine"] == {"engine": "embedded", "reason": "auto: small"}
@@ -139,7 +141,7 @@ def test_a_job_on_the_embedded_engine_starts_no_spark_session_and_a_refused_engi
     def refuse():
         raise ConfigError("ML_PLATFORM_ENGINE_SCORING=embedded cannot run here: t uses deletion vectors")
 
-    assert spark_module.run_job("demo_job", body, engine=refuse) == 2
+    assert run_job("demo_job", body, engine=refuse) == 2
     assert "demo_job failed: ML_PLATFORM_ENGINE_SCORING=embedded cannot run here" in capsys.readouterr().err
     assert len(seen) == 1
 
@@ -155,4 +157,4 @@ def test_a_run_chooses_its_engines_reading_silvers_log_once(tmp_path, monkeypatc
     real, reads = delta_log.snapshot, []
     monkeypatch.setattr(delta_log, "snapshot", lambda p, *a, **k: reads.append(str(p)) or real(p, *a, **k))
     choice = data_plane_engine("ingest,validate,features", s)
-    assert choice.engine == "embedded" and reads == [path], reads
+    assert choice.name == "embedded" and reads == [path], reads

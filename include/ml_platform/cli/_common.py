@@ -13,6 +13,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ml_platform.config import get_settings
+from ml_platform.engines import Engine
 from ml_platform.errors import ConfigError, InvalidName, MlPlatformError
 from ml_platform.lake import get_spark
 from ml_platform.lake.paths import check_id, check_table_name
@@ -124,6 +125,24 @@ def progress(label: str) -> Callable[[int, int], None]:
             b.close()
 
     return report
+
+
+def on_engine(engine: Engine, app: str, what: str = "") -> Engine:
+    """`engine`, said on stderr with its reason, started for `app` after checking the lake's location:
+    a Spark session (local, or the Spark Connect server of ML_PLATFORM_SPARK_REMOTE); nothing to
+    start for the embedded engine, which runs in this process without a JVM."""
+    settings = get_settings()
+    check_location(settings.lake_uri, what="lake (ML_PLATFORM_LAKE_URI)")
+    say(f"{what}{engine.name} engine ({engine.reason})")
+    if engine.starts_jvm:
+        remote = settings.spark_remote
+        say(
+            f"connecting to the Spark Connect server {remote}"
+            if remote
+            else "starting Spark (Delta jars from the set-up cache)"
+        )
+    engine.start(app)
+    return engine
 
 
 def spark(app: str) -> Any:

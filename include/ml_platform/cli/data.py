@@ -7,10 +7,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from ml_platform.cli._common import SubParsers, iso_date, location, positive, progress, say, spark
+from ml_platform.cli._common import SubParsers, iso_date, location, on_engine, positive, progress, say
 from ml_platform.config import get_settings
 from ml_platform.contracts import CUSTOMERS, TRANSACTIONS
 from ml_platform.data.landing import land_range
+from ml_platform.engines import Engine
 from ml_platform.lake.paths import landing_dir
 from ml_platform.lake.storage import check_location, upath
 from ml_platform.pipelines import data_plane
@@ -33,35 +34,28 @@ def land(a: argparse.Namespace) -> dict[str, Any]:
     return {"landing": get_settings().landing_uri, "day_folders": land_range(a.source, landing, a.start, a.end)}
 
 
-def _plane_session(app: str, steps: str = "ingest,validate") -> tuple[Any, dict[str, str]]:
-    """The data plane's engine for a CLI command running `steps` (`data_plane.data_plane_engine`,
-    said on stderr): a Spark session, or None on the embedded engine (no JVM); and the choice for the
-    result. The lake's location is checked first: a bad URI fails before any engine reads or writes."""
+def _plane_engine(app: str, steps: str = "ingest,validate") -> Engine:
+    """The data plane's engine for a CLI command running `steps` (`data_plane.data_plane_engine`),
+    said and started. The lake's location is checked first: a bad URI fails before any engine reads
+    or writes."""
     check_location(get_settings().lake_uri, what="lake (ML_PLATFORM_LAKE_URI)")
-    choice = data_plane.data_plane_engine(steps)
-    say(f"{choice.engine} engine ({choice.reason})")
-    return (spark(app) if choice.engine == "spark" else None), choice.to_json()
+    return on_engine(data_plane.data_plane_engine(steps), app)
 
 
 def ingest(a: argparse.Namespace) -> dict[str, Any]:
     from ml_platform.data.ingest import ingest_files, list_files
-    from ml_platform.data.ingest_embedded import ingest_files_embedded
 
     sources = {TRANSACTIONS: list_files(a.transactions, a.format)}  # the paths checked before any engine starts
     if a.customers:
         sources[CUSTOMERS] = list_files(a.customers, a.format)
-    session, engine = _plane_session("ingest")
+    engine = _plane_engine("ingest")
     day = a.ingest_date or datetime.now(timezone.utc).date()
-    out: dict[str, Any] = {"engine": engine}
+    out: dict[str, Any] = {"engine": engine.to_json()}
     for contract, (files, fmt) in sources.items():
         src = a.transactions if contract is TRANSACTIONS else a.customers
         say(f"ingesting {src} into bronze.{contract.name} (ingest_date {day})")
         options = {"fmt": fmt, "delimiter": a.delimiter, "timestamp_format": a.timestamp_format}
-        r = (
-            ingest_files(session, {f: day for f in files}, contract, **options)
-            if session is not None
-            else ingest_files_embedded({f: day for f in files}, contract, **options)
-        )
+        r = ingest_files(engine, {f: day for f in files}, contract, **options)
         out[contract.name] = {
             "files": r.files,
             "new_files": r.new_files,
@@ -73,16 +67,17 @@ def ingest(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def validate(a: argparse.Namespace) -> dict[str, Any]:
-    session, engine = _plane_session("validate")
+    engine = _plane_engine("validate")
     say(f"running the gate on bronze rows ingested {a.start}..{a.end}")
-    return {**data_plane.validate_to_silver(session, a.start, a.end + timedelta(days=1)).to_json(), "engine": engine}
+    gate = data_plane.validate_to_silver(engine, a.start, a.end + timedelta(days=1))
+    return {**gate.to_json(), "engine": engine.to_json()}
 
 
 def run(a: argparse.Namespace) -> dict[str, Any]:
     # `run` also builds the snapshots: a Spark session when they need Spark, even if the plane does not
-    session, _ = _plane_session("run", ",".join(data_plane.DATA_PLANE_STEPS))
+    engine = _plane_engine("run", ",".join(data_plane.DATA_PLANE_STEPS))
     return data_plane.run_days(
-        session,
+        engine,
         a.start,
         a.end,
         cadence=a.cadence,

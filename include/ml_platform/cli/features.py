@@ -7,7 +7,7 @@ import json
 from datetime import date
 from typing import Any
 
-from ml_platform.cli._common import SubParsers, cutoffs, iso_date, positive, say, spark, table_name, training_set_id
+from ml_platform.cli._common import SubParsers, cutoffs, iso_date, on_engine, positive, say, table_name, training_set_id
 from ml_platform.config import get_settings
 from ml_platform.errors import MlPlatformError
 from ml_platform.features import FeatureLookup, FeatureStore
@@ -15,25 +15,18 @@ from ml_platform.lake.paths import table_path
 from ml_platform.lake.reader import partition_values
 from ml_platform.lake.storage import check_location
 from ml_platform.pipelines import data_plane
-from ml_platform.training.labels import (
-    build_churn_labels,
-    build_churn_labels_embedded,
-    check_cutoffs,
-    per_cutoff_summary,
-)
+from ml_platform.training.labels import build_churn_labels, check_cutoffs, per_cutoff_summary
 
 
-def _store(with_spark: bool = False) -> Any:
-    return FeatureStore(spark=spark("feature-store") if with_spark else None)
+def _store() -> Any:
+    return FeatureStore()
 
 
 def build(a: argparse.Namespace) -> dict[str, Any]:
     check_location(get_settings().lake_uri, what="lake (ML_PLATFORM_LAKE_URI)")
-    choice = data_plane.features_engine()
-    say(f"feature snapshots: {choice.engine} engine ({choice.reason})")
-    session = spark("features") if choice.engine == "spark" else None  # the embedded engine starts no JVM
+    engine = on_engine(data_plane.features_engine(), "features", "feature snapshots: ")
     say(f"building feature snapshots {a.start}..{a.end} ({a.cadence or 'configured'} cadence)")
-    return data_plane.build_features(session, a.start, a.end, a.cadence, engine=choice)
+    return data_plane.build_features(engine, a.start, a.end, a.cadence)
 
 
 def list_tables(a: argparse.Namespace) -> list[dict[str, Any]]:
@@ -65,14 +58,9 @@ def training_set(a: argparse.Namespace) -> dict[str, Any]:
     days = partition_values(table_path("silver.transactions", store.settings), "txn_date")
     check_cutoffs(a.cutoffs, horizon, date.fromisoformat(days[-1]) if days else None)
     lookups = [FeatureLookup(a.table)]
-    engine = store.training_set_engine(lookups)
-    say(f"training set: {engine.engine} engine ({engine.reason})")
+    engine = on_engine(store.training_set_engine(lookups), "feature-store", "training set: ")
     say(f"labels for cutoffs {', '.join(map(str, a.cutoffs))} (horizon {horizon} days)")
-    if engine.engine == "embedded":  # no JVM
-        entity = build_churn_labels_embedded(a.cutoffs, horizon, store.settings)
-    else:
-        store = _store(with_spark=True)
-        entity = build_churn_labels(a.cutoffs, horizon, spark=store.spark)
+    entity = build_churn_labels(engine, a.cutoffs, horizon, settings=store.settings)
     say(f"point-in-time join with {a.table}{' as of known time' if a.as_of_known_time else ''}")
     ts = store.create_training_set(
         entity,
@@ -96,12 +84,9 @@ def training_set(a: argparse.Namespace) -> dict[str, Any]:
 
 def publish(a: argparse.Namespace) -> dict[str, Any]:
     store = _store()
-    choice = store.publish_engine(a.name)
-    say(f"publishing: {choice.engine} engine ({choice.reason})")
-    if choice.engine == "spark":
-        store = _store(with_spark=True)  # the embedded engine starts no JVM
+    engine = on_engine(store.publish_engine(a.name), "feature-store", "publishing: ")
     say(f"publishing the latest row per key of {a.name} to the {store.settings.online_store} online store")
-    return store.publish_online(a.name, engine=choice)
+    return store.publish_online(a.name, engine=engine)
 
 
 def get(a: argparse.Namespace) -> list[dict[str, Any]]:
@@ -117,11 +102,8 @@ def keys(a: argparse.Namespace) -> str:
 
 def skew(a: argparse.Namespace) -> dict[str, Any]:
     store = _store()
-    choice = store.publish_engine(a.name)
-    say(f"skew check: {choice.engine} engine ({choice.reason})")
-    if choice.engine == "spark":
-        store = _store(with_spark=True)  # the embedded engine starts no JVM
-    out = store.check_skew(a.name, sample=a.sample, engine=choice)
+    engine = on_engine(store.publish_engine(a.name), "feature-store", "skew check: ")
+    out = store.check_skew(a.name, sample=a.sample, engine=engine)
     if out["mismatches"]:
         raise MlPlatformError(
             f"training/serving skew in {a.name}: {out['mismatches']} of {out['checked']} keys "

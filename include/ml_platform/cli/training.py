@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ml_platform.cli._common import SubParsers, cutoffs, iso_date, positive, progress, say, spark
+from ml_platform.cli._common import SubParsers, cutoffs, iso_date, on_engine, positive, progress, say, spark
 from ml_platform.config import get_settings
 from ml_platform.data.ingest import list_files
 from ml_platform.pipelines.backtest import check_plan, format_report, prepare_workspace, run_backtest, use_workspace
@@ -23,9 +23,7 @@ def train(a: argparse.Namespace) -> dict[str, Any]:
     horizon = a.horizon_days or s.label_horizon_days
     trials = a.trials or s.training_trials
     chosen = a.cutoffs or usable_cutoffs(horizon, a.last_k)
-    engine = churn_training_set_engine()
-    say(f"training set: {engine.engine} engine ({engine.reason})")
-    session = spark("train") if engine.engine == "spark" else None  # the embedded engine starts no JVM
+    engine = on_engine(churn_training_set_engine(), "train", "training set: ")
     say(f"training on cutoffs {', '.join(map(str, chosen))} ({trials} trials over {', '.join(families)})")
     res = train_from_lake(
         chosen,
@@ -38,7 +36,7 @@ def train(a: argparse.Namespace) -> dict[str, Any]:
             workers=a.workers,
             distributed_workers=a.distributed_workers,
         ),
-        spark=session,
+        engine=engine,
         progress=progress("HPO trials"),
     )
     return {

@@ -1,4 +1,5 @@
-"""Bring-your-own-file ingestion into bronze (Spark): contract check, typed cast, append.
+"""Bring-your-own-file ingestion into bronze: contract check, typed cast, append. The operation
+`ingest_files` is implemented here for Spark and in `data.ingest_embedded` for the embedded engine.
 
 A file is identified by the hash of its bytes (`load_id`): re-ingesting the same file is a
 no-op. The contract is checked before anything is written, so a rejected file leaves bronze
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ml_platform.config import Settings, get_settings
 from ml_platform.contracts import Contract
+from ml_platform.engines import Engine, SparkEngine, operation
 from ml_platform.errors import DataContractError
 from ml_platform.lake import storage
 from ml_platform.lake.delta_sql import is_delta
@@ -281,7 +283,7 @@ def conform(
 
 
 def ingest(
-    spark: SparkSession,
+    engine: Engine,
     source: str | Path,
     contract: Contract,
     ingest_date: date,
@@ -294,7 +296,7 @@ def ingest(
     """Append the new files under `source` to bronze.<contract>; already-loaded files are skipped."""
     files, fmt = list_files(source, fmt)
     return ingest_files(
-        spark,
+        engine,
         {f: ingest_date for f in files},
         contract,
         fmt=fmt,
@@ -304,8 +306,9 @@ def ingest(
     )
 
 
+@operation
 def ingest_files(
-    spark: SparkSession,
+    engine: Engine,
     files: dict[str, date],
     contract: Contract,
     *,
@@ -314,13 +317,27 @@ def ingest_files(
     timestamp_format: str | None = None,
     settings: Settings | None = None,
 ) -> IngestResult:
-    """Append `files` (each with its ingest_date) to bronze.<contract> in one Delta commit.
+    """Append `files` (each with its ingest_date) to bronze.<contract> in one Delta commit. Files
+    whose content hash is already in bronze are skipped; every check of the contract runs before
+    anything is written, so a rejected file leaves bronze as it was."""
 
-    Parquet files are read in one pass (schemas merged); CSV files one by one, since each may
-    carry its own header. Files whose content hash is already in bronze are skipped.
-    """
+
+@ingest_files.register(SparkEngine)
+def _ingest_files_spark(
+    engine: SparkEngine,
+    files: dict[str, date],
+    contract: Contract,
+    *,
+    fmt: str,
+    delimiter: str = ",",
+    timestamp_format: str | None = None,
+    settings: Settings | None = None,
+) -> IngestResult:
+    """Parquet files are read in one pass (schemas merged); CSV files one by one, since each may
+    carry its own header."""
     from pyspark.sql import functions as F
 
+    spark = engine.spark
     s = settings or get_settings()
     table = f"bronze.{contract.name}"
     path = table_path(table, s)
@@ -387,3 +404,7 @@ def ingest_files(
     out.write.format("delta").mode("append").partitionBy("ingest_date").save(path)
     out.unpersist()
     return IngestResult(table, days[0], len(files), len(new), stats["rows"], tuple(sorted(ids[f] for f in new)))
+
+
+# the embedded engine's implementations register themselves on import
+from ml_platform.data import ingest_embedded as _ingest_embedded  # noqa: E402, F401

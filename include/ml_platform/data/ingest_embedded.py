@@ -25,7 +25,9 @@ from ml_platform.data.ingest import (
     check_utf8,
     file_load_id,
     header_names,
+    ingest_files,
 )
+from ml_platform.engines import EmbeddedEngine
 from ml_platform.errors import DataContractError
 from ml_platform.lake.paths import table_path
 from ml_platform.lake.storage import open_binary
@@ -285,7 +287,9 @@ def loaded_ids(path: str, wanted: set[str]) -> set[str]:
         con.close()
 
 
-def ingest_files_embedded(
+@ingest_files.register(EmbeddedEngine)
+def _ingest_files_embedded(
+    engine: EmbeddedEngine,
     files: dict[str, date],
     contract: Contract,
     *,
@@ -294,9 +298,7 @@ def ingest_files_embedded(
     timestamp_format: str | None = None,
     settings: Settings | None = None,
 ) -> IngestResult:
-    """`data.ingest.ingest_files` on the embedded engine: append the new `files` (each with its
-    ingest_date) to bronze.<contract> in one Delta commit (delta-rs); files whose content hash is
-    already in bronze are skipped; every check runs before anything is written."""
+    """`data.ingest.ingest_files` on the embedded engine: DuckDB reads and casts, delta-rs appends."""
     import duckdb
     import pyarrow as pa
 

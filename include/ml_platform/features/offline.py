@@ -1,19 +1,26 @@
 """The offline store: feature tables and training sets as Delta tables under the lake root.
 
-Spark reads and writes the data (MERGE into a feature table, the point-in-time join, one
-`ml.training_sets` partition per training set); delta-rs reads the metadata (`describe`,
-`latest_keys`, no Spark). Specs live in the registry (`registry.py`); `store.FeatureStore` is the
-facade users call, which validates the frames and keeps the training sets' metadata.
+Spark MERGEs frames into feature tables; the point-in-time training set, its rebuild, the rows an
+online publish reads and the skew check's sample are engine operations (`materialize_training_set`,
+`rebuild_training_frame`, `latest_rows`, `skew_sample`), on Spark or on the embedded engine (DuckDB
+over the version's files, no JVM), one `ml.training_sets` partition per training set. The Delta log
+reader gives the metadata (`describe`, `latest_keys`, no Spark). Specs live in the registry
+(`registry.py`); `store.FeatureStore` is the facade users call, which validates the requests and
+keeps the training sets' metadata.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ml_platform.config import Settings
+from ml_platform.engines import EmbeddedEngine, Engine, SparkEngine, operation
 from ml_platform.errors import MlPlatformError
+from ml_platform.features.online import key_string
 from ml_platform.features.pit import pit_join
 from ml_platform.features.registry import FeatureTable, Registry
 from ml_platform.lake.delta_sql import history, is_delta, merge_into
@@ -30,6 +37,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from ml_platform.features.store import FeatureLookup
+    from ml_platform.lake.delta_log import Snapshot
 
 TRAINING_SETS = "ml.training_sets"
 
@@ -59,6 +67,16 @@ class OfflineStore:
     @property
     def spark(self) -> SparkSession:
         return self._spark()
+
+    def on(self, engine: SparkEngine) -> OfflineStore:
+        """This store on the Spark engine's session."""
+        return OfflineStore(self.settings, self.registry, lambda: engine.spark)
+
+    def to_spark(self, frame: Any) -> DataFrame:
+        """A Spark, pandas or Arrow frame as a Spark DataFrame of this store's session."""
+        from pyspark.sql import DataFrame as SparkDataFrame
+
+        return frame if isinstance(frame, SparkDataFrame) else self.spark.createDataFrame(frame)
 
     def path(self, name: str) -> str:
         return table_path(name, self.settings)
@@ -259,7 +277,7 @@ class OfflineStore:
         return out, pinned, names
 
     # ------------------------------------------------------------ the embedded engine (no JVM)
-    def build_embedded(
+    def build_arrow(
         self,
         entity: pa.Table,
         lookups: list[FeatureLookup],
@@ -267,7 +285,7 @@ class OfflineStore:
         as_of_known_time: bool,
         lineage: dict[str, int] | None,
     ) -> tuple[pa.Table, dict[str, int], list[str]]:
-        """`build` in the embedded engine: the same rows, columns and lineage, as Arrow."""
+        """`build` on the embedded engine: the same rows, columns and lineage, as Arrow."""
         from ml_platform.lake.delta_log import snapshot
 
         pinned = dict(lineage or {})
@@ -283,11 +301,11 @@ class OfflineStore:
                         f"{spec.name} is registered but has no Delta table at {self.path(spec.name)}"
                     )
                 version = pinned[spec.name] = snap.version
-            out = self._join_embedded(out, lookup, spec, int(version), timestamp_key, as_of_known_time)
+            out = self._join_arrow(out, lookup, spec, int(version), timestamp_key, as_of_known_time)
             names += list(lookup.feature_names or spec.feature_names)
         return out, pinned, names
 
-    def _join_embedded(
+    def _join_arrow(
         self,
         entity: pa.Table,
         lookup: FeatureLookup,
@@ -340,8 +358,8 @@ class OfflineStore:
             parts.append(join(entity.filter(pa.array(slot == i)), commits[i][0]))
         return pa.concat_tables([p.cast(parts[-1].schema) for p in parts]) if len(parts) > 1 else parts[0]
 
-    def write_training_set_embedded(self, out: pa.Table, tsid: str, engine_info: str) -> int:
-        """`write_training_set` in the embedded engine; the table version written."""
+    def write_training_set_arrow(self, out: pa.Table, tsid: str, engine_info: str) -> int:
+        """`write_training_set` on the embedded engine (the platform's Delta writer); the table version written."""
         import pyarrow as pa
 
         from ml_platform.lake.delta_log import replace_partitions
@@ -356,6 +374,281 @@ class OfflineStore:
             properties=FEATURE_TABLE_PROPERTIES,
             engine_info=engine_info,
         )
+
+
+@dataclass(frozen=True)
+class MaterializedTrainingSet:
+    """What `materialize_training_set` wrote: the id, the columns, the lineage and the Delta version."""
+
+    training_set_id: str
+    entity_columns: list[str]
+    columns: list[str]
+    feature_names: list[str]
+    lineage: dict[str, int]
+    table_version: int
+    rows: int
+
+
+def check_entity(columns: Sequence[str], timestamp_key: str, label: str | None, tsid: str | None) -> str:
+    """The training set's id (`tsid`, checked, or a new one) once the entity columns are usable."""
+    for col, what in ((timestamp_key, "timestamp_key"), (label, "label")):
+        if col is not None and col not in columns:
+            raise FeatureStoreError(f"entity frame has no {what} column {col!r} (columns: {list(columns)})")
+    if "training_set_id" in columns:
+        raise FeatureStoreError("entity frame must not have a column named training_set_id")
+    return check_id(tsid, "training_set_id") if tsid else uuid.uuid4().hex[:16]
+
+
+@operation
+def materialize_training_set(
+    engine: Engine,
+    offline: OfflineStore,
+    entity: Any,
+    lookups: list[FeatureLookup],
+    timestamp_key: str,
+    label: str | None,
+    as_of_known_time: bool,
+    training_set_id: str | None,
+) -> MaterializedTrainingSet:
+    """Point-in-time join of `entity` (a Spark, pandas or Arrow frame) with `lookups` at each table's
+    newest version, written as training set `training_set_id` (replaced when it exists) of
+    `ml.training_sets`. One output row per entity row, every entity column kept, then the features."""
+
+
+@materialize_training_set.register(SparkEngine)
+def _materialize_spark(
+    engine: SparkEngine,
+    offline: OfflineStore,
+    entity: Any,
+    lookups: list[FeatureLookup],
+    timestamp_key: str,
+    label: str | None,
+    as_of_known_time: bool,
+    training_set_id: str | None,
+) -> MaterializedTrainingSet:
+    store = offline.on(engine)
+    frame = store.to_spark(entity)
+    tsid = check_entity(frame.columns, timestamp_key, label, training_set_id)
+    out, lineage, names = store.build(frame, lookups, timestamp_key, as_of_known_time, None)
+    version = store.write_training_set(out, tsid)
+    rows = store.training_set_rows(tsid, version)
+    return MaterializedTrainingSet(tsid, list(frame.columns), list(out.columns), names, lineage, version, rows)
+
+
+@materialize_training_set.register(EmbeddedEngine)
+def _materialize_embedded(
+    engine: EmbeddedEngine,
+    offline: OfflineStore,
+    entity: Any,
+    lookups: list[FeatureLookup],
+    timestamp_key: str,
+    label: str | None,
+    as_of_known_time: bool,
+    training_set_id: str | None,
+) -> MaterializedTrainingSet:
+    frame = to_arrow(entity)
+    tsid = check_entity(frame.column_names, timestamp_key, label, training_set_id)
+    out, lineage, names = offline.build_arrow(frame, lookups, timestamp_key, as_of_known_time, None)
+    version = offline.write_training_set_arrow(out, tsid, f"ml-platform embedded (DuckDB): {lineage}")
+    return MaterializedTrainingSet(tsid, frame.column_names, out.column_names, names, lineage, version, out.num_rows)
+
+
+@operation
+def rebuild_training_frame(engine: Engine, offline: OfflineStore, metadata: dict[str, Any]) -> pa.Table:
+    """A stored training set (its `metadata`) recomputed from its entity rows and the Delta versions of
+    its lineage, as Arrow (timestamps UTC): the rows it was written with."""
+
+
+def lookups_of(metadata: dict[str, Any]) -> list[FeatureLookup]:
+    from ml_platform.features.store import FeatureLookup
+
+    return [FeatureLookup(lk["table_name"], lk["lookup_key"], lk["feature_names"]) for lk in metadata["lookups"]]
+
+
+@rebuild_training_frame.register(SparkEngine)
+def _rebuild_spark(engine: SparkEngine, offline: OfflineStore, metadata: dict[str, Any]) -> pa.Table:
+    from pyspark.sql import functions as F
+
+    store = offline.on(engine)
+    entity = (
+        store.spark.read.format("delta")
+        .option("versionAsOf", metadata["table_version"])
+        .load(store.path(TRAINING_SETS))
+        .where(F.col("training_set_id") == metadata["training_set_id"])
+        .select(*metadata["entity_columns"])
+    )
+    out, _, _ = store.build(
+        entity, lookups_of(metadata), metadata["timestamp_key"], metadata["as_of_known_time"], metadata["lineage"]
+    )
+    return to_arrow(out.select(*metadata["columns"]))
+
+
+@rebuild_training_frame.register(EmbeddedEngine)
+def _rebuild_embedded(engine: EmbeddedEngine, offline: OfflineStore, metadata: dict[str, Any]) -> pa.Table:
+    from ml_platform.lake.delta_log import read_table
+
+    snap = _snapshot_at(offline, TRAINING_SETS, int(metadata["table_version"]))
+    entity = read_table(
+        snap, where={"training_set_id": {metadata["training_set_id"]}}, columns=list(metadata["entity_columns"])
+    )
+    out, _, _ = offline.build_arrow(
+        entity, lookups_of(metadata), metadata["timestamp_key"], metadata["as_of_known_time"], metadata["lineage"]
+    )
+    return out.select(metadata["columns"])
+
+
+OnlineRowIn = tuple[str, Any, list[Any]]  # (key string, feature timestamp, feature values)
+
+
+@operation
+def latest_rows(engine: Engine, offline: OfflineStore, spec: FeatureTable, version: int) -> Iterator[OnlineRowIn]:
+    """The newest row per primary key of `spec`'s table at `version`, as the online store takes them.
+    Ties on the timestamp go to the row written last (row tracking's commit version, then row id)."""
+
+
+@latest_rows.register(SparkEngine)
+def _latest_rows_spark(
+    engine: SparkEngine, offline: OfflineStore, spec: FeatureTable, version: int
+) -> Iterator[OnlineRowIn]:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    feats, tb = offline.on(engine).feature_frame(spec, version)
+    order = [F.col(spec.timestamp_key).desc(), *[F.col(c).desc() for c in tb]]
+    w = Window.partitionBy(*spec.primary_keys).orderBy(*order)
+    latest = (
+        feats.withColumn("_rn", F.row_number().over(w))
+        .where("_rn = 1")
+        .select(*spec.primary_keys, spec.timestamp_key, *spec.feature_names)
+    )
+    nk = len(spec.primary_keys)
+    for r in latest.toLocalIterator(prefetchPartitions=True):
+        key = r[0] if nk == 1 else tuple(r[:nk])
+        yield key_string(key), r[nk], list(r[nk + 1 :])
+
+
+@latest_rows.register(EmbeddedEngine)
+def _latest_rows_embedded(
+    engine: EmbeddedEngine, offline: OfflineStore, spec: FeatureTable, version: int
+) -> Iterator[OnlineRowIn]:
+    import duckdb
+
+    from ml_platform.lake.delta_log import DeltaView
+
+    snap = _snapshot_at(offline, spec.name, version)
+    columns = [*spec.primary_keys, spec.timestamp_key, *spec.feature_names]
+    tb = ["_row_commit_version", "_row_id"] if snap.row_tracking else []
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        DeltaView(snap, columns=columns, row_tracking=bool(tb)).register_in(con, "feats")
+        order = ", ".join(f"{_quote(c)} DESC NULLS LAST" for c in [spec.timestamp_key, *tb])  # as Spark's desc()
+        cur = con.execute(
+            f"SELECT {', '.join(map(_quote, columns))} FROM feats QUALIFY row_number() OVER "
+            f"(PARTITION BY {', '.join(map(_quote, spec.primary_keys))} ORDER BY {order}) = 1"
+        )
+        nk = len(spec.primary_keys)
+        while batch := cur.fetchmany(5000):
+            for r in batch:
+                key = r[0] if nk == 1 else tuple(r[:nk])
+                yield key_string(key), r[nk], list(r[nk + 1 :])
+    finally:
+        con.close()
+
+
+@operation
+def skew_sample(
+    engine: Engine, offline: OfflineStore, spec: FeatureTable, version: int, sample: int, seed: int
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The `sample` primary keys first in the engine's hash of (key, `seed`) at `version` (stable for
+    one engine and seed), and their offline rows (keys, timestamp, features)."""
+
+
+@skew_sample.register(SparkEngine)
+def _skew_sample_spark(
+    engine: SparkEngine, offline: OfflineStore, spec: FeatureTable, version: int, sample: int, seed: int
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    from pyspark.sql import functions as F
+
+    table = engine.spark.read.format("delta").option("versionAsOf", version).load(offline.path(spec.name))
+    keys = [
+        tuple(r)
+        for r in table.select(*spec.primary_keys)
+        .distinct()
+        .orderBy(F.xxhash64(*spec.primary_keys, F.lit(seed)))
+        .limit(sample)
+        .collect()
+    ]
+    first = spec.primary_keys[0]
+    rows = (
+        table.where(F.col(first).isin(sorted({k[0] for k in keys})))
+        .select(*spec.primary_keys, spec.timestamp_key, *spec.feature_names)
+        .collect()
+    )
+    return keys, [tuple(r) for r in rows]
+
+
+@skew_sample.register(EmbeddedEngine)
+def _skew_sample_embedded(
+    engine: EmbeddedEngine, offline: OfflineStore, spec: FeatureTable, version: int, sample: int, seed: int
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    import duckdb
+
+    from ml_platform.lake.delta_log import DeltaView
+
+    snap = _snapshot_at(offline, spec.name, version)
+    columns = [*spec.primary_keys, spec.timestamp_key, *spec.feature_names]
+    pks = ", ".join(map(_quote, spec.primary_keys))
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        DeltaView(snap, columns=columns).register_in(con, "feats")
+        con.execute(
+            f"CREATE TEMP TABLE sampled AS SELECT {pks} FROM (SELECT DISTINCT {pks} FROM feats) "
+            f"ORDER BY hash({pks}, $seed::BIGINT), {pks} LIMIT $n",
+            {"seed": seed, "n": sample},
+        )
+        keys = [tuple(r) for r in con.execute("SELECT * FROM sampled").fetchall()]
+        rows = con.execute(
+            f"SELECT {', '.join(map(_quote, columns))} FROM feats SEMI JOIN sampled USING ({pks})"
+        ).fetchall()
+    finally:
+        con.close()
+    return keys, [tuple(r) for r in rows]
+
+
+def _snapshot_at(offline: OfflineStore, name: str, version: int) -> Snapshot:
+    """Table `name` at `version`, for the embedded engine; `FeatureStoreError` when it does not exist."""
+    from ml_platform.lake.delta_log import snapshot
+
+    snap = snapshot(offline.path(name), version)
+    if snap is None:
+        raise FeatureStoreError(f"{name} has no Delta table at {offline.path(name)}")
+    return snap
+
+
+def _quote(name: str) -> str:
+    """`name` as a DuckDB identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def to_arrow(frame: Any) -> pa.Table:
+    """A Spark, pandas or Arrow frame as Arrow, naive timestamps read as UTC (Spark's session time
+    zone here) in microseconds."""
+    import pyarrow as pa
+
+    if isinstance(frame, pa.Table):
+        table = frame
+    elif hasattr(frame, "toArrow"):  # a Spark DataFrame
+        table = frame.toArrow()
+    else:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    for i, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type) and (f.type.tz is None or f.type.unit != "us"):
+            table = table.set_column(i, f.name, table.column(i).cast(pa.timestamp("us", tz=f.type.tz or "UTC")))
+            if f.type.tz not in (None, "UTC"):
+                table = table.set_column(i, f.name, table.column(i).cast(pa.timestamp("us", tz="UTC")))
+    return table
 
 
 def _arrow_type_of(dtype: str) -> pa.DataType:

@@ -22,7 +22,6 @@ else builds (or reuses) the platform's SparkSession.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -30,10 +29,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml_platform.config import Settings, get_settings
-from ml_platform.features.offline import TRAINING_SETS, FeatureStoreError, OfflineStore
-from ml_platform.features.online import OnlineRow, OnlineStore, key_string, open_online_store, status
+from ml_platform.engines import Engine, SparkEngine, choose_engine
+from ml_platform.features.offline import (
+    TRAINING_SETS,
+    FeatureStoreError,
+    MaterializedTrainingSet,
+    OfflineStore,
+    latest_rows,
+    lookups_of,
+    materialize_training_set,
+    rebuild_training_frame,
+    skew_sample,
+)
+from ml_platform.features.online import OnlineRow, OnlineStore, open_online_store, status
 from ml_platform.features.registry import FEATURE_TYPES, FeatureSpec, FeatureTable, Registry, write_json_atomic
-from ml_platform.lake.engine import EngineChoice, choose_engine
 from ml_platform.lake.paths import catalog_dir, check_id
 from ml_platform.lake.reader import UnsupportedTable
 from ml_platform.lake.spark import get_spark
@@ -43,8 +52,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
     from upath import UPath
-
-    from ml_platform.lake.delta_log import Snapshot
 
 
 @dataclass(frozen=True)
@@ -232,7 +239,7 @@ class FeatureStore:
         label: str | None = None,
         as_of_known_time: bool = False,
         training_set_id: str | None = None,
-        engine: EngineChoice | None = None,
+        engine: Engine | None = None,
     ) -> TrainingSet:
         """Point-in-time join of `entity_df` with the lookups, materialised under a training_set_id.
 
@@ -244,61 +251,42 @@ class FeatureStore:
         """
         if not feature_lookups:
             raise FeatureStoreError("no feature lookups given")
-        choice = engine or self.training_set_engine(feature_lookups)
-        if choice.engine == "embedded":
-            try:
-                return self._create_embedded(
-                    entity_df, feature_lookups, timestamp_key, label, as_of_known_time, training_set_id, choice
-                )
-            except UnsupportedTable as e:
-                if not choice.reason.startswith("auto"):
-                    raise
-                choice = EngineChoice("spark", f"auto: {e}")
-        entity = self._to_spark(entity_df)
-        tsid = self._check_entity(entity.columns, timestamp_key, label, training_set_id)
-        out, lineage, names = self.offline.build(entity, list(feature_lookups), timestamp_key, as_of_known_time, None)
-        columns = out.columns
-        version = self.offline.write_training_set(out, tsid)
-        meta = self._ts_metadata(
-            tsid, entity.columns, columns, timestamp_key, label, names, as_of_known_time, feature_lookups, lineage
-        )
-        meta.update(table_version=version, engine=choice.to_json(), rows=self.offline.training_set_rows(tsid, version))
-        write_json_atomic(self._ts_meta_path(tsid), meta)
-        return TrainingSet(self, tsid, meta)
+        lookups = list(feature_lookups)
+        chosen = engine or self.training_set_engine(feature_lookups)
+        args = (self.offline, entity_df, lookups, timestamp_key, label, as_of_known_time, training_set_id)
+        try:
+            made = materialize_training_set(chosen.using(SparkEngine(spark=self._spark)), *args)
+        except UnsupportedTable as e:  # a table the embedded engine cannot read
+            if not chosen.reason.startswith("auto"):
+                raise
+            chosen = SparkEngine(f"auto: {e}", self._spark)
+            made = materialize_training_set(chosen, *args)
+        meta = self._ts_metadata(made, timestamp_key, label, as_of_known_time, feature_lookups)
+        meta.update(table_version=made.table_version, engine=chosen.to_json(), rows=made.rows)
+        write_json_atomic(self._ts_meta_path(made.training_set_id), meta)
+        return TrainingSet(self, made.training_set_id, meta)
 
-    def training_set_engine(self, feature_lookups: Sequence[FeatureLookup]) -> EngineChoice:
-        """The engine of a training set over `feature_lookups` (`lake.engine.choose_engine`)."""
+    def training_set_engine(self, feature_lookups: Sequence[FeatureLookup]) -> Engine:
+        """The engine of a training set over `feature_lookups` (`engines.choose_engine`)."""
         tables = [self.path(lk.table_name) for lk in feature_lookups]
         return choose_engine("training_sets", tables, self.settings)
 
-    def _check_entity(self, columns: list[str], timestamp_key: str, label: str | None, tsid: str | None) -> str:
-        for col, what in ((timestamp_key, "timestamp_key"), (label, "label")):
-            if col is not None and col not in columns:
-                raise FeatureStoreError(f"entity frame has no {what} column {col!r} (columns: {columns})")
-        if "training_set_id" in columns:
-            raise FeatureStoreError("entity frame must not have a column named training_set_id")
-        return check_id(tsid, "training_set_id") if tsid else uuid.uuid4().hex[:16]
-
     def _ts_metadata(
         self,
-        tsid: str,
-        entity_columns: list[str],
-        columns: list[str],
+        made: MaterializedTrainingSet,
         timestamp_key: str,
         label: str | None,
-        names: list[str],
         as_of_known_time: bool,
         feature_lookups: Sequence[FeatureLookup],
-        lineage: dict[str, int],
     ) -> dict[str, Any]:
         return {
-            "training_set_id": tsid,
+            "training_set_id": made.training_set_id,
             "created_at": datetime.now(timezone.utc).isoformat(),
-            "entity_columns": list(entity_columns),
-            "columns": list(columns),
+            "entity_columns": list(made.entity_columns),
+            "columns": list(made.columns),
             "timestamp_key": timestamp_key,
             "label": label,
-            "feature_names": names,
+            "feature_names": list(made.feature_names),
             "as_of_known_time": as_of_known_time,
             "lookups": [
                 {
@@ -310,32 +298,8 @@ class FeatureStore:
                 }
                 for lk in feature_lookups
             ],
-            "lineage": lineage,
+            "lineage": made.lineage,
         }
-
-    def _create_embedded(
-        self,
-        entity_df: Any,
-        feature_lookups: Sequence[FeatureLookup],
-        timestamp_key: str,
-        label: str | None,
-        as_of_known_time: bool,
-        training_set_id: str | None,
-        choice: EngineChoice,
-    ) -> TrainingSet:
-        entity = to_arrow(entity_df)
-        tsid = self._check_entity(entity.column_names, timestamp_key, label, training_set_id)
-        out, lineage, names = self.offline.build_embedded(
-            entity, list(feature_lookups), timestamp_key, as_of_known_time, None
-        )
-        version = self.offline.write_training_set_embedded(out, tsid, f"ml-platform embedded (DuckDB): {lineage}")
-        meta = self._ts_metadata(
-            tsid, entity.column_names, out.column_names, timestamp_key, label, names, as_of_known_time,
-            feature_lookups, lineage,
-        )  # fmt: skip
-        meta.update(table_version=version, engine=choice.to_json(), rows=out.num_rows)
-        write_json_atomic(self._ts_meta_path(tsid), meta)
-        return TrainingSet(self, tsid, meta)
 
     def _ts_meta_path(self, training_set_id: str) -> Path | UPath:
         return catalog_dir(self.settings) / "training_sets" / f"{check_id(training_set_id, 'training_set_id')}.json"
@@ -355,30 +319,15 @@ class FeatureStore:
         files: list[Any] = sorted(root.glob("*.json"), key=str) if root.is_dir() else []
         return [json.loads(p.read_text()) for p in files]
 
-    def rebuild_training_set(self, training_set_id: str) -> DataFrame:
-        """Recompute a training set from its stored entity rows and the Delta versions in its lineage."""
+    def rebuild_training_set(self, training_set_id: str, engine: Engine | None = None) -> pa.Table:
+        """Recompute a training set from its stored entity rows and the Delta versions in its lineage,
+        as Arrow, on `engine` (default: the training set's engine choice over its lookups)."""
         ts = self.get_training_set(training_set_id)
-        m = ts.metadata
-        lookups = [FeatureLookup(lk["table_name"], lk["lookup_key"], lk["feature_names"]) for lk in m["lookups"]]
-        entity = ts.load_df().select(*m["entity_columns"])
-        out, _, _ = self.offline.build(entity, lookups, m["timestamp_key"], m["as_of_known_time"], m["lineage"])
-        return out.select(*m["columns"])
-
-    def rebuild_training_set_embedded(self, training_set_id: str) -> pa.Table:
-        """`rebuild_training_set` in the embedded engine (no JVM), as Arrow."""
-        ts = self.get_training_set(training_set_id)
-        m = ts.metadata
-        lookups = [FeatureLookup(lk["table_name"], lk["lookup_key"], lk["feature_names"]) for lk in m["lookups"]]
-        entity = ts.to_arrow(m["entity_columns"])
-        out, _, _ = self.offline.build_embedded(
-            entity, lookups, m["timestamp_key"], m["as_of_known_time"], m["lineage"]
-        )
-        return out.select(m["columns"])
+        chosen = engine or self.training_set_engine(lookups_of(ts.metadata))
+        return rebuild_training_frame(chosen.using(SparkEngine(spark=self._spark)), self.offline, ts.metadata)
 
     # ---------------------------------------------------------------- online store
-    def publish_online(
-        self, name: str, version: int | None = None, engine: EngineChoice | None = None
-    ) -> dict[str, Any]:
+    def publish_online(self, name: str, version: int | None = None, engine: Engine | None = None) -> dict[str, Any]:
         """Latest row per key of `name` (at `version`, default current) into the online store.
 
         Idempotent: the publish is tagged with the Delta version; the same version is not
@@ -394,66 +343,14 @@ class FeatureStore:
         cur = self.online.current(name)
         if cur is not None and cur.get("tag") == tag:
             return {"table": name, "tag": tag, "rows": cur["rows"], "skipped": True}
-        choice = engine or self.publish_engine(name)
-        rows = self._latest_rows_embedded(spec, v) if choice.engine == "embedded" else self._latest_rows_spark(spec, v)
-        res = self.online.publish(spec, rows, tag)
-        return {"table": name, "tag": res.tag, "rows": res.rows, "skipped": res.skipped, "engine": choice.to_json()}
+        chosen = (engine or self.publish_engine(name)).using(SparkEngine(spark=self._spark))
+        res = self.online.publish(spec, latest_rows(chosen, self.offline, spec, v), tag)
+        return {"table": name, "tag": res.tag, "rows": res.rows, "skipped": res.skipped, "engine": chosen.to_json()}
 
-    def publish_engine(self, name: str) -> EngineChoice:
-        """The engine that reads `name` for `publish_online` (kind `features`, `lake.engine.choose_engine`)."""
+    def publish_engine(self, name: str) -> Engine:
+        """The engine that reads `name` for `publish_online` (kind `features`, `engines.choose_engine`)."""
         self.registry.get(name)  # an unknown table is named before any engine is chosen
         return choose_engine("features", [self.path(name)], self.settings)
-
-    def _latest_rows_spark(self, spec: FeatureTable, version: int) -> Any:
-        from pyspark.sql import Window
-        from pyspark.sql import functions as F
-
-        feats, tb = self.offline.feature_frame(spec, version)
-        order = [F.col(spec.timestamp_key).desc(), *[F.col(c).desc() for c in tb]]
-        w = Window.partitionBy(*spec.primary_keys).orderBy(*order)
-        latest = (
-            feats.withColumn("_rn", F.row_number().over(w))
-            .where("_rn = 1")
-            .select(*spec.primary_keys, spec.timestamp_key, *spec.feature_names)
-        )
-        nk = len(spec.primary_keys)
-        for r in latest.toLocalIterator(prefetchPartitions=True):
-            key = r[0] if nk == 1 else tuple(r[:nk])
-            yield key_string(key), r[nk], list(r[nk + 1 :])
-
-    def _snapshot_at(self, spec: FeatureTable, version: int) -> Snapshot:
-        """`spec`'s table at `version`, for the embedded engine; `FeatureStoreError` when it does not exist."""
-        from ml_platform.lake.delta_log import snapshot
-
-        snap = snapshot(self.path(spec.name), version)
-        if snap is None:
-            raise FeatureStoreError(f"{spec.name} has no Delta table at {self.path(spec.name)}")
-        return snap
-
-    def _latest_rows_embedded(self, spec: FeatureTable, version: int) -> Any:
-        import duckdb
-
-        from ml_platform.lake.delta_log import DeltaView
-
-        snap = self._snapshot_at(spec, version)
-        columns = [*spec.primary_keys, spec.timestamp_key, *spec.feature_names]
-        tb = ["_row_commit_version", "_row_id"] if snap.row_tracking else []
-        con = duckdb.connect()
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-            DeltaView(snap, columns=columns, row_tracking=bool(tb)).register_in(con, "feats")
-            order = ", ".join(f"{_quote(c)} DESC NULLS LAST" for c in [spec.timestamp_key, *tb])  # as Spark's desc()
-            cur = con.execute(
-                f"SELECT {', '.join(map(_quote, columns))} FROM feats QUALIFY row_number() OVER "
-                f"(PARTITION BY {', '.join(map(_quote, spec.primary_keys))} ORDER BY {order}) = 1"
-            )
-            nk = len(spec.primary_keys)
-            while batch := cur.fetchmany(5000):
-                for r in batch:
-                    key = r[0] if nk == 1 else tuple(r[:nk])
-                    yield key_string(key), r[nk], list(r[nk + 1 :])
-        finally:
-            con.close()
 
     def get_online_features(self, name: str, keys: Sequence[Any]) -> list[OnlineRow]:
         """Values (registered order) and feature_timestamp per key; unknown keys have found=False."""
@@ -462,9 +359,7 @@ class FeatureStore:
     def online_status(self, name: str, now: datetime | None = None) -> dict[str, Any]:
         return status(self.online, self.registry.get(name), now or datetime.now(timezone.utc))
 
-    def check_skew(
-        self, name: str, sample: int = 100, seed: int = 0, engine: EngineChoice | None = None
-    ) -> dict[str, Any]:
+    def check_skew(self, name: str, sample: int = 100, seed: int = 0, engine: Engine | None = None) -> dict[str, Any]:
         """Compare online values with the offline rows they came from, for a sample of keys.
 
         The offline side is the table at the Delta version the live publish was made from, row
@@ -480,9 +375,8 @@ class FeatureStore:
                 f"{name} has never been published online; run `ml-platform features publish {name}`"
             )
         version = int(str(cur["tag"]).removeprefix("v"))
-        choice = engine or self.publish_engine(name)
-        read = self._skew_sample_embedded if choice.engine == "embedded" else self._skew_sample_spark
-        keys, candidates = read(spec, version, sample, seed)
+        chosen = (engine or self.publish_engine(name)).using(SparkEngine(spark=self._spark))
+        keys, candidates = skew_sample(chosen, self.offline, spec, version, sample, seed)
         lookup = [k[0] if len(k) == 1 else k for k in keys]
         online = self.get_online_features(name, lookup)
         nk = len(spec.primary_keys)
@@ -508,64 +402,8 @@ class FeatureStore:
             "checked": len(lookup),
             "mismatches": len(mismatches),
             "examples": mismatches[:5],
-            "engine": choice.to_json(),
+            "engine": chosen.to_json(),
         }
-
-    def _skew_sample_spark(
-        self, spec: FeatureTable, version: int, sample: int, seed: int
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """The sampled keys and their offline rows (keys, timestamp, features) at `version`, by Spark."""
-        from pyspark.sql import functions as F
-
-        offline = self.spark.read.format("delta").option("versionAsOf", version).load(self.path(spec.name))
-        keys = [
-            tuple(r)
-            for r in offline.select(*spec.primary_keys)
-            .distinct()
-            .orderBy(F.xxhash64(*spec.primary_keys, F.lit(seed)))
-            .limit(sample)
-            .collect()
-        ]
-        first = spec.primary_keys[0]
-        rows = (
-            offline.where(F.col(first).isin(sorted({k[0] for k in keys})))
-            .select(*spec.primary_keys, spec.timestamp_key, *spec.feature_names)
-            .collect()
-        )
-        return keys, [tuple(r) for r in rows]
-
-    def _skew_sample_embedded(
-        self, spec: FeatureTable, version: int, sample: int, seed: int
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """`_skew_sample_spark` with DuckDB over the version's files."""
-        import duckdb
-
-        from ml_platform.lake.delta_log import DeltaView
-
-        snap = self._snapshot_at(spec, version)
-        columns = [*spec.primary_keys, spec.timestamp_key, *spec.feature_names]
-        pks = ", ".join(map(_quote, spec.primary_keys))
-        con = duckdb.connect()
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-            DeltaView(snap, columns=columns).register_in(con, "feats")
-            con.execute(
-                f"CREATE TEMP TABLE sampled AS SELECT {pks} FROM (SELECT DISTINCT {pks} FROM feats) "
-                f"ORDER BY hash({pks}, $seed::BIGINT), {pks} LIMIT $n",
-                {"seed": seed, "n": sample},
-            )
-            keys = [tuple(r) for r in con.execute("SELECT * FROM sampled").fetchall()]
-            rows = con.execute(
-                f"SELECT {', '.join(map(_quote, columns))} FROM feats SEMI JOIN sampled USING ({pks})"
-            ).fetchall()
-        finally:
-            con.close()
-        return keys, [tuple(r) for r in rows]
-
-
-def _quote(name: str) -> str:
-    """`name` as a DuckDB identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _utc_naive(t: Any) -> Any:
@@ -589,22 +427,3 @@ def pd_datetime_tz() -> type:
     import pandas as pd
 
     return pd.DatetimeTZDtype
-
-
-def to_arrow(frame: Any) -> pa.Table:
-    """A Spark, pandas or Arrow frame as Arrow, naive timestamps read as UTC (Spark's session time
-    zone here) in microseconds."""
-    import pyarrow as pa
-
-    if isinstance(frame, pa.Table):
-        table = frame
-    elif hasattr(frame, "toArrow"):  # a Spark DataFrame
-        table = frame.toArrow()
-    else:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-    for i, f in enumerate(table.schema):
-        if pa.types.is_timestamp(f.type) and (f.type.tz is None or f.type.unit != "us"):
-            table = table.set_column(i, f.name, table.column(i).cast(pa.timestamp("us", tz=f.type.tz or "UTC")))
-            if f.type.tz not in (None, "UTC"):
-                table = table.set_column(i, f.name, table.column(i).cast(pa.timestamp("us", tz="UTC")))
-    return table

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["TABLES", "delta_jars", "get_spark", "run_job", "spark_conf", "table_path"]
+__all__ = ["TABLES", "delta_jars", "get_spark", "spark_conf", "table_path"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,7 +18,7 @@ def __getattr__(name: str) -> Any:
         from ml_platform.lake import paths
 
         return getattr(paths, name)
-    if name in ("delta_jars", "get_spark", "run_job", "spark_conf"):
+    if name in ("delta_jars", "get_spark", "spark_conf"):
         from ml_platform.lake import spark
 
         return getattr(spark, name)

@@ -12,15 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml_platform.config import Settings, get_settings
-from ml_platform.errors import ConfigError, MlPlatformError
+from ml_platform.errors import ConfigError
 from ml_platform.lake import storage
 from ml_platform.lake.endpoints import require_reachable
 from ml_platform.lake.jars import jars_dir
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-    from ml_platform.lake.engine import EngineChoice
 
 
 def delta_jars(settings: Settings | None = None) -> list[Path]:
@@ -197,47 +195,3 @@ def run_python_job(
         for line in proc.stdout:
             log(line.rstrip("\n"))
     return proc.returncode
-
-
-def run_job(
-    name: str,
-    body: Callable[..., None],
-    *,
-    engine: Callable[[], EngineChoice] | None = None,
-) -> int:
-    """The frame of every `spark_jobs/` entry point: one session named `name`, `body(spark, out)`
-    fills the result dict `out`, which is printed as ONE stdout line `<NAME>_RESULT {json}` (also
-    when a step failed, so the task log shows what was done). With `engine` (a job whose work
-    either engine can do, `lake.engine`), the choice comes first, is printed and kept in `out`,
-    and is passed on: `body(spark, out, choice)`, with no Spark session (`spark` is None) when the
-    choice is the embedded engine. An `MlPlatformError` (bad input, a failed gate, an engine that
-    cannot run here) is exit 2 with `<name> failed: <reason>` on stderr; anything else is a bug
-    and keeps its traceback."""
-    import json
-    import sys
-    import time
-
-    t0 = time.perf_counter()
-    choice: EngineChoice | None = None
-    out: dict[str, Any] = {"seconds": {}}
-    try:
-        if engine is not None:
-            choice = engine()
-            print(f"{name}: {choice.engine} engine ({choice.reason})", flush=True)
-            out["engine"] = choice.to_json()
-        spark = get_spark(name) if choice is None or choice.engine == "spark" else None
-    except MlPlatformError as e:  # the cluster or a setting: nothing was written
-        print(f"{name} failed: {e}", file=sys.stderr)
-        return 2
-    if spark is not None:
-        out["seconds"]["spark_session"] = round(time.perf_counter() - t0, 1)
-    try:
-        body(spark, out) if choice is None else body(spark, out, choice)
-    except MlPlatformError as e:
-        print(f"{name} failed: {e}", file=sys.stderr)
-        return 2
-    finally:
-        print(f"{name.upper()}_RESULT " + json.dumps(out, default=str), flush=True)
-        if spark is not None:
-            spark.stop()
-    return 0

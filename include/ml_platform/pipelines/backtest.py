@@ -24,12 +24,13 @@ from typing import Any
 from ml_platform.config import get_settings
 from ml_platform.contracts import CUSTOMERS, TRANSACTIONS
 from ml_platform.data.ingest import ingest
+from ml_platform.engines import SparkEngine
 from ml_platform.errors import MlPlatformError
 from ml_platform.features.training_frame import with_sensitive_attributes
 from ml_platform.lake.paths import table_path
 from ml_platform.pipelines import data_plane as plane
 from ml_platform.training.hpo import Study
-from ml_platform.training.labels import churn_training_set
+from ml_platform.training.labels import churn_training_set, churn_training_set_engine
 from ml_platform.training.train import train_and_register
 
 #: Settings a backtest points into its workspace (the rest, e.g. Spark memory, are inherited).
@@ -114,15 +115,16 @@ def run_backtest(
     """Run every step in the current (workspace) settings; the metrics as a JSON-able dict."""
 
     s = get_settings()
+    engine = SparkEngine("the backtest runs on Spark", spark)
     day = datetime.now(timezone.utc).date()
     loaded = {}
     for contract, src in ((TRANSACTIONS, transactions), (CUSTOMERS, customers)):
         if src is not None:
             say(f"ingesting {src} into bronze.{contract.name}")
-            r = ingest(spark, src, contract, day, fmt=fmt, delimiter=delimiter, timestamp_format=timestamp_format)
+            r = ingest(engine, src, contract, day, fmt=fmt, delimiter=delimiter, timestamp_format=timestamp_format)
             loaded[contract.name] = r.rows
     say("running the data gate (Great Expectations)")
-    gate = plane.validate_to_silver(spark, day, day + timedelta(days=1))
+    gate = plane.validate_to_silver(engine, day, day + timedelta(days=1))
     silver = spark.read.format("delta").load(table_path("silver.transactions", s))
     per_day = {r["txn_date"]: r["count"] for r in silver.groupBy("txn_date").count().collect()}
     if not per_day:
@@ -142,9 +144,9 @@ def run_backtest(
             f"use a test cutoff on or before {observed - timedelta(days=plan.horizon_days)}"
         )
     say(f"feature snapshots at {len(cutoffs)} cutoffs")
-    plane.build_feature_snapshots(spark, cutoffs)
+    plane.build_feature_snapshots(plane.features_engine().using(engine), cutoffs)
     say(f"churn labels ({plan.horizon_days}-day window) + point-in-time training set")
-    ts = churn_training_set(cutoffs, plan.horizon_days, "backtest", spark=spark)
+    ts = churn_training_set(cutoffs, plan.horizon_days, "backtest", engine=churn_training_set_engine().using(engine))
     df = with_sensitive_attributes(ts.to_pandas(), s)
     rows = {str(c): int((df["cutoff_date"] == c).sum()) for c in sorted(df["cutoff_date"].unique())}
     say(f"Optuna search: {study.n_trials} trials over {', '.join(study.families)}")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ml_platform.config import Settings, get_settings
 from ml_platform.contracts import CUSTOMERS, TRANSACTIONS
 from ml_platform.data.ingest import ingest_files, list_files
+from ml_platform.engines import EmbeddedEngine, Engine, SparkEngine, choose_engine, input_bytes, operation
 from ml_platform.errors import MlPlatformError, ValidationFailed
 from ml_platform.features.customer_features import (
     TABLE_NAME,
@@ -30,10 +31,9 @@ from ml_platform.features.publish import newest_snapshot_check
 from ml_platform.features.registry import Registry
 from ml_platform.features.store import FeatureStore
 from ml_platform.lake.delta_sql import is_delta, merge_into
-from ml_platform.lake.engine import EngineChoice, choose_engine, input_bytes
 from ml_platform.lake.paths import FEATURE_TABLE_PROPERTIES, catalog_dir, table_path
 from ml_platform.lake.reader import UnsupportedTable
-from ml_platform.validation.gate import GateOutcome, GateResult, run_gate, save_result
+from ml_platform.validation.gate import GateOutcome, GateResult, run_gate, run_gate_arrow, save_result
 from ml_platform.validation.rules import RuleContext
 
 if TYPE_CHECKING:
@@ -89,13 +89,9 @@ def landed_days(
     return [(wanted[d], f"{root}/{d}") for d in sorted(days)]
 
 
-def ingest_landed(
-    spark: SparkSession | None, start: date, end: date, settings: Settings | None = None
-) -> dict[str, Any]:
-    """Ingest every landed transactions/customers file of [start, end) into bronze: with Spark, or
-    on the embedded engine when `spark` is None (`data_plane_engine` chose it)."""
-    from ml_platform.data.ingest_embedded import ingest_files_embedded
-
+def ingest_landed(engine: Engine, start: date, end: date, settings: Settings | None = None) -> dict[str, Any]:
+    """Ingest every landed transactions/customers file of [start, end) into bronze on `engine`
+    (`data_plane_engine` chooses it)."""
     s = settings or get_settings()
     report: dict[str, Any] = {"transactions": [], "customers": []}
     for contract in (TRANSACTIONS, CUSTOMERS):
@@ -104,11 +100,7 @@ def ingest_landed(
             files, fmt = list_files(folder, None)
             by_format.setdefault(fmt, {}).update({f: d for f in files})
         for fmt, files in by_format.items():  # one read and one Delta commit per format
-            r = (
-                ingest_files(spark, files, contract, fmt=fmt, settings=s)
-                if spark is not None
-                else ingest_files_embedded(files, contract, fmt=fmt, settings=s)
-            )
+            r = ingest_files(engine, files, contract, fmt=fmt, settings=s)
             report[contract.name].append(
                 {"days": len(set(files.values())), "files": r.files, "new_files": r.new_files, "rows": r.rows}
             )
@@ -184,19 +176,20 @@ def data_docs_page(start: date, end: date, settings: Settings | None = None) -> 
     return pages[-1] if pages else site / "index.html"
 
 
-def validate_to_silver(
-    spark: SparkSession | None, start: date, end: date, settings: Settings | None = None
-) -> GateResult:
-    """Gate the bronze rows ingested in [start, end); write quarantine, and silver if the gate passes.
-    With Spark, or on the embedded engine when `spark` is None (the same suite, rules and writes).
+@operation
+def validate_to_silver(engine: Engine, start: date, end: date, settings: Settings | None = None) -> GateResult:
+    """Gate the bronze rows ingested in [start, end); write quarantine, and silver if the gate passes
+    (the same suite, rules and writes on either engine). Raises ValidationFailed (result attached,
+    also saved as JSON) when the gate fails."""
 
-    Raises ValidationFailed (result attached, also saved as JSON) when the gate fails.
-    """
-    s = settings or get_settings()
-    if spark is None:
-        return _validate_embedded(start, end, s)
+
+@validate_to_silver.register(SparkEngine)
+def _validate_spark(engine: SparkEngine, start: date, end: date, settings: Settings | None = None) -> GateResult:
+    """Spark reads bronze, GE validates the Spark frame, Delta's MERGE writes silver."""
     from pyspark.sql import functions as F
 
+    spark = engine.spark
+    s = settings or get_settings()
     bronze = table_path("bronze.transactions", s)
     if not is_delta(bronze):
         return GateResult(skipped="bronze.transactions does not exist yet")
@@ -231,15 +224,16 @@ def validate_to_silver(
     return result
 
 
-def _validate_embedded(start: date, end: date, s: Settings) -> GateResult:
-    """`validate_to_silver` on the embedded engine: DuckDB over bronze's files, GE on pandas, delta-rs
-    writes (quarantine replaces the interval's partitions, silver MERGEs insert-only on transaction_id)."""
+@validate_to_silver.register(EmbeddedEngine)
+def _validate_embedded(engine: EmbeddedEngine, start: date, end: date, settings: Settings | None = None) -> GateResult:
+    """DuckDB over bronze's files, GE on pandas, delta-rs writes (quarantine replaces the interval's
+    partitions, silver MERGEs insert-only on transaction_id)."""
     import duckdb
 
     from ml_platform.lake.delta_log import DeltaView, read_table, snapshot
     from ml_platform.lake.rows import insert_new, replace_where, upsert
-    from ml_platform.validation.gate import run_gate_embedded
 
+    s = settings or get_settings()
     bronze = table_path("bronze.transactions", s)
     snap = snapshot(bronze)
     if snap is None:
@@ -260,7 +254,7 @@ def _validate_embedded(start: date, end: date, s: Settings) -> GateResult:
     if before:
         per_day = read_table(snap, where={"ingest_date": {before[-1]}}, columns=["load_id"]).num_rows
         expected = _row_band(per_day, len(interval_days), s)
-    outcome = run_gate_embedded(
+    outcome = run_gate_arrow(
         batch,
         RuleContext(interval_end=end_of(end - timedelta(days=1)), amount_max=s.amount_max),
         quarantine_max_share=s.quarantine_max_share,
@@ -322,20 +316,15 @@ def _customers_to_silver(spark: SparkSession, start: date, end: date, s: Setting
 
 
 def build_features(
-    spark: SparkSession | None,
-    start: date,
-    end: date,
-    cadence: str | None = None,
-    settings: Settings | None = None,
-    engine: EngineChoice | None = None,
+    engine: Engine, start: date, end: date, cadence: str | None = None, settings: Settings | None = None
 ) -> dict[str, Any]:
-    """Compute and write feature snapshots for the snapshot dates in [start, end] (inclusive)."""
+    """Compute and write feature snapshots for the snapshot dates in [start, end] (inclusive) on `engine`."""
     s = settings or get_settings()
-    return build_feature_snapshots(spark, snapshot_dates(start, end, cadence or s.snapshot_cadence), cadence, s, engine)
+    return build_feature_snapshots(engine, snapshot_dates(start, end, cadence or s.snapshot_cadence), cadence, s)
 
 
-def features_engine(settings: Settings | None = None, *, measured: int | None = None) -> EngineChoice:
-    """The engine of the feature snapshot job (`lake.engine.choose_engine`; its input is silver,
+def features_engine(settings: Settings | None = None, *, measured: int | None = None) -> Engine:
+    """The engine of the feature snapshot job (`engines.choose_engine`; its input is silver,
     `measured` its size when the caller read it already)."""
     s = settings or get_settings()
     return choose_engine("features", [table_path("silver.transactions", s)], s, measured=measured)
@@ -355,11 +344,11 @@ def parse_steps(steps: str) -> list[str]:
     return wanted
 
 
-def data_plane_engine(steps: str = ",".join(DATA_PLANE_STEPS), settings: Settings | None = None) -> EngineChoice:
-    """The engine of a data-plane run of `steps`: when it ingests or validates,
-    `ML_PLATFORM_ENGINE_DATA_PLANE`'s choice on silver.transactions (Spark when the snapshots of the
-    same run need Spark), else the feature snapshot's engine. On the embedded engine the job starts
-    no JVM."""
+def data_plane_engine(steps: str = ",".join(DATA_PLANE_STEPS), settings: Settings | None = None) -> Engine:
+    """The one engine of a data-plane run of `steps`: when it ingests or validates,
+    `ML_PLATFORM_ENGINE_DATA_PLANE`'s choice on silver.transactions, Spark when the snapshots of
+    the same run need Spark; else the feature snapshot's engine. On the embedded engine the job
+    starts no JVM."""
     s = settings or get_settings()
     wanted = set(parse_steps(steps))
     silver = [table_path("silver.transactions", s)]
@@ -371,52 +360,53 @@ def data_plane_engine(steps: str = ",".join(DATA_PLANE_STEPS), settings: Setting
     if not wanted - {"features"}:
         return features  # type: ignore[return-value]
     plane = choose_engine("data_plane", silver, s, measured=measured)
-    if plane.engine == "embedded" and features is not None and features.engine == "spark":
-        return EngineChoice("spark", f"the feature snapshots need Spark ({features.reason})")
+    if features is not None and plane.starts_jvm < features.starts_jvm:
+        return SparkEngine(f"the feature snapshots need Spark ({features.reason})")
     return plane
 
 
 def build_feature_snapshots(
-    spark: SparkSession | None,
-    dates: list[date],
-    cadence: str | None = None,
-    settings: Settings | None = None,
-    engine: EngineChoice | None = None,
+    engine: Engine, dates: list[date], cadence: str | None = None, settings: Settings | None = None
 ) -> dict[str, Any]:
-    """Compute and write the feature snapshots of `dates` (replacing those partitions); register the
-    table. `engine` (default: `features_engine()`) says which engine computes and writes them; the
-    embedded one needs no `spark`. The result names the engine and why it was chosen."""
+    """Compute and write the feature snapshots of `dates` on `engine` (replacing those partitions);
+    register the table. The result names the engine and why it was chosen."""
     s = settings or get_settings()
     dates = sorted(set(dates))
     if not dates:
         return {"snapshot_dates": [], "rows": 0}
-
     silver_path = table_path("silver.transactions", s)
     if not is_delta(silver_path):
         raise MlPlatformError(
             f"no silver.transactions at {silver_path} yet: ingest and validate landed "
             f"transaction files first (ml-platform run, or the features_build DAG)"
         )
-    choice = engine or features_engine(s)
-    log.info("feature snapshots of %d date(s): %s engine (%s)", len(dates), choice.engine, choice.reason)
-    if choice.engine == "embedded":
-        rows = _snapshots_embedded(silver_path, dates, s)
-    else:
-        if spark is None:
-            raise MlPlatformError("the Spark engine was chosen for the feature snapshots but no SparkSession was given")
-        silver = spark.read.format("delta").load(silver_path)
-        # one file per snapshot_date partition (instead of one per shuffle partition)
-        feats = compute_customer_features(silver, dates).repartition("snapshot_date").persist()
-        rows = feats.count()
-        _replace_partitions(feats, table_path(TABLE_NAME, s), "snapshot_date", dates, FEATURE_TABLE_PROPERTIES)
-        feats.unpersist()
+    log.info("feature snapshots of %d date(s): %s engine (%s)", len(dates), engine.name, engine.reason)
+    rows = write_snapshots(engine, silver_path, dates, s)
     Registry(catalog_dir(s)).put(customer_features_table(cadence or s.snapshot_cadence))
-    return {"snapshot_dates": [d.isoformat() for d in dates], "rows": rows, "engine": choice.to_json()}
+    return {"snapshot_dates": [d.isoformat() for d in dates], "rows": rows, "engine": engine.to_json()}
 
 
-def _snapshots_embedded(silver_path: str, dates: list[date], s: Settings) -> int:
-    """The snapshots of `dates` from silver's live files (only the txn_date partitions they use),
-    computed by DuckDB and committed with the embedded Delta writer; the rows written."""
+@operation
+def write_snapshots(engine: Engine, silver_path: str, dates: list[date], settings: Settings) -> int:
+    """Compute the customer snapshots of `dates` from silver at `silver_path` and replace those
+    snapshot_date partitions of the feature table; the rows written."""
+
+
+@write_snapshots.register(SparkEngine)
+def _snapshots_spark(engine: SparkEngine, silver_path: str, dates: list[date], settings: Settings) -> int:
+    silver = engine.spark.read.format("delta").load(silver_path)
+    # one file per snapshot_date partition (instead of one per shuffle partition)
+    feats = compute_customer_features(silver, dates).repartition("snapshot_date").persist()
+    rows = feats.count()
+    _replace_partitions(feats, table_path(TABLE_NAME, settings), "snapshot_date", dates, FEATURE_TABLE_PROPERTIES)
+    feats.unpersist()
+    return int(rows)
+
+
+@write_snapshots.register(EmbeddedEngine)
+def _snapshots_embedded(engine: EmbeddedEngine, silver_path: str, dates: list[date], settings: Settings) -> int:
+    """From silver's live files (only the txn_date partitions the dates use), computed by DuckDB and
+    committed with the embedded Delta writer."""
     from ml_platform.features.customer_features import arrow_schema, compute_customer_features_embedded
     from ml_platform.lake.delta_log import live_files, readable_files, replace_partitions, snapshot
 
@@ -432,7 +422,7 @@ def _snapshots_embedded(silver_path: str, dates: list[date], s: Settings) -> int
     )
     feats = compute_customer_features_embedded(files, dates) if files else arrow_schema().empty_table()
     replace_partitions(
-        table_path(TABLE_NAME, s),
+        table_path(TABLE_NAME, settings),
         feats,
         ["snapshot_date"],
         replace={"snapshot_date": dates},
@@ -442,8 +432,9 @@ def _snapshots_embedded(silver_path: str, dates: list[date], s: Settings) -> int
     return feats.num_rows
 
 
-def publish_if_newest(spark: SparkSession, snapshot: date, settings: Settings | None = None) -> dict[str, Any]:
-    """Publish `features.customer_features` online when `snapshot` is its newest snapshot_date.
+def publish_if_newest(engine: Engine, snapshot: date, settings: Settings | None = None) -> dict[str, Any]:
+    """Publish `features.customer_features` online when `snapshot` is its newest snapshot_date (read
+    on the publish's engine choice, sharing `engine`'s Spark session if it has one).
 
     A backfill of an older date therefore never replaces fresher online values. Idempotent:
     the online store skips a Delta version it already holds.
@@ -452,11 +443,12 @@ def publish_if_newest(spark: SparkSession, snapshot: date, settings: Settings | 
     ok, newest = newest_snapshot_check(snapshot, s)
     if not ok:
         return {"skipped": f"snapshot {snapshot} is not the newest ({newest})"}
-    return FeatureStore(settings=s, spark=spark).publish_online(TABLE_NAME)
+    store = FeatureStore(settings=s)
+    return store.publish_online(TABLE_NAME, engine=store.publish_engine(TABLE_NAME).using(engine))
 
 
 def run_days(
-    spark: SparkSession | None,
+    engine: Engine,
     start: date,
     end: date,
     *,
@@ -469,7 +461,8 @@ def run_days(
 ) -> dict[str, Any]:
     """Landed files of [start, end] (inclusive) -> bronze -> gate -> silver in batches of `batch_days`,
     then the feature snapshots of the range in one pass and, with `publish`, the newest snapshot to
-    the online store (only when it is the lake's newest). What `ml-platform run` does in one JVM."""
+    the online store (only when it is the lake's newest). What `ml-platform run` does, on `engine`
+    for ingest and the gate (at most one JVM)."""
     s = settings or get_settings()
     cadence = cadence or s.snapshot_cadence
     days = days_in(start, end + timedelta(days=1))
@@ -477,8 +470,8 @@ def run_days(
     gates = []
     for i, batch in enumerate(batches):
         lo, hi = batch[0], batch[-1] + timedelta(days=1)
-        ingest_landed(spark, lo, hi, s)
-        gate = validate_to_silver(spark, lo, hi, s)
+        ingest_landed(engine, lo, hi, s)
+        gate = validate_to_silver(engine, lo, hi, s)
         gates.append(
             {
                 "interval": [lo.isoformat(), hi.isoformat()],
@@ -490,12 +483,12 @@ def run_days(
         if progress:
             progress(i + 1, len(batches))
     dates = snapshot_dates(start, end, cadence)
-    engine = features_engine(s)
-    say(f"features for {len(dates)} snapshot dates in one pass: {engine.engine} engine ({engine.reason})")
-    out: dict[str, Any] = {"gates": gates, "features": build_features(spark, start, end, cadence, s, engine)}
+    features = features_engine(s).using(engine)
+    say(f"features for {len(dates)} snapshot dates in one pass: {features.name} engine ({features.reason})")
+    out: dict[str, Any] = {"gates": gates, "features": build_features(features, start, end, cadence, s)}
     if publish:
         say("online store: the newest snapshot, if it is the one just built")
         out["online"] = (
-            publish_if_newest(spark, dates[-1], s) if dates else {"skipped": f"no snapshot date in [{start}, {end}]"}
+            publish_if_newest(features, dates[-1], s) if dates else {"skipped": f"no snapshot date in [{start}, {end}]"}
         )
     return out

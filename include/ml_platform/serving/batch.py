@@ -3,7 +3,7 @@
 The model is the same MLflow pyfunc that BentoML serves, pinned by version: the caller resolves
 `@champion` once, so a retry scores with the same model even if the alias moved meanwhile. On
 Spark it runs as a UDF (`mlflow.pyfunc.spark_udf`, `result_type="double"`, `env_manager="local"`);
-on the embedded engine (`ML_PLATFORM_ENGINE_SCORING`, `lake.engine`) the snapshot's rows are read
+on the embedded engine (`ML_PLATFORM_ENGINE_SCORING`, `engines.choice`) the snapshot's rows are read
 from the feature table's files at its current version and scored in this process (`model.scoring.
 rescore`), with the same column casts. Either way a rerun for the same date replaces that date's
 partition with identical rows.
@@ -11,13 +11,14 @@ partition with identical rows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from ml_platform.config import Settings, get_settings
+from ml_platform.engines import EmbeddedEngine, Engine, SparkEngine, choose_engine, operation
 from ml_platform.errors import MlPlatformError
 from ml_platform.lake.endpoints import use_mlflow
-from ml_platform.lake.engine import EngineChoice, choose_engine
 from ml_platform.lake.paths import table_path
 from ml_platform.lake.reader import partition_values, read_newest_partition
 from ml_platform.model.scoring import rescore, schema_types, spark_scorer
@@ -43,8 +44,8 @@ def resolve_snapshot(requested: str | None, settings: Settings | None = None) ->
     return d
 
 
-def scoring_engine(settings: Settings | None = None) -> EngineChoice:
-    """The engine of batch scoring (`lake.engine.choose_engine`; its input is the feature table)."""
+def scoring_engine(settings: Settings | None = None) -> Engine:
+    """The engine of batch scoring (`engines.choose_engine`; its input is the feature table)."""
     s = settings or get_settings()
     return choose_engine("scoring", [table_path(FEATURES_TABLE, s)], s)
 
@@ -60,24 +61,16 @@ def _model_inputs(uri: str, tracking_uri: str) -> tuple[list[str], dict[str, str
 
 
 def score_snapshot(
-    spark: Any,
-    snapshot_date: date,
-    model_version: str,
-    settings: Settings | None = None,
-    engine: EngineChoice | None = None,
+    engine: Engine, snapshot_date: date, model_version: str, settings: Settings | None = None
 ) -> dict[str, Any]:
-    """Score the feature snapshot of `snapshot_date` with version `model_version` of the model and
-    replace that date's partition of `gold.churn_scores`. `engine` (default: `scoring_engine()`)
-    says which engine runs it; the embedded one needs no `spark`. The result names the engine."""
+    """Score the feature snapshot of `snapshot_date` with version `model_version` of the model on
+    `engine` (`scoring_engine()` chooses it) and replace that date's partition of
+    `gold.churn_scores`. The result names the engine."""
     s = settings or get_settings()
-    engine = engine or scoring_engine(s)
     use_mlflow(s.mlflow_tracking_uri)
     uri = f"models:/{s.model_name}/{model_version}"
     names, types = _model_inputs(uri, s.mlflow_tracking_uri)
-    if engine.engine == "embedded":
-        counts, path = _score_embedded(snapshot_date, model_version, uri, names, s)
-    else:
-        counts, path = _score_spark(spark, snapshot_date, model_version, uri, names, types, s)
+    counts, path = score_partition(engine, snapshot_date, ModelInput(str(model_version), uri, names, types), s)
     return {
         "score_date": snapshot_date.isoformat(),
         "model_version": str(model_version),
@@ -88,10 +81,30 @@ def score_snapshot(
     }
 
 
+@dataclass(frozen=True)
+class ModelInput:
+    """The model version that scores, its URI and its input columns with their types."""
+
+    version: str
+    uri: str
+    names: list[str]
+    types: dict[str, str]
+
+
+@operation
+def score_partition(engine: Engine, snapshot_date: date, model: ModelInput, s: Settings) -> tuple[dict[str, int], str]:
+    """Score the snapshot of `snapshot_date` with `model` and replace that date's partition of
+    `gold.churn_scores`: the rows per risk band written, and the table's path."""
+
+
+@score_partition.register(SparkEngine)
 def _score_spark(
-    spark: Any, snapshot_date: date, model_version: str, uri: str, names: list[str], types: dict[str, str], s: Settings
+    engine: SparkEngine, snapshot_date: date, model: ModelInput, s: Settings
 ) -> tuple[dict[str, int], str]:
     from pyspark.sql import functions as F
+
+    spark = engine.spark
+    model_version, uri, names, types = model.version, model.uri, model.names, model.types
 
     feats = (
         spark.read.format("delta")
@@ -130,11 +143,14 @@ def _score_spark(
     return {r["risk_band"]: r["count"] for r in written.groupBy("risk_band").count().collect()}, path
 
 
+@score_partition.register(EmbeddedEngine)
 def _score_embedded(
-    snapshot_date: date, model_version: str, uri: str, names: list[str], s: Settings
+    engine: EmbeddedEngine, snapshot_date: date, model: ModelInput, s: Settings
 ) -> tuple[dict[str, int], str]:
     import mlflow.pyfunc
     import pyarrow as pa
+
+    model_version, uri, names = model.version, model.uri, model.names
 
     from ml_platform.lake.delta_log import read_table, snapshot
     from ml_platform.lake.rows import replace_where

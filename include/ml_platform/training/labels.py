@@ -21,16 +21,15 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ml_platform.config import Settings, get_settings
+from ml_platform.engines import EmbeddedEngine, Engine, SparkEngine, operation
 from ml_platform.errors import MlPlatformError
 from ml_platform.lake.paths import table_path
-from ml_platform.lake.spark import get_spark
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
 
     from ml_platform.features.store import TrainingSet
-    from ml_platform.lake.engine import EngineChoice
 
 
 class LabelWindowNotObserved(MlPlatformError):
@@ -77,21 +76,33 @@ def check_cutoffs(cutoffs: Sequence[date], horizon_days: int, last_day: date | N
     return sorted(set(cutoffs))
 
 
+@operation
 def build_churn_labels(
+    engine: Engine,
     cutoffs: Sequence[date],
     horizon_days: int,
     *,
-    spark: SparkSession | None = None,
+    silver: Any = None,
+    settings: Settings | None = None,
+) -> Any:
+    """Entity frame (customer_id string, event_timestamp UTC, cutoff_date date, churned int) for
+    `cutoffs`, from silver.transactions or from `silver` (a Spark frame on Spark; an Arrow table or
+    Parquet files on the embedded engine): a Spark DataFrame on Spark, Arrow on the embedded engine."""
+
+
+@build_churn_labels.register(SparkEngine)
+def _labels_spark(
+    engine: SparkEngine,
+    cutoffs: Sequence[date],
+    horizon_days: int,
+    *,
     silver: DataFrame | None = None,
     settings: Settings | None = None,
 ) -> DataFrame:
-    """Entity frame (customer_id, event_timestamp, cutoff_date, churned) for `cutoffs`."""
     from pyspark.sql import functions as F
 
     if silver is None:
-        if spark is None:
-            spark = get_spark("labels", settings)
-        silver = spark.read.format("delta").load(table_path("silver.transactions", settings or get_settings()))
+        silver = engine.spark.read.format("delta").load(table_path("silver.transactions", settings or get_settings()))
     spark = silver.sparkSession
     last = silver.select(F.max(F.to_date("transaction_ts")).alias("d")).collect()[0]["d"]
     cuts = check_cutoffs(cutoffs, horizon_days, last)
@@ -110,12 +121,16 @@ def build_churn_labels(
     )
 
 
-def build_churn_labels_embedded(
-    cutoffs: Sequence[date], horizon_days: int, settings: Settings | None = None, *, silver: Any = None
+@build_churn_labels.register(EmbeddedEngine)
+def _labels_embedded(
+    engine: EmbeddedEngine,
+    cutoffs: Sequence[date],
+    horizon_days: int,
+    *,
+    silver: Any = None,
+    settings: Settings | None = None,
 ) -> pa.Table:
-    """`build_churn_labels` in the embedded engine (DuckDB over silver's live files, no JVM): the
-    same rows and types (customer_id string, event_timestamp UTC, cutoff_date date, churned int32).
-    `silver`: an Arrow table or Parquet files instead of the lake's table."""
+    """DuckDB over silver's live files (or `silver`), no JVM."""
     import duckdb
 
     from ml_platform.features.pit_embedded import duck_source
@@ -154,7 +169,7 @@ def build_churn_labels_embedded(
         con.close()
 
 
-def churn_training_set_engine(settings: Settings | None = None) -> EngineChoice:
+def churn_training_set_engine(settings: Settings | None = None) -> Engine:
     """The engine of the churn training set (`FeatureStore.training_set_engine` over its lookups)."""
     from ml_platform.features import FeatureStore
 
@@ -172,23 +187,19 @@ def churn_training_set(
     horizon_days: int,
     training_set_id: str | None = None,
     *,
-    spark: SparkSession | None = None,
     settings: Settings | None = None,
-    engine: EngineChoice | None = None,
+    engine: Engine | None = None,
 ) -> TrainingSet:
     """Churn labels for `cutoffs` joined point-in-time with `features.customer_features` into the
     training set `training_set_id` (replaced when it exists), both on `engine` (default:
-    `churn_training_set_engine()`); the embedded engine needs no `spark`."""
+    `churn_training_set_engine()`)."""
     from ml_platform.features import FeatureStore
 
     s = settings or get_settings()
-    store = FeatureStore(settings=s, spark=spark)
+    store = FeatureStore(settings=s)
     lookups = _churn_lookups()
     engine = engine or store.training_set_engine(lookups)
-    if engine.engine == "embedded":  # labels and the join in DuckDB, no JVM
-        entity: Any = build_churn_labels_embedded(list(cutoffs), horizon_days, s)
-    else:
-        entity = build_churn_labels(list(cutoffs), horizon_days, spark=store.spark, settings=s)
+    entity = build_churn_labels(engine, list(cutoffs), horizon_days, settings=s)
     return store.create_training_set(
         entity,
         lookups,

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from ml_platform.config import Settings, get_settings
+from ml_platform.engines import Engine
 from ml_platform.errors import MlPlatformError
 from ml_platform.features.training_frame import with_sensitive_attributes
 from ml_platform.lake.paths import table_path
@@ -163,13 +164,14 @@ def train_from_lake(
     study: Study,
     *,
     training_set_id: str | None = None,
-    spark: Any = None,
+    engine: Engine | None = None,
     settings: Settings | None = None,
     progress: Any = None,
 ) -> TrainResult:
-    """Labels for `cutoffs` -> point-in-time training set (lineage) -> `train_and_register`."""
+    """Labels for `cutoffs` -> point-in-time training set (lineage, on `engine`, default: the
+    training set's choice) -> `train_and_register`."""
     s = settings or get_settings()
-    ts = churn_training_set(cutoffs, horizon_days, training_set_id, spark=spark, settings=s)
+    ts = churn_training_set(cutoffs, horizon_days, training_set_id, engine=engine, settings=s)
     df = with_sensitive_attributes(ts.to_pandas(), s)  # for the fairness report, not as features
     return train_and_register(
         df,
@@ -178,7 +180,6 @@ def train_from_lake(
         training_set_id=ts.training_set_id,
         lineage=ts.lineage,
         study_name=f"churn-{ts.training_set_id}",
-        spark=spark,
         settings=s,
         progress=progress,
     )

@@ -1,8 +1,9 @@
 """The bronze -> silver gate: run the GE suite, route failing rows to quarantine, decide.
 
 Two engines, one suite: `run_gate` takes a Spark DataFrame (GE's Spark data source, the rules'
-Spark predicates), `run_gate_embedded` an Arrow table (GE's pandas data source, the rules' DuckDB
+Spark predicates), `run_gate_arrow` an Arrow table (GE's pandas data source, the rules' DuckDB
 predicates); both return the same result for the same rows (tests/spark/test_plane_parity.py).
+`pipelines.data_plane.validate_to_silver` runs the one its engine reads batches as.
 Neither writes silver. It returns the valid rows, the quarantined rows (with the names
 of the rules each broke) and a JSON-able result; the caller writes quarantine always and
 silver only when `result["success"]` is true. The run fails when a table-level expectation
@@ -62,7 +63,7 @@ class GateResult:
 
 @dataclass
 class GateOutcome:
-    valid: Any  # Spark DataFrame (run_gate) or Arrow table (run_gate_embedded)
+    valid: Any  # Spark DataFrame (run_gate) or Arrow table (run_gate_arrow)
     quarantine: Any  # the same, with `failed_rules`
     result: GateResult
 
@@ -238,7 +239,7 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def run_gate_embedded(
+def run_gate_arrow(
     batch: pa.Table,
     ctx: RuleContext,
     *,
@@ -247,7 +248,7 @@ def run_gate_embedded(
     docs_root: Path | None = None,
     run_name: str = "gate",
 ) -> GateOutcome:
-    """`run_gate` on the embedded engine: one bronze batch as Arrow, the rules' DuckDB predicates,
+    """`run_gate` on one bronze batch as Arrow (the embedded engine), the rules' DuckDB predicates,
     GE on the pandas frame of the same rows. `valid` and `quarantine` are Arrow tables (quarantine's
     `failed_rules` joined by commas, in rule order, as the Spark gate writes it)."""
     import duckdb

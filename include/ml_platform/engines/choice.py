@@ -10,24 +10,12 @@ The choice comes with its reason, which callers print and keep with the run's re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 from ml_platform.config import Settings, get_settings
+from ml_platform.engines.base import EmbeddedEngine, Engine, SparkEngine
 from ml_platform.errors import ConfigError
 from ml_platform.locations import is_remote
 
-Engine = Literal["embedded", "spark"]
 KINDS = ("data_plane", "features", "training_sets", "scoring")
-
-
-@dataclass(frozen=True)
-class EngineChoice:
-    engine: Engine
-    reason: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"engine": self.engine, "reason": self.reason}
 
 
 def input_bytes(paths: list[str]) -> int:
@@ -44,7 +32,7 @@ def input_bytes(paths: list[str]) -> int:
 
 def choose_engine(
     kind: str, inputs: list[str], settings: Settings | None = None, *, measured: int | None = None
-) -> EngineChoice:
+) -> Engine:
     """The engine for a job of `kind` reading the Delta tables `inputs` (see the module doc).
     `measured`: the inputs' `input_bytes` when the caller has read them already (a run choosing for
     two steps over the same table reads its log once). `ConfigError` when the embedded engine is
@@ -57,23 +45,21 @@ def choose_engine(
     wanted = getattr(s, f"engine_{kind}")
     variable = f"ML_PLATFORM_ENGINE_{kind.upper()}"
     if wanted == "spark":
-        return EngineChoice("spark", f"{variable}=spark")
+        return SparkEngine(f"{variable}=spark")
     where = "lake in Azure Storage" if is_remote(s.lake_uri) else "local lake"
     if wanted == "embedded":
         try:
             size = input_bytes(inputs) if measured is None else measured
         except UnsupportedTable as e:
             raise ConfigError(f"{variable}=embedded cannot run here: {e}") from None
-        return EngineChoice("embedded", f"{variable}=embedded ({size / 2**20:.1f} MiB of input files)")
+        return EmbeddedEngine(f"{variable}=embedded ({size / 2**20:.1f} MiB of input files)")
     if not s.spark_master.startswith("local"):
-        return EngineChoice("spark", f"auto: a Spark cluster is configured ({s.spark_master})")
+        return SparkEngine(f"auto: a Spark cluster is configured ({s.spark_master})")
     try:
         size = input_bytes(inputs) if measured is None else measured
     except UnsupportedTable as e:
-        return EngineChoice("spark", f"auto: {e}")
+        return SparkEngine(f"auto: {e}")
     mib, limit = size / 2**20, s.embedded_max_bytes / 2**20
     if size > s.embedded_max_bytes:
-        return EngineChoice(
-            "spark", f"auto: {mib:.1f} MiB of input files > ML_PLATFORM_EMBEDDED_MAX_BYTES ({limit:.0f} MiB)"
-        )
-    return EngineChoice("embedded", f"auto: {where}, {mib:.1f} MiB of input files <= {limit:.0f} MiB, no cluster")
+        return SparkEngine(f"auto: {mib:.1f} MiB of input files > ML_PLATFORM_EMBEDDED_MAX_BYTES ({limit:.0f} MiB)")
+    return EmbeddedEngine(f"auto: {where}, {mib:.1f} MiB of input files <= {limit:.0f} MiB, no cluster")
