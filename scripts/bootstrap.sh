@@ -100,3 +100,16 @@ elif [ ! -f "$ADIR/.complete" ]; then
   rm -rf "$ADIR"; mv "$ADIR.tmp" "$ADIR"; touch "$ADIR/.complete"
 fi
 if [ -f "$ADIR/.complete" ]; then ln -sfn "$ADIR" "$ROOT/.azurite"; fi
+
+# 6. A Kafka broker (the streaming tier's and the streaming demo's stand-in for Event Hubs' Kafka
+#    endpoint, scripts/kafka.sh), its jars from Maven Central at the versions of scripts/kafka/pom.xml.
+KKEY="$(sha256sum <"$ROOT/scripts/kafka/pom.xml" | cut -c1-16)"
+KDIR="$CACHE/kafka-$KKEY"
+if [ ! -f "$KDIR/.complete" ]; then
+  log "fetching the Kafka broker's jars through Maven (first time only)"
+  rm -rf "$KDIR.tmp"; mkdir -p "$KDIR.tmp"
+  mvn -q -B -f "$ROOT/scripts/kafka/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$KDIR.tmp/jars" >&2 || { log "Maven could not fetch the Kafka broker's jars"; exit 1; }
+  rm -rf "$KDIR"; mv "$KDIR.tmp" "$KDIR"; touch "$KDIR/.complete"
+fi
+ln -sfn "$KDIR" "$ROOT/.kafka"

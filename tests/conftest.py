@@ -1,5 +1,5 @@
 """Shared fixtures. Every test must carry exactly one tier marker (unit, spark, dags,
-integration, e2e, cluster, ui, azure, faults); an unmarked test is a collection error.
+integration, e2e, cluster, ui, azure, faults, streaming); an unmarked test is a collection error.
 
 The whole test session runs under a private platform home (and Airflow home) in a temporary
 folder, so a running demo and a test run never share files or ports.
@@ -19,7 +19,7 @@ import pytest
 from tests.interrupt import pytest_configure  # noqa: F401  (SIGTERM tears the fixtures down)
 
 ROOT = Path(__file__).resolve().parents[1]
-TIERS = ("unit", "spark", "dags", "integration", "e2e", "cluster", "ui", "azure", "faults")
+TIERS = ("unit", "spark", "dags", "integration", "e2e", "cluster", "ui", "azure", "faults", "streaming")
 
 # Before anything imports airflow or reads settings: a private home for this test session.
 _HOME = Path(tempfile.mkdtemp(prefix="ml-platform-test-"))

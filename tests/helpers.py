@@ -123,6 +123,21 @@ def online_store_contract(store: Any) -> None:
     assert not errors, errors[:3]
     assert store.get(table, ["c5"])[0].values["x"] == 4.0 and 4.0 in seen
 
+    # a streamed table (upsert): created on the first rows, updated in place key by key
+    streamed = FeatureTable(name="features.contract_stream", primary_keys=("k",), timestamp_key="ts",
+                            features=(FeatureSpec("x", "double"),))  # fmt: skip
+    assert store.upsert(streamed, [("a", t0, [1.0]), ("b", t0, [2.0])]) == 2
+    assert store.upsert(streamed, [("a", t0 + timedelta(hours=1), [3.0])]) == 1
+    a, b, c = store.get(streamed, ["a", "b", "c"])
+    assert (a.values, a.feature_timestamp, b.values, c.found) == (
+        {"x": 3.0},
+        t0 + timedelta(hours=1),
+        {"x": 2.0},
+        False,
+    )
+    assert store.current(streamed.name)["rows"] == 2
+    assert store.get(table, ["c5"])[0].values["x"] == 4.0  # other tables untouched
+
 
 def small_trial_data(seed: int) -> Any:
     """600 rows, 5 features, a learnable label: 400 train / 200 validation (HPO study tests)."""

@@ -242,6 +242,32 @@ class Settings(BaseSettings):
         gt=0,
         description="Connect and read timeout of each Redis call: a hung Redis fails a lookup, never blocks it.",
     )
+    event_hubs_bootstrap: str = Field(
+        default="127.0.0.1:19092",
+        description="Kafka endpoint of the transaction events: an Event Hubs namespace "
+        "(<namespace>.servicebus.windows.net:9093, TLS) or a Kafka broker (scripts/kafka.sh starts one here).",
+    )
+    event_hubs_connection_string: SecretStr | None = Field(
+        default=None,
+        description="Event Hubs namespace connection string (secret): the SASL PLAIN password of the user "
+        "$ConnectionString; default: the local broker's (scripts/kafka.sh).",
+    )
+    event_hubs_topic: str = Field(default="transactions", description="Event hub (Kafka topic) of transaction events.")
+    event_hubs_scores_topic: str = Field(default="churn-scores", description="Event hub the stream's scores go to.")
+    event_hubs_tls: Literal["auto", "on", "off"] = Field(
+        default="auto", description="TLS to the endpoint (SASL_SSL); auto: on for *.servicebus.windows.net."
+    )
+    stream_trigger_seconds: float = Field(
+        default=1.0, gt=0, description="Micro-batch trigger interval of the streaming job (seconds)."
+    )
+    stream_max_event_bytes: int = Field(
+        default=8192, ge=256, description="A larger event is quarantined as oversized, never parsed."
+    )
+    stream_late_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="Watermark: an event older than the newest event time seen minus this is quarantined as too late.",
+    )
     vacuum_min_retention_hours: float = Field(
         default=168.0, ge=0.0, description="VACUUM never deletes files younger than this."
     )

@@ -17,6 +17,8 @@
     ml-platform prediction-log load
                                 the serving spool -> monitoring.prediction_log (MERGE, idempotent)
     ml-platform tables          the lake's Delta tables with version, files and rows
+    ml-platform stream run | send | status | topics
+                                events from Event Hubs / Kafka into the lake, online features and scores
 
 Errors in the input (missing columns, unreadable values, bad flags, a failed gate) print one
 line naming the problem and exit with status 2; nothing is half-written.
@@ -29,12 +31,12 @@ import contextlib
 import json
 import sys
 
-from ml_platform.cli import data, features, registry, serving, setup, training
+from ml_platform.cli import data, features, registry, serving, setup, streaming, training
 from ml_platform.errors import MlPlatformError
 
 __all__ = ["build_parser", "main"]
 
-STAGES = (setup, data, features, training, registry, serving)  # each registers its own sub-commands
+STAGES = (setup, data, features, training, registry, serving, streaming)  # each registers its own sub-commands
 
 
 def build_parser() -> argparse.ArgumentParser:

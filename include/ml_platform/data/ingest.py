@@ -203,7 +203,7 @@ def _read(spark: SparkSession, files: list[str], fmt: str, delimiter: str) -> Da
     return reader.csv(paths)  # Spark drops a UTF-8 byte order mark (tests/spark/test_ingest_byo.py)
 
 
-def _typed(col: SparkColumn, spark_type: str, timestamp_format: str | None) -> SparkColumn:
+def typed_column(col: SparkColumn, spark_type: str, timestamp_format: str | None) -> SparkColumn:
     from pyspark.sql import functions as F
 
     if spark_type == "timestamp":
@@ -244,7 +244,7 @@ def conform(
     for c in contract.columns:
         if c.name.lower() in present:
             raw = F.col(f"`{present[c.name.lower()]}`")
-            typed.append((c, raw, _typed(raw, c.spark_type, timestamp_format).alias(c.name)))
+            typed.append((c, raw, typed_column(raw, c.spark_type, timestamp_format).alias(c.name)))
         else:
             typed.append((c, None, F.lit(None).cast(c.spark_type).alias(c.name)))
     checks = [c for c, raw, _ in typed if raw is not None and c.spark_type != "string"]

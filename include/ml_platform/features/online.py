@@ -88,6 +88,10 @@ class OnlineStore(Protocol):
     def current(self, table_name: str) -> dict[str, Any] | None:
         """The live publish: tag, rows, published_at, min/max feature timestamp; None if never published."""
 
+    def upsert(self, table: FeatureTable, rows: Sequence[tuple[str, datetime, Sequence[Any]]]) -> int:
+        """Write `rows` into the live version of `table` (created, tag `stream`, when there is none),
+        replacing those keys' values: a table a stream updates in place. The rows written."""
+
     def get(self, table: FeatureTable, keys: Sequence[Any]) -> list[OnlineRow]:
         """Rows for `keys`, in order; unknown keys come back with found=False."""
 
@@ -186,6 +190,42 @@ class SQLiteOnlineStore:
             raise
         return PublishResult(table.name, tag, count, skipped=False)
 
+    def upsert(self, table: FeatureTable, rows: Sequence[tuple[str, datetime, Sequence[Any]]]) -> int:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            live = conn.execute(
+                "SELECT data_table, meta FROM publications WHERE table_name = ?", (table.name,)
+            ).fetchone()
+            if live is None:
+                data_table = f"fs_{uuid.uuid4().hex}"
+                conn.execute(f'CREATE TABLE "{data_table}" (key TEXT PRIMARY KEY, payload TEXT NOT NULL) WITHOUT ROWID')
+                meta: dict[str, Any] = {}
+            else:
+                data_table, meta = live[0], json.loads(live[1])
+            conn.executemany(
+                f'INSERT OR REPLACE INTO "{data_table}" VALUES (?, ?)', [(k, encode(ts, vals)) for k, ts, vals in rows]
+            )
+            count = conn.execute(f'SELECT count(*) FROM "{data_table}"').fetchone()[0]
+            tss = [_jsonable(ts) for _, ts, _ in rows if ts is not None]
+            meta = {
+                **meta,
+                "rows": count,
+                "published_at": datetime.now(timezone.utc).isoformat(),
+                "max_feature_ts": max(
+                    [*tss, *([meta["max_feature_ts"]] if meta.get("max_feature_ts") else [])], default=None
+                ),
+            }
+            conn.execute(
+                "INSERT OR REPLACE INTO publications VALUES (?, ?, ?, ?)",
+                (table.name, "stream", data_table, json.dumps(meta)),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return len(rows)
+
     def get(self, table: FeatureTable, keys: Sequence[Any]) -> list[OnlineRow]:
         conn = self._conn()
         conn.execute("BEGIN")  # one snapshot: the pointer and the data it points at
@@ -267,6 +307,22 @@ class RedisOnlineStore:
             pipe.expire(old, self.grace)
         pipe.execute()
         return PublishResult(table.name, tag, count, skipped=False)
+
+    def upsert(self, table: FeatureTable, rows: Sequence[tuple[str, datetime, Sequence[Any]]]) -> int:
+        current = self._k(table.name, "current")
+        self.client.setnx(current, self._k(table.name, "v:stream"))  # a stream's table: one hash, updated in place
+        raw = self.client.get(current)
+        data = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if rows:
+            self.client.hset(data, mapping={k: encode(ts, vals) for k, ts, vals in rows})
+        meta = {
+            "tag": "stream",
+            "rows": int(self.client.hlen(data)),
+            "published_at": datetime.now(timezone.utc).isoformat(),
+            "data": data,
+        }
+        self.client.set(self._k(table.name, "meta"), json.dumps(meta))
+        return len(rows)
 
     def get(self, table: FeatureTable, keys: Sequence[Any]) -> list[OnlineRow]:
         if not keys:

@@ -1,0 +1,206 @@
+"""The streaming job on a real Kafka broker logging in the Event Hubs way, with real clients
+(confluent-kafka producing, Spark's Kafka source consuming): the first start reads the first event,
+poison never stops the stream and is quarantined with its reason, a restart resumes where it
+stopped, a SIGKILLed job loses and duplicates nothing, the online streaming features equal the
+batch computation over the same events, and a wrong credential fails fast naming the broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from ml_platform.lake.paths import table_path
+from ml_platform.streaming.events import encode_event
+
+pytestmark = pytest.mark.streaming
+ROOT = Path(__file__).resolve().parents[2]
+KNOWN = [f"c{i}" for i in range(1, 6)]
+
+
+def _customers(spark, s, ids=KNOWN) -> None:
+    spark.createDataFrame([(c,) for c in ids], "customer_id string").write.format("delta").save(
+        table_path("silver.customers", s)
+    )
+
+
+def _event(i: int, customer: str = "c1", ts: datetime | None = None, **over) -> dict:
+    e = {
+        "customer_id": customer,
+        "transaction_id": f"t{i}",
+        "transaction_ts": ts or datetime.now(timezone.utc) - timedelta(minutes=i),
+        "amount": 10.0 + i,
+        "quantity": 1 + i % 3,
+        "product_category": "food",
+        "channel": "online",
+    }
+    return {**e, **over}
+
+
+def _send(s, messages: list[bytes]) -> None:
+    from ml_platform.streaming.producer import send_events
+
+    assert send_events(messages, s) == len(messages)
+
+
+def _run_once(spark, s) -> None:
+    from ml_platform.streaming.job import start_stream
+
+    query = start_stream(spark, s, once=True, say=lambda m: None)
+    query.awaitTermination(300)
+    assert query.exception() is None, query.exception()
+
+
+def _ids(spark, s, table: str) -> list[str]:
+    path = table_path(table, s)
+    return sorted(r[0] for r in spark.read.format("delta").load(path).select("transaction_id").collect())
+
+
+def _online_equals_batch(spark, s) -> int:
+    """The online streaming features of every streamed customer equal `stream_features` over silver."""
+    from ml_platform.features.online import open_online_store
+    from ml_platform.streaming.job import STREAM_FEATURES, stream_features
+
+    silver = spark.read.format("delta").load(table_path("silver.transactions", s))
+    batch = {r["customer_id"]: r.asDict() for r in stream_features(silver).collect()}
+    streamed = sorted({r[0] for r in silver.where("load_id LIKE 'stream-%'").select("customer_id").collect()})
+    online = open_online_store(s).get(STREAM_FEATURES, streamed)
+    for row in online:
+        assert row.found, row.key
+        want = batch[row.key]
+        assert row.feature_timestamp.replace(tzinfo=None) == want["last_event_ts"], row.key
+        for name in STREAM_FEATURES.feature_names:
+            assert row.values[name] == pytest.approx(want[name], abs=1e-9), (row.key, name)
+    return len(online)
+
+
+def test_a_wrong_credential_fails_fast_naming_the_broker_never_the_secret(stream_settings):
+    from ml_platform.errors import MlPlatformError
+    from ml_platform.streaming.connection import check_login, event_stream
+
+    secret = "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=d3Jvbmc="
+    from pydantic import SecretStr
+
+    wrong = stream_settings.model_copy(update={"event_hubs_connection_string": SecretStr(secret)})
+    t0 = time.monotonic()
+    with pytest.raises(MlPlatformError) as e:
+        check_login(event_stream(wrong))
+    message = str(e.value)
+    assert stream_settings.event_hubs_bootstrap in message and "\n" not in message
+    assert secret not in message and "d3Jvbmc=" not in message and "d3Jvbmc=" not in repr(event_stream(wrong))
+    assert "Authentication failed" in message and time.monotonic() - t0 < 5  # not after the 15 s timeout
+
+
+def test_poison_is_quarantined_with_its_reason_and_the_stream_resumes_where_it_stopped(spark, stream_settings):
+    s = stream_settings
+    _customers(spark, s)
+    now = datetime.now(timezone.utc)
+    first = _event(0, "c2", now - timedelta(hours=30))
+    valid = [first] + [_event(i, KNOWN[i % 5], now - timedelta(minutes=7 * i)) for i in range(1, 25)]
+    late_but_in_order = _event(25, "c3", now - timedelta(days=3))  # out of order, within the watermark
+    poison = {
+        b"not json": "malformed_json",
+        b"[1, 2]": "malformed_json",
+        b'{"customer_id": "c1"': "malformed_json",
+        encode_event({k: v for k, v in _event(101).items() if k != "transaction_id"}): "missing_transaction_id",
+        encode_event(_event(102, customer=None)): "missing_customer_id",
+        encode_event(_event(103, amount="abc")): "wrong_type_amount",
+        encode_event(_event(104, amount={"v": 1})): "wrong_type_amount",
+        encode_event(_event(105, quantity=2.5)): "wrong_type_quantity",
+        encode_event(_event(106, transaction_ts="yesterday")): "wrong_type_transaction_ts",
+        encode_event(_event(107, product_category="x" * 9000)): "oversized",
+        encode_event(_event(108, customer="stranger")): "unknown_customer",
+        encode_event(_event(109, ts=now + timedelta(days=1))): "far_future",
+        encode_event(_event(110, ts=now - timedelta(days=30))): "too_late",
+        encode_event(_event(111, amount=-5.0)): "amount_in_range",
+        encode_event(_event(112, channel="fax")): "channel_allowed",
+        encode_event(_event(113, amount=1.0)): "transaction_id_conflict",
+        encode_event(_event(113, amount=2.0)): "transaction_id_conflict",
+    }
+    messages = [encode_event(first)] + list(poison)[:8] + [encode_event(e) for e in valid[1:]]
+    messages += list(poison)[8:] + [encode_event(valid[5]), encode_event(late_but_in_order)]  # a redelivery
+    _send(s, messages)
+    _run_once(spark, s)
+
+    expected = sorted(e["transaction_id"] for e in [*valid, late_but_in_order])
+    assert _ids(spark, s, "silver.transactions") == expected  # the first event too, the redelivery once
+    assert _ids(spark, s, "bronze.transactions") == expected
+    quarantined = {
+        r["message"][:60]: r["reasons"]
+        for r in spark.read.format("delta").load(table_path("quarantine.events", s)).collect()
+    }
+    assert len(quarantined) == len(poison) - 1  # the two conflicting messages share a prefix
+    for message, reason in poison.items():
+        got = quarantined[message.decode()[:60]]
+        assert reason in got.split(","), (message[:80], got)
+    assert _online_equals_batch(spark, s) == 5
+
+    # resumed where it stopped: a rerun reads nothing new, three new events are written once
+    _run_once(spark, s)
+    assert _ids(spark, s, "silver.transactions") == expected
+    more = [_event(200 + i, "c4", now - timedelta(seconds=i)) for i in range(3)]
+    _send(s, [encode_event(e) for e in more])
+    _run_once(spark, s)
+    assert _ids(spark, s, "bronze.transactions") == sorted(expected + [e["transaction_id"] for e in more])
+    assert _online_equals_batch(spark, s) == 5
+    status = json.loads((s.home / "streaming" / "status.json").read_text())
+    # valid messages: 29 events and the redelivery (written once)
+    assert status["totals"] == {"events": len(messages) + 3, "valid": 30, "quarantined": len(poison), "scored": 0}
+
+
+def _job(s, *args: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "ML_PLATFORM_HOME": str(s.home),
+        "ML_PLATFORM_EVENT_HUBS_BOOTSTRAP": s.event_hubs_bootstrap,
+        "ML_PLATFORM_EVENT_HUBS_TOPIC": s.event_hubs_topic,
+        "ML_PLATFORM_EVENT_HUBS_SCORES_TOPIC": s.event_hubs_scores_topic,
+        "ML_PLATFORM_STREAM_TRIGGER_SECONDS": "0.5",
+    }
+    log = (s.home / f"job-{len(list(s.home.glob('job-*.log')))}.log").open("w")
+    return subprocess.Popen(
+        [sys.executable, "-m", "ml_platform.cli", "stream", "run", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def test_a_job_killed_mid_stream_and_restarted_loses_and_duplicates_nothing(spark, stream_settings):
+    s = stream_settings
+    s.home.mkdir(parents=True, exist_ok=True)
+    _customers(spark, s)
+    now = datetime.now(timezone.utc)
+    events = [_event(i, KNOWN[i % 5], now - timedelta(seconds=i)) for i in range(3000)]
+    sender = threading.Thread(target=_send, args=(s, [encode_event(e) for e in events[:2000]]), daemon=True)
+    job = _job(s)
+    status = s.home / "streaming" / "status.json"
+    try:
+        deadline = time.monotonic() + 180
+        while not status.exists():  # the job's first batch
+            assert job.poll() is None and time.monotonic() < deadline, "the job wrote no batch"
+            time.sleep(0.2)
+        sender.start()
+        time.sleep(1.5)  # batches in flight while the events arrive
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait(30)
+    sender.join(120)
+    _send(s, [encode_event(e) for e in events[2000:]])
+    again = _job(s, "--once")
+    assert again.wait(300) == 0, (s.home / "job-1.log").read_text()[-3000:]
+
+    bronze = _ids(spark, s, "bronze.transactions")
+    assert len(bronze) == len(set(bronze)) == 3000  # nothing duplicated
+    assert _ids(spark, s, "silver.transactions") == sorted(e["transaction_id"] for e in events)  # nothing lost
+    assert _online_equals_batch(spark, s) == 5
