@@ -1,9 +1,10 @@
 # The two commands: `make demo` and `make test` (README.md). Everything else is a helper.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-TIERS ?= unit spark dags integration e2e cluster ui azure faults
+TIERS ?= unit spark dags integration e2e cluster ui azure faults streaming
 QUICK ?= 0
 LAKE ?= local
+STREAMING ?= 0
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -11,8 +12,8 @@ help:  ## list the targets
 setup:  ## build both Python environments and fetch the Delta jars (cached; seconds when warm)
 	@bash scripts/bootstrap.sh
 
-demo: setup  ## the end-to-end demo (scripts/demo.sh); QUICK=1: 4 loop weeks, fewer steps; LAKE=azurite: on Azurite
-	@QUICK=$(QUICK) LAKE=$(LAKE) bash scripts/demo.sh
+demo: setup  ## the end-to-end demo (scripts/demo.sh); QUICK=1: 4 loop weeks, fewer steps; LAKE=azurite: on Azurite; STREAMING=1: + events
+	@QUICK=$(QUICK) LAKE=$(LAKE) STREAMING=$(STREAMING) bash scripts/demo.sh
 
 test: setup  ## set up, start PostgreSQL/Redis, run every tier (two lanes at once): host speed, wall times, projection
 	@TIERS="$(TIERS)" bash scripts/test.sh

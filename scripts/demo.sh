@@ -37,6 +37,9 @@
 # per job, no Spark Connect server), an MLflow tracking server on PostgreSQL, Optuna on its own
 # PostgreSQL database, Airflow with the CeleryExecutor and 2 Celery workers, the online store in
 # Redis and the BentoML service with 2 workers.
+# STREAMING=1 (`make demo STREAMING=1`): after step 8, a Kafka broker with the Event Hubs login
+# (scripts/kafka.sh), 1,000 generated events and a few poison ones, the streaming job once (quarantine,
+# bronze/silver, the online streaming features, the champion's scores) and its status.
 # Settings: the ML_PLATFORM_* variables in README.md. Rerunning the demo is safe (idempotent).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -251,6 +254,16 @@ python scripts/demo_weeks.py --first-day "$LOOP_START" --weeks "$DEMO_WEEKS" --s
 ml-platform registry history | sed 's/^/  /'
 curl -s -X POST "$SERVE_URL/predict" -H 'Content-Type: application/json' -d "{\"customer_ids\": [\"$CUSTOMER\"]}" \
   | cut -c1-400 | sed 's/^/  the service now answers: /'; echo
+
+if [ "${STREAMING:-0}" = 1 ]; then
+  say "stream: a Kafka broker with the Event Hubs login -> 1,000 events (poison among them) -> the streaming job -> online features, champion scores"
+  eval "$(bash scripts/kafka.sh start)"
+  ml-platform stream send --generate 1000 --seed 7 >/dev/null
+  ml-platform stream send --file scripts/kafka/poison.jsonl >/dev/null
+  ml-platform stream run --once | sed -n '/"totals"/,/}/p' | sed 's/^/  /'
+  ml-platform features get features.customer_stream "$CUSTOMER" | sed 's/^/  /'
+  echo "  the job's lag: $(ml-platform stream status | grep '"total_lag"')"
+fi
 
 cat <<MSG
 

@@ -13,24 +13,32 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def broker(platform_home: Path) -> str:
-    from ml_platform.serving.bento import free_port
+class Broker:
+    """The session's broker: its address, and a stop/start as `scripts/kafka.sh` does it."""
 
-    bootstrap = f"127.0.0.1:{free_port()}"
-    env = {
-        **os.environ,
-        "ML_PLATFORM_HOME": str(platform_home / "broker"),
-        "ML_PLATFORM_EVENT_HUBS_BOOTSTRAP": bootstrap,
-    }
-    run = subprocess.run(["bash", "scripts/kafka.sh", "start"], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-3000:]
-    yield bootstrap
-    subprocess.run(["bash", "scripts/kafka.sh", "stop"], cwd=ROOT, env=env, capture_output=True, timeout=120)
+    def __init__(self, home: Path) -> None:
+        from ml_platform.serving.bento import free_port
+
+        self.bootstrap = f"127.0.0.1:{free_port()}"
+        self.env = {**os.environ, "ML_PLATFORM_HOME": str(home), "ML_PLATFORM_EVENT_HUBS_BOOTSTRAP": self.bootstrap}
+
+    def kafka_sh(self, command: str) -> None:
+        run = subprocess.run(
+            ["bash", "scripts/kafka.sh", command], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+
+
+@pytest.fixture(scope="session")
+def broker(platform_home: Path) -> Broker:
+    b = Broker(platform_home / "broker")
+    b.kafka_sh("start")
+    yield b
+    b.kafka_sh("stop")
 
 
 @pytest.fixture()
-def stream_settings(broker: str, tmp_path: Path):
+def stream_settings(broker: Broker, tmp_path: Path):
     """Settings of a lake of the test's own and topics of its own on the session's broker (created)."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -40,7 +48,7 @@ def stream_settings(broker: str, tmp_path: Path):
     tag = uuid.uuid4().hex[:8]
     s = Settings(
         home=tmp_path / "home",
-        event_hubs_bootstrap=broker,
+        event_hubs_bootstrap=broker.bootstrap,
         event_hubs_topic=f"events-{tag}",
         event_hubs_scores_topic=f"scores-{tag}",
         stream_trigger_seconds=0.5,

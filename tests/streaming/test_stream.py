@@ -159,6 +159,7 @@ def test_poison_is_quarantined_with_its_reason_and_the_stream_resumes_where_it_s
 def _job(s, *args: str) -> subprocess.Popen:
     env = {
         **os.environ,
+        **({"ML_PLATFORM_MLFLOW_TRACKING_URI": s.mlflow_tracking_uri} if s.mlflow_tracking_uri else {}),
         "ML_PLATFORM_HOME": str(s.home),
         "ML_PLATFORM_EVENT_HUBS_BOOTSTRAP": s.event_hubs_bootstrap,
         "ML_PLATFORM_EVENT_HUBS_TOPIC": s.event_hubs_topic,
@@ -204,3 +205,123 @@ def test_a_job_killed_mid_stream_and_restarted_loses_and_duplicates_nothing(spar
     assert len(bronze) == len(set(bronze)) == 3000  # nothing duplicated
     assert _ids(spark, s, "silver.transactions") == sorted(e["transaction_id"] for e in events)  # nothing lost
     assert _online_equals_batch(spark, s) == 5
+
+
+def test_a_broker_restarted_under_load_loses_and_duplicates_nothing(spark, broker, stream_settings):
+    """The broker stops (a controlled shutdown) and starts again while events are sent and the job
+    runs: the producer's retries and the job's Kafka source ride it out, every event lands once."""
+    s = stream_settings
+    s.home.mkdir(parents=True, exist_ok=True)
+    _customers(spark, s)
+    now = datetime.now(timezone.utc)
+    events = [_event(i, KNOWN[i % 5], now - timedelta(seconds=i)) for i in range(1500)]
+    job = _job(s)
+    status = s.home / "streaming" / "status.json"
+    try:
+        _send(s, [encode_event(e) for e in events[:10]])
+        deadline = time.monotonic() + 180
+        while not status.exists():
+            assert job.poll() is None and time.monotonic() < deadline, "the job wrote no batch"
+            time.sleep(0.2)
+        from ml_platform.streaming.producer import send_events
+
+        sender = threading.Thread(
+            target=send_events, args=([encode_event(e) for e in events[10:]], s), kwargs={"rate": 300.0}, daemon=True
+        )
+        sender.start()
+        time.sleep(1.0)
+        broker.kafka_sh("stop")
+        broker.kafka_sh("start")
+        sender.join(180)
+        assert not sender.is_alive()
+        deadline = time.monotonic() + 180
+        while json.loads(status.read_text())["totals"]["valid"] < len(events):
+            assert job.poll() is None, (s.home / "job-0.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, json.loads(status.read_text())["totals"]
+            time.sleep(0.5)
+    finally:
+        os.killpg(job.pid, signal.SIGTERM)
+        job.wait(60)
+    bronze = _ids(spark, s, "bronze.transactions")
+    assert len(bronze) == len(set(bronze)) == len(events)
+    assert _ids(spark, s, "silver.transactions") == sorted(e["transaction_id"] for e in events)
+
+
+def test_each_good_events_customer_is_scored_by_the_champion_within_seconds(
+    spark, stream_settings, trained_model, tmp_path
+):
+    """The stream-scoring path: the session's trained model as `@champion` (in a copy of its
+    registry), the workspace's feature snapshot published online; each good event's customer is
+    scored with it into the scores topic and `gold.stream_scores`, the same probability the model
+    gives on the customer's online features, within seconds of the event."""
+    import shutil
+
+    import mlflow
+    from confluent_kafka import Consumer
+
+    from ml_platform.features import FeatureStore
+    from ml_platform.model.scoring import rescore
+    from ml_platform.streaming.connection import event_stream
+
+    ws = Path(trained_model["workspace"])
+    lake = Path(stream_settings.lake_uri)
+    for part in ("features", "_catalog", "silver/customers"):
+        shutil.copytree(ws / "lake" / part, lake / part)
+    import sqlite3
+
+    with sqlite3.connect(ws / "mlflow" / "mlflow.db") as src, sqlite3.connect(tmp_path / "mlflow.db") as dst:
+        src.backup(dst)  # the registry's rows, WAL included; the artifacts stay where they are
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    version = client.get_model_version_by_alias("churn_model", "challenger").version
+    client.set_registered_model_alias("churn_model", "champion", version)
+    s = stream_settings.model_copy(update={"mlflow_tracking_uri": uri})
+    store = FeatureStore(settings=s)
+    store.publish_online("features.customer_features")
+    keys = store.latest_keys("features.customer_features", 4)
+    now = datetime.now(timezone.utc)
+    stream = event_stream(s)
+    consumer = Consumer({**stream.client_config(), "group.id": "test-scores", "auto.offset.reset": "earliest"})
+    consumer.subscribe([stream.scores_topic])
+    job = _job(s)
+    try:
+        _send(s, [encode_event(_event(0, keys[0], now))])  # the first batch loads the champion
+        got: dict[str, dict] = {}
+        deadline = time.monotonic() + 240
+        while "t0" not in got:
+            assert job.poll() is None and time.monotonic() < deadline, (s.home / "job-0.log").read_text()[-3000:]
+            for m in consumer.consume(10, 0.5):
+                got[m.key().decode()] = json.loads(m.value())
+        sent = time.monotonic()
+        events = [_event(i, keys[i], now - timedelta(minutes=i)) for i in (1, 2, 3)]
+        _send(s, [encode_event(e) for e in events])
+        while not {"t1", "t2", "t3"} <= set(got):
+            assert time.monotonic() - sent < 30, got
+            for m in consumer.consume(10, 0.2):
+                got[m.key().decode()] = json.loads(m.value())
+        latency = time.monotonic() - sent
+        status = s.home / "streaming" / "status.json"  # the batch's Delta append follows the topic's
+        while json.loads(status.read_text())["totals"]["scored"] < 4:
+            assert time.monotonic() - sent < 60
+            time.sleep(0.2)
+    finally:
+        consumer.close()
+        os.killpg(job.pid, signal.SIGTERM)
+        job.wait(60)
+    assert latency < 15, latency  # event -> score on the topic (benchmarks/streaming.py has the distribution)
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/churn_model/{version}")
+    finally:
+        mlflow.set_tracking_uri(before)
+    online = {r.key: r.values for r in store.get_online_features("features.customer_features", keys[:4])}
+    import pandas as pd
+
+    want = rescore(model, pd.DataFrame([online[k] for k in keys[:4]]))
+    for i in range(4):
+        score = got[f"t{i}"]
+        assert score["model_version"] == str(version) and score["customer_id"] == keys[i]
+        assert score["churn_probability"] == pytest.approx(float(want[i]), abs=1e-9)
+    table = spark.read.format("delta").load(table_path("gold.stream_scores", s))
+    assert sorted(r["transaction_id"] for r in table.collect()) == ["t0", "t1", "t2", "t3"]  # once each

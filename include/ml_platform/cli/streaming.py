@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ml_platform.cli._common import SubParsers, positive, say, spark
+from ml_platform.cli._common import SubParsers, positive, say
+from ml_platform.config import get_settings
 from ml_platform.errors import MlPlatformError
 
 
@@ -85,9 +86,13 @@ def topics(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(a: argparse.Namespace) -> dict[str, Any]:
+    from ml_platform.lake import get_spark
+    from ml_platform.lake.storage import check_location
     from ml_platform.streaming.job import start_stream
 
-    session = spark("stream")
+    check_location(get_settings().lake_uri, what="lake (ML_PLATFORM_LAKE_URI)")
+    say("starting Spark for the stream (a session of its own: foreachBatch runs in this driver)")
+    session = get_spark("stream", classic=True)
     query = start_stream(session, once=a.once, replay_from=a.replay_from, say=say)
     try:
         query.awaitTermination()
