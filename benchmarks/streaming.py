@@ -72,13 +72,11 @@ def _percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-def _drive(settings, topic: str, rate: float, seconds: float, seen: dict, pending: list) -> list[float]:
-    """Send at `rate` for `seconds`, a probe first in every 0.2 s slice (its key appended to
-    `pending` for the poller); the probes' latencies (inf: not seen within 30 s)."""
+def _drive(producer, topic: str, rate: float, seconds: float, seen: dict, pending: list) -> list[float]:
+    """Send at `rate` for `seconds` through one producer, a probe first in every 0.2 s slice (its key
+    appended to `pending` for the poller); the probes' latencies (inf: not seen within 30 s)."""
     from ml_platform.streaming.events import encode_event
-    from ml_platform.streaming.producer import send_events
 
-    s = settings.model_copy(update={"event_hubs_topic": topic})
     sent: dict[str, float] = {}
     tag, n = f"{int(rate)}-{time.time_ns()}", int(rate * seconds)
     step = max(1, int(rate * 0.2))
@@ -86,15 +84,15 @@ def _drive(settings, topic: str, rate: float, seconds: float, seen: dict, pendin
     for k in range(0, n, step):
         now = datetime.now(timezone.utc)
         probe = f"P{tag}-{k}"
-        events = [encode_event({"customer_id": probe, "transaction_id": probe, "transaction_ts": now, "amount": 1.0})]
-        events += [
-            encode_event({"customer_id": f"B{j % 1000:04d}", "transaction_id": f"b{tag}-{j}", "transaction_ts": now,
-                          "amount": 2.0, "channel": "online"})
-            for j in range(k + 1, min(n, k + step))
-        ]  # fmt: skip
         sent[probe] = time.monotonic()
         pending.append(probe)
-        send_events(events, s)
+        producer.produce(topic, encode_event({"customer_id": probe, "transaction_id": probe, "transaction_ts": now,
+                                              "amount": 1.0}), key=probe.encode())  # fmt: skip
+        for j in range(k + 1, min(n, k + step)):
+            cust = f"B{j % 1000:04d}"
+            event = {"customer_id": cust, "transaction_id": f"b{tag}-{j}", "transaction_ts": now, "amount": 2.0}
+            producer.produce(topic, encode_event(event), key=cust.encode())
+        producer.flush(10)
         wait = t0 + (k + step) / rate - time.monotonic()
         if wait > 0:
             time.sleep(wait)
@@ -164,6 +162,9 @@ def main() -> int:
         floor = multiprocessing.Process(target=_floor, args=(stream.client_config(), "floor-events", redis_url, stop))
         floor.start()
         store = RedisOnlineStore(redis_url)
+        from confluent_kafka import Producer
+
+        producer = Producer({**stream.client_config(), "linger.ms": 2, "enable.idempotence": True})
         import redis
 
         r = redis.Redis.from_url(redis_url)
@@ -193,7 +194,7 @@ def main() -> int:
                 time.sleep(0.2)
             for rate in rates:
                 print(f"{name}: {rate:,.0f} events/s for {seconds:.0f} s", file=sys.stderr, flush=True)
-                results[(name, rate)] = _drive(s, topic, rate, seconds, seen, pending)
+                results[(name, rate)] = _drive(producer, topic, rate, seconds, seen, pending)
             halt.set()
         stop.set()
         floor.join(10)

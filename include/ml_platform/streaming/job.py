@@ -165,7 +165,7 @@ def process_batch(spark: SparkSession, batch: DataFrame, batch_id: int, ctx: Str
         seconds["parse"], t = round(time.perf_counter() - t0, 3), time.perf_counter()
         customers = _update_online(spark, good, s)
         seconds["online"], t = round(time.perf_counter() - t, 3), time.perf_counter()
-        _write_lake(spark, rows, good, batch_id, ctx)
+        _write_lake(spark, rows, good, batch_id, ctx, bad)
         seconds["lake"], t = round(time.perf_counter() - t, 3), time.perf_counter()
         scored = _score(spark, good, batch_id, ctx)
         seconds["score"] = round(time.perf_counter() - t, 3)
@@ -207,7 +207,9 @@ def _update_online(spark: SparkSession, good: DataFrame, s: Settings) -> int:
     return len(feats)
 
 
-def _write_lake(spark: SparkSession, rows: DataFrame, good: DataFrame, batch_id: int, ctx: StreamContext) -> None:
+def _write_lake(
+    spark: SparkSession, rows: DataFrame, good: DataFrame, batch_id: int, ctx: StreamContext, bad: int
+) -> None:
     from pyspark.sql import functions as F
 
     s, app = ctx.settings, f"stream-{ctx.query_id}"
@@ -221,7 +223,8 @@ def _write_lake(spark: SparkSession, rows: DataFrame, good: DataFrame, batch_id:
         F.lit(batch_id).cast("long").alias("batch_id"),
         F.to_date("_broker_ts").alias("ingest_date"),
     )
-    _append_once(quarantine, table_path("quarantine.events", s), f"{app}-quarantine", batch_id, "ingest_date")
+    if bad:  # an empty append is a commit too (a second of a micro-batch): none
+        _append_once(quarantine, table_path("quarantine.events", s), f"{app}-quarantine", batch_id, "ingest_date")
     source = F.concat(F.lit("kafka://"), F.col("_topic"), F.lit("/"), F.col("_partition"), F.lit("/"), F.col("_offset"))
     bronze = good.select(
         *TRANSACTIONS.names,
