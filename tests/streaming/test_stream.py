@@ -269,10 +269,15 @@ def test_each_good_events_customer_is_scored_by_the_champion_within_seconds(
         shutil.copytree(ws / "lake" / part, lake / part)
     import sqlite3
 
-    with sqlite3.connect(ws / "mlflow" / "mlflow.db") as src, sqlite3.connect(tmp_path / "mlflow.db") as dst:
-        src.backup(dst)  # the registry's rows, WAL included; the artifacts stay where they are
+    source = sqlite3.connect(Path(trained_model["registry"].removeprefix("sqlite:///")))
+    try:  # a consistent copy of the registry's rows; the artifacts stay where they are
+        source.execute("VACUUM INTO ?", (str(tmp_path / "mlflow.db"),))
+        models = source.execute("SELECT name FROM registered_models").fetchall()
+    finally:
+        source.close()
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = mlflow.MlflowClient(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)  # not a registry another test set
+    assert [m.name for m in client.search_registered_models()] == [m[0] for m in models] == ["churn_model"], models
     version = client.get_model_version_by_alias("churn_model", "challenger").version
     client.set_registered_model_alias("churn_model", "champion", version)
     s = stream_settings.model_copy(update={"mlflow_tracking_uri": uri})
@@ -309,12 +314,7 @@ def test_each_good_events_customer_is_scored_by_the_champion_within_seconds(
         os.killpg(job.pid, signal.SIGTERM)
         job.wait(60)
     assert latency < 15, latency  # event -> score on the topic (benchmarks/streaming.py has the distribution)
-    before = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
-        model = mlflow.pyfunc.load_model(f"models:/churn_model/{version}")
-    finally:
-        mlflow.set_tracking_uri(before)
+    model = mlflow.pyfunc.load_model(client.get_model_version_download_uri("churn_model", version))
     online = {r.key: r.values for r in store.get_online_features("features.customer_features", keys[:4])}
     import pandas as pd
 
@@ -325,3 +325,68 @@ def test_each_good_events_customer_is_scored_by_the_champion_within_seconds(
         assert score["churn_probability"] == pytest.approx(float(want[i]), abs=1e-9)
     table = spark.read.format("delta").load(table_path("gold.stream_scores", s))
     assert sorted(r["transaction_id"] for r in table.collect()) == ["t0", "t1", "t2", "t3"]  # once each
+
+
+def test_the_supervisor_starts_the_job_restarts_it_when_it_died_and_alerts_on_lag(spark, stream_settings, monkeypatch):
+    """What the `streaming` DAG's task does (`streaming.supervise.supervise`): a job that is not
+    running is started (and resumes from its checkpoint after a kill), a running one is left alone,
+    and a lag with no recent batch is an alert naming the lag."""
+    from ml_platform.streaming.supervise import supervise
+
+    s = stream_settings
+    s.home.mkdir(parents=True, exist_ok=True)
+    _customers(spark, s)
+    for name, value in (
+        ("EVENT_HUBS_BOOTSTRAP", s.event_hubs_bootstrap),
+        ("EVENT_HUBS_TOPIC", s.event_hubs_topic),
+        ("EVENT_HUBS_SCORES_TOPIC", s.event_hubs_scores_topic),
+        ("STREAM_TRIGGER_SECONDS", "0.5"),
+    ):
+        monkeypatch.setenv(f"ML_PLATFORM_{name}", value)  # the job the supervisor starts reads its environment
+    now = datetime.now(timezone.utc)
+    events = [_event(i, KNOWN[i % 5], now - timedelta(seconds=i)) for i in range(200)]
+    _send(s, [encode_event(e) for e in events[:100]])
+    status = s.home / "streaming" / "status.json"
+    first = supervise(s)
+    try:
+        assert first.started and first.alert is None
+        deadline = time.monotonic() + 180
+        while not status.exists() or json.loads(status.read_text())["totals"]["valid"] < 100:
+            assert time.monotonic() < deadline, (s.home / "streaming" / "job.log").read_text()[-3000:]
+            time.sleep(0.3)
+        again = supervise(s)
+        assert not again.started and again.pid == first.pid and again.status.total_lag == 0
+        os.killpg(first.pid, signal.SIGKILL)  # the job dies
+        time.sleep(0.5)
+        _send(s, [encode_event(e) for e in events[100:]])
+        stale = supervise(s, max_lag=0, stale_seconds=0)
+        assert stale.started and stale.pid != first.pid  # restarted from its checkpoint
+        deadline = time.monotonic() + 180
+        while json.loads(status.read_text())["totals"]["valid"] < 200:
+            assert time.monotonic() < deadline, (s.home / "streaming" / "job.log").read_text()[-3000:]
+            time.sleep(0.3)
+        os.killpg(stale.pid, signal.SIGKILL)
+        time.sleep(0.5)
+        _send(s, [encode_event(_event(999, "c1", now))])
+        from ml_platform.streaming.supervise import job_pid_path
+
+        job_pid_path(s).write_text(str(first.pid))  # a pid that is gone: the next check starts a job...
+        behind = supervise(s, max_lag=0, stale_seconds=0)
+        assert behind.started
+        os.killpg(behind.pid, signal.SIGKILL)
+        time.sleep(0.5)
+        stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "stream", "run"])
+        job_pid_path(s).write_text(str(stand_in.pid))  # ...while a live one is left alone and reported
+        alert = supervise(s, max_lag=0, stale_seconds=0)
+        stand_in.kill()
+        stand_in.wait()
+        assert not alert.started and alert.alert and "1 events behind" in alert.alert
+    finally:
+        for p in (first, locals().get("stale"), locals().get("behind")):
+            if p is not None:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+    bronze = _ids(spark, s, "bronze.transactions")
+    assert len(bronze) == len(set(bronze)) and set(bronze) >= {e["transaction_id"] for e in events}

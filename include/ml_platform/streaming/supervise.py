@@ -63,13 +63,24 @@ def job_pid_path(settings: Settings | None = None) -> Any:
 
 
 def _alive(pid_file: Any) -> bool:
+    """Whether the pid file names a live streaming job (not a zombie, not another program that got its pid)."""
     import os
+    from pathlib import Path
 
     try:
-        os.kill(int(pid_file.read_text()), 0)
+        pid = int(pid_file.read_text())
     except (OSError, ValueError):
         return False
-    return True
+    try:
+        os.waitpid(pid, os.WNOHANG)  # our own child that exited: reap it
+    except ChildProcessError:
+        pass  # not our child
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    return not cmdline.exists() or b"stream" in cmdline.read_bytes()
 
 
 @dataclass
