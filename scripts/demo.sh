@@ -258,9 +258,11 @@ curl -s -X POST "$SERVE_URL/predict" -H 'Content-Type: application/json' -d "{\"
 if [ "${STREAMING:-0}" = 1 ]; then
   say "stream: a Kafka broker with the Event Hubs login -> 1,000 events (poison among them) -> the streaming job -> online features, champion scores"
   eval "$(bash scripts/kafka.sh start)"
-  ml-platform stream send --generate 1000 --seed 7 >/dev/null
-  ml-platform stream send --file scripts/kafka/poison.jsonl >/dev/null
-  ml-platform stream run --once | sed -n '/"totals"/,/}/p' | sed 's/^/  /'
+  mkdir -p "$ML_PLATFORM_HOME/logs"
+  ml-platform stream send --generate 1000 --seed 7 >/dev/null 2>>"$ML_PLATFORM_HOME/logs/stream.log"
+  ml-platform stream send --file scripts/kafka/poison.jsonl >/dev/null 2>>"$ML_PLATFORM_HOME/logs/stream.log"
+  ml-platform stream run --once 2>>"$ML_PLATFORM_HOME/logs/stream.log" | sed -n '/"totals"/,/}/p' | sed 's/^/  /'
+  { grep -h "batch [0-9]*:" "$ML_PLATFORM_HOME/logs/stream.log" || true; } | tail -3 | cut -c1-200 | sed 's/^/  /'
   ml-platform features get features.customer_stream "$CUSTOMER" | sed 's/^/  /'
   echo "  the job's lag: $(ml-platform stream status | grep '"total_lag"')"
 fi
