@@ -246,9 +246,20 @@ def test_service_end_to_end(home, redis_server, tmp_path):
         # paths (404) add no series: one unlabelled counter counts them
         for i in range(40):
             assert c.get(f"/no-such-{i}-{os.urandom(4).hex()}").status_code == 404
-        m = c.get("/metrics").text
+
+        def unrouted() -> str | None:  # either worker answers /metrics; both workers' counts, summed
+            text = c.get("/metrics").text
+            return (
+                text
+                if sum(float(v) for v in re.findall(r"^churn_unrouted_requests_total (\S+)", text, re.M)) >= 40
+                else None
+            )
+
+        try:
+            m = _wait(unrouted, 10, "the 40 unrouted requests in /metrics")
+        except AssertionError:
+            raise AssertionError(c.get("/metrics").text[-3000:]) from None
         assert "no-such-" not in m, m[-2000:]
-        assert sum(float(v) for v in re.findall(r"^churn_unrouted_requests_total (\S+)", m, re.M)) >= 40
         assert 'endpoint="/predict"' in m  # BentoML's own HTTP series are still there for routed paths
         assert (
             'churn_predictions_total{variant="champion"}' in m and 'churn_predictions_total{variant="challenger"}' in m
