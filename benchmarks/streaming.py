@@ -184,11 +184,19 @@ def main() -> int:
             warm = f"W-{name}"
             pending.append(warm)
             from ml_platform.streaming.events import encode_event
-            from ml_platform.streaming.producer import send_events
 
-            send_events([encode_event({"customer_id": warm, "transaction_id": warm, "transaction_ts":
-                                       datetime.now(timezone.utc), "amount": 1.0})],
-                        s.model_copy(update={"event_hubs_topic": topic}))  # fmt: skip
+            producer.produce(
+                topic,
+                encode_event(
+                    {
+                        "customer_id": warm,
+                        "transaction_id": warm,
+                        "transaction_ts": datetime.now(timezone.utc),
+                        "amount": 1.0,
+                    }
+                ),
+            )
+            producer.flush(10)  # fmt: skip
             deadline = time.monotonic() + 240
             while warm not in seen and time.monotonic() < deadline:
                 time.sleep(0.2)

@@ -506,6 +506,11 @@ def latest_rows(engine: Engine, offline: OfflineStore, spec: FeatureTable, versi
     Ties on the timestamp go to the row written last (row tracking's commit version, then row id)."""
 
 
+def _online_row(row: Sequence[Any], nk: int) -> OnlineRowIn:
+    """(keys..., timestamp, features...) -> the online store's (key string, timestamp, values)."""
+    return key_string(row[0] if nk == 1 else tuple(row[:nk])), row[nk], list(row[nk + 1 :])
+
+
 @latest_rows.register(SparkEngine)
 def _latest_rows_spark(
     engine: SparkEngine, offline: OfflineStore, spec: FeatureTable, version: int
@@ -523,8 +528,7 @@ def _latest_rows_spark(
     )
     nk = len(spec.primary_keys)
     for r in latest.toLocalIterator(prefetchPartitions=True):
-        key = r[0] if nk == 1 else tuple(r[:nk])
-        yield key_string(key), r[nk], list(r[nk + 1 :])
+        yield _online_row(r, nk)
 
 
 @latest_rows.register(EmbeddedEngine)
@@ -550,8 +554,7 @@ def _latest_rows_embedded(
         nk = len(spec.primary_keys)
         while batch := cur.fetchmany(5000):
             for r in batch:
-                key = r[0] if nk == 1 else tuple(r[:nk])
-                yield key_string(key), r[nk], list(r[nk + 1 :])
+                yield _online_row(r, nk)
     finally:
         con.close()
 

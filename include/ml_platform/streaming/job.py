@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from ml_platform.config import Settings, get_settings
 from ml_platform.contracts import TRANSACTIONS
-from ml_platform.features.online import key_string, open_online_store
-from ml_platform.features.registry import FeatureSpec, FeatureTable, Registry
+from ml_platform.features.online import key_string
+from ml_platform.features.registry import FeatureSpec, FeatureTable
 from ml_platform.lake.delta_sql import is_delta, merge_into
-from ml_platform.lake.paths import catalog_dir, table_path
+from ml_platform.lake.paths import table_path
 from ml_platform.streaming.connection import EventStream
 from ml_platform.streaming.events import parse_events
 from ml_platform.validation.rules import ROW_RULES, RuleContext
@@ -84,6 +84,26 @@ class StreamContext:
     checkpoint: str
     _query_id: str | None = None
     _model: tuple[float, str | None, Any] | None = None  # (resolved at, version, pyfunc)
+    _store: Any = None
+    _producer: Any = None
+
+    @property
+    def store(self) -> Any:
+        """The feature store (its online store's connection opened once, kept for every batch)."""
+        if self._store is None:
+            from ml_platform.features import FeatureStore
+
+            self._store = FeatureStore(settings=self.settings)
+        return self._store
+
+    @property
+    def producer(self) -> Any:
+        """The scores topic's producer, logged in once for the job (not per batch)."""
+        if self._producer is None:
+            from confluent_kafka import Producer
+
+            self._producer = Producer({**self.stream.client_config(), "enable.idempotence": True})
+        return self._producer
 
     @property
     def query_id(self) -> str:
@@ -145,7 +165,7 @@ def process_batch(spark: SparkSession, batch: DataFrame, batch_id: int, ctx: Str
     """One micro-batch, as the module doc describes; safe to re-run with the same `batch_id`."""
     from pyspark.sql import functions as F
 
-    s, t0 = ctx.settings, time.perf_counter()
+    t0 = time.perf_counter()
     seconds: dict[str, float] = {}
     rows = _classify(spark, batch, ctx).persist()
     try:
@@ -163,7 +183,7 @@ def process_batch(spark: SparkSession, batch: DataFrame, batch_id: int, ctx: Str
             .select(*TRANSACTIONS.names, "_topic", "_partition", "_offset", "_broker_ts")
         )
         seconds["parse"], t = round(time.perf_counter() - t0, 3), time.perf_counter()
-        customers = _update_online(spark, good, s)
+        customers = _update_online(spark, good, ctx)
         seconds["online"], t = round(time.perf_counter() - t, 3), time.perf_counter()
         _write_lake(spark, rows, good, batch_id, ctx, bad)
         seconds["lake"], t = round(time.perf_counter() - t, 3), time.perf_counter()
@@ -176,18 +196,18 @@ def process_batch(spark: SparkSession, batch: DataFrame, batch_id: int, ctx: Str
         rows.unpersist()
 
 
-def _update_online(spark: SparkSession, good: DataFrame, s: Settings) -> int:
+def _update_online(spark: SparkSession, good: DataFrame, ctx: StreamContext) -> int:
     """The streaming features of `good`'s customers, from silver and the batch, into the online store."""
     from pyspark.sql import functions as F
 
-    ids = [r["customer_id"] for r in good.select("customer_id").distinct().collect()]
+    seen = good.agg(F.collect_set("customer_id").alias("ids"), F.min("transaction_ts").alias("oldest")).first()
+    ids, oldest = list(seen["ids"] or []), seen["oldest"]  # one Spark job for both
     if not ids:
         return 0
     batch_tx = good.select("transaction_id", "customer_id", "transaction_ts", "amount")
-    silver = table_path("silver.transactions", s)
+    silver = table_path("silver.transactions", ctx.settings)
     tx = batch_tx
     if is_delta(silver):
-        oldest = good.select(F.min("transaction_ts")).first()[0]
         known = (
             spark.read.format("delta")
             .load(silver)
@@ -199,9 +219,8 @@ def _update_online(spark: SparkSession, good: DataFrame, s: Settings) -> int:
         )
         tx = known.unionByName(batch_tx).dropDuplicates(["transaction_id"])
     feats = stream_features(tx).collect()
-    Registry(catalog_dir(s)).put(STREAM_FEATURES)
     names = STREAM_FEATURES.feature_names
-    open_online_store(s).upsert(
+    ctx.store.online.upsert(
         STREAM_FEATURES, [(key_string(r["customer_id"]), r["last_event_ts"], [r[n] for n in names]) for r in feats]
     )
     return len(feats)
@@ -268,7 +287,6 @@ def _score(spark: SparkSession, good: DataFrame, batch_id: int, ctx: StreamConte
     """Score each good event's customer with the champion on the customer's online batch features."""
     import pandas as pd
 
-    from ml_platform.features import FeatureStore
     from ml_platform.model.scoring import rescore
     from ml_platform.serving.routing import parse_bands, risk_band
 
@@ -277,9 +295,7 @@ def _score(spark: SparkSession, good: DataFrame, batch_id: int, ctx: StreamConte
     version, model = _champion(ctx) if len(events) else (None, None)
     if model is None:
         return 0
-    online = FeatureStore(settings=s).get_online_features(
-        "features.customer_features", sorted(set(events["customer_id"]))
-    )
+    online = ctx.store.get_online_features("features.customer_features", sorted(set(events["customer_id"])))
     values = {r.key: r.values for r in online if r.found}
     events = events[events["customer_id"].isin(list(values))]
     if events.empty:
@@ -304,9 +320,7 @@ def _score(spark: SparkSession, good: DataFrame, batch_id: int, ctx: StreamConte
 
 
 def _send_scores(scores: Any, ctx: StreamContext) -> None:
-    from confluent_kafka import Producer
-
-    producer = Producer({**ctx.stream.client_config(), "enable.idempotence": True})
+    producer = ctx.producer
     for r in scores.itertuples(index=False):
         value = {
             "transaction_id": r.transaction_id,
@@ -389,6 +403,7 @@ def start_stream(
         options["startingOffsets"] = "earliest"  # the first start only: afterwards the checkpoint decides
     say(f"events: {stream.topic} at {stream.bootstrap} ({len(partitions)} partition(s)), checkpoint {ckpt}")
     ctx = StreamContext(s, stream, ckpt)
+    ctx.store.register_spec(STREAM_FEATURES)  # once: `features get` and the DAGs know the table
 
     def batch(df: DataFrame, batch_id: int) -> None:
         report = process_batch(df.sparkSession, df, batch_id, ctx)
