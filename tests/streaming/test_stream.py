@@ -99,6 +99,15 @@ def test_a_wrong_credential_fails_fast_naming_the_broker_never_the_secret(stream
     assert "Authentication failed" in message and time.monotonic() - t0 < 5  # not after the 15 s timeout
 
 
+def test_a_message_larger_than_the_broker_takes_is_refused_by_name(stream_settings):
+    from ml_platform.errors import MlPlatformError
+    from ml_platform.streaming.producer import send_events
+
+    small = encode_event(_event(1))
+    with pytest.raises(MlPlatformError, match=r"event 2 of 3 \(2,000,000 bytes\) was refused before sending"):
+        send_events([small, b"x" * 2_000_000, small], stream_settings)
+
+
 def test_poison_is_quarantined_with_its_reason_and_the_stream_resumes_where_it_stopped(spark, stream_settings):
     s = stream_settings
     _customers(spark, s)

@@ -180,3 +180,21 @@ def test_run_starts_spark_when_the_snapshots_need_it_though_the_plane_does_not(m
         assert engine.name == "embedded" and not engine.starts_jvm and started[-1] == ("embedded", "ingest")
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--file", "/no/such/events.jsonl"], "--file /no/such/events.jsonl: No such file or directory"),
+        (["--generate", "5", "--rate", "-1"], "not a rate (events per second, 0 or more): '-1'"),
+        (["--generate", "5", "--rate", "nan"], "not a rate"),
+        (["--generate", "5", "--rate", "inf"], "not a rate"),
+    ],
+)
+def test_stream_send_names_a_bad_file_or_rate_before_any_broker(capsys, args, named):
+    try:
+        code = cli.main(["stream", "send", *args])
+    except SystemExit as e:  # argparse's type check of --rate
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and named in err and "Traceback" not in err

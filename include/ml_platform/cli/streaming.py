@@ -23,6 +23,16 @@ def _when(text: str) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
+def _rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not 0 <= rate < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a rate (events per second, 0 or more): {text!r}")
+    return rate
+
+
 def broker_config(a: argparse.Namespace) -> dict[str, Any]:
     """The local broker's server.properties from the settings (scripts/kafka.sh), readable by its owner only."""
     from ml_platform.streaming.connection import USER, event_stream
@@ -110,7 +120,11 @@ def send(a: argparse.Namespace) -> dict[str, Any]:
     from ml_platform.streaming.producer import generate_events, send_events
 
     if a.file:
-        events = [line.encode() for line in Path(a.file).read_text().splitlines() if line.strip()]
+        try:  # bytes as they are: a line that is not UTF-8 JSON is the job's to quarantine, with its reason
+            data = Path(a.file).read_bytes()
+        except OSError as e:
+            raise MlPlatformError(f"--file {a.file}: {e.strerror}") from None
+        events = [line for line in data.splitlines() if line.strip()]
     else:
         events = generate_events(a.generate, seed=a.seed)
     sent = send_events(events, rate=a.rate, progress=say)
@@ -135,7 +149,7 @@ def register(sub: SubParsers) -> None:
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--file", help="one JSON event per line")
     g.add_argument("--generate", type=positive, help="N events of the lake's known customers, timestamped now")
-    s.add_argument("--rate", type=float, default=0.0, help="events per second (default: as fast as possible)")
+    s.add_argument("--rate", type=_rate, default=0.0, help="events per second (default: as fast as possible)")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=send)
     st.add_parser("status", help="the job's last batch and its lag per partition").set_defaults(func=status)

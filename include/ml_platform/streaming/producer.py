@@ -70,7 +70,7 @@ def send_events(
 ) -> int:
     """Send `events` to the events topic (keyed by customer), at most `rate` per second when given;
     the number the broker acknowledged. `MlPlatformError` when some were not."""
-    from confluent_kafka import Producer
+    from confluent_kafka import KafkaException, Producer
 
     stream = event_stream(settings)
     failed: list[str] = []
@@ -91,6 +91,12 @@ def send_events(
                 break
             except BufferError:  # the local queue is full: let deliveries drain
                 producer.poll(0.1)
+            except KafkaException as e:  # e.g. larger than the broker takes: nothing of it was sent
+                producer.flush(60)
+                raise MlPlatformError(
+                    f"event {i + 1} of {len(events)} ({len(event):,} bytes) was refused before sending: {e.args[0].str()}"
+                    f"; the {i} before it were handed to the broker"
+                ) from None
         producer.poll(0)
         if progress and (i + 1) % 10_000 == 0:
             progress(f"sent {i + 1:,} of {len(events):,} events")
